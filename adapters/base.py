@@ -1,0 +1,188 @@
+"""The Adapter protocol: the one file an adapter author must read.
+
+An adapter speaks one agency system's own protocol (FHIR R4 over HTTP, SQL, REST/JSON) and
+turns what it finds into the neutral values below. It knows nothing of GraphQL, policy,
+identity or audit: the hub decides who the person is and what anyone may see.
+
+Every value an adapter returns carries `Labels` (originating agency, handling code, special
+categories, ...) because policies decide on labels, never on where the code came from.
+
+Errors: an adapter raises `SourceError` (or a subclass) when the source cannot answer. The
+record service turns it into the source's status (`UNAVAILABLE`, `TIMED_OUT`) as data; it is
+never shown to the client as an exception. Deadlines are enforced by the caller, so an adapter
+need not time itself out, but it must be cancellable (plain `await`s are).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+
+class Source(enum.Enum):
+    """The agency systems the hub can ask. Values are the GraphQL enum names."""
+
+    POLICE = "POLICE"
+    HEALTH = "HEALTH"
+    ADULT_SOCIAL_CARE = "ADULT_SOCIAL_CARE"
+    EARLY_HELP = "EARLY_HELP"
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """What policies need to know about one value.
+
+    Attributes:
+        agency: originating agency, e.g. "police", "health", "adult_social_care", "early_help".
+        handling_code: police intelligence handling code, "P" or "C"; None elsewhere.
+        special_categories: e.g. {"health", "mental_health", "criminal_offence"}.
+        investigation_sensitive: police items not to be shown to non-police roles.
+        location_protected: the subject's location (address, phone, school) must not be shown.
+    """
+
+    agency: str
+    handling_code: str | None = None
+    special_categories: frozenset[str] = frozenset()
+    investigation_sensitive: bool = False
+    location_protected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PersonQuery:
+    """Demographics to look a person up by. Any field may be None; an adapter returns every
+    person matching ANY given key (NHS number, date of birth, family name, postcode): the hub's
+    identity module decides which candidates are the same person, so adapters over-return.
+
+    `family_name` is matched case-insensitively, ignoring punctuation; a hyphenated name in
+    the source matches either part.
+    """
+
+    nhs_number: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    postcodes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePerson:
+    """One person record as one source holds it."""
+
+    source: Source
+    local_id: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    sex: str | None = None
+    nhs_number: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+    labels: Labels = field(default_factory=lambda: Labels(agency="unknown"))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One piece of agency content about one person (an incident, an encounter, a plan...).
+
+    Attributes:
+        kind: one of KINDS below, e.g. "police.incident".
+        local_id: the source's own id for the item.
+        person_id: the SourcePerson.local_id it is about.
+        labels: what policies decide on.
+        data: the item's fields, named as in KINDS; values are str, int, date, bool or None.
+    """
+
+    kind: str
+    local_id: str
+    person_id: str
+    labels: Labels
+    data: Mapping[str, Any]
+
+
+# The item kinds and their fields; the GraphQL types in `schema/` follow these names.
+KINDS: Mapping[str, tuple[str, ...]] = {
+    # role: VICTIM, SUSPECT, PRESENT, WITNESS; dash_risk: STANDARD, MEDIUM, HIGH or None
+    "police.incident": ("occurred_on", "category", "dash_risk", "role", "summary"),
+    # 3x5x2: source_grade A/B/C, intelligence_grade 1-5, handling_code P/C
+    "police.intelligence": (
+        "recorded_on", "source_grade", "intelligence_grade", "handling_code", "summary", "text",
+    ),
+    # encounter_class: "A&E" for emergency attendances
+    "health.encounter": ("date", "encounter_class", "reason"),
+    # category: CPP (child protection plan), LAC (looked after), UNBORN
+    "health.plan": ("category", "status", "start"),
+    # involvement_type: MENTAL_HEALTH, SUBSTANCE_MISUSE, CARE_ACT_S42, CARE_NEEDS
+    "adult_social_care.involvement": ("involvement_type", "status", "start", "end", "summary"),
+    "early_help.episode": ("start", "end", "status", "lead_practitioner", "summary"),
+    # status: GIVEN, REFUSED, NOT_SOUGHT, WITHDRAWN
+    "early_help.consent": ("status", "given_by", "recorded_on", "scope"),
+}
+
+
+class SourceError(Exception):
+    """The source could not answer. `action` says what the caller should do.
+
+    Message text must not contain personal data: it may reach logs.
+    """
+
+    action = "report_unavailable"
+
+
+class SourceUnavailable(SourceError):
+    """Connection refused, 5xx, dropped connection: report UNAVAILABLE, maybe retry later."""
+
+    action = "retry"
+
+
+class SourceMisconfigured(SourceError):
+    """Bad URL, credentials rejected (401/403), schema mismatch: fix configuration."""
+
+    action = "fix_configuration"
+
+
+class SourceResponseInvalid(SourceError):
+    """The source answered with something we cannot parse: report UNAVAILABLE."""
+
+    action = "report_unavailable"
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One agency system. Construct with `from_config(config)`; close with `aclose()`."""
+
+    source: Source
+
+    async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
+        """Find candidate person records.
+
+        Args:
+            query: demographics; every person matching any given key is returned.
+        Returns:
+            candidates (possibly empty: the source does not know anyone matching).
+        Raises:
+            SourceError: the source could not answer.
+        """
+        ...
+
+    async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
+        """Fetch the agency content about the given person records (SourcePerson.local_id).
+
+        Raises:
+            SourceError: the source could not answer.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and pools."""
+        ...
+
+
+def config_value(config: Mapping[str, Any], key: str) -> Any:
+    """Read a required adapter configuration key, naming it when it is missing."""
+    try:
+        return config[key]
+    except KeyError:
+        raise SourceMisconfigured(f"missing adapter configuration key {key!r}") from None
