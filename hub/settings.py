@@ -1,0 +1,69 @@
+"""Settings: read once at the edge, typed, frozen; nothing else reads `os.environ`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.base import Source
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SourceConfig(BaseModel):
+    """One configured source system: adapter configuration plus the hub's deadline for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    deadline_ms: int = Field(default=2000, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def adapter_config(self) -> dict[str, Any]:
+        return {"url": self.url, "timeout_s": self.deadline_ms / 1000, **self.options}
+
+
+class IssuerSetting(BaseModel):
+    """A trusted token issuer: tokens are checked against its keys only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    issuer: str
+    audience: str = "mash-hub"
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+
+
+class Settings(BaseSettings):
+    """Hub configuration from `MASH_*` environment variables.
+
+    `MASH_SOURCES` and `MASH_ISSUERS` are JSON: `{"POLICE": {"url": ..., "deadline_ms": 2000}}`
+    and `[{"issuer": ..., "audience": ..., "jwks_url": ...}]`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True)
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    sources: dict[Source, SourceConfig] = Field(default_factory=dict)
+    issuers: tuple[IssuerSetting, ...] = ()
+    dev_issuer: bool = False
+    policy_dir: Path = PROJECT_ROOT / "policies"
+    request_deadline_ms: int = 5000
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def hub_database_url(self) -> str:
+        """The hub store: PostgreSQL in production, else SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"

@@ -1,0 +1,125 @@
+"""The hub store: identity subjects and the audit log (SQLAlchemy 2, async).
+
+SQLite in the data folder by default, PostgreSQL in production. Schema changes go through
+the Alembic migrations in `hub/migrations`; `migrate()` applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+_EVENT_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Subject(Base):
+    """A person the hub has resolved (a child or a household member) and the keys to find
+    them again in each source. The demographics are search keys, never shown from here."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    identity_key: Mapped[str] = mapped_column(String(64), unique=True)
+    nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    postcodes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One GraphQL operation. Holds identifiers and field paths, never returned values."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor_subject: Mapped[str | None] = mapped_column(String(200), index=True)
+    actor_issuer: Mapped[str | None] = mapped_column(String(300))
+    actor_roles: Mapped[list[Any]] = mapped_column(default=list)
+    actor_agency: Mapped[str | None] = mapped_column(String(50))
+    actor_team: Mapped[str | None] = mapped_column(String(100))
+    client: Mapped[str | None] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    operation_type: Mapped[str | None] = mapped_column(String(20))
+    operation_name: Mapped[str | None] = mapped_column(String(200))
+    query_hash: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    subjects: Mapped[list[Any]] = mapped_column(default=list)
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fields_returned: Mapped[list[Any]] = mapped_column(default=list)
+    fields_redacted: Mapped[list[Any]] = mapped_column(default=list)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditSubject(Base):
+    """One entry per data subject of an event, so "who saw this child" is an index lookup."""
+
+    __tablename__ = "audit_subjects"
+    __table_args__ = (Index("ix_audit_subjects_subject", "subject_id", "event_seq"),)
+
+    event_seq: Mapped[int] = mapped_column(
+        _EVENT_PK, ForeignKey("audit_events.seq"), primary_key=True
+    )
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    relationship: Mapped[str] = mapped_column(String(30))
+
+
+def async_url(url: str) -> str:
+    """Map a plain SQLAlchemy URL to its async driver (aiosqlite, asyncpg)."""
+    parsed = make_url(url)
+    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+    if parsed.drivername in driver:
+        parsed = parsed.set(drivername=driver[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
+class Store:
+    """Owns the hub store's engine and session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        if self.url.startswith("sqlite"):
+            Path(make_url(self.url).database or "").parent.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def migrate(url: str) -> None:
+    """Bring the store's schema to the newest migration (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    if make_url(url).drivername.startswith("sqlite"):
+        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = async_url(url)
+    command.upgrade(config, "head")
+
+
+async def migrate_async(url: str) -> None:
+    """`migrate` from inside an event loop (Alembic's async env starts its own)."""
+    await asyncio.to_thread(migrate, url)
