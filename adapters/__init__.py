@@ -1,1 +1,22 @@
 """Source adapters: one module per agency system; `REGISTRY` maps source name to class."""
+
+from .adult_social_care import AdultSocialCareAdapter
+from .base import Source
+from .early_help import EarlyHelpAdapter
+from .health import HealthAdapter
+from .police import PoliceAdapter
+
+REGISTRY: dict[Source, type] = {
+    Source.POLICE: PoliceAdapter,
+    Source.HEALTH: HealthAdapter,
+    Source.ADULT_SOCIAL_CARE: AdultSocialCareAdapter,
+    Source.EARLY_HELP: EarlyHelpAdapter,
+}
+
+__all__ = [
+    "REGISTRY",
+    "AdultSocialCareAdapter",
+    "EarlyHelpAdapter",
+    "HealthAdapter",
+    "PoliceAdapter",
+]

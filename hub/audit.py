@@ -21,6 +21,8 @@ from sqlalchemy import func, insert, select
 from .auth import Actor
 from .store import AuditEvent, AuditSubject, Store
 
+AuditEventRow = AuditEvent
+
 OUTCOMES = ("ok", "partial", "redacted", "denied", "error", "invalid", "unauthenticated")
 
 

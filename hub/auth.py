@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from joserfc import jwt
-from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, Key, RSAKey, import_key
 from joserfc.jwt import JWTClaimsRegistry
 
@@ -236,7 +236,8 @@ class _IssuerKeys:
     def _select(self, kid: str | None, alg: str) -> list[Key]:
         assert self.keys is not None
         if kid is not None:
-            pool = self.keys.get(kid, [])
+            # A key published without a kid may still sign tokens that carry one.
+            pool = self.keys.get(kid) or self.keys.get(None, [])
         else:
             pool = [k for group in self.keys.values() for k in group]
         return [k for k in pool if _key_fits(k, alg)]
@@ -412,7 +413,11 @@ class TokenVerifier:
         except JoseError as exc:
             claim = getattr(exc, "claim", None) or ""
             log.debug("token claims rejected: %s %s", type(exc).__name__, claim)
-            if claim == "nbf":
+            if (
+                claim in ("nbf", "iat")
+                and isinstance(exc, InvalidClaimError)
+                and isinstance(claims.get(claim), (int, float))
+            ):
                 raise AuthError("token not yet valid") from None
             if claim == "aud":
                 raise AuthError("token not intended for this service") from None

@@ -20,6 +20,8 @@ import hashlib
 import io
 import logging
 import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -140,3 +142,45 @@ class PolicyEngine:
         for result in results:
             return str(result["bindings"]["r"])
         return None
+
+
+def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
+    """Run one decision-table row; None if it holds, else what the engine said instead.
+
+    A row: `roles`, `agency`, `purpose`, and either `rule = "read_child"` with `expect`
+    ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or the withholding
+    reason, or with `field` too, `expect` SHOWN or the field's reason.
+    """
+    request = Request(tuple(sorted(case["roles"])), case.get("agency"), case["purpose"])
+    if case.get("rule") == "read_child":
+        got = "ALLOW" if engine.may_read_child(request) else "DENY"
+    else:
+        spec = dict(case["resource"])
+        spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))
+        decision = engine.decide(request, Resource(**spec))
+        if "field" in case:
+            got = (decision.hidden_fields.get(case["field"], "SHOWN") if decision.allowed
+                   else f"record withheld: {decision.reason}")
+        else:
+            got = "ALLOW" if decision.allowed else str(decision.reason)
+    return None if got == case["expect"] else got
+
+
+def load_tables(policy_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every row of every `*.cases.toml`, named `<table>[<n>] <why>`."""
+    rows = []
+    for table in sorted(policy_dir.glob("*.cases.toml")):
+        for i, case in enumerate(tomllib.loads(table.read_text())["case"]):
+            rows.append((f"{table.name}[{i}] {case['why']}", case))
+    return rows
+
+
+def run_tables(engine: PolicyEngine, policy_dir: Path) -> tuple[list[str], int]:
+    """(failures, rows run) over every decision table."""
+    rows = load_tables(policy_dir)
+    failures = []
+    for name, case in rows:
+        got = check_case(engine, case)
+        if got is not None:
+            failures.append(f"{name}: expected {case['expect']}, got {got}")
+    return failures, len(rows)

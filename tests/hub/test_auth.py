@@ -70,10 +70,9 @@ def _sign(claims: dict[str, Any], key: Key, alg: str, kid: str | None = "use-key
 
 
 def _ec_key(kid: str | None = None) -> Key:
-    key = generate_key("EC", "P-256", parameters={"alg": "ES256", "use": "sig"}, auto_kid=True)
     if kid:
-        key = generate_key("EC", "P-256", parameters={"alg": "ES256", "kid": kid})
-    return key
+        return generate_key("EC", "P-256", parameters={"alg": "ES256", "kid": kid})
+    return generate_key("EC", "P-256", parameters={"alg": "ES256", "use": "sig"}, auto_kid=True)
 
 
 def _rsa_key(kid: str) -> Key:
@@ -280,16 +279,18 @@ async def test_verify_rejects_a_token_that_is_not_yet_valid(
     data_dir: Path, dev_verifier: TokenVerifier
 ) -> None:
     token = mint(data_dir, "mash_social_worker", now=int(time.time()) + 3600)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         await dev_verifier.verify(token)
+    assert info.value.message == "token not yet valid"
 
 
 async def test_verify_rejects_a_token_for_another_audience(
     data_dir: Path, dev_verifier: TokenVerifier
 ) -> None:
     token = _sign(_claims(aud="some-other-service"), _dev_private_key(data_dir), "ES256")
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         await dev_verifier.verify(token)
+    assert info.value.message == "token not intended for this service"
 
 
 async def test_verify_accepts_an_audience_list_that_names_the_hub(
@@ -358,8 +359,9 @@ async def test_verify_rejects_an_hs256_token_signed_with_a_symmetric_key(
 ) -> None:
     secret = generate_key("oct", 256, parameters={"kid": "shared"})
     token = _sign(_claims(), secret, "HS256")
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         await dev_verifier.verify(token)
+    assert info.value.message == "unsupported token algorithm"
 
 
 async def test_verify_rejects_an_hs256_token_keyed_with_the_issuers_public_key(
@@ -392,8 +394,9 @@ async def test_verify_rejects_a_token_signed_by_a_different_key_claiming_the_dev
 ) -> None:
     real_kid = _dev_private_key(data_dir).kid
     forger = _ec_key()
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         await dev_verifier.verify(_sign(_claims(), forger, "ES256"))
+    assert info.value.message == "invalid token"
     with pytest.raises(AuthError):  # even when it borrows the real key's kid
         await dev_verifier.verify(_sign(_claims(), forger, "ES256", kid=real_kid))
     with pytest.raises(AuthError):  # or leaves the kid out

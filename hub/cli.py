@@ -1,0 +1,186 @@
+"""`mash-hub`: the command line (DESIGN.md, public contract)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from . import devissuer
+from .settings import Settings
+
+app = typer.Typer(help="MASH Hub: one unified child record, policy-checked and audited.",
+                  no_args_is_help=True, add_completion=False)
+sources_app = typer.Typer(help="Source systems.", no_args_is_help=True)
+policy_app = typer.Typer(help="Information-sharing policies.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(policy_app, name="policy")
+
+DEMO_HOUSEHOLDS = 300  # as hub.demo.stack: the demo's own seeding
+DEMO_SEED = 7
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic's message names the bad setting
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(sorted(devissuer.ROLES))}")],
+    agency: Annotated[str | None, typer.Option(help="Agency claim (default: by role).")] = None,
+    sub: Annotated[str | None, typer.Option(help="Subject (user) name.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team claim.")] = None,
+) -> None:
+    """Print a token from the local development issuer (demo and dev mode only)."""
+    settings = _settings()
+    try:
+        typer.echo(devissuer.mint(settings.data_dir, role, agency=agency, sub=sub, team=team))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the hub store's schema up to date."""
+    from .store import migrate as run
+
+    settings = _settings()
+    run(settings.hub_database_url)
+    typer.echo("hub store migrated")
+
+
+@app.command()
+def seed(
+    households: Annotated[int, typer.Option(min=1)] = DEMO_HOUSEHOLDS,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = DEMO_SEED,
+    police_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
+    early_help_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
+) -> None:
+    """Fill the demo source systems from the synthetic population generator."""
+    from .demo import sources
+
+    settings = _settings()
+    counts = sources.seed(settings.data_dir, households, seed, police_url, early_help_url)
+    typer.echo(json.dumps(counts, indent=2, default=str))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the hub with the sources and issuers from configuration (MASH_* variables)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings()
+    if not settings.issuers and not settings.dev_issuer:
+        typer.echo("configuration error: no trusted issuer (set MASH_ISSUERS)", err=True)
+        raise typer.Exit(2)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) -> None:
+    """Start the demo: synthetic sources on loopback, the hub with the embedded store, the
+    explorer, and the local development issuer. Ctrl-C stops everything it started."""
+    import uvicorn
+
+    from .app import create_app
+    from .demo.stack import demo_sources
+
+    base = _settings()
+    with demo_sources(base.data_dir, say=typer.echo) as config:
+        settings = _settings(sources=config, dev_issuer=True)
+        devissuer.ensure_keys(settings.data_dir)
+        typer.echo(
+            f"\nMASH Hub demo\n"
+            f"  explorer:  http://127.0.0.1:{port}/graphql\n"
+            f"  token:     .venv/bin/mash-hub token --role mash_social_worker\n"
+            f"             (send it as the header  Authorization: Bearer <token>)\n"
+            f"  try:       searchChildren(criteria: {{familyName: \"Thompson\", "
+            f"dateOfBirth: \"2016-03-14\"}}, purpose: MASH_RESEARCH)\n"
+            f"  store:     {settings.hub_database_url}\n"
+            f"  stop:      Ctrl-C\n"
+        )
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+@sources_app.command("check")
+def sources_check() -> None:
+    """For each configured source: reachable, answering, latency. Exit 1 if any is not."""
+    from adapters.base import PersonQuery
+
+    from .app import build_adapters
+
+    settings = _settings()
+    if not settings.sources:
+        typer.echo("no sources configured (set MASH_SOURCES)", err=True)
+        raise typer.Exit(2)
+
+    async def check() -> bool:
+        healthy = True
+        for source, adapter in build_adapters(settings).items():
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(settings.sources[source].deadline_ms / 1000):
+                    await adapter.search(PersonQuery(nhs_number="0000000000"))
+                state = "ok"
+            except Exception as exc:
+                state, healthy = f"unhealthy ({type(exc).__name__})", False
+            finally:
+                await adapter.aclose()
+            ms = (time.perf_counter() - started) * 1000
+            typer.echo(f"{source.value:<18} {state:<40} {ms:8.1f} ms")
+        return healthy
+
+    if not asyncio.run(check()):
+        raise typer.Exit(1)
+
+
+@policy_app.command("test")
+def policy_test() -> None:
+    """Run every policy decision table; exit 1 on a failing row."""
+    from .policy import PolicyEngine, run_tables
+
+    settings = _settings()
+    failures, total = run_tables(PolicyEngine(settings.policy_dir), settings.policy_dir)
+    for failure in failures:
+        typer.echo(f"FAIL {failure}", err=True)
+    typer.echo(f"{total - len(failures)}/{total} decision-table rows pass")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("export-schema")
+def export_schema(
+    check: Annotated[bool, typer.Option(help="Exit 1 if the checked-in SDL differs.")] = False,
+) -> None:
+    """Write the GraphQL SDL to schema/hub.graphql."""
+    from schema import SDL_PATH, sdl
+
+    if check:
+        if not SDL_PATH.exists() or SDL_PATH.read_text() != sdl():
+            typer.echo("schema/hub.graphql is out of date: run mash-hub export-schema", err=True)
+            raise typer.Exit(1)
+        return
+    SDL_PATH.write_text(sdl())
+    typer.echo(f"wrote {SDL_PATH}")
+
+
+def main() -> None:
+    app(prog_name="mash-hub")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The per-request context handed to resolvers: who is asking, the services, the audit record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .audit import AuditRecord
+from .auth import Actor
+from .policy import Decision, PolicyEngine, Request, Resource
+from .records import RecordService
+from .store import Store
+
+from adapters.base import Labels
+
+
+@dataclass(frozen=True)
+class Services:
+    """The long-lived parts, built once at start-up by `hub.app`."""
+
+    records: RecordService
+    policy: PolicyEngine
+    store: Store
+
+
+class Access:
+    """Policy decisions for one actor and purpose, recording every redaction for the audit."""
+
+    def __init__(self, policy: PolicyEngine, actor: Actor, purpose: str, audit: AuditRecord):
+        self.policy = policy
+        self.request = Request(tuple(sorted(actor.roles)), actor.agency, purpose)
+        self.audit = audit
+        audit.policy_version = policy.version
+
+    def may_read_child(self) -> bool:
+        return self.policy.may_read_child(self.request)
+
+    def decide(self, path: str, kind: str, labels: Labels, consent: str | None = None) -> Decision:
+        decision = self.policy.decide(self.request, Resource.of(kind, labels, consent))
+        if not decision.allowed:
+            self.audit.add_redaction(path, decision.reason or "NOT_PERMITTED")
+        for name, reason in decision.hidden_fields.items():
+            self.audit.add_redaction(f"{path}.{name}", reason)
+        return decision
+
+
+@dataclass
+class Context:
+    actor: Actor
+    services: Services
+    audit: AuditRecord
+    purpose_header: str | None = None
+
+    def access(self, purpose: str, contact_id: str | None) -> Access:
+        """Start reading personal data for a purpose; the purpose goes on the audit event."""
+        self.audit.purpose = purpose
+        self.audit.contact_id = contact_id
+        return Access(self.services.policy, self.actor, purpose, self.audit)

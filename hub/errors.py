@@ -1,0 +1,5 @@
+"""Error codes the hub means to show clients; anything else is masked as INTERNAL_ERROR."""
+
+CLIENT_CODES = frozenset({
+    "BAD_USER_INPUT", "FORBIDDEN", "NOT_FOUND", "PURPOSE_REQUIRED", "UNAUTHENTICATED",
+})

@@ -1,0 +1,225 @@
+"""The record service: ask every source concurrently, each within its own deadline, and link
+what they return to one child and the child's household.
+
+A source that fails or runs out of time is reported as such (`UNAVAILABLE`, `TIMED_OUT`);
+it never looks like a source that knows nothing (`NOT_KNOWN`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import Adapter, Item, PersonQuery, Source, SourceError, SourcePerson
+
+from . import identity
+from .identity import Cluster, Demographics, Link
+from .store import Store, Subject
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OK, NOT_KNOWN, UNAVAILABLE, TIMED_OUT = "OK", "NOT_KNOWN", "UNAVAILABLE", "TIMED_OUT"
+ADULT_AGE = 18
+
+
+@dataclass
+class SourceAnswer:
+    """One source's answer to one question, with its status and how long it took."""
+
+    source: Source
+    status: str
+    latency_ms: int
+    linked: list[tuple[SourcePerson, Link]] = field(default_factory=list)
+    household: list[SourcePerson] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    candidates: list[SourcePerson] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChildMatch:
+    subject_id: str
+    demographics: Demographics
+    records: tuple[SourcePerson, ...]
+
+
+@dataclass(frozen=True)
+class HouseholdMember:
+    subject_id: str
+    records: tuple[SourcePerson, ...]
+
+
+@dataclass
+class AssembledRecord:
+    """Everything the sources said about one child, before policy."""
+
+    subject_id: str
+    demographics: Demographics
+    answers: dict[Source, SourceAnswer]
+    household: list[HouseholdMember]
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class RecordService:
+    """Fans out to the adapters and links their answers; knows nothing of policy or GraphQL."""
+
+    def __init__(
+        self,
+        adapters: Mapping[Source, Adapter],
+        deadlines_s: Mapping[Source, float],
+        store: Store,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self.adapters = dict(adapters)
+        self.deadlines_s = dict(deadlines_s)
+        self.store = store
+        self.today = today
+
+    async def _ask(self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]) -> SourceAnswer:
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return round((time.perf_counter() - started) * 1000)
+
+        try:
+            async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
+                answer = await work()
+        except TimeoutError:
+            return SourceAnswer(source, TIMED_OUT, elapsed())
+        except SourceError as exc:
+            log.warning("source %s unavailable: %s", source.value, type(exc).__name__)
+            return SourceAnswer(source, UNAVAILABLE, elapsed())
+        except Exception as exc:  # an adapter bug must not take the record down
+            log.error("source %s failed unexpectedly: %s", source.value, type(exc).__name__)
+            return SourceAnswer(source, UNAVAILABLE, elapsed())
+        answer.latency_ms = elapsed()
+        return answer
+
+    async def _fan_out(
+        self, work: Callable[[Source, Adapter], Awaitable[SourceAnswer]]
+    ) -> dict[Source, SourceAnswer]:
+        answers = await asyncio.gather(
+            *(self._ask(s, lambda s=s, a=a: work(s, a)) for s, a in self.adapters.items())  # type: ignore[misc]
+        )
+        return {a.source: a for a in answers}
+
+    async def search(self, query: PersonQuery) -> tuple[list[ChildMatch], dict[Source, str]]:
+        """Children matching every given criterion, one per linked person, with the status of
+        each source asked."""
+
+        async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
+            found = list(await adapter.search(query))
+            return SourceAnswer(source, OK if found else NOT_KNOWN, 0, candidates=found)
+
+        answers = await self._fan_out(ask)
+        candidates = [c for a in answers.values() for c in a.candidates]
+        matches = []
+        for c in identity.cluster(candidates):
+            d = c.demographics
+            if d.date_of_birth and age_on(d.date_of_birth, self.today()) >= ADULT_AGE:
+                continue
+            if not _meets(query, c):
+                continue
+            subject_id = await self._subject_for(d)
+            matches.append(ChildMatch(subject_id, d, tuple(c.members)))
+        return matches, {s: a.status for s, a in answers.items()}
+
+    async def assemble(self, subject_id: str) -> AssembledRecord | None:
+        """The child's record from every source, or None if the hub knows no such child."""
+        subject = await self._load(subject_id)
+        if subject is None:
+            return None
+        d = Demographics(subject.nhs_number, subject.given_name, subject.family_name,
+                         subject.date_of_birth, tuple(subject.postcodes))
+        query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth,
+                            d.postcodes)
+
+        async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
+            candidates = list(await adapter.search(query))
+            linked = [(c, link) for c in candidates if (link := identity.match(d, c))]
+            linked_ids = {c.local_id for c, _ in linked}
+            addresses = set(d.postcodes) | {
+                identity.normalise_postcode(c.postcode) for c, _ in linked if c.postcode
+            }
+            household = [
+                c for c in candidates
+                if c.local_id not in linked_ids
+                and identity.normalise_postcode(c.postcode) in addresses
+            ]
+            ids = [c.local_id for c, _ in linked] + [c.local_id for c in household]
+            items = list(await adapter.items(ids)) if ids else []
+            status = OK if (linked or household) else NOT_KNOWN
+            return SourceAnswer(source, status, 0, linked, household, items)
+
+        answers = await self._fan_out(ask)
+        members = []
+        for c in identity.cluster([p for a in answers.values() for p in a.household]):
+            members.append(HouseholdMember(await self._subject_for(c.demographics),
+                                           tuple(c.members)))
+        return AssembledRecord(subject_id, d, answers, members)
+
+    async def _load(self, subject_id: str) -> Subject | None:
+        async with self.store.sessions() as session:
+            return await session.get(Subject, subject_id)
+
+    async def _subject_for(self, d: Demographics) -> str:
+        """The hub's id for a person, created on first sight; postcodes seen are added."""
+        key = identity.identity_key(d)
+        for _ in range(2):
+            async with self.store.sessions() as session:
+                subject = (
+                    await session.execute(select(Subject).where(Subject.identity_key == key))
+                ).scalar_one_or_none()
+                if subject is not None:
+                    merged = list(dict.fromkeys([*subject.postcodes, *d.postcodes]))
+                    if merged != subject.postcodes:
+                        subject.postcodes = merged
+                        await session.commit()
+                    return subject.id
+                subject = Subject(
+                    id=str(uuid.uuid4()), identity_key=key, nhs_number=d.nhs_number,
+                    given_name=d.given_name, family_name=d.family_name,
+                    date_of_birth=d.date_of_birth, postcodes=list(d.postcodes),
+                    created_at=datetime.now(UTC),
+                )
+                session.add(subject)
+                try:
+                    await session.commit()
+                    return subject.id
+                except IntegrityError:  # created concurrently: read it back
+                    await session.rollback()
+        raise RuntimeError("subject could not be created")
+
+
+def _meets(query: PersonQuery, c: Cluster) -> bool:
+    """Does any record of the cluster agree with every criterion given?"""
+    records: Sequence[SourcePerson] = c.members
+    if query.nhs_number and not any(r.nhs_number == query.nhs_number for r in records):
+        return False
+    if query.date_of_birth and not any(r.date_of_birth == query.date_of_birth for r in records):
+        return False
+    if query.postcodes:
+        wanted = {identity.normalise_postcode(p) for p in query.postcodes}
+        if not any(identity.normalise_postcode(r.postcode) in wanted for r in records):
+            return False
+    if query.family_name and not any(
+        identity.family_agrees(query.family_name, r.family_name) for r in records
+    ):
+        return False
+    if query.given_name and not any(
+        identity.given_agrees(query.given_name, r.given_name) for r in records
+    ):
+        return False
+    return True

@@ -1,0 +1,256 @@
+"""Turn what the record service assembled into the GraphQL view this reader may see.
+
+Every section, item and field goes through `Access.decide`; a withheld one becomes a typed
+`Redaction` or `FieldRedaction`, never a silent null.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import strawberry
+
+from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
+from hub.context import Access, Context
+from hub.records import OK, AssembledRecord, ChildMatch as Match
+
+from ..common import (
+    FieldRedaction,
+    Purpose,
+    Redaction,
+    RedactionReason,
+    Relationship,
+    SourceName,
+    SourceStatus,
+    client_error,
+)
+from . import types as t
+
+SECTIONS: dict[Source, tuple[str, str]] = {
+    Source.POLICE: ("police", "police"),
+    Source.HEALTH: ("health", "health"),
+    Source.ADULT_SOCIAL_CARE: ("adultSocialCare", "adult_social_care"),
+    Source.EARLY_HELP: ("earlyHelp", "early_help"),
+}
+ITEM_TYPES: dict[str, type] = {
+    "police.incident": t.PoliceIncident,
+    "police.intelligence": t.PoliceIntelligence,
+    "health.encounter": t.HealthEncounter,
+    "health.plan": t.HealthPlan,
+    "adult_social_care.involvement": t.AdultSocialCareInvolvement,
+    "early_help.episode": t.EarlyHelpEpisode,
+    "early_help.consent": t.EarlyHelpConsent,
+}
+DATE_FIELDS = frozenset({"occurred_on", "recorded_on", "date", "start", "end"})
+PERSON_FIELDS = ("postcode", "address")
+
+
+def open_access(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
+    """Name the purpose, then check this actor may read child records for it."""
+    access = ctx.access(purpose.value, contact_id)
+    if not access.may_read_child():
+        raise client_error("not permitted to read child records for this purpose", "FORBIDDEN")
+    return access
+
+
+def subject_id(id: str) -> str:
+    """Hub ids are UUIDs; anything else names no child."""
+    try:
+        return str(uuid.UUID(str(id)))
+    except ValueError:
+        raise client_error("no child with this id", "NOT_FOUND") from None
+
+
+def search_query(criteria: t.PersonSearch) -> PersonQuery:
+    if not any(vars(criteria).values()):
+        raise client_error("give at least one search criterion", "BAD_USER_INPUT")
+    return PersonQuery(
+        nhs_number=(criteria.nhs_number or "").replace(" ", "") or None,
+        given_name=criteria.given_name,
+        family_name=criteria.family_name,
+        date_of_birth=criteria.date_of_birth,
+        postcodes=(criteria.postcode,) if criteria.postcode else (),
+    )
+
+
+def child_match(match: Match, ctx: Context) -> t.ChildMatch:
+    ctx.audit.subjects.setdefault(match.subject_id, "search_result")
+    d = match.demographics
+    return t.ChildMatch(
+        id=strawberry.ID(match.subject_id), given_name=d.given_name, family_name=d.family_name,
+        date_of_birth=d.date_of_birth, nhs_number=d.nhs_number,
+        sources=sorted({r.source for r in match.records}, key=lambda s: s.value),
+    )
+
+
+async def child_record(ctx: Context, access: Access, subject_id: str) -> t.ChildRecord | None:
+    record = await ctx.services.records.assemble(subject_id)
+    if record is None:
+        raise client_error("no child with this id", "NOT_FOUND")
+    ctx.audit.subjects[subject_id] = "child"
+    for member in record.household:
+        ctx.audit.subjects.setdefault(member.subject_id, "household_member")
+    return ChildView(record, access).build()
+
+
+async def child_reference(ctx: Context, id: str) -> t.ChildRecord | None:
+    """Federation `_entities`: same policy and audit as `child`; the purpose comes from the
+    `X-Purpose-Of-Use` header since entity references carry no arguments."""
+    sid = subject_id(id)
+    ctx.audit.subjects[sid] = "child"
+    access = open_access(ctx, _header_purpose(ctx), None)
+    return await child_record(ctx, access, sid)
+
+
+async def person_reference(ctx: Context, id: str) -> t.Person | None:
+    sid = subject_id(id)
+    ctx.audit.subjects.setdefault(sid, "person")
+    open_access(ctx, _header_purpose(ctx), None)
+    return t.Person(id=strawberry.ID(sid))
+
+
+def _header_purpose(ctx: Context) -> Purpose:
+    try:
+        return Purpose(ctx.purpose_header)
+    except ValueError:
+        raise client_error("entity reads need an X-Purpose-Of-Use header naming a purpose",
+                           "PURPOSE_REQUIRED") from None
+
+
+class ChildView:
+    """Applies one reader's decisions to one assembled record."""
+
+    def __init__(self, record: AssembledRecord, access: Access) -> None:
+        self.record = record
+        self.access = access
+        self.household_ids = {
+            (r.source, r.local_id): m.subject_id for m in record.household for r in m.records
+        }
+        self.statuses: dict[Source, SourceStatus] = {}
+
+    def build(self) -> t.ChildRecord:
+        sections = {s: self.section(s) for s in Source}
+        self.access.audit.sources = {s.value: st.value for s, st in self.statuses.items()}
+        return t.ChildRecord(
+            id=strawberry.ID(self.record.subject_id),
+            person=self.child_person(),
+            household=[self.household_person(m.subject_id, m.records) for m in self.record.household],
+            police=sections[Source.POLICE],
+            health=sections[Source.HEALTH],
+            adult_social_care=sections[Source.ADULT_SOCIAL_CARE],
+            early_help=sections[Source.EARLY_HELP],
+            sources=[
+                t.SourceState(source=s, status=self.statuses[s],
+                              latency_ms=self.record.answers[s].latency_ms)
+                for s in Source if s in self.record.answers
+            ],
+            links=[
+                t.SourceLink(source=p.source, source_record_id=p.local_id, rule=link.rule,
+                             agreed_fields=list(link.agreed), score=link.score)
+                for a in self.record.answers.values() for p, link in a.linked
+            ],
+        )
+
+    def section(self, source: Source) -> Any:
+        answer = self.record.answers.get(source)
+        if answer is None:
+            return None
+        self.statuses[source] = SourceStatus(answer.status)
+        if answer.status not in (OK, "NOT_KNOWN"):
+            return None
+        name, agency = SECTIONS[source]
+        known = answer.status == OK
+        consent = self._consent(answer.items) if source is Source.EARLY_HELP else None
+        decision = self.access.decide(name, f"{agency}.section", Labels(agency=agency), consent)
+        if not decision.allowed:
+            self.statuses[source] = SourceStatus.REDACTED
+            return Redaction(reason=RedactionReason(decision.reason), agency=agency,
+                             known_to_agency=known)
+        entries: dict[str, list[Any]] = {}
+        for item in answer.items:
+            entries.setdefault(item.kind, []).append(self.entry(name, source, item, consent))
+        match source:
+            case Source.POLICE:
+                return t.PoliceSection(known=known, incidents=entries.get("police.incident", []),
+                                       intelligence=entries.get("police.intelligence", []))
+            case Source.HEALTH:
+                return t.HealthSection(known=known, encounters=entries.get("health.encounter", []),
+                                       plans=entries.get("health.plan", []))
+            case Source.ADULT_SOCIAL_CARE:
+                return t.AdultSocialCareSection(
+                    known=known, involvements=entries.get("adult_social_care.involvement", []))
+            case Source.EARLY_HELP:
+                return t.EarlyHelpSection(known=known,
+                                          episodes=entries.get("early_help.episode", []),
+                                          consents=entries.get("early_help.consent", []))
+
+    def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
+        path = f"{section}.{_camel(item.kind.split('.', 1)[1])}"
+        decision = self.access.decide(path, item.kind, item.labels, consent)
+        if not decision.allowed:
+            return Redaction(reason=RedactionReason(decision.reason), agency=item.labels.agency)
+        values: dict[str, Any] = {}
+        for key, value in item.data.items():
+            if key in decision.hidden_fields:
+                value = None
+            elif key in DATE_FIELDS and isinstance(value, str):
+                value = date.fromisoformat(value)
+            values[key] = value
+        about_id = self.household_ids.get((source, item.person_id), self.record.subject_id)
+        return ITEM_TYPES[item.kind](
+            id=strawberry.ID(item.local_id),
+            about=Relationship.CHILD if about_id == self.record.subject_id
+            else Relationship.HOUSEHOLD_MEMBER,
+            about_person_id=strawberry.ID(about_id),
+            redacted_fields=[FieldRedaction(field=_camel(f), reason=RedactionReason(r))
+                             for f, r in decision.hidden_fields.items() if f in item.data],
+            **values,
+        )
+
+    def child_person(self) -> t.Person:
+        records = [p for a in self.record.answers.values() for p, _ in a.linked]
+        return self.person(self.record.subject_id, records, Relationship.CHILD, "person")
+
+    def household_person(self, subject_id: str, records: tuple[SourcePerson, ...]) -> t.Person:
+        return self.person(subject_id, list(records), Relationship.HOUSEHOLD_MEMBER,
+                           "household")
+
+    def person(self, subject_id: str, records: list[SourcePerson], relationship: Relationship,
+               path: str) -> t.Person:
+        # The best-identified record speaks for the person: one with an NHS number first.
+        best = min(records, key=lambda r: (r.nhs_number is None, r.source.value), default=None)
+        d = self.record.demographics if relationship is Relationship.CHILD else None
+        labels = Labels(agency=best.source.value.lower() if best else "council",
+                        location_protected=any(r.labels.location_protected for r in records))
+        decision = self.access.decide(path, "person", labels)
+        hidden = decision.hidden_fields if decision.allowed else dict.fromkeys(
+            PERSON_FIELDS, decision.reason or "NOT_PERMITTED")
+        return t.Person(
+            id=strawberry.ID(subject_id),
+            given_name=best.given_name if best else (d.given_name if d else None),
+            family_name=best.family_name if best else (d.family_name if d else None),
+            date_of_birth=best.date_of_birth if best else (d.date_of_birth if d else None),
+            nhs_number=(best.nhs_number if best else None) or (d.nhs_number if d else None),
+            postcode=None if "postcode" in hidden or not best else best.postcode,
+            address=None if "address" in hidden or not best else best.address,
+            relationship=relationship,
+            agencies=sorted({r.source for r in records}, key=lambda s: s.value),
+            redacted_fields=[FieldRedaction(field=f, reason=RedactionReason(r))
+                             for f, r in hidden.items()],
+        )
+
+    @staticmethod
+    def _consent(items: list[Item]) -> str | None:
+        """The family's latest recorded consent in early help, if any."""
+        consents = [i for i in items if i.kind == "early_help.consent"]
+        if not consents:
+            return None
+        latest = max(consents, key=lambda i: str(i.data.get("recorded_on") or ""))
+        return str(latest.data.get("status")) if latest.data.get("status") else None
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.title() for w in rest)

@@ -1,0 +1,34 @@
+"""Queries for children: search, then read one record."""
+
+from __future__ import annotations
+
+import strawberry
+
+from hub.context import Context
+
+from ..common import Purpose
+from . import build
+from .types import ChildMatch, ChildRecord, PersonSearch
+
+
+@strawberry.type
+class ChildQueries:
+    @strawberry.field(description="Children matching every given criterion, across all sources.")
+    async def search_children(
+        self, info: strawberry.Info[Context, None], criteria: PersonSearch, purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> list[ChildMatch]:
+        build.open_access(info.context, purpose, contact_id or None)
+        matches, statuses = await info.context.services.records.search(build.search_query(criteria))
+        info.context.audit.sources = {s.value: st for s, st in statuses.items()}
+        return [build.child_match(m, info.context) for m in matches]
+
+    @strawberry.field(description="One child's unified record, as this reader may see it.")
+    async def child(
+        self, info: strawberry.Info[Context, None], id: strawberry.ID, purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> ChildRecord | None:
+        subject_id = build.subject_id(id)
+        info.context.audit.subjects[subject_id] = "child"  # an attempt is audited too
+        access = build.open_access(info.context, purpose, contact_id or None)
+        return await build.child_record(info.context, access, subject_id)

@@ -1,0 +1,214 @@
+"""GraphQL types of the unified child record. Adapter-sourced fields are nullable: one failed
+source nulls its own section, never the record."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
+
+if TYPE_CHECKING:
+    from hub.context import Context
+
+
+@strawberry.input(description="Search criteria: at least one field is required.")
+class PersonSearch:
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    nhs_number: str | None = None
+    postcode: str | None = None
+
+
+@strawberry.federation.type(keys=["id"], description="A person the hub has resolved.")
+class Person:
+    id: strawberry.ID
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    nhs_number: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+    relationship: Relationship | None = None
+    agencies: list[SourceName] = strawberry.field(default_factory=list)
+    redacted_fields: list[FieldRedaction] = strawberry.field(default_factory=list)
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: strawberry.Info[Context, None], id: strawberry.ID
+    ) -> Person | None:
+        from .build import person_reference
+
+        return await person_reference(info.context, str(id))
+
+
+@strawberry.type(description="A child in search results; read the record with `child(id:)`.")
+class ChildMatch:
+    id: strawberry.ID
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    nhs_number: str | None
+    sources: list[SourceName]
+
+
+@strawberry.type
+class SourceState:
+    source: SourceName
+    status: SourceStatus
+    latency_ms: int | None = None
+
+
+@strawberry.type(description="Why a source's person record was linked to the child.")
+class SourceLink:
+    source: SourceName
+    source_record_id: str
+    rule: str
+    agreed_fields: list[str]
+    score: float
+
+
+@strawberry.interface(description="One piece of agency content.")
+class Entry:
+    id: strawberry.ID
+    about: Relationship
+    about_person_id: strawberry.ID
+    redacted_fields: list[FieldRedaction]
+
+
+@strawberry.type
+class PoliceIncident(Entry):
+    occurred_on: date | None
+    category: str | None
+    dash_risk: str | None
+    role: str | None
+    summary: str | None
+
+
+@strawberry.type(description="Intelligence graded 3x5x2: source A-C, intelligence 1-5, "
+                 "handling code P or C.")
+class PoliceIntelligence(Entry):
+    recorded_on: date | None
+    source_grade: str | None
+    intelligence_grade: int | None
+    handling_code: str | None
+    summary: str | None
+    text: str | None
+
+
+@strawberry.type
+class HealthEncounter(Entry):
+    date: date | None
+    encounter_class: str | None
+    reason: str | None
+
+
+@strawberry.type(description="A care plan: CPP child protection, LAC looked after, UNBORN.")
+class HealthPlan(Entry):
+    category: str | None
+    status: str | None
+    start: date | None
+
+
+@strawberry.type
+class AdultSocialCareInvolvement(Entry):
+    involvement_type: str | None
+    status: str | None
+    start: date | None
+    end: date | None
+    summary: str | None
+
+
+@strawberry.type
+class EarlyHelpEpisode(Entry):
+    start: date | None
+    end: date | None
+    status: str | None
+    lead_practitioner: str | None
+    summary: str | None
+
+
+@strawberry.type
+class EarlyHelpConsent(Entry):
+    status: str | None
+    given_by: str | None
+    recorded_on: date | None
+    scope: str | None
+
+
+PoliceIncidentResult = Annotated[
+    PoliceIncident | Redaction, strawberry.union("PoliceIncidentResult")]
+PoliceIntelligenceResult = Annotated[
+    PoliceIntelligence | Redaction, strawberry.union("PoliceIntelligenceResult")]
+HealthEncounterResult = Annotated[
+    HealthEncounter | Redaction, strawberry.union("HealthEncounterResult")]
+HealthPlanResult = Annotated[HealthPlan | Redaction, strawberry.union("HealthPlanResult")]
+AdultSocialCareInvolvementResult = Annotated[
+    AdultSocialCareInvolvement | Redaction, strawberry.union("AdultSocialCareInvolvementResult")]
+EarlyHelpEpisodeResult = Annotated[
+    EarlyHelpEpisode | Redaction, strawberry.union("EarlyHelpEpisodeResult")]
+EarlyHelpConsentResult = Annotated[
+    EarlyHelpConsent | Redaction, strawberry.union("EarlyHelpConsentResult")]
+
+
+@strawberry.type
+class PoliceSection:
+    known: bool
+    incidents: list[PoliceIncidentResult]
+    intelligence: list[PoliceIntelligenceResult]
+
+
+@strawberry.type
+class HealthSection:
+    known: bool
+    encounters: list[HealthEncounterResult]
+    plans: list[HealthPlanResult]
+
+
+@strawberry.type(description="Adult social care involvement of the adults in the household.")
+class AdultSocialCareSection:
+    known: bool
+    involvements: list[AdultSocialCareInvolvementResult]
+
+
+@strawberry.type
+class EarlyHelpSection:
+    known: bool
+    episodes: list[EarlyHelpEpisodeResult]
+    consents: list[EarlyHelpConsentResult]
+
+
+PoliceSectionResult = Annotated[PoliceSection | Redaction, strawberry.union("PoliceSectionResult")]
+HealthSectionResult = Annotated[HealthSection | Redaction, strawberry.union("HealthSectionResult")]
+AdultSocialCareSectionResult = Annotated[
+    AdultSocialCareSection | Redaction, strawberry.union("AdultSocialCareSectionResult")]
+EarlyHelpSectionResult = Annotated[
+    EarlyHelpSection | Redaction, strawberry.union("EarlyHelpSectionResult")]
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="One child's record assembled live from every source. A section is null only "
+    "when its source could not answer: `sources` says which and why.",
+)
+class ChildRecord:
+    id: strawberry.ID
+    person: Person | None
+    household: list[Person]
+    police: PoliceSectionResult | None
+    health: HealthSectionResult | None
+    adult_social_care: AdultSocialCareSectionResult | None
+    early_help: EarlyHelpSectionResult | None
+    sources: list[SourceState]
+    links: list[SourceLink]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: strawberry.Info[Context, None], id: strawberry.ID
+    ) -> ChildRecord | None:
+        from .build import child_reference
+
+        return await child_reference(info.context, str(id))

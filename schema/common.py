@@ -1,0 +1,73 @@
+"""Types shared by every domain of the API: purposes, source status, typed redactions."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+from graphql import GraphQLError
+
+from adapters.base import Source
+from hub.errors import CLIENT_CODES
+
+SourceName = strawberry.enum(Source, name="SourceName", description="An agency source system.")
+
+
+@strawberry.enum(description="Purpose of use: every read of personal data names one.")
+class Purpose(enum.Enum):
+    MASH_SCREENING = "MASH_SCREENING"
+    MASH_RESEARCH = "MASH_RESEARCH"
+    THRESHOLD_DECISION = "THRESHOLD_DECISION"
+    S47_STRATEGY = "S47_STRATEGY"
+    S17_ASSESSMENT = "S17_ASSESSMENT"
+    EARLY_HELP = "EARLY_HELP"
+    SAR_RESPONSE = "SAR_RESPONSE"
+    IG_AUDIT = "IG_AUDIT"
+    BREAK_GLASS = "BREAK_GLASS"
+
+
+@strawberry.enum(description="What a source said: OK and NOT_KNOWN are answers; "
+                 "UNAVAILABLE and TIMED_OUT mean it could not answer.")
+class SourceStatus(enum.Enum):
+    OK = "OK"
+    NOT_KNOWN = "NOT_KNOWN"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMED_OUT = "TIMED_OUT"
+    REDACTED = "REDACTED"
+
+
+@strawberry.enum(description="Why a value is withheld.")
+class RedactionReason(enum.Enum):
+    NOT_PERMITTED = "NOT_PERMITTED"
+    CONSENT_REQUIRED = "CONSENT_REQUIRED"
+    ORIGINATOR_RESTRICTED = "ORIGINATOR_RESTRICTED"
+    LOCATION_PROTECTED = "LOCATION_PROTECTED"
+    STAGE_RESTRICTED = "STAGE_RESTRICTED"
+
+
+@strawberry.type(description="A record or section withheld from this reader, with the reason. "
+                 "`known` answers 'known to this agency: yes/no' where detail is withheld.")
+class Redaction:
+    reason: RedactionReason
+    agency: str
+    known_to_agency: bool | None = None
+
+
+@strawberry.type(description="A field of a released record that is withheld, with the reason.")
+class FieldRedaction:
+    field: str
+    reason: RedactionReason
+
+
+@strawberry.enum(description="Whom an item is about, relative to the child.")
+class Relationship(enum.Enum):
+    CHILD = "CHILD"
+    HOUSEHOLD_MEMBER = "HOUSEHOLD_MEMBER"
+
+
+
+
+def client_error(message: str, code: str) -> GraphQLError:
+    """An error the client is meant to see. The message must hold no personal data."""
+    assert code in CLIENT_CODES
+    return GraphQLError(message, extensions={"code": code})

@@ -1,0 +1,328 @@
+"""The whole path, end to end: token → GraphQL → record service → real demo sources →
+identity → policy → audit → response. Runs with the hub store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from hub.demo import sources
+from hub.demo.stack import running_hub
+from hub.store import async_url
+
+from .conftest import Hub, hub_settings
+
+AVA = {"givenName": "Ava", "familyName": "Thompson", "dateOfBirth": "2016-03-14"}
+AVA_NHS = "9434765919"
+
+SEARCH = """
+query Find($criteria: PersonSearch!, $purpose: Purpose!) {
+  searchChildren(criteria: $criteria, purpose: $purpose) {
+    id givenName familyName dateOfBirth nhsNumber sources
+  }
+}"""
+
+RECORD = """
+query Record($id: ID!, $purpose: Purpose!) {
+  child(id: $id, purpose: $purpose) {
+    id
+    person { id givenName familyName dateOfBirth nhsNumber agencies }
+    household { id givenName familyName relationship agencies }
+    sources { source status latencyMs }
+    links { source sourceRecordId rule agreedFields }
+    police {
+      __typename
+      ... on Redaction { reason agency knownToAgency }
+      ... on PoliceSection {
+        known
+        incidents {
+          __typename
+          ... on PoliceIncident { id about category dashRisk role }
+          ... on Redaction { reason agency }
+        }
+        intelligence {
+          __typename
+          ... on PoliceIntelligence { id about handlingCode summary text
+                                      redactedFields { field reason } }
+          ... on Redaction { reason agency }
+        }
+      }
+    }
+    health {
+      __typename
+      ... on Redaction { reason agency knownToAgency }
+      ... on HealthSection {
+        known
+        encounters { __typename ... on HealthEncounter { encounterClass reason
+                                                           redactedFields { field reason } } }
+        plans { __typename ... on HealthPlan { category status } }
+      }
+    }
+    adultSocialCare {
+      __typename
+      ... on Redaction { reason agency knownToAgency }
+      ... on AdultSocialCareSection {
+        known
+        involvements { __typename
+          ... on AdultSocialCareInvolvement { about aboutPersonId involvementType }
+          ... on Redaction { reason agency } }
+      }
+    }
+    earlyHelp {
+      __typename
+      ... on Redaction { reason agency knownToAgency }
+      ... on EarlyHelpSection {
+        known
+        episodes { __typename ... on EarlyHelpEpisode { about status } }
+        consents { __typename ... on EarlyHelpConsent { status } }
+      }
+    }
+  }
+}"""
+
+AUDIT = """
+query Audit($first: Int, $after: String) {
+  auditEvents(first: $first, after: $after) {
+    totalCount
+    pageInfo { endCursor hasNextPage }
+    edges { node { id actorSubject actorRoles purpose operationName operationType queryHash
+                   outcome errorCode subjects sources fieldsReturned
+                   fieldsRedacted { path reason } policyVersion } }
+  }
+}"""
+
+
+def run_sql(url: str, statement: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(async_url(url))
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(statement)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]  # type: ignore[no-any-return]
+
+
+def find_ava(hub: Hub, role: str = "mash_social_worker") -> str:
+    matches = ok(hub.gql(role, SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"}))
+    ava = [m for m in matches["searchChildren"] if m["nhsNumber"] == AVA_NHS]
+    assert len(ava) == 1, matches
+    return str(ava[0]["id"])
+
+
+def read_record(hub: Hub, role: str, purpose: str = "MASH_RESEARCH") -> dict[str, Any]:
+    child_id = find_ava(hub)
+    return ok(hub.gql(role, RECORD, {"id": child_id, "purpose": purpose}))["child"]
+
+
+def all_events(hub: Hub) -> list[dict[str, Any]]:
+    """Every audit event, oldest first, leaving out the listings' own events."""
+    events: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = ok(hub.gql("ig_officer", AUDIT, {"first": 200, "after": after}))["auditEvents"]
+        events += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return [e for e in events if e["operationName"] != "Audit"]
+        after = page["pageInfo"]["endCursor"]
+
+
+def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_ok(
+    hub: Hub,
+) -> None:
+    matches = ok(hub.gql("mash_social_worker", SEARCH,
+                         {"criteria": AVA, "purpose": "MASH_RESEARCH"}))["searchChildren"]
+    ava = [m for m in matches if m["nhsNumber"] == AVA_NHS]
+    assert len(ava) == 1 and ava[0]["dateOfBirth"] == "2016-03-14"
+    assert {"HEALTH", "POLICE", "EARLY_HELP"} <= set(ava[0]["sources"])
+
+    record = read_record(hub, "mash_social_worker")
+    assert {s["source"]: s["status"] for s in record["sources"]} == {
+        "POLICE": "OK", "HEALTH": "OK", "ADULT_SOCIAL_CARE": "OK", "EARLY_HELP": "OK"}
+    assert record["person"]["nhsNumber"] == AVA_NHS
+    police = record["police"]
+    assert police["__typename"] == "PoliceSection" and police["known"]
+    child_incidents = [i for i in police["incidents"] if i.get("about") == "CHILD"]
+    assert any(i["dashRisk"] == "HIGH" and i["category"] for i in child_incidents), police
+    assert record["health"]["__typename"] == "HealthSection"
+    assert any(p.get("category") == "CPP" for p in record["health"]["plans"])
+    assert len([e for e in record["health"]["encounters"] if e.get("encounterClass")]) >= 2
+    assert record["earlyHelp"]["__typename"] == "EarlyHelpSection"
+    assert any(e.get("about") == "CHILD" for e in record["earlyHelp"]["episodes"])
+    asc = record["adultSocialCare"]
+    assert asc["__typename"] == "AdultSocialCareSection"
+    assert any(i.get("involvementType") == "MENTAL_HEALTH" and i["about"] == "HOUSEHOLD_MEMBER"
+               for i in asc["involvements"])
+
+
+def test_police_record_held_as_eva_thomson_is_linked_to_ava_and_noah_never_is(hub: Hub) -> None:
+    record = read_record(hub, "mash_social_worker")
+    linked = {(link["source"], link["rule"]) for link in record["links"]}
+    assert ("HEALTH", "nhs_number") in linked
+    assert any(source == "POLICE" for source, _ in linked)
+    assert any(source == "EARLY_HELP" for source, _ in linked)
+    household = {(p["givenName"], p["familyName"]) for p in record["household"]}
+    assert ("Jade", "Thompson") in household
+    assert any(given == "Noah" for given, _ in household), "Noah is a household member"
+    assert record["person"]["givenName"] == "Ava"
+
+
+def test_early_help_worker_sees_police_intelligence_redacted_with_a_typed_reason(
+    hub: Hub,
+) -> None:
+    record = read_record(hub, "early_help_worker")
+    intelligence = record["police"]["intelligence"]
+    assert intelligence, "the showcase child has police intelligence"
+    assert all(i["__typename"] == "Redaction" and i["reason"] == "NOT_PERMITTED"
+               and i["agency"] == "police" for i in intelligence)
+    assert record["police"]["incidents"], "incidents are still shared"
+    assert {s["status"] for s in record["sources"]} == {"OK"}
+
+
+def test_social_worker_sees_handling_code_c_summary_but_not_its_text(hub: Hub) -> None:
+    record = read_record(hub, "mash_social_worker")
+    coded_c = [i for i in record["police"]["intelligence"] if i.get("handlingCode") == "C"]
+    assert coded_c
+    for item in coded_c:
+        assert item["summary"] and item["text"] is None
+        assert {"field": "text", "reason": "ORIGINATOR_RESTRICTED"} in item["redactedFields"]
+
+
+def test_screening_shows_known_to_health_but_no_health_detail(hub: Hub) -> None:
+    record = read_record(hub, "police_researcher", purpose="MASH_SCREENING")
+    assert record["health"] == {"__typename": "Redaction", "reason": "STAGE_RESTRICTED",
+                                "agency": "health", "knownToAgency": True}
+    assert record["police"]["__typename"] == "PoliceSection"
+    statuses = {s["source"]: s["status"] for s in record["sources"]}
+    assert statuses["HEALTH"] == "REDACTED" and statuses["POLICE"] == "OK"
+
+
+def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hub: Hub) -> None:
+    before = len(all_events(hub))
+    listing = ok(hub.gql("ig_officer", AUDIT, {"first": 1}))["auditEvents"]
+    assert listing["totalCount"] >= before
+    child_id = find_ava(hub)
+    denied = hub.gql("ig_officer", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
+    body = denied.json()
+    assert body["data"] == {"child": None}
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    ok(hub.gql("early_help_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}))
+
+    new = all_events(hub)[before:]
+    kinds = [(e["operationName"], e["outcome"]) for e in new]
+    assert kinds[:3] == [("Find", "ok"), ("Record", "denied"), ("Record", "redacted")], kinds
+    search, deny, read = new[:3]
+    assert child_id in search["subjects"] and child_id in deny["subjects"]
+    assert deny["actorRoles"] == ["ig_officer"] and deny["errorCode"] == "FORBIDDEN"
+    assert deny["fieldsReturned"] == []
+    assert read["purpose"] == "MASH_RESEARCH" and child_id in read["subjects"]
+    assert read["sources"] == {"POLICE": "OK", "HEALTH": "OK", "ADULT_SOCIAL_CARE": "OK",
+                               "EARLY_HELP": "OK"}
+    assert {"path": "police.intelligence", "reason": "NOT_PERMITTED"} in read["fieldsRedacted"]
+    assert "child.police.incidents.dashRisk" in read["fieldsReturned"]
+    assert len(read["queryHash"]) == 64 and read["policyVersion"]
+    # The audit holds identifiers and paths, never values or names.
+    text = str(new)
+    for value in ("Thompson", "Thomson", AVA_NHS, "2016-03-14", "Jade"):
+        assert value not in text
+
+
+def test_request_without_a_token_gets_401_and_nothing_resolved(hub: Hub) -> None:
+    response = hub.gql(None, SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "data" not in response.json()
+    forged = httpx.post(f"{hub.url}/graphql", json={"query": "{ __typename }"},
+                        headers={"Authorization": "Bearer not.a.jwt"}, timeout=10)
+    assert forged.status_code == 401
+    assert [e["outcome"] for e in all_events(hub)[-2:]] == ["unauthenticated"] * 2
+
+
+def test_invalid_query_is_rejected_and_audited_as_invalid(hub: Hub) -> None:
+    response = hub.gql("mash_social_worker",
+                       "query NoPurpose { child(id: \"x\") { id } }")
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    event = all_events(hub)[-1]
+    assert (event["operationName"], event["outcome"]) == ("NoPurpose", "invalid")
+
+
+def test_search_without_criteria_is_a_clear_error(hub: Hub) -> None:
+    body = hub.gql("mash_social_worker", SEARCH,
+                   {"criteria": {}, "purpose": "MASH_RESEARCH"}).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_explorer_is_served_on_get(hub: Hub) -> None:
+    response = httpx.get(f"{hub.url}/graphql", timeout=10)
+    assert response.status_code == 200 and "graphiql" in response.text.lower()
+    assert httpx.get(f"{hub.url}/readyz", timeout=10).json()["status"] == "ready"
+    assert "mash_hub_operations_total" in httpx.get(f"{hub.url}/metrics", timeout=10).text
+
+
+def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
+    hub: Hub, source_config: dict[str, Any], tmp_path: Any,
+) -> None:
+    port = sources.free_port()
+    process = sources.start_source_process("health", port, hub.data_dir)
+    url = f"http://127.0.0.1:{port}/fhir"
+    sources.wait_until_up(f"{url}/metadata", timeout=30, process=process)
+    process.terminate()
+    process.wait(timeout=10)
+    config = {**source_config, "HEALTH": {"url": url, "deadline_ms": 1500}}
+    child_id = find_ava(hub)  # found while health was up; the hub store remembers her
+    with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
+        other = Hub(base, hub.data_dir, hub.database_url)
+        started = time.perf_counter()
+        record = ok(other.gql("mash_social_worker", RECORD,
+                              {"id": child_id, "purpose": "MASH_RESEARCH"}))["child"]
+        elapsed = time.perf_counter() - started
+    statuses = {s["source"]: s["status"] for s in record["sources"]}
+    assert statuses == {"HEALTH": "UNAVAILABLE", "POLICE": "OK", "ADULT_SOCIAL_CARE": "OK",
+                        "EARLY_HELP": "OK"}
+    assert record["health"] is None and record["police"]["__typename"] == "PoliceSection"
+    assert elapsed < 1.5 + 2.0
+
+
+def test_slow_source_reports_timed_out_within_its_deadline(
+    hub: Hub, source_config: dict[str, Any]
+) -> None:
+    config = {**source_config, "ADULT_SOCIAL_CARE": {
+        **source_config["ADULT_SOCIAL_CARE"], "deadline_ms": 1}}
+    with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
+        other = Hub(base, hub.data_dir, hub.database_url)
+        child_id = find_ava(other)
+        record = ok(other.gql("mash_social_worker", RECORD,
+                              {"id": child_id, "purpose": "MASH_RESEARCH"}))["child"]
+    states = {s["source"]: s for s in record["sources"]}
+    assert states["ADULT_SOCIAL_CARE"]["status"] == "TIMED_OUT"
+    assert states["ADULT_SOCIAL_CARE"]["latencyMs"] < 200
+    assert record["adultSocialCare"] is None
+    assert states["POLICE"]["status"] == "OK"
+
+
+def test_no_data_leaves_when_the_audit_event_cannot_be_committed(
+    hub: Hub, source_config: dict[str, Any]
+) -> None:
+    with running_hub(hub_settings(hub.data_dir, hub.database_url, source_config)) as base:
+        other = Hub(base, hub.data_dir, hub.database_url)
+        child_id = find_ava(other)
+        run_sql(hub.database_url, "ALTER TABLE audit_events RENAME TO audit_events_away")
+        try:
+            response = other.gql("mash_social_worker", RECORD,
+                                 {"id": child_id, "purpose": "MASH_RESEARCH"})
+        finally:
+            run_sql(hub.database_url, "ALTER TABLE audit_events_away RENAME TO audit_events")
+    assert response.status_code == 503
+    body = response.json()
+    assert "data" not in body and body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+    assert "Thompson" not in response.text
