@@ -1,0 +1,1 @@
+"""Benchmark harnesses: each module with a `run(results_dir)` writes results/<name>.json."""
