@@ -149,7 +149,7 @@ class AdultSocialCareAdapter:
                         given_name=_str(r.get("given_name")),
                         family_name=_str(r.get("family_name")),
                         date_of_birth=_date(r.get("date_of_birth")),
-                        sex=_SEX.get(str(r.get("sex") or "").lower(), None)
+                        sex=_SEX.get(str(r.get("sex") or "").lower())
                         if r.get("sex") else None,
                         nhs_number=_str(r.get("nhs_number")),
                         postcode=_str(r.get("postcode")),

@@ -3,26 +3,31 @@
 overhead: a client's end-to-end latency for `child(...)` minus the slowest source's latency
 as the hub measured it (so what the hub adds: auth, identity, policy, audit commit, JSON).
 throughput: `child(...)` requests per second from concurrent clients.
-Everything runs on loopback: demo sources, the hub (uvicorn, one process), the embedded
-SQLite store.
+Everything runs on loopback: demo sources, the hub (`mash-hub serve`, one uvicorn process),
+the embedded SQLite store, and the load generator in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from hub import devissuer
-from hub.demo.stack import demo_sources, running_hub
-from hub.settings import Settings
+from hub.demo import sources
+from hub.demo.stack import demo_sources
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "300"))
 CONCURRENCY = 16
@@ -91,11 +96,26 @@ async def measure(base: str, token: str) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def hub_process(data_dir: Path, config: dict[str, Any]) -> Iterator[str]:
+    """`mash-hub serve` in its own process, so the load generator does not share its GIL."""
+    port = sources.free_port()
+    env = {**os.environ, "MASH_DATA_DIR": str(data_dir), "MASH_SOURCES": json.dumps(config),
+           "MASH_DEV_ISSUER": "true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sources.wait_until_up(f"http://127.0.0.1:{port}/readyz", timeout=60, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        with demo_sources(data_dir) as config:
-            settings = Settings(data_dir=data_dir, sources=config, dev_issuer=True)
+        with demo_sources(data_dir) as config, hub_process(data_dir, config) as base:
             token = devissuer.mint(data_dir, "mash_social_worker")
-            with running_hub(settings) as base:
-                return asyncio.run(measure(base, token))
+            return asyncio.run(measure(base, token))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.base import Labels
+
 from .audit import AuditRecord
 from .auth import Actor
 from .policy import Decision, PolicyEngine, Request, Resource
 from .records import RecordService
 from .store import Store
-
-from adapters.base import Labels
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from joserfc.jwk import ECKey, generate_key, import_key
 from .auth import IssuerConfig
 
 __all__ = [
+    "DEFAULT_TEAM",
     "DEV_AUDIENCE",
     "DEV_CLIENT",
     "DEV_ISSUER",
-    "DEFAULT_TEAM",
     "ROLES",
     "ROLE_AGENCY",
     "ensure_keys",

@@ -125,15 +125,14 @@ class RecordService:
 
         answers = await self._fan_out(ask)
         candidates = [c for a in answers.values() for c in a.candidates]
-        matches = []
-        for c in identity.cluster(candidates):
-            d = c.demographics
-            if d.date_of_birth and age_on(d.date_of_birth, self.today()) >= ADULT_AGE:
-                continue
-            if not _meets(query, c):
-                continue
-            subject_id = await self._subject_for(d)
-            matches.append(ChildMatch(subject_id, d, tuple(c.members)))
+        children = [
+            c for c in identity.cluster(candidates)
+            if _meets(query, c) and not (
+                c.demographics.date_of_birth
+                and age_on(c.demographics.date_of_birth, self.today()) >= ADULT_AGE)
+        ]
+        ids = await self._subjects_for([c.demographics for c in children])
+        matches = [ChildMatch(i, c.demographics, tuple(c.members)) for i, c in zip(ids, children, strict=True)]
         return matches, {s: a.status for s, a in answers.items()}
 
     async def assemble(self, subject_id: str) -> AssembledRecord | None:
@@ -164,43 +163,50 @@ class RecordService:
             return SourceAnswer(source, status, 0, linked, household, items)
 
         answers = await self._fan_out(ask)
-        members = []
-        for c in identity.cluster([p for a in answers.values() for p in a.household]):
-            members.append(HouseholdMember(await self._subject_for(c.demographics),
-                                           tuple(c.members)))
+        clusters = identity.cluster([p for a in answers.values() for p in a.household])
+        ids = await self._subjects_for([c.demographics for c in clusters])
+        members = [HouseholdMember(i, tuple(c.members)) for i, c in zip(ids, clusters, strict=True)]
         return AssembledRecord(subject_id, d, answers, members)
 
     async def _load(self, subject_id: str) -> Subject | None:
         async with self.store.sessions() as session:
             return await session.get(Subject, subject_id)
 
-    async def _subject_for(self, d: Demographics) -> str:
-        """The hub's id for a person, created on first sight; postcodes seen are added."""
-        key = identity.identity_key(d)
+    async def _subjects_for(self, people: Sequence[Demographics]) -> list[str]:
+        """The hub's ids for these people, created on first sight (one round trip for all);
+        postcodes seen are added to what the hub remembers."""
+        keys = [identity.identity_key(d) for d in people]
         for _ in range(2):
             async with self.store.sessions() as session:
-                subject = (
-                    await session.execute(select(Subject).where(Subject.identity_key == key))
-                ).scalar_one_or_none()
-                if subject is not None:
+                found = {
+                    s.identity_key: s
+                    for s in (await session.execute(
+                        select(Subject).where(Subject.identity_key.in_(set(keys)))
+                    )).scalars()
+                }
+                changed = False
+                for key, d in zip(keys, people, strict=True):
+                    subject = found.get(key)
+                    if subject is None:
+                        subject = found[key] = Subject(
+                            id=str(uuid.uuid4()), identity_key=key, nhs_number=d.nhs_number,
+                            given_name=d.given_name, family_name=d.family_name,
+                            date_of_birth=d.date_of_birth, postcodes=list(d.postcodes),
+                            created_at=datetime.now(UTC),
+                        )
+                        session.add(subject)
+                        changed = True
                     merged = list(dict.fromkeys([*subject.postcodes, *d.postcodes]))
                     if merged != subject.postcodes:
                         subject.postcodes = merged
-                        await session.commit()
-                    return subject.id
-                subject = Subject(
-                    id=str(uuid.uuid4()), identity_key=key, nhs_number=d.nhs_number,
-                    given_name=d.given_name, family_name=d.family_name,
-                    date_of_birth=d.date_of_birth, postcodes=list(d.postcodes),
-                    created_at=datetime.now(UTC),
-                )
-                session.add(subject)
+                        changed = True
                 try:
-                    await session.commit()
-                    return subject.id
-                except IntegrityError:  # created concurrently: read it back
+                    if changed:
+                        await session.commit()
+                    return [found[key].id for key in keys]
+                except IntegrityError:  # created concurrently: read them back
                     await session.rollback()
-        raise RuntimeError("subject could not be created")
+        raise RuntimeError("subjects could not be created")
 
 
 def _meets(query: PersonQuery, c: Cluster) -> bool:

@@ -30,7 +30,7 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     def worker() -> None:
         try:
             box["result"] = asyncio.run(coro_fn())
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             box["error"] = exc
 
     t = threading.Thread(target=worker)
@@ -82,7 +82,7 @@ class PostgresDatabases:
 
         try:
             _run(create)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             _unreachable(type(exc).__name__)
         self.created.append(name)
         return _dsn(self.server.set(database=name))

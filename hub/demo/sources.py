@@ -236,7 +236,7 @@ def seed(data_dir: Path, households: int = 300, seed: int = 7, police_url: str |
     def worker() -> None:
         try:
             result.update(asyncio.run(aseed(*coro_args)))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             error.append(exc)
 
     t = threading.Thread(target=worker, name="mash-demo-seed")
@@ -421,7 +421,7 @@ def fhir_app(data_dir: Path) -> Starlette:
             return _outcome(404, "not-found", "Patient not found")
         return _FhirResponse(res)
 
-    def by_patient(kind: str):  # noqa: ANN202
+    def by_patient(kind: str):
         async def search(request: Request) -> _FhirResponse:
             try:
                 _check_params(request, _BY_PATIENT_PARAMS)

@@ -14,7 +14,8 @@ import strawberry
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub.context import Access, Context
-from hub.records import OK, AssembledRecord, ChildMatch as Match
+from hub.records import OK, AssembledRecord
+from hub.records import ChildMatch as Match
 
 from ..common import (
     FieldRedaction,
@@ -22,7 +23,6 @@ from ..common import (
     Redaction,
     RedactionReason,
     Relationship,
-    SourceName,
     SourceStatus,
     client_error,
 )

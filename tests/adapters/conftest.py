@@ -32,7 +32,7 @@ def _serve(name: str, data_dir: Path) -> Iterator[str]:
         proc.terminate()
         try:
             proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             proc.kill()
             proc.wait()
 

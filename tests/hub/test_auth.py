@@ -241,7 +241,7 @@ def test_mint_raises_value_error_naming_the_allowed_roles_for_an_unknown_role(
 
 
 def test_role_agency_covers_every_documented_role() -> None:
-    assert ROLES == {
+    assert {
         "mash_social_worker",
         "mash_manager",
         "police_researcher",
@@ -250,7 +250,7 @@ def test_role_agency_covers_every_documented_role() -> None:
         "early_help_worker",
         "ig_officer",
         "partner_system",
-    }
+    } == ROLES
     assert ROLE_AGENCY["asc_practitioner"] == "adult_social_care"
     assert ROLE_AGENCY["partner_system"] == "partner"
 
