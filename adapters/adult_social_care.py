@@ -81,8 +81,9 @@ class AdultSocialCareAdapter:
             raise SourceMisconfigured("adult social care adapter 'url' must be an http(s) URL")
         return cls(url, float(config.get("timeout_s") or 10.0), config.get("token"))
 
-    async def _get_items(self, path: str, params: Mapping[str, str] | None = None,
-                         missing_ok: bool = False) -> list[dict[str, Any]]:
+    async def _get_items(
+        self, path: str, params: Mapping[str, str] | None = None, missing_ok: bool = False
+    ) -> list[dict[str, Any]]:
         try:
             resp = await self._client.get(path, params=params)
         except httpx.UnsupportedProtocol:
@@ -97,12 +98,14 @@ class AdultSocialCareAdapter:
             return []
         if resp.status_code in (401, 403):
             raise SourceMisconfigured(
-                f"adult social care source refused credentials ({resp.status_code})")
+                f"adult social care source refused credentials ({resp.status_code})"
+            )
         if resp.status_code >= 500:
             raise SourceUnavailable(f"adult social care source error ({resp.status_code})")
         if resp.status_code >= 400:
             raise SourceMisconfigured(
-                f"adult social care source rejected the request ({resp.status_code})")
+                f"adult social care source rejected the request ({resp.status_code})"
+            )
         try:
             payload = resp.json()
         except ValueError:
@@ -149,8 +152,7 @@ class AdultSocialCareAdapter:
                         given_name=_str(r.get("given_name")),
                         family_name=_str(r.get("family_name")),
                         date_of_birth=_date(r.get("date_of_birth")),
-                        sex=_SEX.get(str(r.get("sex") or "").lower())
-                        if r.get("sex") else None,
+                        sex=_SEX.get(str(r.get("sex") or "").lower()) if r.get("sex") else None,
                         nhs_number=_str(r.get("nhs_number")),
                         postcode=_str(r.get("postcode")),
                         address=_str(r.get("address")),
@@ -164,30 +166,35 @@ class AdultSocialCareAdapter:
         ids = sorted(set(person_ids))
         if not ids:
             return []
-        results = await self._gather([
-            self._get_items(f"persons/{quote(pid, safe='')}/involvements", missing_ok=True)
-            for pid in ids
-        ])
+        results = await self._gather(
+            [
+                self._get_items(f"persons/{quote(pid, safe='')}/involvements", missing_ok=True)
+                for pid in ids
+            ]
+        )
         out: list[Item] = []
         try:
             for pid, batch in zip(ids, results, strict=True):
                 for r in batch:
                     kind = str(r["involvement_type"])
-                    out.append(Item(
-                        kind="adult_social_care.involvement",
-                        local_id=str(r["id"]),
-                        person_id=pid,
-                        labels=Labels(agency=AGENCY,
-                                      special_categories=_CATEGORIES.get(kind,
-                                                                         _DEFAULT_CATEGORIES)),
-                        data={
-                            "involvement_type": kind,
-                            "status": _str(r.get("status")),
-                            "start": _date(r.get("start")),
-                            "end": _date(r.get("end")),
-                            "summary": _str(r.get("summary")),
-                        },
-                    ))
+                    out.append(
+                        Item(
+                            kind="adult_social_care.involvement",
+                            local_id=str(r["id"]),
+                            person_id=pid,
+                            labels=Labels(
+                                agency=AGENCY,
+                                special_categories=_CATEGORIES.get(kind, _DEFAULT_CATEGORIES),
+                            ),
+                            data={
+                                "involvement_type": kind,
+                                "status": _str(r.get("status")),
+                                "start": _date(r.get("start")),
+                                "end": _date(r.get("end")),
+                                "summary": _str(r.get("summary")),
+                            },
+                        )
+                    )
         except (KeyError, TypeError, ValueError):
             raise SourceResponseInvalid("adult social care involvement is malformed") from None
         return out

@@ -19,7 +19,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 
 class Source(enum.Enum):
@@ -108,7 +108,12 @@ KINDS: Mapping[str, tuple[str, ...]] = {
     "police.incident": ("occurred_on", "category", "dash_risk", "role", "summary"),
     # 3x5x2: source_grade A/B/C, intelligence_grade 1-5, handling_code P/C
     "police.intelligence": (
-        "recorded_on", "source_grade", "intelligence_grade", "handling_code", "summary", "text",
+        "recorded_on",
+        "source_grade",
+        "intelligence_grade",
+        "handling_code",
+        "summary",
+        "text",
     ),
     # encounter_class: "A&E" for emergency attendances
     "health.encounter": ("date", "encounter_class", "reason"),
@@ -154,6 +159,15 @@ class Adapter(Protocol):
     """One agency system. Construct with `from_config(config)`; close with `aclose()`."""
 
     source: Source
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Build from configuration: always "url"; "timeout_s" and more per adapter.
+
+        Raises:
+            SourceMisconfigured: a required key is missing or malformed.
+        """
+        ...
 
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
         """Find candidate person records.

@@ -33,7 +33,8 @@ from .base import (
 metadata = sa.MetaData()
 
 persons = sa.Table(
-    "persons", metadata,
+    "persons",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("given_name", sa.String(100)),
     sa.Column("family_name", sa.String(100)),
@@ -49,7 +50,8 @@ sa.Index("ix_eh_persons_family_name_lower", sa.func.lower(persons.c.family_name)
 sa.Index("ix_eh_persons_postcode", persons.c.postcode)
 
 episodes = sa.Table(
-    "episodes", metadata,
+    "episodes",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
     sa.Column("start", sa.Date, nullable=False),
@@ -61,7 +63,8 @@ episodes = sa.Table(
 sa.Index("ix_eh_episodes_person", episodes.c.person_id)
 
 consents = sa.Table(
-    "consents", metadata,
+    "consents",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -86,7 +89,7 @@ def async_url(url: str) -> str:
         ("postgresql+psycopg2://", "postgresql+asyncpg://"),
     ):
         if url.startswith(sync):
-            return async_ + url[len(sync):]
+            return async_ + url[len(sync) :]
     return url
 
 
@@ -118,8 +121,11 @@ def translate_db_error(exc: BaseException, source_name: str) -> SourceError:
     kind = names[-1]
     if any(k in joined for k in ("password", "authorization", "invalidcatalogname")):
         return SourceMisconfigured(f"{source_name} database rejected the connection ({kind})")
-    if any(k in joined for k in ("undefinedtable", "undefinedcolumn")) \
-            or "no such table" in text or "no such column" in text:
+    if (
+        any(k in joined for k in ("undefinedtable", "undefinedcolumn"))
+        or "no such table" in text
+        or "no such column" in text
+    ):
         return SourceMisconfigured(f"{source_name} database schema mismatch ({kind})")
     return SourceUnavailable(f"{source_name} database unavailable ({kind})")
 
@@ -147,8 +153,16 @@ def normalise_sex(value: str | None) -> str | None:
     if not value:
         return None
     v = value.strip().lower()
-    return {"f": "female", "female": "female", "m": "male", "male": "male",
-            "o": "other", "other": "other", "u": "unknown", "unknown": "unknown"}.get(v, "unknown")
+    return {
+        "f": "female",
+        "female": "female",
+        "m": "male",
+        "male": "male",
+        "o": "other",
+        "other": "other",
+        "u": "unknown",
+        "unknown": "unknown",
+    }.get(v, "unknown")
 
 
 def family_name_condition(column: sa.ColumnElement[Any], family_name: str) -> Any:
@@ -174,8 +188,10 @@ def search_conditions(table: sa.Table, query: PersonQuery) -> list[Any]:
         conditions.append(table.c.nhs_number == "".join(query.nhs_number.split()))
     if query.date_of_birth:
         conditions.append(table.c.date_of_birth == query.date_of_birth)
-    if query.family_name and (cond := family_name_condition(table.c.family_name,
-                                                            query.family_name)) is not None:
+    if (
+        query.family_name
+        and (cond := family_name_condition(table.c.family_name, query.family_name)) is not None
+    ):
         conditions.append(cond)
     postcodes = sorted({canonical_postcode(p) for p in query.postcodes if p and p.strip()})
     if postcodes:
@@ -239,11 +255,13 @@ class EarlyHelpAdapter:
         if not ids:
             return []
         ep_rows = await self._fetch(
-            sa.select(episodes).where(episodes.c.person_id.in_(ids))
+            sa.select(episodes)
+            .where(episodes.c.person_id.in_(ids))
             .order_by(episodes.c.start.desc(), episodes.c.id)
         )
         con_rows = await self._fetch(
-            sa.select(consents).where(consents.c.person_id.in_(ids))
+            sa.select(consents)
+            .where(consents.c.person_id.in_(ids))
             .order_by(consents.c.recorded_on.desc(), consents.c.id)
         )
         labels = Labels(agency=AGENCY)

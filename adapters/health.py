@@ -41,8 +41,13 @@ _HEALTH = frozenset({"health"})
 # v3-Confidentiality codes that mark a sensitive patient whose location must not be shown
 _RESTRICTED_CODES = frozenset({"R", "V"})
 _PLAN_CATEGORIES = frozenset({"CPP", "LAC", "UNBORN"})
-_ENCOUNTER_CLASSES = {"EMER": "A&E", "AMB": "Outpatient", "IMP": "Inpatient",
-                      "HH": "Home visit", "VR": "Virtual"}
+_ENCOUNTER_CLASSES = {
+    "EMER": "A&E",
+    "AMB": "Outpatient",
+    "IMP": "Inpatient",
+    "HH": "Home visit",
+    "VR": "Virtual",
+}
 _MAX_PAGES = 20
 _IDS_PER_REQUEST = 40
 
@@ -135,8 +140,9 @@ class HealthAdapter:
                 res = entry.resource
                 if res is not None and res.get_resource_type() == resource:
                     found.append(res)
-            next_url = next((link.url for link in bundle.link or () if link.relation == "next"),
-                            None)
+            next_url = next(
+                (link.url for link in bundle.link or () if link.relation == "next"), None
+            )
             if not next_url:
                 break
             url, query = str(next_url), None
@@ -173,7 +179,7 @@ class HealthAdapter:
             for p in batch:
                 if p.id and p.id not in patients:
                     patients[p.id] = p
-        return [self._person(p) for p in sorted(patients.values(), key=lambda p: p.id)]
+        return [self._person(p) for p in sorted(patients.values(), key=lambda p: p.id or "")]
 
     def _person(self, p: Patient) -> SourcePerson:
         names = p.name or []
@@ -183,7 +189,9 @@ class HealthAdapter:
         addr = next((a for a in addresses if a.use == "home"), addresses[0] if addresses else None)
         address_text = None
         if addr is not None:
-            address_text = addr.text or ", ".join([*(addr.line or []), *filter(None, [addr.city])])
+            address_text = addr.text or ", ".join(
+                [*(line for line in addr.line or [] if line), *filter(None, [addr.city])]
+            )
         security = (p.meta.security or []) if p.meta else []
         restricted = any(c.code in _RESTRICTED_CODES for c in security)
         return SourcePerson(
@@ -203,7 +211,7 @@ class HealthAdapter:
         ids = sorted(set(person_ids))
         if not ids:
             return []
-        chunks = [ids[i:i + _IDS_PER_REQUEST] for i in range(0, len(ids), _IDS_PER_REQUEST)]
+        chunks = [ids[i : i + _IDS_PER_REQUEST] for i in range(0, len(ids), _IDS_PER_REQUEST)]
         calls = [self._search("Encounter", {"patient": ",".join(c)}) for c in chunks]
         calls += [self._search("CarePlan", {"patient": ",".join(c)}) for c in chunks]
         results = await self._gather(calls)
@@ -218,7 +226,10 @@ class HealthAdapter:
                     continue
                 if isinstance(res, Encounter):
                     encounters[res.id] = Item(
-                        kind="health.encounter", local_id=res.id, person_id=pid, labels=labels,
+                        kind="health.encounter",
+                        local_id=res.id,
+                        person_id=pid,
+                        labels=labels,
                         data={
                             "date": _as_date(res.period.start if res.period else None),
                             "encounter_class": self._encounter_class(res),
@@ -227,17 +238,24 @@ class HealthAdapter:
                     )
                 elif isinstance(res, CarePlan):
                     plans[res.id] = Item(
-                        kind="health.plan", local_id=res.id, person_id=pid, labels=labels,
+                        kind="health.plan",
+                        local_id=res.id,
+                        person_id=pid,
+                        labels=labels,
                         data={
                             "category": self._plan_category(res),
                             "status": res.status,
                             "start": _as_date(res.period.start if res.period else None),
                         },
                     )
-        enc = sorted(encounters.values(), key=lambda i: (i.data["date"] or date.min, i.local_id),
-                     reverse=True)
-        pl = sorted(plans.values(), key=lambda i: (i.data["start"] or date.min, i.local_id),
-                    reverse=True)
+        enc = sorted(
+            encounters.values(),
+            key=lambda i: (i.data["date"] or date.min, i.local_id),
+            reverse=True,
+        )
+        pl = sorted(
+            plans.values(), key=lambda i: (i.data["start"] or date.min, i.local_id), reverse=True
+        )
         return [*enc, *pl]
 
     @staticmethod

@@ -30,7 +30,8 @@ from .base import (
 metadata = sa.MetaData()
 
 persons = sa.Table(
-    "persons", metadata,
+    "persons",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("given_name", sa.String(100)),
     sa.Column("family_name", sa.String(100)),
@@ -46,7 +47,8 @@ sa.Index("ix_police_persons_family_name_lower", sa.func.lower(persons.c.family_n
 sa.Index("ix_police_persons_postcode", persons.c.postcode)
 
 incidents = sa.Table(
-    "incidents", metadata,
+    "incidents",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("occurred_on", sa.Date, nullable=False),
     sa.Column("category", sa.String(40), nullable=False),
@@ -56,7 +58,8 @@ incidents = sa.Table(
 )
 
 person_incident = sa.Table(
-    "person_incident", metadata,
+    "person_incident",
+    metadata,
     sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), primary_key=True),
     sa.Column("incident_id", sa.String(32), sa.ForeignKey("incidents.id"), primary_key=True),
     sa.Column("role", sa.String(16), primary_key=True),
@@ -64,7 +67,8 @@ person_incident = sa.Table(
 sa.Index("ix_police_person_incident_incident", person_incident.c.incident_id)
 
 intelligence = sa.Table(
-    "intelligence", metadata,
+    "intelligence",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
     sa.Column("recorded_on", sa.Date, nullable=False),
@@ -93,7 +97,7 @@ def async_url(url: str) -> str:
         ("postgresql+psycopg2://", "postgresql+asyncpg://"),
     ):
         if url.startswith(sync):
-            return async_ + url[len(sync):]
+            return async_ + url[len(sync) :]
     return url
 
 
@@ -125,8 +129,11 @@ def translate_db_error(exc: BaseException, source_name: str) -> SourceError:
     kind = names[-1]
     if any(k in joined for k in ("password", "authorization", "invalidcatalogname")):
         return SourceMisconfigured(f"{source_name} database rejected the connection ({kind})")
-    if any(k in joined for k in ("undefinedtable", "undefinedcolumn")) \
-            or "no such table" in text or "no such column" in text:
+    if (
+        any(k in joined for k in ("undefinedtable", "undefinedcolumn"))
+        or "no such table" in text
+        or "no such column" in text
+    ):
         return SourceMisconfigured(f"{source_name} database schema mismatch ({kind})")
     return SourceUnavailable(f"{source_name} database unavailable ({kind})")
 
@@ -154,8 +161,16 @@ def normalise_sex(value: str | None) -> str | None:
     if not value:
         return None
     v = value.strip().lower()
-    return {"f": "female", "female": "female", "m": "male", "male": "male",
-            "o": "other", "other": "other", "u": "unknown", "unknown": "unknown"}.get(v, "unknown")
+    return {
+        "f": "female",
+        "female": "female",
+        "m": "male",
+        "male": "male",
+        "o": "other",
+        "other": "other",
+        "u": "unknown",
+        "unknown": "unknown",
+    }.get(v, "unknown")
 
 
 def family_name_condition(column: sa.ColumnElement[Any], family_name: str) -> Any:
@@ -181,8 +196,10 @@ def search_conditions(table: sa.Table, query: PersonQuery) -> list[Any]:
         conditions.append(table.c.nhs_number == "".join(query.nhs_number.split()))
     if query.date_of_birth:
         conditions.append(table.c.date_of_birth == query.date_of_birth)
-    if query.family_name and (cond := family_name_condition(table.c.family_name,
-                                                            query.family_name)) is not None:
+    if (
+        query.family_name
+        and (cond := family_name_condition(table.c.family_name, query.family_name)) is not None
+    ):
         conditions.append(cond)
     postcodes = sorted({canonical_postcode(p) for p in query.postcodes if p and p.strip()})
     if postcodes:
@@ -247,8 +264,12 @@ class PoliceAdapter:
             return []
         inc_rows = await self._fetch(
             sa.select(
-                person_incident.c.person_id, person_incident.c.role, incidents.c.id,
-                incidents.c.occurred_on, incidents.c.category, incidents.c.dash_risk,
+                person_incident.c.person_id,
+                person_incident.c.role,
+                incidents.c.id,
+                incidents.c.occurred_on,
+                incidents.c.category,
+                incidents.c.dash_risk,
                 incidents.c.summary,
             )
             .join(incidents, incidents.c.id == person_incident.c.incident_id)

@@ -37,7 +37,8 @@ SEARCH = """query($c: PersonSearch!) { searchChildren(criteria: $c, purpose: MAS
   { id nhsNumber } }"""
 RECORD = """query Record($id: ID!) { child(id: $id, purpose: MASH_RESEARCH) {
   id sources { source status latencyMs }
-  police { __typename ... on PoliceSection { incidents { __typename } intelligence { __typename } } }
+  police { __typename ... on PoliceSection {
+    incidents { __typename } intelligence { __typename } } }
   health { __typename ... on HealthSection { encounters { __typename } plans { __typename } } }
   adultSocialCare { __typename ... on AdultSocialCareSection { involvements { __typename } } }
   earlyHelp { __typename ... on EarlyHelpSection { episodes { __typename } } } } }"""
@@ -51,9 +52,21 @@ def percentile(values: list[float], p: float) -> float:
 async def measure(base: str, token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        found = (await client.post("/graphql", json={"query": SEARCH, "variables": {
-            "c": {"givenName": "Ava", "familyName": "Thompson", "dateOfBirth": "2016-03-14"}}}
-        )).json()["data"]["searchChildren"]
+        found = (
+            await client.post(
+                "/graphql",
+                json={
+                    "query": SEARCH,
+                    "variables": {
+                        "c": {
+                            "givenName": "Ava",
+                            "familyName": "Thompson",
+                            "dateOfBirth": "2016-03-14",
+                        }
+                    },
+                },
+            )
+        ).json()["data"]["searchChildren"]
         child_id = next(m["id"] for m in found if m["nhsNumber"] == "9434765919")
         body = {"query": RECORD, "variables": {"id": child_id}}
 
@@ -100,11 +113,18 @@ async def measure(base: str, token: str) -> dict[str, Any]:
 def hub_process(data_dir: Path, config: dict[str, Any]) -> Iterator[str]:
     """`mash-hub serve` in its own process, so the load generator does not share its GIL."""
     port = sources.free_port()
-    env = {**os.environ, "MASH_DATA_DIR": str(data_dir), "MASH_SOURCES": json.dumps(config),
-           "MASH_DEV_ISSUER": "true"}
+    env = {
+        **os.environ,
+        "MASH_DATA_DIR": str(data_dir),
+        "MASH_SOURCES": json.dumps(config),
+        "MASH_DEV_ISSUER": "true",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         sources.wait_until_up(f"http://127.0.0.1:{port}/readyz", timeout=60, process=process)
         yield f"http://127.0.0.1:{port}"

@@ -161,23 +161,32 @@ async def _run(
     record.query_hash = audit_mod.query_hash(document, query)
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(ops) == 1 or operation_name:
-        op = next((o for o in ops if not operation_name or
-                   (o.name and o.name.value == operation_name)), None)
+        op = next(
+            (o for o in ops if not operation_name or (o.name and o.name.value == operation_name)),
+            None,
+        )
         if op is not None:
             record.operation_type = op.operation.value
             record.operation_name = op.name.value if op.name else operation_name
 
-    context = Context(actor=record.actor, services=state["services"], audit=record,
-                      purpose_header=request.headers.get("x-purpose-of-use"))
-    result = await schema.execute(query, variable_values=variables, context_value=context,
-                                  operation_name=operation_name)
+    context = Context(
+        actor=record.actor,
+        services=state["services"],
+        audit=record,
+        purpose_header=request.headers.get("x-purpose-of-use"),
+    )
+    result = await schema.execute(
+        query, variable_values=variables, context_value=context, operation_name=operation_name
+    )
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [_format(e) for e in result.errors]
         codes = [e["extensions"]["code"] for e in body["errors"]]
         record.error_code = codes[0]
-        if result.data is None and not any(c in CLIENT_CODES for c in codes) and all(
-            e.original_error is None for e in result.errors
+        if (
+            result.data is None
+            and not any(c in CLIENT_CODES for c in codes)
+            and all(e.original_error is None for e in result.errors)
         ):
             record.outcome = "invalid"
             return 200, body
@@ -200,12 +209,18 @@ def _format(error: GraphQLError) -> dict[str, Any]:
         return {"message": error.message, "path": error.path, "extensions": {"code": code}}
     if error.original_error is None:  # syntax / validation: about the query, not the data
         locations = [{"line": loc.line, "column": loc.column} for loc in error.locations or []]
-        return {"message": error.message, "locations": locations,
-                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
+        return {
+            "message": error.message,
+            "locations": locations,
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+        }
     # Type and path only: an exception's text may carry personal data.
     log.error("unexpected error at %s: %s", error.path, type(error.original_error).__name__)
-    return {"message": "internal error", "path": error.path,
-            "extensions": {"code": "INTERNAL_ERROR"}}
+    return {
+        "message": "internal error",
+        "path": error.path,
+        "extensions": {"code": "INTERNAL_ERROR"},
+    }
 
 
 def _errors(message: str, code: str) -> dict[str, Any]:

@@ -99,7 +99,9 @@ class AuditWriter:
         try:
             async with self.store.sessions.begin() as session:
                 seq = (
-                    await session.execute(insert(AuditEvent).values(values).returning(AuditEvent.seq))
+                    await session.execute(
+                        insert(AuditEvent).values(values).returning(AuditEvent.seq)
+                    )
                 ).scalar_one()
                 if record.subjects:
                     await session.execute(

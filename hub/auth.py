@@ -231,7 +231,9 @@ class _IssuerKeys:
         return self.config.jwks_url is not None and self.clock() - self.loaded_at > JWKS_MAX_AGE_S
 
     def _may_refetch(self) -> bool:
-        return self.last_refetch is None or self.clock() - self.last_refetch >= self.refetch_interval_s
+        return (
+            self.last_refetch is None or self.clock() - self.last_refetch >= self.refetch_interval_s
+        )
 
     def _select(self, kid: str | None, alg: str) -> list[Key]:
         assert self.keys is not None
@@ -245,7 +247,7 @@ class _IssuerKeys:
     async def _load(self) -> None:
         try:
             if self.config.jwks_file is not None:
-                raw = Path(self.config.jwks_file).read_bytes()
+                raw = await asyncio.to_thread(Path(self.config.jwks_file).read_bytes)
             else:
                 raw = await self._fetch(self.config.jwks_url or "")
             keys = _parse_jwks(json.loads(raw))
@@ -277,7 +279,7 @@ def _key_fits(key: Key, alg: str) -> bool:
         return False
     if crv is not None and isinstance(key, ECKey) and key.curve_name != crv:
         return False
-    if isinstance(key, RSAKey) and key.raw_value.key_size < 2048:  # type: ignore[union-attr]
+    if isinstance(key, RSAKey) and key.raw_value.key_size < 2048:
         return False
     designed_alg = key.get("alg")
     return designed_alg is None or designed_alg == alg

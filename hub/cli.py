@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import Annotated, Any
 
@@ -13,8 +12,11 @@ import typer
 from . import devissuer
 from .settings import Settings
 
-app = typer.Typer(help="MASH Hub: one unified child record, policy-checked and audited.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="MASH Hub: one unified child record, policy-checked and audited.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 sources_app = typer.Typer(help="Source systems.", no_args_is_help=True)
 policy_app = typer.Typer(help="Information-sharing policies.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
@@ -63,7 +65,9 @@ def seed(
     households: Annotated[int, typer.Option(min=1)] = DEMO_HOUSEHOLDS,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = DEMO_SEED,
     police_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
-    early_help_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
+    early_help_url: Annotated[
+        str | None, typer.Option(help="SQL URL (default: SQLite file).")
+    ] = None,
 ) -> None:
     """Fill the demo source systems from the synthetic population generator."""
     from .demo import sources
@@ -108,8 +112,8 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
             f"  explorer:  http://127.0.0.1:{port}/graphql\n"
             f"  token:     .venv/bin/mash-hub token --role mash_social_worker\n"
             f"             (send it as the header  Authorization: Bearer <token>)\n"
-            f"  try:       searchChildren(criteria: {{familyName: \"Thompson\", "
-            f"dateOfBirth: \"2016-03-14\"}}, purpose: MASH_RESEARCH)\n"
+            f'  try:       searchChildren(criteria: {{familyName: "Thompson", '
+            f'dateOfBirth: "2016-03-14"}}, purpose: MASH_RESEARCH)\n'
             f"  store:     {settings.hub_database_url}\n"
             f"  stop:      Ctrl-C\n"
         )
@@ -183,4 +187,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

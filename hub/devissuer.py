@@ -131,7 +131,7 @@ def ensure_keys(data_dir: Path) -> Path:
 
 
 def issuer_config(data_dir: Path) -> IssuerConfig:
-    """The :class:`IssuerConfig` under which the hub trusts the dev issuer (keys created if needed)."""
+    """The `IssuerConfig` under which the hub trusts the dev issuer (keys made if needed)."""
     return IssuerConfig(
         issuer=DEV_ISSUER,
         audience=DEV_AUDIENCE,

@@ -1,5 +1,11 @@
 """Error codes the hub means to show clients; anything else is masked as INTERNAL_ERROR."""
 
-CLIENT_CODES = frozenset({
-    "BAD_USER_INPUT", "FORBIDDEN", "NOT_FOUND", "PURPOSE_REQUIRED", "UNAUTHENTICATED",
-})
+CLIENT_CODES = frozenset(
+    {
+        "BAD_USER_INPUT",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "PURPOSE_REQUIRED",
+        "UNAUTHENTICATED",
+    }
+)

@@ -62,9 +62,7 @@ def normalise_postcode(postcode: str | None) -> str:
 def _family_score(a: str | None, b: str | None) -> float:
     parts_a = normalise((a or "").replace("-", " ")).split()
     parts_b = normalise((b or "").replace("-", " ")).split()
-    return max(
-        (JaroWinkler.similarity(x, y) for x in parts_a for y in parts_b), default=0.0
-    )
+    return max((JaroWinkler.similarity(x, y) for x in parts_a for y in parts_b), default=0.0)
 
 
 def _given_score(a: str | None, b: str | None) -> float:
@@ -102,8 +100,11 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
     if family < FAMILY_MIN or given < GIVEN_MIN:
         return None
     if record.date_of_birth == subject.date_of_birth:
-        return Link("name_and_date_of_birth", ("given_name", "family_name", "date_of_birth"),
-                    round((family + given) / 2, 3))
+        return Link(
+            "name_and_date_of_birth",
+            ("given_name", "family_name", "date_of_birth"),
+            round((family + given) / 2, 3),
+        )
     if record.date_of_birth == _swapped(subject.date_of_birth) and family == given == 1.0:
         return Link("name_and_swapped_date_of_birth", ("given_name", "family_name"), 0.9)
     return None
@@ -111,8 +112,9 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
 
 def demographics_of(record: SourcePerson) -> Demographics:
     postcodes = (normalise_postcode(record.postcode),) if record.postcode else ()
-    return Demographics(record.nhs_number, record.given_name, record.family_name,
-                        record.date_of_birth, postcodes)
+    return Demographics(
+        record.nhs_number, record.given_name, record.family_name, record.date_of_birth, postcodes
+    )
 
 
 @dataclass
@@ -127,10 +129,10 @@ class Cluster:
         """The anchor's demographics, with an NHS number and postcodes from any member."""
         base = demographics_of(self.anchor)
         nhs = base.nhs_number or next((m.nhs_number for m in self.members if m.nhs_number), None)
-        postcodes = tuple(dict.fromkeys(
-            normalise_postcode(m.postcode) for m in self.members if m.postcode))
-        return Demographics(nhs, base.given_name, base.family_name, base.date_of_birth,
-                            postcodes)
+        postcodes = tuple(
+            dict.fromkeys(normalise_postcode(m.postcode) for m in self.members if m.postcode)
+        )
+        return Demographics(nhs, base.given_name, base.family_name, base.date_of_birth, postcodes)
 
 
 def cluster(records: Sequence[SourcePerson]) -> list[Cluster]:
@@ -157,6 +159,9 @@ def _conflicts(a: SourcePerson, b: SourcePerson) -> bool:
 def identity_key(d: Demographics) -> str:
     """A stable key for a subject: NHS number, else normalised name and date of birth.
     Hashed, so the key column holds no readable personal data."""
-    raw = (f"nhs:{d.nhs_number}" if d.nhs_number else
-           f"demo:{normalise(d.given_name)}|{normalise(d.family_name)}|{d.date_of_birth}")
+    raw = (
+        f"nhs:{d.nhs_number}"
+        if d.nhs_number
+        else f"demo:{normalise(d.given_name)}|{normalise(d.family_name)}|{d.date_of_birth}"
+    )
     return hashlib.sha256(raw.encode()).hexdigest()

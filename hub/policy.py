@@ -28,14 +28,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from polar import Polar, Variable  # type: ignore[import-untyped]  # oso's engine
+from polar import Polar, Variable  # oso's engine
 
 from adapters.base import Labels
 
 NOT_PERMITTED = "NOT_PERMITTED"
 
 log = logging.getLogger(__name__)
-_NO_ALLOW_WARNING = re.compile(r"\[warning\] Your policy does not contain an allow rule.*?#allow", re.S)
+_NO_ALLOW_WARNING = re.compile(
+    r"\[warning\] Your policy does not contain an allow rule.*?#allow", re.S
+)
 
 
 class PolicyError(Exception):
@@ -88,9 +90,7 @@ class Decision:
 
     allowed: bool
     reason: str | None = None
-    hidden_fields: MappingProxyType[str, str] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    hidden_fields: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class PolicyEngine:
@@ -159,8 +159,11 @@ def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
         spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))
         decision = engine.decide(request, Resource(**spec))
         if "field" in case:
-            got = (decision.hidden_fields.get(case["field"], "SHOWN") if decision.allowed
-                   else f"record withheld: {decision.reason}")
+            got = (
+                decision.hidden_fields.get(case["field"], "SHOWN")
+                if decision.allowed
+                else f"record withheld: {decision.reason}"
+            )
         else:
             got = "ALLOW" if decision.allowed else str(decision.reason)
     return None if got == case["expect"] else got

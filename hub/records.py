@@ -87,7 +87,9 @@ class RecordService:
         self.store = store
         self.today = today
 
-    async def _ask(self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]) -> SourceAnswer:
+    async def _ask(
+        self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]
+    ) -> SourceAnswer:
         started = time.perf_counter()
 
         def elapsed() -> int:
@@ -126,13 +128,19 @@ class RecordService:
         answers = await self._fan_out(ask)
         candidates = [c for a in answers.values() for c in a.candidates]
         children = [
-            c for c in identity.cluster(candidates)
-            if _meets(query, c) and not (
+            c
+            for c in identity.cluster(candidates)
+            if _meets(query, c)
+            and not (
                 c.demographics.date_of_birth
-                and age_on(c.demographics.date_of_birth, self.today()) >= ADULT_AGE)
+                and age_on(c.demographics.date_of_birth, self.today()) >= ADULT_AGE
+            )
         ]
         ids = await self._subjects_for([c.demographics for c in children])
-        matches = [ChildMatch(i, c.demographics, tuple(c.members)) for i, c in zip(ids, children, strict=True)]
+        matches = [
+            ChildMatch(i, c.demographics, tuple(c.members))
+            for i, c in zip(ids, children, strict=True)
+        ]
         return matches, {s: a.status for s, a in answers.items()}
 
     async def assemble(self, subject_id: str) -> AssembledRecord | None:
@@ -140,10 +148,14 @@ class RecordService:
         subject = await self._load(subject_id)
         if subject is None:
             return None
-        d = Demographics(subject.nhs_number, subject.given_name, subject.family_name,
-                         subject.date_of_birth, tuple(subject.postcodes))
-        query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth,
-                            d.postcodes)
+        d = Demographics(
+            subject.nhs_number,
+            subject.given_name,
+            subject.family_name,
+            subject.date_of_birth,
+            tuple(subject.postcodes),
+        )
+        query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
 
         async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
@@ -153,7 +165,8 @@ class RecordService:
                 identity.normalise_postcode(c.postcode) for c, _ in linked if c.postcode
             }
             household = [
-                c for c in candidates
+                c
+                for c in candidates
                 if c.local_id not in linked_ids
                 and identity.normalise_postcode(c.postcode) in addresses
             ]
@@ -180,18 +193,24 @@ class RecordService:
             async with self.store.sessions() as session:
                 found = {
                     s.identity_key: s
-                    for s in (await session.execute(
-                        select(Subject).where(Subject.identity_key.in_(set(keys)))
-                    )).scalars()
+                    for s in (
+                        await session.execute(
+                            select(Subject).where(Subject.identity_key.in_(set(keys)))
+                        )
+                    ).scalars()
                 }
                 changed = False
                 for key, d in zip(keys, people, strict=True):
                     subject = found.get(key)
                     if subject is None:
                         subject = found[key] = Subject(
-                            id=str(uuid.uuid4()), identity_key=key, nhs_number=d.nhs_number,
-                            given_name=d.given_name, family_name=d.family_name,
-                            date_of_birth=d.date_of_birth, postcodes=list(d.postcodes),
+                            id=str(uuid.uuid4()),
+                            identity_key=key,
+                            nhs_number=d.nhs_number,
+                            given_name=d.given_name,
+                            family_name=d.family_name,
+                            date_of_birth=d.date_of_birth,
+                            postcodes=list(d.postcodes),
                             created_at=datetime.now(UTC),
                         )
                         session.add(subject)
@@ -210,22 +229,17 @@ class RecordService:
 
 
 def _meets(query: PersonQuery, c: Cluster) -> bool:
-    """Does any record of the cluster agree with every criterion given?"""
+    """Does the cluster agree with every criterion given (each by at least one record)?"""
     records: Sequence[SourcePerson] = c.members
-    if query.nhs_number and not any(r.nhs_number == query.nhs_number for r in records):
-        return False
-    if query.date_of_birth and not any(r.date_of_birth == query.date_of_birth for r in records):
-        return False
-    if query.postcodes:
-        wanted = {identity.normalise_postcode(p) for p in query.postcodes}
-        if not any(identity.normalise_postcode(r.postcode) in wanted for r in records):
-            return False
-    if query.family_name and not any(
-        identity.family_agrees(query.family_name, r.family_name) for r in records
-    ):
-        return False
-    if query.given_name and not any(
-        identity.given_agrees(query.given_name, r.given_name) for r in records
-    ):
-        return False
-    return True
+    wanted = {identity.normalise_postcode(p) for p in query.postcodes}
+    return all(
+        (
+            not query.nhs_number or any(r.nhs_number == query.nhs_number for r in records),
+            not query.date_of_birth or any(r.date_of_birth == query.date_of_birth for r in records),
+            not wanted or any(identity.normalise_postcode(r.postcode) in wanted for r in records),
+            not query.family_name
+            or any(identity.family_agrees(query.family_name, r.family_name) for r in records),
+            not query.given_name
+            or any(identity.given_agrees(query.given_name, r.given_name) for r in records),
+        )
+    )

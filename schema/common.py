@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
@@ -10,7 +11,10 @@ from graphql import GraphQLError
 from adapters.base import Source
 from hub.errors import CLIENT_CODES
 
-SourceName = strawberry.enum(Source, name="SourceName", description="An agency source system.")
+if TYPE_CHECKING:
+    SourceName = Source
+else:
+    SourceName = strawberry.enum(Source, name="SourceName", description="An agency source system.")
 
 
 @strawberry.enum(description="Purpose of use: every read of personal data names one.")
@@ -26,8 +30,10 @@ class Purpose(enum.Enum):
     BREAK_GLASS = "BREAK_GLASS"
 
 
-@strawberry.enum(description="What a source said: OK and NOT_KNOWN are answers; "
-                 "UNAVAILABLE and TIMED_OUT mean it could not answer.")
+@strawberry.enum(
+    description="What a source said: OK and NOT_KNOWN are answers; "
+    "UNAVAILABLE and TIMED_OUT mean it could not answer."
+)
 class SourceStatus(enum.Enum):
     OK = "OK"
     NOT_KNOWN = "NOT_KNOWN"
@@ -45,8 +51,10 @@ class RedactionReason(enum.Enum):
     STAGE_RESTRICTED = "STAGE_RESTRICTED"
 
 
-@strawberry.type(description="A record or section withheld from this reader, with the reason. "
-                 "`known` answers 'known to this agency: yes/no' where detail is withheld.")
+@strawberry.type(
+    description="A record or section withheld from this reader, with the reason. "
+    "`known` answers 'known to this agency: yes/no' where detail is withheld."
+)
 class Redaction:
     reason: RedactionReason
     agency: str
@@ -63,8 +71,6 @@ class FieldRedaction:
 class Relationship(enum.Enum):
     CHILD = "CHILD"
     HOUSEHOLD_MEMBER = "HOUSEHOLD_MEMBER"
-
-
 
 
 def client_error(message: str, code: str) -> GraphQLError:

@@ -257,7 +257,7 @@ def nhs_check_digit(nine_digits: str) -> int | None:
 
 def is_valid_nhs_number(value: str) -> bool:
     value = value.replace(" ", "")
-    return len(value) == 10 and value.isdigit() and bool(_nhs.is_valid(value))
+    return len(value) == 10 and value.isdigit() and bool(_nhs.is_valid(value))  # type: ignore[attr-defined]
 
 
 def canonical_postcode(value: str) -> str:
@@ -270,22 +270,38 @@ def _age(dob: date, today: date) -> int:
 
 
 _AE_REASONS = (
-    "Head injury", "Fall from height", "Burn to hand", "Suspected fracture of wrist",
-    "Ingestion of medication", "Asthma exacerbation", "Laceration to forehead",
-    "Bruising to upper arm", "Abdominal pain", "Febrile illness",
+    "Head injury",
+    "Fall from height",
+    "Burn to hand",
+    "Suspected fracture of wrist",
+    "Ingestion of medication",
+    "Asthma exacerbation",
+    "Laceration to forehead",
+    "Bruising to upper arm",
+    "Abdominal pain",
+    "Febrile illness",
 )
 _OUTPATIENT_REASONS = (
-    "Paediatric outpatient review", "Community paediatrics", "Was not brought: dental",
-    "Speech and language therapy", "Was not brought: audiology",
+    "Paediatric outpatient review",
+    "Community paediatrics",
+    "Was not brought: dental",
+    "Speech and language therapy",
+    "Was not brought: audiology",
 )
 _GPS = (
-    "Hilltown Medical Practice", "Riverside Surgery", "Park Road Health Centre",
-    "Oakfield Family Practice", "Station Road Surgery",
+    "Hilltown Medical Practice",
+    "Riverside Surgery",
+    "Park Road Health Centre",
+    "Oakfield Family Practice",
+    "Station Road Surgery",
 )
 _PRACTITIONERS = (
-    "Sam Patel (Family Support Worker)", "Rosie Hughes (Family Support Worker)",
-    "Tom Walsh (School Early Help Lead)", "Priya Shah (Family Support Worker)",
-    "Dan Morgan (Youth Worker)", "Helen Carr (Health Visitor)",
+    "Sam Patel (Family Support Worker)",
+    "Rosie Hughes (Family Support Worker)",
+    "Tom Walsh (School Early Help Lead)",
+    "Priya Shah (Family Support Worker)",
+    "Dan Morgan (Youth Worker)",
+    "Helen Carr (Health Visitor)",
 )
 _EH_SUMMARIES = (
     "Support with school attendance and routines",
@@ -295,15 +311,26 @@ _EH_SUMMARIES = (
     "Team around the family: behaviour at home and school",
 )
 _ASC = {
-    "MENTAL_HEALTH": ("Community mental health team: depression and anxiety",
-                      "Mental health assessment following crisis",
-                      "Ongoing support from community mental health team"),
-    "SUBSTANCE_MISUSE": ("Alcohol treatment programme", "Opiate substitution therapy",
-                         "Referral to drug and alcohol service"),
-    "CARE_ACT_S42": ("Section 42 enquiry: financial abuse concern",
-                     "Section 42 enquiry: neglect concern", "Section 42 enquiry: self-neglect"),
-    "CARE_NEEDS": ("Care and support plan: personal care", "Carer's assessment",
-                   "Reablement following hospital discharge"),
+    "MENTAL_HEALTH": (
+        "Community mental health team: depression and anxiety",
+        "Mental health assessment following crisis",
+        "Ongoing support from community mental health team",
+    ),
+    "SUBSTANCE_MISUSE": (
+        "Alcohol treatment programme",
+        "Opiate substitution therapy",
+        "Referral to drug and alcohol service",
+    ),
+    "CARE_ACT_S42": (
+        "Section 42 enquiry: financial abuse concern",
+        "Section 42 enquiry: neglect concern",
+        "Section 42 enquiry: self-neglect",
+    ),
+    "CARE_NEEDS": (
+        "Care and support plan: personal care",
+        "Carer's assessment",
+        "Reablement following hospital discharge",
+    ),
 }
 _OTHER_INCIDENTS = (
     ("ASSAULT", "Assault reported in public place"),
@@ -321,16 +348,16 @@ def _variant(rng: random.Random, name: str) -> str:
     choice = rng.randrange(3)
     if choice == 0:  # drop one inner letter
         i = rng.randrange(1, len(name) - 1)
-        return name[:i] + name[i + 1:]
+        return name[:i] + name[i + 1 :]
     if choice == 1:  # swap two adjacent inner letters
         i = rng.randrange(1, len(name) - 2)
-        return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
     vowels = "aeiou"
     idx = [i for i, c in enumerate(name) if c in vowels and i > 0]
     if not idx:
         return name
     i = rng.choice(idx)
-    return name[:i] + rng.choice([v for v in vowels if v != name[i]]) + name[i + 1:]
+    return name[:i] + rng.choice([v for v in vowels if v != name[i]]) + name[i + 1 :]
 
 
 class _Ids:
@@ -383,24 +410,29 @@ def generate(households: int = 300, seed: int = 7, today: date = DEFAULT_TODAY) 
 
     hh_list: list[Household] = [
         Household(
-            id="HH000000", address=SHOWCASE_ADDRESS, postcode=SHOWCASE_POSTCODE,
-            uprn=SHOWCASE_UPRN, previous_address=SHOWCASE_PREVIOUS_ADDRESS,
+            id="HH000000",
+            address=SHOWCASE_ADDRESS,
+            postcode=SHOWCASE_POSTCODE,
+            uprn=SHOWCASE_UPRN,
+            previous_address=SHOWCASE_PREVIOUS_ADDRESS,
             previous_postcode=SHOWCASE_PREVIOUS_POSTCODE,
         )
     ]
     persons: list[Person] = [
         Person("PER000000", "Ava", "Thompson", AVA_DOB, "female", AVA_NHS, "HH000000", "child"),
         Person("PER000001", "Noah", "Thompson", NOAH_DOB, "male", NOAH_NHS, "HH000000", "child"),
-        Person("PER000002", "Jade", "Thompson", JADE_DOB, "female", JADE_NHS, "HH000000",
-               "parent"),
+        Person("PER000002", "Jade", "Thompson", JADE_DOB, "female", JADE_NHS, "HH000000", "parent"),
         Person("PER000003", "Liam", "Carter", LIAM_DOB, "male", LIAM_NHS, "HH000000", "partner"),
     ]
     pid = iter(range(4, 10**9))
 
     def add_person(given: str, family: str, dob: date, sex: str, hh: str, role: str) -> Person:
         # babies are sometimes not yet registered
-        nhs = None if (_age(dob, today) < 1 and rng.random() < 0.3) or rng.random() < 0.01 \
+        nhs = (
+            None
+            if (_age(dob, today) < 1 and rng.random() < 0.3) or rng.random() < 0.01
             else new_nhs()
+        )
         p = Person(f"PER{next(pid):06d}", given, family, dob, sex, nhs, hh, role)
         persons.append(p)
         return p
@@ -413,8 +445,9 @@ def generate(households: int = 300, seed: int = 7, today: date = DEFAULT_TODAY) 
         address, pc = new_address()
         moved = rng.random() < 0.2
         prev = new_address() if moved else (None, None)
-        hh_list.append(Household(hid, address, pc, f"{rng.randrange(10**11, 10**12)}",
-                                 prev[0], prev[1]))
+        hh_list.append(
+            Household(hid, address, pc, f"{rng.randrange(10**11, 10**12)}", prev[0], prev[1])
+        )
         kind = rng.random()
         family = fake.last_name()
         if kind < 0.15:  # single adult
@@ -423,8 +456,14 @@ def generate(households: int = 300, seed: int = 7, today: date = DEFAULT_TODAY) 
             continue
         if kind < 0.30:  # couple without children
             add_person(fake.first_name_female(), family, new_dob(19, 75), "female", hid, "parent")
-            add_person(fake.first_name_male(), rng.choice((family, fake.last_name())),
-                       new_dob(19, 75), "male", hid, "partner")
+            add_person(
+                fake.first_name_male(),
+                rng.choice((family, fake.last_name())),
+                new_dob(19, 75),
+                "male",
+                hid,
+                "partner",
+            )
             continue
         mother_dob = new_dob(20, 50)
         mother = add_person(fake.first_name_female(), family, mother_dob, "female", hid, "parent")
@@ -433,8 +472,9 @@ def generate(households: int = 300, seed: int = 7, today: date = DEFAULT_TODAY) 
             father_dob = new_dob(max(19, mother_age - 3), mother_age + 6)
             add_person(fake.first_name_male(), family, father_dob, "male", hid, "parent")
         else:  # mother and a partner who is not the children's parent
-            add_person(fake.first_name_male(), fake.last_name(), new_dob(20, 55), "male", hid,
-                       "partner")
+            add_person(
+                fake.first_name_male(), fake.last_name(), new_dob(20, 55), "male", hid, "partner"
+            )
         mother_age = _age(mother_dob, today)
         n_children = rng.choice((1, 1, 2, 2, 2, 3, 3, 4))
         oldest = min(17, mother_age - 18)
@@ -454,8 +494,14 @@ def generate(households: int = 300, seed: int = 7, today: date = DEFAULT_TODAY) 
             last_dob = dob
 
     pop = Population(
-        seed=seed, today=today, households=hh_list, persons=persons, health=HealthSlice(),
-        police=PoliceSlice(), adult_social_care=AscSlice(), early_help=EarlyHelpSlice(),
+        seed=seed,
+        today=today,
+        households=hh_list,
+        persons=persons,
+        health=HealthSlice(),
+        police=PoliceSlice(),
+        adult_social_care=AscSlice(),
+        early_help=EarlyHelpSlice(),
     )
     _health(pop, rng)
     _police(pop, rng, fake)
@@ -476,12 +522,21 @@ def _health(pop: Population, rng: random.Random) -> None:
         home = hh[p.household_id]
         address, postcode = home.address, home.postcode
         if home.previous_postcode and p.household_id != "HH000000" and rng.random() < 0.3:
-            address, postcode = home.previous_address, home.previous_postcode  # stale address
+            # a stale address
+            address, postcode = home.previous_address or address, home.previous_postcode
         restricted = p.household_id != "HH000000" and rng.random() < 0.01
         patient = HealthPatient(
-            id=ids("pat-"), person_id=p.id, nhs_number=p.nhs_number, given_name=p.given_name,
-            family_name=p.family_name, date_of_birth=p.date_of_birth, sex=p.sex,
-            address=address, postcode=postcode, gp=rng.choice(_GPS), restricted=restricted,
+            id=ids("pat-"),
+            person_id=p.id,
+            nhs_number=p.nhs_number,
+            given_name=p.given_name,
+            family_name=p.family_name,
+            date_of_birth=p.date_of_birth,
+            sex=p.sex,
+            address=address,
+            postcode=postcode,
+            gp=rng.choice(_GPS),
+            restricted=restricted,
         )
         h.patients.append(patient)
         by_person[p.id] = patient
@@ -489,8 +544,7 @@ def _health(pop: Population, rng: random.Random) -> None:
     ava = by_person["PER000000"]
     h.encounters += [
         HealthEncounter(ids("enc-"), ava.id, date(2026, 6, 2), "EMER", "Head injury"),
-        HealthEncounter(ids("enc-"), ava.id, date(2026, 10, 18), "EMER",
-                        "Bruising to upper arm"),
+        HealthEncounter(ids("enc-"), ava.id, date(2026, 10, 18), "EMER", "Bruising to upper arm"),
     ]
     h.care_plans.append(HealthCarePlan(ids("cp-"), ava.id, "CPP", "active", date(2026, 11, 2)))
 
@@ -502,25 +556,49 @@ def _health(pop: Population, rng: random.Random) -> None:
             if rng.random() < 0.10:
                 for _ in range(rng.choice((1, 1, 2, 3))):
                     when = today - timedelta(days=rng.randrange(1, 3 * 365))
-                    h.encounters.append(HealthEncounter(ids("enc-"), patient.id, when, "EMER",
-                                                        rng.choice(_AE_REASONS)))
+                    h.encounters.append(
+                        HealthEncounter(
+                            ids("enc-"), patient.id, when, "EMER", rng.choice(_AE_REASONS)
+                        )
+                    )
             if rng.random() < 0.05:
                 when = today - timedelta(days=rng.randrange(1, 2 * 365))
-                h.encounters.append(HealthEncounter(ids("enc-"), patient.id, when, "AMB",
-                                                    rng.choice(_OUTPATIENT_REASONS)))
+                h.encounters.append(
+                    HealthEncounter(
+                        ids("enc-"), patient.id, when, "AMB", rng.choice(_OUTPATIENT_REASONS)
+                    )
+                )
             r = rng.random()
             if r < 0.025:
-                h.care_plans.append(HealthCarePlan(
-                    ids("cp-"), patient.id, "CPP", rng.choice(("active", "completed")),
-                    today - timedelta(days=rng.randrange(10, 900))))
+                h.care_plans.append(
+                    HealthCarePlan(
+                        ids("cp-"),
+                        patient.id,
+                        "CPP",
+                        rng.choice(("active", "completed")),
+                        today - timedelta(days=rng.randrange(10, 900)),
+                    )
+                )
             elif r < 0.04:
-                h.care_plans.append(HealthCarePlan(
-                    ids("cp-"), patient.id, "LAC", "active",
-                    today - timedelta(days=rng.randrange(10, 1500))))
-        elif p.sex == "female" and 18 <= _age(p.date_of_birth, today) <= 40 \
-                and rng.random() < 0.01:
-            h.care_plans.append(HealthCarePlan(ids("cp-"), patient.id, "UNBORN", "active",
-                                               today - timedelta(days=rng.randrange(10, 120))))
+                h.care_plans.append(
+                    HealthCarePlan(
+                        ids("cp-"),
+                        patient.id,
+                        "LAC",
+                        "active",
+                        today - timedelta(days=rng.randrange(10, 1500)),
+                    )
+                )
+        elif p.sex == "female" and 18 <= _age(p.date_of_birth, today) <= 40 and rng.random() < 0.01:
+            h.care_plans.append(
+                HealthCarePlan(
+                    ids("cp-"),
+                    patient.id,
+                    "UNBORN",
+                    "active",
+                    today - timedelta(days=rng.randrange(10, 120)),
+                )
+            )
 
 
 def _police(pop: Population, rng: random.Random, fake: Faker) -> None:
@@ -543,34 +621,94 @@ def _police(pop: Population, rng: random.Random, fake: Faker) -> None:
             dob = date(dob.year, dob.day, dob.month)
         home = hh[p.household_id]
         pp = PolicePerson(
-            id=ids("PP"), person_id=p.id, given_name=given, family_name=family,
-            date_of_birth=dob, sex="F" if p.sex == "female" else "M",
+            id=ids("PP"),
+            person_id=p.id,
+            given_name=given,
+            family_name=family,
+            date_of_birth=dob,
+            sex="F" if p.sex == "female" else "M",
             nhs_number=p.nhs_number if rng.random() < 0.1 else None,
-            postcode=home.postcode, address=home.address,
+            postcode=home.postcode,
+            address=home.address,
         )
         s.persons.append(pp)
         made[p.id] = pp
         return pp
 
     # the showcase family
-    eva = PolicePerson(ids("PP"), "PER000000", "Eva", "Thomson", AVA_DOB, "F", None,
-                       SHOWCASE_POSTCODE, SHOWCASE_ADDRESS)
-    noah = PolicePerson(ids("PP"), "PER000001", "Noah", "Thomson", NOAH_DOB, "M", None,
-                        SHOWCASE_POSTCODE, SHOWCASE_ADDRESS)
-    jade = PolicePerson(ids("PP"), "PER000002", "Jade", "Thompson", JADE_DOB, "F", None,
-                        SHOWCASE_POSTCODE, SHOWCASE_ADDRESS)
-    liam = PolicePerson(ids("PP"), "PER000003", "Liam", "Carter", LIAM_DOB, "M", LIAM_NHS,
-                        SHOWCASE_POSTCODE, SHOWCASE_ADDRESS)
-    ex = PolicePerson(ids("PP"), None, "Chloe", "Baker", date(1990, 11, 9), "F", None,
-                      "HT2 5DN", "31 Quarry Road, Hilltown")
+    eva = PolicePerson(
+        ids("PP"),
+        "PER000000",
+        "Eva",
+        "Thomson",
+        AVA_DOB,
+        "F",
+        None,
+        SHOWCASE_POSTCODE,
+        SHOWCASE_ADDRESS,
+    )
+    noah = PolicePerson(
+        ids("PP"),
+        "PER000001",
+        "Noah",
+        "Thomson",
+        NOAH_DOB,
+        "M",
+        None,
+        SHOWCASE_POSTCODE,
+        SHOWCASE_ADDRESS,
+    )
+    jade = PolicePerson(
+        ids("PP"),
+        "PER000002",
+        "Jade",
+        "Thompson",
+        JADE_DOB,
+        "F",
+        None,
+        SHOWCASE_POSTCODE,
+        SHOWCASE_ADDRESS,
+    )
+    liam = PolicePerson(
+        ids("PP"),
+        "PER000003",
+        "Liam",
+        "Carter",
+        LIAM_DOB,
+        "M",
+        LIAM_NHS,
+        SHOWCASE_POSTCODE,
+        SHOWCASE_ADDRESS,
+    )
+    ex = PolicePerson(
+        ids("PP"),
+        None,
+        "Chloe",
+        "Baker",
+        date(1990, 11, 9),
+        "F",
+        None,
+        "HT2 5DN",
+        "31 Quarry Road, Hilltown",
+    )
     s.persons += [eva, noah, jade, liam, ex]
-    made.update({p.person_id: p for p in (eva, noah, jade, liam)})
-    inc_old = PoliceIncident(ids("INC"), date(2024, 5, 11), "DOMESTIC_ABUSE", "MEDIUM",
-                             "Verbal altercation and assault on partner at her home address",
-                             "HT2 5DN")
-    inc_new = PoliceIncident(ids("INC"), date(2026, 10, 17), "DOMESTIC_ABUSE", "HIGH",
-                             "Domestic abuse at the family address; children present",
-                             SHOWCASE_POSTCODE)
+    made.update({p.person_id: p for p in (eva, noah, jade, liam) if p.person_id})
+    inc_old = PoliceIncident(
+        ids("INC"),
+        date(2024, 5, 11),
+        "DOMESTIC_ABUSE",
+        "MEDIUM",
+        "Verbal altercation and assault on partner at her home address",
+        "HT2 5DN",
+    )
+    inc_new = PoliceIncident(
+        ids("INC"),
+        date(2026, 10, 17),
+        "DOMESTIC_ABUSE",
+        "HIGH",
+        "Domestic abuse at the family address; children present",
+        SHOWCASE_POSTCODE,
+    )
     s.incidents += [inc_old, inc_new]
     s.involvements += [
         PoliceInvolvement(ex.id, inc_old.id, "VICTIM"),
@@ -582,19 +720,37 @@ def _police(pop: Population, rng: random.Random, fake: Faker) -> None:
     ]
     s.intelligence += [
         PoliceIntelligence(
-            ids("INT"), liam.id, date(2026, 9, 30), "B", 2, "C", False,
+            ids("INT"),
+            liam.id,
+            date(2026, 9, 30),
+            "B",
+            2,
+            "C",
+            False,
             "Controlling behaviour towards current partner",
             "Information received that the subject monitors his partner's phone and restricts "
             "her contact with family. Not to be disclosed outside the MASH without police "
             "agreement.",
         ),
         PoliceIntelligence(
-            ids("INT"), liam.id, date(2026, 11, 20), "A", 1, "P", True,
+            ids("INT"),
+            liam.id,
+            date(2026, 11, 20),
+            "A",
+            1,
+            "P",
+            True,
             "Subject linked to an ongoing investigation",
             "Subject is of interest to an ongoing investigation. Do not disclose.",
         ),
         PoliceIntelligence(
-            ids("INT"), eva.id, date(2026, 10, 20), "B", 3, "C", False,
+            ids("INT"),
+            eva.id,
+            date(2026, 10, 20),
+            "B",
+            3,
+            "C",
+            False,
             "Child present during reported incidents at the address",
             "Neighbour reports shouting and a child crying at the address on several evenings; "
             "the child was seen at the window during the incident of 17 October.",
@@ -612,38 +768,62 @@ def _police(pop: Population, rng: random.Random, fake: Faker) -> None:
             victim, suspect = rng.choice(women), rng.choice(men)
             for _ in range(rng.choice((1, 1, 2, 3))):
                 inc = PoliceIncident(
-                    ids("INC"), today - timedelta(days=rng.randrange(5, 4 * 365)),
-                    "DOMESTIC_ABUSE", rng.choice(("STANDARD", "STANDARD", "MEDIUM", "HIGH")),
-                    "Domestic abuse reported at the home address", h.postcode,
+                    ids("INC"),
+                    today - timedelta(days=rng.randrange(5, 4 * 365)),
+                    "DOMESTIC_ABUSE",
+                    rng.choice(("STANDARD", "STANDARD", "MEDIUM", "HIGH")),
+                    "Domestic abuse reported at the home address",
+                    h.postcode,
                 )
                 s.incidents.append(inc)
-                s.involvements.append(PoliceInvolvement(police_person(victim).id, inc.id,
-                                                        "VICTIM"))
-                s.involvements.append(PoliceInvolvement(police_person(suspect).id, inc.id,
-                                                        "SUSPECT"))
+                s.involvements.append(PoliceInvolvement(police_person(victim).id, inc.id, "VICTIM"))
+                s.involvements.append(
+                    PoliceInvolvement(police_person(suspect).id, inc.id, "SUSPECT")
+                )
                 for c in children:
                     if rng.random() < 0.6:
-                        s.involvements.append(PoliceInvolvement(police_person(c).id, inc.id,
-                                                                "PRESENT"))
+                        s.involvements.append(
+                            PoliceInvolvement(police_person(c).id, inc.id, "PRESENT")
+                        )
             if rng.random() < 0.4:
                 sg, ig, code = rng.choice("ABC"), rng.randint(1, 5), rng.choice("PPC")
-                s.intelligence.append(PoliceIntelligence(
-                    ids("INT"), police_person(suspect).id,
-                    today - timedelta(days=rng.randrange(5, 700)), sg, ig, code,
-                    rng.random() < 0.1, "Information about domestic abuse by the subject",
-                    "Information received about abusive behaviour towards a partner.",
-                ))
+                s.intelligence.append(
+                    PoliceIntelligence(
+                        ids("INT"),
+                        police_person(suspect).id,
+                        today - timedelta(days=rng.randrange(5, 700)),
+                        sg,
+                        ig,
+                        code,
+                        rng.random() < 0.1,
+                        "Information about domestic abuse by the subject",
+                        "Information received about abusive behaviour towards a partner.",
+                    )
+                )
         elif adults and rng.random() < 0.08:
             category, summary = rng.choice(_OTHER_INCIDENTS)
-            inc = PoliceIncident(ids("INC"), today - timedelta(days=rng.randrange(5, 4 * 365)),
-                                 category, None, summary, h.postcode)
+            inc = PoliceIncident(
+                ids("INC"),
+                today - timedelta(days=rng.randrange(5, 4 * 365)),
+                category,
+                None,
+                summary,
+                h.postcode,
+            )
             s.incidents.append(inc)
-            s.involvements.append(PoliceInvolvement(police_person(rng.choice(adults)).id,
-                                                    inc.id, rng.choice(("VICTIM", "SUSPECT",
-                                                                        "WITNESS"))))
+            s.involvements.append(
+                PoliceInvolvement(
+                    police_person(rng.choice(adults)).id,
+                    inc.id,
+                    rng.choice(("VICTIM", "SUSPECT", "WITNESS")),
+                )
+            )
             if rng.random() < 0.3:
-                s.involvements.append(PoliceInvolvement(
-                    police_person(rng.choice(pop.persons[4:])).id, inc.id, "WITNESS"))
+                s.involvements.append(
+                    PoliceInvolvement(
+                        police_person(rng.choice(pop.persons[4:])).id, inc.id, "WITNESS"
+                    )
+                )
 
 
 def _adult_social_care(pop: Population, rng: random.Random) -> None:
@@ -651,53 +831,125 @@ def _adult_social_care(pop: Population, rng: random.Random) -> None:
     s = pop.adult_social_care
     hh = {x.id: x for x in pop.households}
     today = pop.today
-    jade = AscPerson(ids("ASC"), "PER000002", "Jade", "Thompson", JADE_DOB, "Female", JADE_NHS,
-                     SHOWCASE_POSTCODE, SHOWCASE_ADDRESS)
+    jade = AscPerson(
+        ids("ASC"),
+        "PER000002",
+        "Jade",
+        "Thompson",
+        JADE_DOB,
+        "Female",
+        JADE_NHS,
+        SHOWCASE_POSTCODE,
+        SHOWCASE_ADDRESS,
+    )
     s.persons.append(jade)
-    s.involvements.append(AscInvolvement(
-        ids("INV"), jade.id, "MENTAL_HEALTH", "OPEN", date(2025, 9, 1), None,
-        "Community mental health team: depression and anxiety; weekly support",
-    ))
-    types = ("MENTAL_HEALTH", "MENTAL_HEALTH", "SUBSTANCE_MISUSE", "CARE_ACT_S42",
-             "CARE_NEEDS", "CARE_NEEDS")
+    s.involvements.append(
+        AscInvolvement(
+            ids("INV"),
+            jade.id,
+            "MENTAL_HEALTH",
+            "OPEN",
+            date(2025, 9, 1),
+            None,
+            "Community mental health team: depression and anxiety; weekly support",
+        )
+    )
+    types = (
+        "MENTAL_HEALTH",
+        "MENTAL_HEALTH",
+        "SUBSTANCE_MISUSE",
+        "CARE_ACT_S42",
+        "CARE_NEEDS",
+        "CARE_NEEDS",
+    )
     for p in pop.persons:
-        if p.household_id == "HH000000" or p.role == "child" \
-                or _age(p.date_of_birth, today) < 18 or rng.random() >= 0.45:
+        if (
+            p.household_id == "HH000000"
+            or p.role == "child"
+            or _age(p.date_of_birth, today) < 18
+            or rng.random() >= 0.45
+        ):
             continue
         home = hh[p.household_id]
-        ap = AscPerson(ids("ASC"), p.id, p.given_name, p.family_name, p.date_of_birth,
-                       "Female" if p.sex == "female" else "Male",
-                       p.nhs_number if rng.random() < 0.8 else None, home.postcode, home.address)
+        ap = AscPerson(
+            ids("ASC"),
+            p.id,
+            p.given_name,
+            p.family_name,
+            p.date_of_birth,
+            "Female" if p.sex == "female" else "Male",
+            p.nhs_number if rng.random() < 0.8 else None,
+            home.postcode,
+            home.address,
+        )
         s.persons.append(ap)
         for _ in range(rng.choice((1, 1, 1, 2))):
             kind = rng.choice(types)
             start = today - timedelta(days=rng.randrange(10, 6 * 365))
             closed = rng.random() < 0.5
             end = min(today, start + timedelta(days=rng.randrange(30, 700))) if closed else None
-            s.involvements.append(AscInvolvement(
-                ids("INV"), ap.id, kind, "CLOSED" if closed else "OPEN", start, end,
-                rng.choice(_ASC[kind]),
-            ))
+            s.involvements.append(
+                AscInvolvement(
+                    ids("INV"),
+                    ap.id,
+                    kind,
+                    "CLOSED" if closed else "OPEN",
+                    start,
+                    end,
+                    rng.choice(_ASC[kind]),
+                )
+            )
 
 
 def _early_help(pop: Population, rng: random.Random) -> None:
     ids = _Ids()
     s = pop.early_help
-    hh = {x.id: x for x in pop.households}
     today = pop.today
-    ava = EarlyHelpPerson(ids("EH"), "PER000000", "Ava", "Thompson-Reid", AVA_DOB, "female",
-                          None, SHOWCASE_PREVIOUS_POSTCODE, SHOWCASE_PREVIOUS_ADDRESS)
-    noah = EarlyHelpPerson(ids("EH"), "PER000001", "Noah", "Thompson", NOAH_DOB_SWAPPED, "male",
-                           None, SHOWCASE_PREVIOUS_POSTCODE, SHOWCASE_PREVIOUS_ADDRESS)
+    ava = EarlyHelpPerson(
+        ids("EH"),
+        "PER000000",
+        "Ava",
+        "Thompson-Reid",
+        AVA_DOB,
+        "female",
+        None,
+        SHOWCASE_PREVIOUS_POSTCODE,
+        SHOWCASE_PREVIOUS_ADDRESS,
+    )
+    noah = EarlyHelpPerson(
+        ids("EH"),
+        "PER000001",
+        "Noah",
+        "Thompson",
+        NOAH_DOB_SWAPPED,
+        "male",
+        None,
+        SHOWCASE_PREVIOUS_POSTCODE,
+        SHOWCASE_PREVIOUS_ADDRESS,
+    )
     s.persons += [ava, noah]
     for child in (ava, noah):
-        s.episodes.append(EarlyHelpEpisode(
-            ids("EP"), child.id, date(2025, 2, 3), None, "OPEN",
-            "Sam Patel (Family Support Worker)",
-            "Support with school attendance and routines; concerns about arguments at home",
-        ))
-        s.consents.append(EarlyHelpConsent(ids("CON"), child.id, "GIVEN", "Jade Thompson",
-                                           date(2025, 2, 3), "share with MASH partners"))
+        s.episodes.append(
+            EarlyHelpEpisode(
+                ids("EP"),
+                child.id,
+                date(2025, 2, 3),
+                None,
+                "OPEN",
+                "Sam Patel (Family Support Worker)",
+                "Support with school attendance and routines; concerns about arguments at home",
+            )
+        )
+        s.consents.append(
+            EarlyHelpConsent(
+                ids("CON"),
+                child.id,
+                "GIVEN",
+                "Jade Thompson",
+                date(2025, 2, 3),
+                "share with MASH partners",
+            )
+        )
     statuses = ("GIVEN", "GIVEN", "GIVEN", "REFUSED", "NOT_SOUGHT", "WITHDRAWN")
     for h in pop.households[1:]:
         children = [p for p in pop.members(h.id) if p.role == "child"]
@@ -710,18 +962,43 @@ def _early_help(pop: Population, rng: random.Random) -> None:
         end = min(today, start + timedelta(days=rng.randrange(60, 400))) if closed else None
         practitioner, summary = rng.choice(_PRACTITIONERS), rng.choice(_EH_SUMMARIES)
         status = rng.choice(statuses)
-        address, postcode = (h.previous_address, h.previous_postcode) \
-            if h.previous_postcode and closed else (h.address, h.postcode)
+        address, postcode = (
+            (h.previous_address, h.previous_postcode)
+            if h.previous_postcode and closed
+            else (h.address, h.postcode)
+        )
         for c in children:
             family = _variant(rng, c.family_name) if rng.random() < 0.05 else c.family_name
-            ep = EarlyHelpPerson(ids("EH"), c.id, c.given_name, family, c.date_of_birth, c.sex,
-                                 c.nhs_number if rng.random() < 0.2 else None, postcode,
-                                 address)
+            ep = EarlyHelpPerson(
+                ids("EH"),
+                c.id,
+                c.given_name,
+                family,
+                c.date_of_birth,
+                c.sex,
+                c.nhs_number if rng.random() < 0.2 else None,
+                postcode or "",
+                address or "",
+            )
             s.persons.append(ep)
-            s.episodes.append(EarlyHelpEpisode(ids("EP"), ep.id, start, end,
-                                               "CLOSED" if closed else "OPEN", practitioner,
-                                               summary))
-            s.consents.append(EarlyHelpConsent(
-                ids("CON"), ep.id, status, by if status in ("GIVEN", "WITHDRAWN") else None,
-                start, "share with MASH partners" if status == "GIVEN" else None,
-            ))
+            s.episodes.append(
+                EarlyHelpEpisode(
+                    ids("EP"),
+                    ep.id,
+                    start,
+                    end,
+                    "CLOSED" if closed else "OPEN",
+                    practitioner,
+                    summary,
+                )
+            )
+            s.consents.append(
+                EarlyHelpConsent(
+                    ids("CON"),
+                    ep.id,
+                    status,
+                    by if status in ("GIVEN", "WITHDRAWN") else None,
+                    start,
+                    "share with MASH partners" if status == "GIVEN" else None,
+                )
+            )

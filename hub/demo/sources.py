@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -47,8 +47,11 @@ NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PLAN_CATEGORY_SYSTEM = "https://mash-hub.example/fhir/CodeSystem/care-plan-category"
-_PLAN_DISPLAY = {"CPP": "Child protection plan", "LAC": "Looked after child",
-                 "UNBORN": "Unborn child protection plan"}
+_PLAN_DISPLAY = {
+    "CPP": "Child protection plan",
+    "LAC": "Looked after child",
+    "UNBORN": "Unborn child protection plan",
+}
 _CLASS_DISPLAY = {"EMER": "A&E", "AMB": "Outpatient"}
 
 HTTP_SOURCES = ("health", "asc")
@@ -69,14 +72,15 @@ def default_early_help_url(data_dir: Path) -> str:
 
 def source_url(name: str, port: int, host: str = "127.0.0.1") -> str:
     """The adapter base URL of a running HTTP demo source."""
-    return {"health": f"http://{host}:{port}/fhir",
-            "asc": f"http://{host}:{port}/api/v1"}[name]
+    return {"health": f"http://{host}:{port}/fhir", "asc": f"http://{host}:{port}/api/v1"}[name]
 
 
 def ready_url(name: str, port: int, host: str = "127.0.0.1") -> str:
     """A URL that answers 200 once the HTTP demo source is serving."""
-    return {"health": f"http://{host}:{port}/fhir/metadata",
-            "asc": f"http://{host}:{port}/api/v1/health"}[name]
+    return {
+        "health": f"http://{host}:{port}/fhir/metadata",
+        "asc": f"http://{host}:{port}/api/v1/health",
+    }[name]
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -95,42 +99,62 @@ def _fhir_resources(pop: Population) -> dict[str, list[dict[str, Any]]]:
             "name": [{"use": "official", "family": p.family_name, "given": [p.given_name]}],
             "gender": p.sex,
             "birthDate": p.date_of_birth.isoformat(),
-            "address": [{"use": "home", "line": [line], "city": city or None,
-                         "postalCode": p.postcode}],
+            "address": [
+                {"use": "home", "line": [line], "city": city or None, "postalCode": p.postcode}
+            ],
             "generalPractitioner": [{"display": p.gp}],
         }
         if not city:
             del res["address"][0]["city"]
         if p.restricted:
-            res["meta"] = {"security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R",
-                                         "display": "restricted"}]}
+            res["meta"] = {
+                "security": [
+                    {"system": CONFIDENTIALITY_SYSTEM, "code": "R", "display": "restricted"}
+                ]
+            }
         patients.append(res)
     encounters = []
     for n, e in enumerate(pop.health.encounters):
         start = f"{e.start.isoformat()}T{8 + n % 14:02d}:{(n * 7) % 60:02d}:00+00:00"
-        encounters.append({
-            "resourceType": "Encounter",
-            "id": e.id,
-            "status": e.status,
-            "class": {"system": ACT_CODE_SYSTEM, "code": e.class_code,
-                      "display": _CLASS_DISPLAY.get(e.class_code, e.class_code)},
-            "subject": {"reference": f"Patient/{e.patient_id}"},
-            "period": {"start": start},
-            "reasonCode": [{"text": e.reason}],
-        })
+        encounters.append(
+            {
+                "resourceType": "Encounter",
+                "id": e.id,
+                "status": e.status,
+                "class": {
+                    "system": ACT_CODE_SYSTEM,
+                    "code": e.class_code,
+                    "display": _CLASS_DISPLAY.get(e.class_code, e.class_code),
+                },
+                "subject": {"reference": f"Patient/{e.patient_id}"},
+                "period": {"start": start},
+                "reasonCode": [{"text": e.reason}],
+            }
+        )
     plans = []
     for c in pop.health.care_plans:
-        plans.append({
-            "resourceType": "CarePlan",
-            "id": c.id,
-            "status": c.status,
-            "intent": "plan",
-            "category": [{"coding": [{"system": PLAN_CATEGORY_SYSTEM, "code": c.category,
-                                      "display": _PLAN_DISPLAY[c.category]}],
-                          "text": _PLAN_DISPLAY[c.category]}],
-            "subject": {"reference": f"Patient/{c.patient_id}"},
-            "period": {"start": c.start.isoformat()},
-        })
+        plans.append(
+            {
+                "resourceType": "CarePlan",
+                "id": c.id,
+                "status": c.status,
+                "intent": "plan",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": PLAN_CATEGORY_SYSTEM,
+                                "code": c.category,
+                                "display": _PLAN_DISPLAY[c.category],
+                            }
+                        ],
+                        "text": _PLAN_DISPLAY[c.category],
+                    }
+                ],
+                "subject": {"reference": f"Patient/{c.patient_id}"},
+                "period": {"start": c.start.isoformat()},
+            }
+        )
     return {"Patient": patients, "Encounter": encounters, "CarePlan": plans}
 
 
@@ -141,9 +165,15 @@ def _asc_document(pop: Population) -> dict[str, Any]:
             for p in pop.adult_social_care.persons
         ],
         "involvements": [
-            {"id": i.id, "person_id": i.asc_person_id, "involvement_type": i.involvement_type,
-             "status": i.status, "start": _iso(i.start), "end": _iso(i.end),
-             "summary": i.summary}
+            {
+                "id": i.id,
+                "person_id": i.asc_person_id,
+                "involvement_type": i.involvement_type,
+                "status": i.status,
+                "start": _iso(i.start),
+                "end": _iso(i.end),
+                "summary": i.summary,
+            }
             for i in pop.adult_social_care.involvements
         ],
     }
@@ -162,16 +192,33 @@ def _police_rows(pop: Population) -> dict[str, list[dict[str, Any]]]:
 def _early_help_rows(pop: Population) -> dict[str, list[dict[str, Any]]]:
     s = pop.early_help
     persons = [{k: v for k, v in asdict(p).items() if k != "person_id"} for p in s.persons]
-    episodes = [{"id": e.id, "person_id": e.eh_person_id, "start": e.start, "end": e.end,
-                 "status": e.status, "lead_practitioner": e.lead_practitioner,
-                 "summary": e.summary} for e in s.episodes]
-    consents = [{"id": c.id, "person_id": c.eh_person_id, "status": c.status,
-                 "given_by": c.given_by, "recorded_on": c.recorded_on, "scope": c.scope}
-                for c in s.consents]
+    episodes = [
+        {
+            "id": e.id,
+            "person_id": e.eh_person_id,
+            "start": e.start,
+            "end": e.end,
+            "status": e.status,
+            "lead_practitioner": e.lead_practitioner,
+            "summary": e.summary,
+        }
+        for e in s.episodes
+    ]
+    consents = [
+        {
+            "id": c.id,
+            "person_id": c.eh_person_id,
+            "status": c.status,
+            "given_by": c.given_by,
+            "recorded_on": c.recorded_on,
+            "scope": c.scope,
+        }
+        for c in s.consents
+    ]
     return {"persons": persons, "episodes": episodes, "consents": consents}
 
 
-async def _seed_sql(url: str, metadata: sa.MetaData, rows: dict[str, list[dict]]) -> None:
+async def _seed_sql(url: str, metadata: sa.MetaData, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Drop and recreate the tables of `metadata`, then insert `rows` (table name -> rows)."""
     engine = create_async_engine(police_schema.async_url(url))
     try:
@@ -191,8 +238,13 @@ def _write_json(path: Path, document: Any) -> None:
     tmp.replace(path)
 
 
-async def aseed(data_dir: Path, households: int = 300, seed: int = 7,
-                police_url: str | None = None, early_help_url: str | None = None) -> dict:
+async def aseed(
+    data_dir: Path,
+    households: int = 300,
+    seed: int = 7,
+    police_url: str | None = None,
+    early_help_url: str | None = None,
+) -> dict[str, Any]:
     """Async form of `seed` (for callers already inside an event loop)."""
     pop = generate(households=households, seed=seed)
     out = sources_dir(data_dir)
@@ -203,23 +255,28 @@ async def aseed(data_dir: Path, households: int = 300, seed: int = 7,
     police_rows = _police_rows(pop)
     eh_rows = _early_help_rows(pop)
     await asyncio.gather(
-        _seed_sql(police_url or default_police_url(data_dir), police_schema.metadata,
-                  police_rows),
-        _seed_sql(early_help_url or default_early_help_url(data_dir), eh_schema.metadata,
-                  eh_rows),
+        _seed_sql(police_url or default_police_url(data_dir), police_schema.metadata, police_rows),
+        _seed_sql(early_help_url or default_early_help_url(data_dir), eh_schema.metadata, eh_rows),
     )
     return {
         "population": {"households": len(pop.households), "persons": len(pop.persons)},
         "health": {k: len(v) for k, v in fhir.items()},
         "police": {k: len(v) for k, v in police_rows.items()},
-        "adult_social_care": {"persons": len(pop.adult_social_care.persons),
-                              "involvements": len(pop.adult_social_care.involvements)},
+        "adult_social_care": {
+            "persons": len(pop.adult_social_care.persons),
+            "involvements": len(pop.adult_social_care.involvements),
+        },
         "early_help": {k: len(v) for k, v in eh_rows.items()},
     }
 
 
-def seed(data_dir: Path, households: int = 300, seed: int = 7, police_url: str | None = None,
-         early_help_url: str | None = None) -> dict:
+def seed(
+    data_dir: Path,
+    households: int = 300,
+    seed: int = 7,
+    police_url: str | None = None,
+    early_help_url: str | None = None,
+) -> dict[str, Any]:
     """Build every demo source from the generator; returns counts per source.
 
     Idempotent and deterministic: SQL tables are dropped and recreated, files rewritten.
@@ -283,8 +340,13 @@ class _FhirResponse(JSONResponse):
 
 
 def _outcome(status: int, code: str, diagnostics: str) -> _FhirResponse:
-    return _FhirResponse({"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": code, "diagnostics": diagnostics}]}, status_code=status)
+    return _FhirResponse(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
+        },
+        status_code=status,
+    )
 
 
 class _BadRequest(Exception):
@@ -293,15 +355,23 @@ class _BadRequest(Exception):
 
 def _bundle(request: Request, resources: Iterable[dict[str, Any]]) -> _FhirResponse:
     base = str(request.base_url).rstrip("/") + "/fhir"
-    entries = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
-                "search": {"mode": "match"}} for r in resources]
-    return _FhirResponse({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(entries),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": entries,
-    })
+    entries = [
+        {
+            "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "match"},
+        }
+        for r in resources
+    ]
+    return _FhirResponse(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(entries),
+            "link": [{"relation": "self", "url": str(request.url)}],
+            "entry": entries,
+        }
+    )
 
 
 def _values(request: Request, name: str) -> list[list[str]]:
@@ -309,8 +379,15 @@ def _values(request: Request, name: str) -> list[list[str]]:
     return [[v for v in raw.split(",") if v != ""] for raw in request.query_params.getlist(name)]
 
 
-_PATIENT_PARAMS = {"identifier", "birthdate", "family", "address-postalcode", "_id", "_count",
-                   "_format"}
+_PATIENT_PARAMS = {
+    "identifier",
+    "birthdate",
+    "family",
+    "address-postalcode",
+    "_id",
+    "_count",
+    "_format",
+}
 _BY_PATIENT_PARAMS = {"patient", "subject", "_count", "_format"}
 
 
@@ -347,11 +424,12 @@ def _match_family(res: dict[str, Any], token: str) -> bool:
 
 def _match_postcode(res: dict[str, Any], token: str) -> bool:
     wanted = _norm_postcode(token)
-    return bool(wanted) and any(_norm_postcode(a.get("postalCode")).startswith(wanted)
-                                for a in res.get("address", ()))
+    return bool(wanted) and any(
+        _norm_postcode(a.get("postalCode")).startswith(wanted) for a in res.get("address", ())
+    )
 
 
-_PATIENT_MATCHERS = {
+_PATIENT_MATCHERS: dict[str, Callable[[dict[str, Any], str], bool]] = {
     "identifier": _match_identifier,
     "birthdate": _match_birthdate,
     "family": _match_family,
@@ -372,19 +450,34 @@ def _capability_statement() -> dict[str, Any]:
         "software": {"name": "MASH Hub demo health record"},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "resource": [
-                {"type": "Patient", "interaction": [{"code": "read"}, {"code": "search-type"}],
-                 "searchParam": params(("identifier", "token"), ("birthdate", "date"),
-                                       ("family", "string"), ("address-postalcode", "string"),
-                                       ("_id", "token"))},
-                {"type": "Encounter", "interaction": [{"code": "search-type"}],
-                 "searchParam": params(("patient", "reference"), ("subject", "reference"))},
-                {"type": "CarePlan", "interaction": [{"code": "search-type"}],
-                 "searchParam": params(("patient", "reference"), ("subject", "reference"))},
-            ],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": params(
+                            ("identifier", "token"),
+                            ("birthdate", "date"),
+                            ("family", "string"),
+                            ("address-postalcode", "string"),
+                            ("_id", "token"),
+                        ),
+                    },
+                    {
+                        "type": "Encounter",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": params(("patient", "reference"), ("subject", "reference")),
+                    },
+                    {
+                        "type": "CarePlan",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": params(("patient", "reference"), ("subject", "reference")),
+                    },
+                ],
+            }
+        ],
     }
 
 
@@ -404,12 +497,15 @@ def fhir_app(data_dir: Path) -> Starlette:
     async def patient_search(request: Request) -> _FhirResponse:
         try:
             _check_params(request, _PATIENT_PARAMS)
-            criteria = [(name, tokens) for name in _PATIENT_MATCHERS
-                        for tokens in _values(request, name)]
+            criteria = [
+                (name, tokens) for name in _PATIENT_MATCHERS for tokens in _values(request, name)
+            ]
             results = []
             for res in patients.values():
-                if all(any(_PATIENT_MATCHERS[name](res, t) for t in tokens)
-                       for name, tokens in criteria):
+                if all(
+                    any(_PATIENT_MATCHERS[name](res, t) for t in tokens)
+                    for name, tokens in criteria
+                ):
                     results.append(res)
         except _BadRequest as exc:
             return _outcome(400, "invalid", str(exc))
@@ -421,7 +517,7 @@ def fhir_app(data_dir: Path) -> Starlette:
             return _outcome(404, "not-found", "Patient not found")
         return _FhirResponse(res)
 
-    def by_patient(kind: str):
+    def by_patient(kind: str) -> Callable[[Request], Awaitable[_FhirResponse]]:
         async def search(request: Request) -> _FhirResponse:
             try:
                 _check_params(request, _BY_PATIENT_PARAMS)
@@ -441,14 +537,16 @@ def fhir_app(data_dir: Path) -> Starlette:
     async def unknown(request: Request) -> _FhirResponse:
         return _outcome(404, "not-supported", "Unknown resource type or interaction")
 
-    return Starlette(routes=[
-        Route("/fhir/metadata", metadata),
-        Route("/fhir/Patient", patient_search),
-        Route("/fhir/Patient/{id}", patient_read),
-        Route("/fhir/Encounter", by_patient("Encounter")),
-        Route("/fhir/CarePlan", by_patient("CarePlan")),
-        Route("/fhir/{rest:path}", unknown),
-    ])
+    return Starlette(
+        routes=[
+            Route("/fhir/metadata", metadata),
+            Route("/fhir/Patient", patient_search),
+            Route("/fhir/Patient/{id}", patient_read),
+            Route("/fhir/Encounter", by_patient("Encounter")),
+            Route("/fhir/CarePlan", by_patient("CarePlan")),
+            Route("/fhir/{rest:path}", unknown),
+        ]
+    )
 
 
 # --- adult social care: REST/JSON ---------------------------------------------------------
@@ -462,7 +560,8 @@ def asc_app(data_dir: Path) -> Starlette:
     involvements: dict[str, list[dict[str, Any]]] = {}
     for inv in doc["involvements"]:
         involvements.setdefault(inv["person_id"], []).append(
-            {k: v for k, v in inv.items() if k != "person_id"})
+            {k: v for k, v in inv.items() if k != "person_id"}
+        )
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -510,12 +609,14 @@ def asc_app(data_dir: Path) -> Starlette:
             return error(404, "not found")
         return JSONResponse({"items": involvements.get(pid, [])})
 
-    return Starlette(routes=[
-        Route("/api/v1/health", health),
-        Route("/api/v1/persons", search),
-        Route("/api/v1/persons/{id}", person),
-        Route("/api/v1/persons/{id}/involvements", person_involvements),
-    ])
+    return Starlette(
+        routes=[
+            Route("/api/v1/health", health),
+            Route("/api/v1/persons", search),
+            Route("/api/v1/persons/{id}", person),
+            Route("/api/v1/persons/{id}/involvements", person_involvements),
+        ]
+    )
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -526,18 +627,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_source_process(name: str, port: int, data_dir: Path) -> subprocess.Popen:
+def start_source_process(name: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     """Start one HTTP demo source ("health" or "asc") in a child process on loopback."""
     if name not in HTTP_SOURCES:
         raise ValueError(f"unknown HTTP source {name!r}; expected one of {HTTP_SOURCES}")
-    return subprocess.Popen([
-        sys.executable, "-m", "hub.demo.sources", name, "--port", str(port),
-        "--data-dir", str(data_dir), "--host", "127.0.0.1",
-    ])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub.demo.sources",
+            name,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+        ]
+    )
 
 
-def wait_until_up(url: str, timeout: float = 15.0,
-                  process: subprocess.Popen | None = None) -> None:
+def wait_until_up(
+    url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll `url` until it answers 2xx; TimeoutError after `timeout` seconds (RuntimeError
     at once if `process` has exited)."""
     deadline = time.monotonic() + timeout
@@ -555,8 +667,9 @@ def wait_until_up(url: str, timeout: float = 15.0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub.demo.sources",
-                                     description="Serve or seed the MASH Hub demo sources.")
+    parser = argparse.ArgumentParser(
+        prog="python -m hub.demo.sources", description="Serve or seed the MASH Hub demo sources."
+    )
     parser.add_argument("name", choices=[*HTTP_SOURCES, "seed"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
@@ -567,8 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--early-help-url")
     args = parser.parse_args(argv)
     if args.name == "seed":
-        counts = seed(args.data_dir, args.households, args.seed, args.police_url,
-                      args.early_help_url)
+        counts = seed(
+            args.data_dir, args.households, args.seed, args.police_url, args.early_help_url
+        )
         print(json.dumps(counts, indent=2))
         return 0
     if not args.port:

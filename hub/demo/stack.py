@@ -27,8 +27,12 @@ HTTP_SOURCES = (
 )
 
 
-def ensure_seeded(data_dir: Path, households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED,
-                  say: Callable[[str], None] = print) -> None:
+def ensure_seeded(
+    data_dir: Path,
+    households: int = DEMO_HOUSEHOLDS,
+    seed: int = DEMO_SEED,
+    say: Callable[[str], None] = print,
+) -> None:
     """Generate the demo sources unless the data folder already holds this exact seeding."""
     marker = data_dir / "sources" / "seeded.json"
     wanted = {"households": households, "seed": seed}
@@ -74,8 +78,11 @@ def demo_sources(data_dir: Path, say: Callable[[str], None] = print) -> Iterator
 def running_hub(settings: Settings, port: int | None = None) -> Iterator[str]:
     """Serve the hub on loopback in a background thread; yields its base URL."""
     port = port or sources.free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
+from strawberry.scalars import JSON
 
 from hub import audit
 from hub.context import Context
@@ -19,10 +22,13 @@ DEFAULT_PAGE = 50
 class AuditQueries:
     @strawberry.field(description="Audit events, oldest first. IG roles only.")
     async def audit_events(
-        self, info: strawberry.Info[Context, None],
-        first: int | None = strawberry.UNSET, after: str | None = strawberry.UNSET,
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = strawberry.UNSET,
+        after: str | None = strawberry.UNSET,
         subject_id: strawberry.ID | None = strawberry.UNSET,
-        actor_subject: str | None = strawberry.UNSET, outcome: str | None = strawberry.UNSET,
+        actor_subject: str | None = strawberry.UNSET,
+        outcome: str | None = strawberry.UNSET,
     ) -> AuditEventConnection:
         ctx = info.context
         ctx.audit.purpose = "IG_AUDIT"
@@ -33,28 +39,47 @@ class AuditQueries:
             raise client_error(f"first must be between 1 and {MAX_PAGE}", "BAD_USER_INPUT")
         try:
             page = await audit.read_events(
-                ctx.services.store, first, after or None,
-                str(subject_id) if subject_id else None, actor_subject or None, outcome or None)
+                ctx.services.store,
+                first,
+                after or None,
+                str(subject_id) if subject_id else None,
+                actor_subject or None,
+                outcome or None,
+            )
         except ValueError:
             raise client_error("invalid cursor", "BAD_USER_INPUT") from None
         return AuditEventConnection(
             total_count=page.total_count,
-            edges=[AuditEventEdge(cursor=audit.encode_cursor(e.seq), node=_event(e))
-                   for e in page.events],
+            edges=[
+                AuditEventEdge(cursor=audit.encode_cursor(e.seq), node=_event(e))
+                for e in page.events
+            ],
             page_info=PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
         )
 
 
 def _event(e: audit.AuditEventRow) -> AuditEvent:
     return AuditEvent(
-        id=strawberry.ID(e.event_id), occurred_at=e.occurred_at, actor_subject=e.actor_subject,
-        actor_issuer=e.actor_issuer, actor_roles=list(e.actor_roles),
-        actor_agency=e.actor_agency, actor_team=e.actor_team, client=e.client,
-        purpose=e.purpose, contact_id=e.contact_id, operation_type=e.operation_type,
-        operation_name=e.operation_name, query_hash=e.query_hash, outcome=e.outcome,
-        error_code=e.error_code, subjects=list(e.subjects), sources=e.sources,
+        id=strawberry.ID(e.event_id),
+        occurred_at=e.occurred_at,
+        actor_subject=e.actor_subject,
+        actor_issuer=e.actor_issuer,
+        actor_roles=list(e.actor_roles),
+        actor_agency=e.actor_agency,
+        actor_team=e.actor_team,
+        client=e.client,
+        purpose=e.purpose,
+        contact_id=e.contact_id,
+        operation_type=e.operation_type,
+        operation_name=e.operation_name,
+        query_hash=e.query_hash,
+        outcome=e.outcome,
+        error_code=e.error_code,
+        subjects=list(e.subjects),
+        sources=cast(JSON, e.sources),
         fields_returned=list(e.fields_returned),
-        fields_redacted=[RedactedPath(path=r["path"], reason=r["reason"])
-                         for r in e.fields_redacted],
+        fields_redacted=[
+            RedactedPath(path=r["path"], reason=r["reason"]) for r in e.fields_redacted
+        ],
         policy_version=e.policy_version,
     )

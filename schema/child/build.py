@@ -79,8 +79,11 @@ def child_match(match: Match, ctx: Context) -> t.ChildMatch:
     ctx.audit.subjects.setdefault(match.subject_id, "search_result")
     d = match.demographics
     return t.ChildMatch(
-        id=strawberry.ID(match.subject_id), given_name=d.given_name, family_name=d.family_name,
-        date_of_birth=d.date_of_birth, nhs_number=d.nhs_number,
+        id=strawberry.ID(match.subject_id),
+        given_name=d.given_name,
+        family_name=d.family_name,
+        date_of_birth=d.date_of_birth,
+        nhs_number=d.nhs_number,
         sources=sorted({r.source for r in match.records}, key=lambda s: s.value),
     )
 
@@ -115,8 +118,9 @@ def _header_purpose(ctx: Context) -> Purpose:
     try:
         return Purpose(ctx.purpose_header)
     except ValueError:
-        raise client_error("entity reads need an X-Purpose-Of-Use header naming a purpose",
-                           "PURPOSE_REQUIRED") from None
+        raise client_error(
+            "entity reads need an X-Purpose-Of-Use header naming a purpose", "PURPOSE_REQUIRED"
+        ) from None
 
 
 class ChildView:
@@ -136,20 +140,30 @@ class ChildView:
         return t.ChildRecord(
             id=strawberry.ID(self.record.subject_id),
             person=self.child_person(),
-            household=[self.household_person(m.subject_id, m.records) for m in self.record.household],
+            household=[
+                self.household_person(m.subject_id, m.records) for m in self.record.household
+            ],
             police=sections[Source.POLICE],
             health=sections[Source.HEALTH],
             adult_social_care=sections[Source.ADULT_SOCIAL_CARE],
             early_help=sections[Source.EARLY_HELP],
             sources=[
-                t.SourceState(source=s, status=self.statuses[s],
-                              latency_ms=self.record.answers[s].latency_ms)
-                for s in Source if s in self.record.answers
+                t.SourceState(
+                    source=s, status=self.statuses[s], latency_ms=self.record.answers[s].latency_ms
+                )
+                for s in Source
+                if s in self.record.answers
             ],
             links=[
-                t.SourceLink(source=p.source, source_record_id=p.local_id, rule=link.rule,
-                             agreed_fields=list(link.agreed), score=link.score)
-                for a in self.record.answers.values() for p, link in a.linked
+                t.SourceLink(
+                    source=p.source,
+                    source_record_id=p.local_id,
+                    rule=link.rule,
+                    agreed_fields=list(link.agreed),
+                    score=link.score,
+                )
+                for a in self.record.answers.values()
+                for p, link in a.linked
             ],
         )
 
@@ -166,25 +180,35 @@ class ChildView:
         decision = self.access.decide(name, f"{agency}.section", Labels(agency=agency), consent)
         if not decision.allowed:
             self.statuses[source] = SourceStatus.REDACTED
-            return Redaction(reason=RedactionReason(decision.reason), agency=agency,
-                             known_to_agency=known)
+            return Redaction(
+                reason=RedactionReason(decision.reason), agency=agency, known_to_agency=known
+            )
         entries: dict[str, list[Any]] = {}
         for item in answer.items:
             entries.setdefault(item.kind, []).append(self.entry(name, source, item, consent))
         match source:
             case Source.POLICE:
-                return t.PoliceSection(known=known, incidents=entries.get("police.incident", []),
-                                       intelligence=entries.get("police.intelligence", []))
+                return t.PoliceSection(
+                    known=known,
+                    incidents=entries.get("police.incident", []),
+                    intelligence=entries.get("police.intelligence", []),
+                )
             case Source.HEALTH:
-                return t.HealthSection(known=known, encounters=entries.get("health.encounter", []),
-                                       plans=entries.get("health.plan", []))
+                return t.HealthSection(
+                    known=known,
+                    encounters=entries.get("health.encounter", []),
+                    plans=entries.get("health.plan", []),
+                )
             case Source.ADULT_SOCIAL_CARE:
                 return t.AdultSocialCareSection(
-                    known=known, involvements=entries.get("adult_social_care.involvement", []))
+                    known=known, involvements=entries.get("adult_social_care.involvement", [])
+                )
             case Source.EARLY_HELP:
-                return t.EarlyHelpSection(known=known,
-                                          episodes=entries.get("early_help.episode", []),
-                                          consents=entries.get("early_help.consent", []))
+                return t.EarlyHelpSection(
+                    known=known,
+                    episodes=entries.get("early_help.episode", []),
+                    consents=entries.get("early_help.consent", []),
+                )
 
     def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
         path = f"{section}.{_camel(item.kind.split('.', 1)[1])}"
@@ -201,11 +225,15 @@ class ChildView:
         about_id = self.household_ids.get((source, item.person_id), self.record.subject_id)
         return ITEM_TYPES[item.kind](
             id=strawberry.ID(item.local_id),
-            about=Relationship.CHILD if about_id == self.record.subject_id
+            about=Relationship.CHILD
+            if about_id == self.record.subject_id
             else Relationship.HOUSEHOLD_MEMBER,
             about_person_id=strawberry.ID(about_id),
-            redacted_fields=[FieldRedaction(field=_camel(f), reason=RedactionReason(r))
-                             for f, r in decision.hidden_fields.items() if f in item.data],
+            redacted_fields=[
+                FieldRedaction(field=_camel(f), reason=RedactionReason(r))
+                for f, r in decision.hidden_fields.items()
+                if f in item.data
+            ],
             **values,
         )
 
@@ -214,19 +242,24 @@ class ChildView:
         return self.person(self.record.subject_id, records, Relationship.CHILD, "person")
 
     def household_person(self, subject_id: str, records: tuple[SourcePerson, ...]) -> t.Person:
-        return self.person(subject_id, list(records), Relationship.HOUSEHOLD_MEMBER,
-                           "household")
+        return self.person(subject_id, list(records), Relationship.HOUSEHOLD_MEMBER, "household")
 
-    def person(self, subject_id: str, records: list[SourcePerson], relationship: Relationship,
-               path: str) -> t.Person:
+    def person(
+        self, subject_id: str, records: list[SourcePerson], relationship: Relationship, path: str
+    ) -> t.Person:
         # The best-identified record speaks for the person: one with an NHS number first.
         best = min(records, key=lambda r: (r.nhs_number is None, r.source.value), default=None)
         d = self.record.demographics if relationship is Relationship.CHILD else None
-        labels = Labels(agency=best.source.value.lower() if best else "council",
-                        location_protected=any(r.labels.location_protected for r in records))
+        labels = Labels(
+            agency=best.source.value.lower() if best else "council",
+            location_protected=any(r.labels.location_protected for r in records),
+        )
         decision = self.access.decide(path, "person", labels)
-        hidden = decision.hidden_fields if decision.allowed else dict.fromkeys(
-            PERSON_FIELDS, decision.reason or "NOT_PERMITTED")
+        hidden = (
+            decision.hidden_fields
+            if decision.allowed
+            else dict.fromkeys(PERSON_FIELDS, decision.reason or "NOT_PERMITTED")
+        )
         return t.Person(
             id=strawberry.ID(subject_id),
             given_name=best.given_name if best else (d.given_name if d else None),
@@ -237,8 +270,9 @@ class ChildView:
             address=None if "address" in hidden or not best else best.address,
             relationship=relationship,
             agencies=sorted({r.source for r in records}, key=lambda s: s.value),
-            redacted_fields=[FieldRedaction(field=f, reason=RedactionReason(r))
-                             for f, r in hidden.items()],
+            redacted_fields=[
+                FieldRedaction(field=f, reason=RedactionReason(r)) for f, r in hidden.items()
+            ],
         )
 
     @staticmethod

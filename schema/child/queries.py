@@ -15,7 +15,10 @@ from .types import ChildMatch, ChildRecord, PersonSearch
 class ChildQueries:
     @strawberry.field(description="Children matching every given criterion, across all sources.")
     async def search_children(
-        self, info: strawberry.Info[Context, None], criteria: PersonSearch, purpose: Purpose,
+        self,
+        info: strawberry.Info[Context, None],
+        criteria: PersonSearch,
+        purpose: Purpose,
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> list[ChildMatch]:
         build.open_access(info.context, purpose, contact_id or None)
@@ -25,7 +28,10 @@ class ChildQueries:
 
     @strawberry.field(description="One child's unified record, as this reader may see it.")
     async def child(
-        self, info: strawberry.Info[Context, None], id: strawberry.ID, purpose: Purpose,
+        self,
+        info: strawberry.Info[Context, None],
+        id: strawberry.ID,
+        purpose: Purpose,
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> ChildRecord | None:
         subject_id = build.subject_id(id)

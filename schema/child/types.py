@@ -88,8 +88,9 @@ class PoliceIncident(Entry):
     summary: str | None
 
 
-@strawberry.type(description="Intelligence graded 3x5x2: source A-C, intelligence 1-5, "
-                 "handling code P or C.")
+@strawberry.type(
+    description="Intelligence graded 3x5x2: source A-C, intelligence 1-5, handling code P or C."
+)
 class PoliceIntelligence(Entry):
     recorded_on: date | None
     source_grade: str | None
@@ -140,18 +141,24 @@ class EarlyHelpConsent(Entry):
 
 
 PoliceIncidentResult = Annotated[
-    PoliceIncident | Redaction, strawberry.union("PoliceIncidentResult")]
+    PoliceIncident | Redaction, strawberry.union("PoliceIncidentResult")
+]
 PoliceIntelligenceResult = Annotated[
-    PoliceIntelligence | Redaction, strawberry.union("PoliceIntelligenceResult")]
+    PoliceIntelligence | Redaction, strawberry.union("PoliceIntelligenceResult")
+]
 HealthEncounterResult = Annotated[
-    HealthEncounter | Redaction, strawberry.union("HealthEncounterResult")]
+    HealthEncounter | Redaction, strawberry.union("HealthEncounterResult")
+]
 HealthPlanResult = Annotated[HealthPlan | Redaction, strawberry.union("HealthPlanResult")]
 AdultSocialCareInvolvementResult = Annotated[
-    AdultSocialCareInvolvement | Redaction, strawberry.union("AdultSocialCareInvolvementResult")]
+    AdultSocialCareInvolvement | Redaction, strawberry.union("AdultSocialCareInvolvementResult")
+]
 EarlyHelpEpisodeResult = Annotated[
-    EarlyHelpEpisode | Redaction, strawberry.union("EarlyHelpEpisodeResult")]
+    EarlyHelpEpisode | Redaction, strawberry.union("EarlyHelpEpisodeResult")
+]
 EarlyHelpConsentResult = Annotated[
-    EarlyHelpConsent | Redaction, strawberry.union("EarlyHelpConsentResult")]
+    EarlyHelpConsent | Redaction, strawberry.union("EarlyHelpConsentResult")
+]
 
 
 @strawberry.type
@@ -184,9 +191,11 @@ class EarlyHelpSection:
 PoliceSectionResult = Annotated[PoliceSection | Redaction, strawberry.union("PoliceSectionResult")]
 HealthSectionResult = Annotated[HealthSection | Redaction, strawberry.union("HealthSectionResult")]
 AdultSocialCareSectionResult = Annotated[
-    AdultSocialCareSection | Redaction, strawberry.union("AdultSocialCareSectionResult")]
+    AdultSocialCareSection | Redaction, strawberry.union("AdultSocialCareSectionResult")
+]
 EarlyHelpSectionResult = Annotated[
-    EarlyHelpSection | Redaction, strawberry.union("EarlyHelpSectionResult")]
+    EarlyHelpSection | Redaction, strawberry.union("EarlyHelpSectionResult")
+]
 
 
 @strawberry.federation.type(

@@ -54,13 +54,19 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_sources(postgres_databases: PostgresDatabases,
-                     tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def postgres_sources(
+    postgres_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """Police and early help seeded into two throwaway PostgreSQL databases."""
     police_url = postgres_databases.create()
     early_help_url = postgres_databases.create()
-    sources.seed(tmp_path_factory.mktemp("demo-pg"), households=HOUSEHOLDS, seed=SEED,
-                 police_url=police_url, early_help_url=early_help_url)
+    sources.seed(
+        tmp_path_factory.mktemp("demo-pg"),
+        households=HOUSEHOLDS,
+        seed=SEED,
+        police_url=police_url,
+        early_help_url=early_help_url,
+    )
     return {"police": police_url, "early_help": early_help_url}
 
 
@@ -93,15 +99,24 @@ def misbehaving_url() -> Iterator[str]:
         if mode == "patient":
             return JSONResponse({"resourceType": "Patient", "id": "x"})
         if mode == "badbundle":
-            return JSONResponse({"resourceType": "Bundle", "type": "not-a-type",
-                                 "entry": [{"resource": {"resourceType": "Patient",
-                                                         "birthDate": "not a date"}}]})
+            return JSONResponse(
+                {
+                    "resourceType": "Bundle",
+                    "type": "not-a-type",
+                    "entry": [{"resource": {"resourceType": "Patient", "birthDate": "not a date"}}],
+                }
+            )
         return JSONResponse({"rows": []})
 
     port = sources.free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        Starlette(routes=[Route("/{mode}/{rest:path}", answer)]), host="127.0.0.1", port=port,
-        log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/{mode}/{rest:path}", answer)]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

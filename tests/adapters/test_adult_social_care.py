@@ -64,9 +64,12 @@ async def test_special_categories_by_type(asc: AdultSocialCareAdapter) -> None:
     people += await asc.search(PersonQuery(postcodes=tuple(p.postcode for p in people)))
     items = await asc.items([p.local_id for p in people[:40]])
     assert items
-    expected = {"MENTAL_HEALTH": {"health", "mental_health"},
-                "SUBSTANCE_MISUSE": {"health", "substance_misuse"},
-                "CARE_ACT_S42": {"health"}, "CARE_NEEDS": {"health"}}
+    expected = {
+        "MENTAL_HEALTH": {"health", "mental_health"},
+        "SUBSTANCE_MISUSE": {"health", "substance_misuse"},
+        "CARE_ACT_S42": {"health"},
+        "CARE_NEEDS": {"health"},
+    }
     for i in items:
         assert i.labels.special_categories == expected[i.data["involvement_type"]]
 
@@ -76,16 +79,19 @@ async def test_children_are_not_known(asc: AdultSocialCareAdapter) -> None:
 
 
 async def test_unknown_person_is_empty(asc: AdultSocialCareAdapter) -> None:
-    query = PersonQuery(nhs_number="9000000009", family_name="Zzyzx",
-                        date_of_birth=g.DEFAULT_TODAY, postcodes=("ZZ9 9ZZ",))
+    query = PersonQuery(
+        nhs_number="9000000009",
+        family_name="Zzyzx",
+        date_of_birth=g.DEFAULT_TODAY,
+        postcodes=("ZZ9 9ZZ",),
+    )
     assert await asc.search(query) == []
     assert await asc.search(PersonQuery()) == []
     assert await asc.items(["no-such-person"]) == []
 
 
 async def test_closed_port_is_unavailable(closed_port: int) -> None:
-    adapter = AdultSocialCareAdapter.from_config(
-        {"url": f"http://127.0.0.1:{closed_port}/api/v1"})
+    adapter = AdultSocialCareAdapter.from_config({"url": f"http://127.0.0.1:{closed_port}/api/v1"})
     try:
         with pytest.raises(SourceUnavailable) as info:
             await adapter.search(PersonQuery(family_name="Thompson"))
@@ -105,12 +111,19 @@ async def test_wrong_base_url_is_misconfigured(asc_url: str) -> None:
         await adapter.aclose()
 
 
-@pytest.mark.parametrize(("mode", "error"), [
-    ("401", SourceMisconfigured), ("403", SourceMisconfigured), ("503", SourceUnavailable),
-    ("text", SourceResponseInvalid), ("noitems", SourceResponseInvalid),
-])
-async def test_bad_answers_map_to_source_errors(misbehaving_url: str, mode: str,
-                                                error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("401", SourceMisconfigured),
+        ("403", SourceMisconfigured),
+        ("503", SourceUnavailable),
+        ("text", SourceResponseInvalid),
+        ("noitems", SourceResponseInvalid),
+    ],
+)
+async def test_bad_answers_map_to_source_errors(
+    misbehaving_url: str, mode: str, error: type[Exception]
+) -> None:
     adapter = AdultSocialCareAdapter.from_config({"url": f"{misbehaving_url}/{mode}/api/v1"})
     try:
         with pytest.raises(error):

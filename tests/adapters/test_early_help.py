@@ -43,10 +43,12 @@ async def test_is_an_adapter(early_help: EarlyHelpAdapter) -> None:
     assert early_help.source is Source.EARLY_HELP
 
 
-@pytest.mark.parametrize("family", ["Thompson", "thompson", "Reid", "Thompson-Reid",
-                                    "THOMPSON REID"])
-async def test_hyphenated_name_matches_either_part(early_help: EarlyHelpAdapter,
-                                                   family: str) -> None:
+@pytest.mark.parametrize(
+    "family", ["Thompson", "thompson", "Reid", "Thompson-Reid", "THOMPSON REID"]
+)
+async def test_hyphenated_name_matches_either_part(
+    early_help: EarlyHelpAdapter, family: str
+) -> None:
     people = await early_help.search(PersonQuery(family_name=family))
     [ava] = by_name(people, "Ava", "Thompson-Reid")
     assert ava.date_of_birth == g.AVA_DOB
@@ -56,8 +58,9 @@ async def test_hyphenated_name_matches_either_part(early_help: EarlyHelpAdapter,
 
 
 async def test_finds_ava_by_date_of_birth_and_noah_swapped(early_help: EarlyHelpAdapter) -> None:
-    [ava] = by_name(await early_help.search(PersonQuery(date_of_birth=g.AVA_DOB)),
-                    "Ava", "Thompson-Reid")
+    [ava] = by_name(
+        await early_help.search(PersonQuery(date_of_birth=g.AVA_DOB)), "Ava", "Thompson-Reid"
+    )
     assert ava.sex == "female"
     people = await early_help.search(PersonQuery(family_name="Thompson"))
     [noah] = by_name(people, "Noah", "Thompson")
@@ -67,8 +70,9 @@ async def test_finds_ava_by_date_of_birth_and_noah_swapped(early_help: EarlyHelp
 
 
 async def test_episode_and_consent_items(early_help: EarlyHelpAdapter) -> None:
-    [ava] = by_name(await early_help.search(PersonQuery(date_of_birth=g.AVA_DOB)),
-                    "Ava", "Thompson-Reid")
+    [ava] = by_name(
+        await early_help.search(PersonQuery(date_of_birth=g.AVA_DOB)), "Ava", "Thompson-Reid"
+    )
     items = await early_help.items([ava.local_id])
     assert sorted(i.kind for i in items) == ["early_help.consent", "early_help.episode"]
     consent = next(i for i in items if i.kind == "early_help.consent")
@@ -85,15 +89,20 @@ async def test_episode_and_consent_items(early_help: EarlyHelpAdapter) -> None:
 
 
 async def test_unknown_person_is_empty(early_help: EarlyHelpAdapter) -> None:
-    query = PersonQuery(nhs_number="9000000009", family_name="Zzyzx",
-                        date_of_birth=g.DEFAULT_TODAY, postcodes=("ZZ9 9ZZ",))
+    query = PersonQuery(
+        nhs_number="9000000009",
+        family_name="Zzyzx",
+        date_of_birth=g.DEFAULT_TODAY,
+        postcodes=("ZZ9 9ZZ",),
+    )
     assert await early_help.search(query) == []
     assert await early_help.items(["no-such-person"]) == []
 
 
 async def test_unreachable_database_is_unavailable() -> None:
-    adapter = EarlyHelpAdapter.from_config({"url": "postgresql://postgres@127.0.0.1:1/x",
-                                            "timeout_s": 2})
+    adapter = EarlyHelpAdapter.from_config(
+        {"url": "postgresql://postgres@127.0.0.1:1/x", "timeout_s": 2}
+    )
     try:
         with pytest.raises(SourceUnavailable):
             await adapter.search(PersonQuery(date_of_birth=g.AVA_DOB))

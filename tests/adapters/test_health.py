@@ -46,7 +46,8 @@ async def test_finds_ava_by_nhs_number(health: HealthAdapter) -> None:
 
 
 async def test_ava_has_two_ae_attendances_and_a_child_protection_plan(
-        health: HealthAdapter) -> None:
+    health: HealthAdapter,
+) -> None:
     [ava] = await health.search(PersonQuery(nhs_number=g.AVA_NHS))
     items = await health.items([ava.local_id])
     encounters = [i for i in items if i.kind == "health.encounter"]
@@ -70,8 +71,7 @@ async def test_any_key_is_a_union(health: HealthAdapter) -> None:
     by_dob = await health.search(PersonQuery(date_of_birth=g.NOAH_DOB))
     assert g.NOAH_NHS in {p.nhs_number for p in by_dob}
     by_postcode = await health.search(PersonQuery(postcodes=("ht42qx",)))
-    assert {g.AVA_NHS, g.NOAH_NHS, g.JADE_NHS, g.LIAM_NHS} <= {p.nhs_number
-                                                                for p in by_postcode}
+    assert {g.AVA_NHS, g.NOAH_NHS, g.JADE_NHS, g.LIAM_NHS} <= {p.nhs_number for p in by_postcode}
     union = await health.search(PersonQuery(nhs_number=g.AVA_NHS, date_of_birth=g.NOAH_DOB))
     ids = [p.local_id for p in union]
     assert len(ids) == len(set(ids))
@@ -85,8 +85,9 @@ async def test_items_for_several_people(health: HealthAdapter) -> None:
     assert {i.person_id for i in items} == {ava.local_id}  # only Ava has health items
 
 
-async def test_restricted_patient_is_location_protected(health: HealthAdapter,
-                                                        demo_data: Path) -> None:
+async def test_restricted_patient_is_location_protected(
+    health: HealthAdapter, demo_data: Path
+) -> None:
     store = json.loads((demo_data / "sources" / "health.json").read_text())
     restricted = [p for p in store["Patient"] if p.get("meta", {}).get("security")]
     assert restricted, "the demo data should contain at least one sensitive patient"
@@ -96,8 +97,12 @@ async def test_restricted_patient_is_location_protected(health: HealthAdapter,
 
 
 async def test_unknown_person_is_empty(health: HealthAdapter) -> None:
-    query = PersonQuery(nhs_number="9000000009", family_name="Zzyzx",
-                        date_of_birth=g.DEFAULT_TODAY, postcodes=("ZZ9 9ZZ",))
+    query = PersonQuery(
+        nhs_number="9000000009",
+        family_name="Zzyzx",
+        date_of_birth=g.DEFAULT_TODAY,
+        postcodes=("ZZ9 9ZZ",),
+    )
     assert await health.search(query) == []
     assert await health.search(PersonQuery()) == []
     assert await health.items(["no-such-patient"]) == []
@@ -129,13 +134,20 @@ def test_non_http_url_is_misconfigured() -> None:
         HealthAdapter.from_config({"url": "sqlite:///x"})
 
 
-@pytest.mark.parametrize(("mode", "error"), [
-    ("401", SourceMisconfigured), ("403", SourceMisconfigured), ("503", SourceUnavailable),
-    ("text", SourceResponseInvalid), ("patient", SourceResponseInvalid),
-    ("badbundle", SourceResponseInvalid),
-])
-async def test_bad_answers_map_to_source_errors(misbehaving_url: str, mode: str,
-                                                error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("401", SourceMisconfigured),
+        ("403", SourceMisconfigured),
+        ("503", SourceUnavailable),
+        ("text", SourceResponseInvalid),
+        ("patient", SourceResponseInvalid),
+        ("badbundle", SourceResponseInvalid),
+    ],
+)
+async def test_bad_answers_map_to_source_errors(
+    misbehaving_url: str, mode: str, error: type[Exception]
+) -> None:
     adapter = HealthAdapter.from_config({"url": f"{misbehaving_url}/{mode}/fhir"})
     try:
         with pytest.raises(error):

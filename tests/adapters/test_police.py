@@ -82,15 +82,23 @@ async def test_partner_is_suspect_with_intelligence(police: PoliceAdapter) -> No
     [liam] = by_name(people, "Liam", "Carter")
     [jade] = by_name(people, "Jade", "Thompson")
     items = await police.items([liam.local_id, jade.local_id])
-    liam_roles = {(i.data["dash_risk"], i.data["role"]) for i in items
-                  if i.kind == "police.incident" and i.person_id == liam.local_id}
+    liam_roles = {
+        (i.data["dash_risk"], i.data["role"])
+        for i in items
+        if i.kind == "police.incident" and i.person_id == liam.local_id
+    }
     assert liam_roles == {("HIGH", "SUSPECT"), ("MEDIUM", "SUSPECT")}
-    jade_roles = [i.data["role"] for i in items
-                  if i.kind == "police.incident" and i.person_id == jade.local_id]
+    jade_roles = [
+        i.data["role"]
+        for i in items
+        if i.kind == "police.incident" and i.person_id == jade.local_id
+    ]
     assert jade_roles == ["VICTIM"]
     intel = [i for i in items if i.kind == "police.intelligence"]
     assert {(i.labels.handling_code, i.labels.investigation_sensitive) for i in intel} == {
-        ("C", False), ("P", True)}
+        ("C", False),
+        ("P", True),
+    }
     assert all(i.person_id == liam.local_id for i in intel)
     assert all(isinstance(i.data["intelligence_grade"], int) for i in intel)
 
@@ -98,8 +106,12 @@ async def test_partner_is_suspect_with_intelligence(police: PoliceAdapter) -> No
 async def test_any_key_matches_and_postcode_is_normalised(police: PoliceAdapter) -> None:
     by_postcode = await police.search(PersonQuery(postcodes=("ht4 2qx",)))
     names = {(p.given_name, p.family_name) for p in by_postcode}
-    assert {("Eva", "Thomson"), ("Noah", "Thomson"), ("Jade", "Thompson"),
-            ("Liam", "Carter")} <= names
+    assert {
+        ("Eva", "Thomson"),
+        ("Noah", "Thomson"),
+        ("Jade", "Thompson"),
+        ("Liam", "Carter"),
+    } <= names
     by_nhs = await police.search(PersonQuery(nhs_number=g.LIAM_NHS))
     assert [p.given_name for p in by_nhs] == ["Liam"]
     union = await police.search(PersonQuery(nhs_number=g.LIAM_NHS, date_of_birth=g.AVA_DOB))
@@ -110,8 +122,12 @@ async def test_any_key_matches_and_postcode_is_normalised(police: PoliceAdapter)
 
 
 async def test_unknown_person_is_empty(police: PoliceAdapter) -> None:
-    query = PersonQuery(nhs_number="9000000009", family_name="Zzyzx",
-                        date_of_birth=g.DEFAULT_TODAY, postcodes=("ZZ9 9ZZ",))
+    query = PersonQuery(
+        nhs_number="9000000009",
+        family_name="Zzyzx",
+        date_of_birth=g.DEFAULT_TODAY,
+        postcodes=("ZZ9 9ZZ",),
+    )
     assert await police.search(query) == []
     assert await police.search(PersonQuery()) == []
     assert await police.items(["no-such-person"]) == []
@@ -119,8 +135,9 @@ async def test_unknown_person_is_empty(police: PoliceAdapter) -> None:
 
 
 async def test_unreachable_database_is_unavailable() -> None:
-    adapter = PoliceAdapter.from_config({"url": "postgresql://postgres@127.0.0.1:1/x",
-                                         "timeout_s": 2})
+    adapter = PoliceAdapter.from_config(
+        {"url": "postgresql://postgres@127.0.0.1:1/x", "timeout_s": 2}
+    )
     try:
         with pytest.raises(SourceUnavailable) as info:
             await adapter.search(PersonQuery(family_name="Thompson"))

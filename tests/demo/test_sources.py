@@ -22,8 +22,9 @@ def test_seed_is_idempotent_and_deterministic(tmp_path: Path) -> None:
     assert first == second
     assert (tmp_path / "sources" / "health.json").read_bytes() == health
     with sqlite3.connect(tmp_path / "sources" / "police.sqlite3") as db:
-        assert db.execute("select count(*) from persons").fetchone()[0] == \
-            first["police"]["persons"]
+        assert (
+            db.execute("select count(*) from persons").fetchone()[0] == first["police"]["persons"]
+        )
         indexes = {r[0] for r in db.execute("select name from sqlite_master where type='index'")}
     assert {"ix_police_persons_nhs_number", "ix_police_persons_family_name_lower"} <= indexes
 

@@ -25,13 +25,22 @@ class Hub:
     def token(self, role: str, **claims: Any) -> str:
         return devissuer.mint(self.data_dir, role, **claims)
 
-    def gql(self, role: str | None, query: str, variables: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> httpx.Response:
+    def gql(
+        self,
+        role: str | None,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         h = dict(headers or {})
         if role:
             h["Authorization"] = f"Bearer {self.token(role)}"
-        return httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables},
-                          headers=h, timeout=30)
+        return httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables},
+            headers=h,
+            timeout=30,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +58,7 @@ def source_config(demo_data: Path) -> Iterator[dict[str, Any]]:
 
 
 def hub_settings(data_dir: Path, database_url: str, sources: dict[str, Any]) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, sources=sources,
-                    dev_issuer=True)
+    return Settings(data_dir=data_dir, database_url=database_url, sources=sources, dev_issuer=True)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

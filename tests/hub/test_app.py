@@ -140,15 +140,20 @@ def all_events(hub: Hub) -> list[dict[str, Any]]:
 def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_ok(
     hub: Hub,
 ) -> None:
-    matches = ok(hub.gql("mash_social_worker", SEARCH,
-                         {"criteria": AVA, "purpose": "MASH_RESEARCH"}))["searchChildren"]
+    matches = ok(
+        hub.gql("mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"})
+    )["searchChildren"]
     ava = [m for m in matches if m["nhsNumber"] == AVA_NHS]
     assert len(ava) == 1 and ava[0]["dateOfBirth"] == "2016-03-14"
     assert {"HEALTH", "POLICE", "EARLY_HELP"} <= set(ava[0]["sources"])
 
     record = read_record(hub, "mash_social_worker")
     assert {s["source"]: s["status"] for s in record["sources"]} == {
-        "POLICE": "OK", "HEALTH": "OK", "ADULT_SOCIAL_CARE": "OK", "EARLY_HELP": "OK"}
+        "POLICE": "OK",
+        "HEALTH": "OK",
+        "ADULT_SOCIAL_CARE": "OK",
+        "EARLY_HELP": "OK",
+    }
     assert record["person"]["nhsNumber"] == AVA_NHS
     police = record["police"]
     assert police["__typename"] == "PoliceSection" and police["known"]
@@ -161,8 +166,10 @@ def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_o
     assert any(e.get("about") == "CHILD" for e in record["earlyHelp"]["episodes"])
     asc = record["adultSocialCare"]
     assert asc["__typename"] == "AdultSocialCareSection"
-    assert any(i.get("involvementType") == "MENTAL_HEALTH" and i["about"] == "HOUSEHOLD_MEMBER"
-               for i in asc["involvements"])
+    assert any(
+        i.get("involvementType") == "MENTAL_HEALTH" and i["about"] == "HOUSEHOLD_MEMBER"
+        for i in asc["involvements"]
+    )
 
 
 def test_police_record_held_as_eva_thomson_is_linked_to_ava_and_noah_never_is(hub: Hub) -> None:
@@ -183,8 +190,12 @@ def test_early_help_worker_sees_police_intelligence_redacted_with_a_typed_reason
     record = read_record(hub, "early_help_worker")
     intelligence = record["police"]["intelligence"]
     assert intelligence, "the showcase child has police intelligence"
-    assert all(i["__typename"] == "Redaction" and i["reason"] == "NOT_PERMITTED"
-               and i["agency"] == "police" for i in intelligence)
+    assert all(
+        i["__typename"] == "Redaction"
+        and i["reason"] == "NOT_PERMITTED"
+        and i["agency"] == "police"
+        for i in intelligence
+    )
     assert record["police"]["incidents"], "incidents are still shared"
     assert {s["status"] for s in record["sources"]} == {"OK"}
 
@@ -200,8 +211,12 @@ def test_social_worker_sees_handling_code_c_summary_but_not_its_text(hub: Hub) -
 
 def test_screening_shows_known_to_health_but_no_health_detail(hub: Hub) -> None:
     record = read_record(hub, "police_researcher", purpose="MASH_SCREENING")
-    assert record["health"] == {"__typename": "Redaction", "reason": "STAGE_RESTRICTED",
-                                "agency": "health", "knownToAgency": True}
+    assert record["health"] == {
+        "__typename": "Redaction",
+        "reason": "STAGE_RESTRICTED",
+        "agency": "health",
+        "knownToAgency": True,
+    }
     assert record["police"]["__typename"] == "PoliceSection"
     statuses = {s["source"]: s["status"] for s in record["sources"]}
     assert statuses["HEALTH"] == "REDACTED" and statuses["POLICE"] == "OK"
@@ -226,8 +241,12 @@ def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hu
     assert deny["actorRoles"] == ["ig_officer"] and deny["errorCode"] == "FORBIDDEN"
     assert deny["fieldsReturned"] == []
     assert read["purpose"] == "MASH_RESEARCH" and child_id in read["subjects"]
-    assert read["sources"] == {"POLICE": "OK", "HEALTH": "OK", "ADULT_SOCIAL_CARE": "OK",
-                               "EARLY_HELP": "OK"}
+    assert read["sources"] == {
+        "POLICE": "OK",
+        "HEALTH": "OK",
+        "ADULT_SOCIAL_CARE": "OK",
+        "EARLY_HELP": "OK",
+    }
     assert {"path": "police.intelligence", "reason": "NOT_PERMITTED"} in read["fieldsRedacted"]
     assert "child.police.incidents.dashRisk" in read["fieldsReturned"]
     assert len(read["queryHash"]) == 64 and read["policyVersion"]
@@ -242,23 +261,27 @@ def test_request_without_a_token_gets_401_and_nothing_resolved(hub: Hub) -> None
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "data" not in response.json()
-    forged = httpx.post(f"{hub.url}/graphql", json={"query": "{ __typename }"},
-                        headers={"Authorization": "Bearer not.a.jwt"}, timeout=10)
+    forged = httpx.post(
+        f"{hub.url}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Authorization": "Bearer not.a.jwt"},
+        timeout=10,
+    )
     assert forged.status_code == 401
     assert [e["outcome"] for e in all_events(hub)[-2:]] == ["unauthenticated"] * 2
 
 
 def test_invalid_query_is_rejected_and_audited_as_invalid(hub: Hub) -> None:
-    response = hub.gql("mash_social_worker",
-                       "query NoPurpose { child(id: \"x\") { id } }")
+    response = hub.gql("mash_social_worker", 'query NoPurpose { child(id: "x") { id } }')
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     event = all_events(hub)[-1]
     assert (event["operationName"], event["outcome"]) == ("NoPurpose", "invalid")
 
 
 def test_search_without_criteria_is_a_clear_error(hub: Hub) -> None:
-    body = hub.gql("mash_social_worker", SEARCH,
-                   {"criteria": {}, "purpose": "MASH_RESEARCH"}).json()
+    body = hub.gql(
+        "mash_social_worker", SEARCH, {"criteria": {}, "purpose": "MASH_RESEARCH"}
+    ).json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -270,7 +293,9 @@ def test_explorer_is_served_on_get(hub: Hub) -> None:
 
 
 def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
-    hub: Hub, source_config: dict[str, Any], tmp_path: Any,
+    hub: Hub,
+    source_config: dict[str, Any],
+    tmp_path: Any,
 ) -> None:
     port = sources.free_port()
     process = sources.start_source_process("health", port, hub.data_dir)
@@ -283,12 +308,17 @@ def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
     with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
         other = Hub(base, hub.data_dir, hub.database_url)
         started = time.perf_counter()
-        record = ok(other.gql("mash_social_worker", RECORD,
-                              {"id": child_id, "purpose": "MASH_RESEARCH"}))["child"]
+        record = ok(
+            other.gql("mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
+        )["child"]
         elapsed = time.perf_counter() - started
     statuses = {s["source"]: s["status"] for s in record["sources"]}
-    assert statuses == {"HEALTH": "UNAVAILABLE", "POLICE": "OK", "ADULT_SOCIAL_CARE": "OK",
-                        "EARLY_HELP": "OK"}
+    assert statuses == {
+        "HEALTH": "UNAVAILABLE",
+        "POLICE": "OK",
+        "ADULT_SOCIAL_CARE": "OK",
+        "EARLY_HELP": "OK",
+    }
     assert record["health"] is None and record["police"]["__typename"] == "PoliceSection"
     assert elapsed < 1.5 + 2.0
 
@@ -296,13 +326,16 @@ def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
 def test_slow_source_reports_timed_out_within_its_deadline(
     hub: Hub, source_config: dict[str, Any]
 ) -> None:
-    config = {**source_config, "ADULT_SOCIAL_CARE": {
-        **source_config["ADULT_SOCIAL_CARE"], "deadline_ms": 1}}
+    config = {
+        **source_config,
+        "ADULT_SOCIAL_CARE": {**source_config["ADULT_SOCIAL_CARE"], "deadline_ms": 1},
+    }
     with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
         other = Hub(base, hub.data_dir, hub.database_url)
         child_id = find_ava(other)
-        record = ok(other.gql("mash_social_worker", RECORD,
-                              {"id": child_id, "purpose": "MASH_RESEARCH"}))["child"]
+        record = ok(
+            other.gql("mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
+        )["child"]
     states = {s["source"]: s for s in record["sources"]}
     assert states["ADULT_SOCIAL_CARE"]["status"] == "TIMED_OUT"
     assert states["ADULT_SOCIAL_CARE"]["latencyMs"] < 200
@@ -318,8 +351,9 @@ def test_no_data_leaves_when_the_audit_event_cannot_be_committed(
         child_id = find_ava(other)
         run_sql(hub.database_url, "ALTER TABLE audit_events RENAME TO audit_events_away")
         try:
-            response = other.gql("mash_social_worker", RECORD,
-                                 {"id": child_id, "purpose": "MASH_RESEARCH"})
+            response = other.gql(
+                "mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}
+            )
         finally:
             run_sql(hub.database_url, "ALTER TABLE audit_events_away RENAME TO audit_events")
     assert response.status_code == 503

@@ -426,8 +426,12 @@ async def test_verify_rejects_token_when_signed_by_another_issuers_key(tmp_path:
     key_a, key_b = _ec_key("key-a"), _ec_key("key-b")
     verifier = TokenVerifier(
         [
-            IssuerConfig("https://a.example", "mash-hub", jwks_file=_write_jwks(tmp_path / "a.json", key_a)),
-            IssuerConfig("https://b.example", "mash-hub", jwks_file=_write_jwks(tmp_path / "b.json", key_b)),
+            IssuerConfig(
+                "https://a.example", "mash-hub", jwks_file=_write_jwks(tmp_path / "a.json", key_a)
+            ),
+            IssuerConfig(
+                "https://b.example", "mash-hub", jwks_file=_write_jwks(tmp_path / "b.json", key_b)
+            ),
         ]
     )
     # Each issuer's own tokens verify ...
@@ -460,7 +464,9 @@ async def test_verify_accepts_an_rs256_token_from_a_second_issuer(
 async def test_verify_rejects_an_algorithm_outside_the_issuers_allow_list(tmp_path: Path) -> None:
     rsa = _rsa_key("rsa-1")
     config = IssuerConfig(
-        OTHER_ISSUER, OTHER_AUDIENCE, jwks_file=_write_jwks(tmp_path / "k.json", rsa),
+        OTHER_ISSUER,
+        OTHER_AUDIENCE,
+        jwks_file=_write_jwks(tmp_path / "k.json", rsa),
         algorithms=("ES256",),
     )
     with pytest.raises(AuthError):
@@ -550,14 +556,14 @@ async def test_verify_reports_unavailable_keys_without_leaking_details() -> None
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "algorithms", [("HS256",), ("RS256", "HS256"), ("none",), ("PS256",), ()]
-)
+@pytest.mark.parametrize("algorithms", [("HS256",), ("RS256", "HS256"), ("none",), ("PS256",), ()])
 def test_issuer_config_raises_value_error_for_algorithms_outside_the_allow_list(
     algorithms: tuple[str, ...],
 ) -> None:
     with pytest.raises(ValueError):
-        IssuerConfig("https://x.example", "mash-hub", jwks_file="/tmp/x.json", algorithms=algorithms)
+        IssuerConfig(
+            "https://x.example", "mash-hub", jwks_file="/tmp/x.json", algorithms=algorithms
+        )
 
 
 def test_issuer_config_requires_exactly_one_key_source() -> None:
@@ -585,16 +591,28 @@ def test_dev_issuer_config_trusts_only_es256_from_the_dev_jwks(data_dir: Path) -
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("Bearer abc.def.ghi", "abc.def.ghi"), ("bearer abc.def.ghi", "abc.def.ghi"),
-     ("  Bearer   abc.def.ghi  ", "abc.def.ghi")],
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer abc.def.ghi", "abc.def.ghi"),
+        ("  Bearer   abc.def.ghi  ", "abc.def.ghi"),
+    ],
 )
 def test_bearer_token_extracts_the_token(header: str, expected: str) -> None:
     assert bearer_token(header) == expected
 
 
 @pytest.mark.parametrize(
-    "header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "abc.def.ghi",
-               "Bearer a b", "Token abc.def.ghi"],
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "abc.def.ghi",
+        "Bearer a b",
+        "Token abc.def.ghi",
+    ],
 )
 def test_bearer_token_raises_missing_bearer_token_when_absent_or_malformed(
     header: str | None,

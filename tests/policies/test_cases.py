@@ -32,12 +32,18 @@ def test_every_policy_file_has_a_decision_table_with_allow_and_deny_rows() -> No
         assert expects - {"ALLOW", "SHOWN"}, f"{table.name} has no deny row"
 
 
-@pytest.mark.parametrize(("name", "case"), load_tables(POLICIES), ids=lambda v: v if isinstance(v, str) else "")
-def test_policy_decides_as_the_table_says(engine: PolicyEngine, name: str, case: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "case"), load_tables(POLICIES), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_policy_decides_as_the_table_says(
+    engine: PolicyEngine, name: str, case: dict[str, Any]
+) -> None:
     assert check_case(engine, case) is None, name
 
 
-def test_run_tables_reports_a_row_the_policy_contradicts(engine: PolicyEngine, tmp_path: Path) -> None:
+def test_run_tables_reports_a_row_the_policy_contradicts(
+    engine: PolicyEngine, tmp_path: Path
+) -> None:
     (tmp_path / "wrong.cases.toml").write_text(
         '[[case]]\nwhy = "deliberately wrong"\nrule = "read_child"\nroles = ["ig_officer"]\n'
         'agency = "council"\npurpose = "MASH_RESEARCH"\nexpect = "ALLOW"\n'

@@ -25,6 +25,15 @@ def test_contract_names_are_in_the_sdl() -> None:
     assert record is not None
     for section in ("police:", "health:", "adultSocialCare:", "earlyHelp:", "sources:"):
         assert section in record.group(1)
-    for name in ("POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP", "OK", "NOT_KNOWN",
-                 "UNAVAILABLE", "TIMED_OUT", "REDACTED"):
+    for name in (
+        "POLICE",
+        "HEALTH",
+        "ADULT_SOCIAL_CARE",
+        "EARLY_HELP",
+        "OK",
+        "NOT_KNOWN",
+        "UNAVAILABLE",
+        "TIMED_OUT",
+        "REDACTED",
+    ):
         assert re.search(rf"\b{name}\b", text), name
