@@ -56,6 +56,7 @@ ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 _ALG_KEY: dict[str, tuple[str, str | None]] = {"RS256": ("RSA", None), "ES256": ("EC", "P-256")}
 
 #: Tokens larger than this are refused before any parsing.
+MAX_CLAIM_CHARS = 200
 MAX_TOKEN_BYTES = 16 * 1024
 
 #: On a ``kid`` the cached key set does not know, reload the issuer's keys at most this often.
@@ -102,6 +103,10 @@ class IssuerConfig:
     Exactly one of ``jwks_url`` (fetched over HTTPS; plain HTTP only on loopback) and
     ``jwks_file`` (a local JWKS document) must be given. ``algorithms`` must be a non-empty
     subset of :data:`ALLOWED_ALGORITHMS`.
+
+    ``roles`` and ``agencies``, when given, are what this issuer may assert: a police force's
+    identity provider may not mint ``ig_officer`` or claim ``agency: health``. ``None`` (the
+    development issuer) trusts whatever it says.
     """
 
     issuer: str
@@ -109,6 +114,8 @@ class IssuerConfig:
     jwks_url: str | None = None
     jwks_file: str | None = None
     algorithms: tuple[str, ...] = ("RS256", "ES256")
+    roles: tuple[str, ...] | None = None
+    agencies: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not self.issuer:
@@ -391,7 +398,7 @@ class TokenVerifier:
         claims = verified.claims
         self._validate_claims(claims, config)
 
-        return Actor(
+        actor = Actor(
             subject=claims["sub"],
             issuer=config.issuer,
             roles=_roles(claims.get("roles")),
@@ -399,6 +406,14 @@ class TokenVerifier:
             team=_optional_str(claims, "team"),
             client=_optional_str(claims, "azp", "client_id"),
         )
+        texts = [actor.subject, actor.agency, actor.team, actor.client, *actor.roles]
+        if not all(_plain(t) for t in texts if t is not None):
+            raise AuthError("invalid token")
+        if config.roles is not None and not actor.roles <= set(config.roles):
+            raise AuthError("token claims a role its issuer may not grant")
+        if config.agencies is not None and actor.agency not in config.agencies:
+            raise AuthError("token claims an agency its issuer may not assert")
+        return actor
 
     def _validate_claims(self, claims: dict[str, Any], config: IssuerConfig) -> None:
         registry = JWTClaimsRegistry(
@@ -432,3 +447,8 @@ class TokenVerifier:
         aud = claims.get("aud")
         if not (aud == config.audience or (isinstance(aud, list) and config.audience in aud)):
             raise AuthError("token not intended for this service")
+
+
+def _plain(text: str) -> bool:
+    """A claim the audit log can hold: printable, not over-long."""
+    return isinstance(text, str) and 0 < len(text) <= MAX_CLAIM_CHARS and text.isprintable()

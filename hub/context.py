@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphql import GraphQLError
+
 from adapters.base import Labels
 
 from .audit import AuditRecord
@@ -52,6 +54,19 @@ class Context:
 
     def access(self, purpose: str, contact_id: str | None) -> Access:
         """Start reading personal data for a purpose; the purpose goes on the audit event."""
+        self.declare_purpose(purpose, contact_id)
+        return Access(self.services.policy, self.actor, purpose, self.audit)
+
+    def declare_purpose(self, purpose: str, contact_id: str | None) -> None:
+        """One operation serves one purpose (and one contact), so its audit event says why
+        everything in it was read."""
+        if (self.audit.purpose, self.audit.contact_id) not in (
+            (None, None),
+            (purpose, contact_id),
+        ):
+            raise GraphQLError(
+                "one operation serves one purpose and contact: send separate operations",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
         self.audit.purpose = purpose
         self.audit.contact_id = contact_id
-        return Access(self.services.policy, self.actor, purpose, self.audit)

@@ -6,8 +6,12 @@ record service only calls `match`, `cluster` and `identity_key`, so that swap st
 Rules here (enough to link the showcase family, and never a sibling):
 1. Both records carry an NHS number: same person if and only if the numbers are equal.
 2. Otherwise the date of birth must agree exactly (or with day and month swapped when
-   both names agree exactly), the family names must agree (one part of a hyphenated name is
-   enough; small spelling differences allowed) and the given names must be close.
+   both names agree exactly), sex must agree where both record it, the family names must
+   agree (one part of a hyphenated name is enough; small spelling differences allowed) and
+   the given names must be close.
+3. Sibling guard (`sibling_safe`): a demographic link is dropped when the source offers
+   several such candidates and the given name does not single one out, or when a household
+   member born the same day is at least as close to the candidate as the child is.
 """
 
 from __future__ import annotations
@@ -29,13 +33,18 @@ GIVEN_MIN = 0.75
 
 @dataclass(frozen=True)
 class Demographics:
-    """What the hub knows of a subject, to find them again in each source."""
+    """What the hub knows of a subject, to find them again in each source.
+
+    `address_key` is the subject's current address (see `address_key`), used to find the
+    household in sources that do not know the subject themselves."""
 
     nhs_number: str | None
     given_name: str | None
     family_name: str | None
     date_of_birth: date | None
     postcodes: tuple[str, ...] = ()
+    sex: str | None = None
+    address_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,14 @@ def normalise(name: str | None) -> str:
 
 def normalise_postcode(postcode: str | None) -> str:
     return re.sub(r"\s+", "", postcode or "").upper()
+
+
+def address_key(record: SourcePerson) -> str | None:
+    """Postcode plus the first address line (house and street), normalised: two records with
+    the same key live at the same address. None when either part is missing."""
+    postcode = normalise_postcode(record.postcode)
+    first_line = normalise((record.address or "").split(",")[0])
+    return f"{postcode}|{first_line}" if postcode and first_line else None
 
 
 def _family_score(a: str | None, b: str | None) -> float:
@@ -95,6 +112,8 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
         return None
     if subject.date_of_birth is None or record.date_of_birth is None:
         return None
+    if _known(subject.sex) and _known(record.sex) and subject.sex != record.sex:
+        return None
     family = _family_score(subject.family_name, record.family_name)
     given = _given_score(subject.given_name, record.given_name)
     if family < FAMILY_MIN or given < GIVEN_MIN:
@@ -110,10 +129,47 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
     return None
 
 
+def _known(sex: str | None) -> bool:
+    return sex in ("female", "male")
+
+
+def sibling_safe(
+    subject: Demographics,
+    linked: list[tuple[SourcePerson, Link]],
+    household: list[SourcePerson],
+) -> list[tuple[SourcePerson, Link]]:
+    """The links kept once those a sibling or twin could explain are dropped (see module
+    docstring)."""
+    by_rule = [(c, link) for c, link in linked if link.rule != "nhs_number"]
+    keep = [(c, link) for c, link in linked if link.rule == "nhs_number"]
+    if len(by_rule) > 1:
+        exact = [
+            (c, k) for c, k in by_rule if normalise(c.given_name) == normalise(subject.given_name)
+        ]
+        by_rule = exact if len(exact) == 1 else []
+    for c, link in by_rule:
+        own = _given_score(subject.given_name, c.given_name)
+        if any(
+            h.date_of_birth
+            in (c.date_of_birth, _swapped(c.date_of_birth) if c.date_of_birth else None)
+            and _given_score(h.given_name, c.given_name) >= own
+            for h in household
+        ):
+            continue
+        keep.append((c, link))
+    return keep
+
+
 def demographics_of(record: SourcePerson) -> Demographics:
     postcodes = (normalise_postcode(record.postcode),) if record.postcode else ()
     return Demographics(
-        record.nhs_number, record.given_name, record.family_name, record.date_of_birth, postcodes
+        record.nhs_number,
+        record.given_name,
+        record.family_name,
+        record.date_of_birth,
+        postcodes,
+        record.sex,
+        address_key(record),
     )
 
 
@@ -132,7 +188,15 @@ class Cluster:
         postcodes = tuple(
             dict.fromkeys(normalise_postcode(m.postcode) for m in self.members if m.postcode)
         )
-        return Demographics(nhs, base.given_name, base.family_name, base.date_of_birth, postcodes)
+        return Demographics(
+            nhs,
+            base.given_name,
+            base.family_name,
+            base.date_of_birth,
+            postcodes,
+            base.sex,
+            base.address_key,
+        )
 
 
 def cluster(records: Sequence[SourcePerson]) -> list[Cluster]:
@@ -157,11 +221,15 @@ def _conflicts(a: SourcePerson, b: SourcePerson) -> bool:
 
 
 def identity_key(d: Demographics) -> str:
-    """A stable key for a subject: NHS number, else normalised name and date of birth.
-    Hashed, so the key column holds no readable personal data."""
-    raw = (
-        f"nhs:{d.nhs_number}"
-        if d.nhs_number
-        else f"demo:{normalise(d.given_name)}|{normalise(d.family_name)}|{d.date_of_birth}"
-    )
+    """A stable key for a subject: NHS number, else `demographic_key`. Hashed, so the key
+    column holds no readable personal data."""
+    if not d.nhs_number:
+        return demographic_key(d)
+    return hashlib.sha256(f"nhs:{d.nhs_number}".encode()).hexdigest()
+
+
+def demographic_key(d: Demographics) -> str:
+    """Normalised name and date of birth, hashed: finds a subject first seen without its NHS
+    number (e.g. while health was down) once the number is known, and the reverse."""
+    raw = f"demo:{normalise(d.given_name)}|{normalise(d.family_name)}|{d.date_of_birth}"
     return hashlib.sha256(raw.encode()).hexdigest()

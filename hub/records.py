@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -127,14 +127,15 @@ class RecordService:
 
         answers = await self._fan_out(ask)
         candidates = [c for a in answers.values() for c in a.candidates]
+        clusters = await asyncio.to_thread(identity.cluster, candidates)
         children = [
             c
-            for c in identity.cluster(candidates)
+            for c in clusters
             if _meets(query, c)
-            and not (
-                c.demographics.date_of_birth
-                and age_on(c.demographics.date_of_birth, self.today()) >= ADULT_AGE
-            )
+            and c.demographics.date_of_birth is not None
+            and age_on(c.demographics.date_of_birth, self.today()) < ADULT_AGE
+            # a postcode search must not confirm where a location-protected child lives
+            and not (query.postcodes and any(m.labels.location_protected for m in c.members))
         ]
         ids = await self._subjects_for([c.demographics for c in children])
         matches = [
@@ -154,28 +155,31 @@ class RecordService:
             subject.family_name,
             subject.date_of_birth,
             tuple(subject.postcodes),
+            subject.sex,
+            subject.address_key,
         )
         query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
 
         async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
             linked = [(c, link) for c in candidates if (link := identity.match(d, c))]
-            linked_ids = {c.local_id for c, _ in linked}
-            addresses = set(d.postcodes) | {
-                identity.normalise_postcode(c.postcode) for c, _ in linked if c.postcode
-            }
-            household = [
-                c
-                for c in candidates
-                if c.local_id not in linked_ids
-                and identity.normalise_postcode(c.postcode) in addresses
-            ]
+            household = _household(d, candidates, linked)
             ids = [c.local_id for c, _ in linked] + [c.local_id for c in household]
             items = list(await adapter.items(ids)) if ids else []
-            status = OK if (linked or household) else NOT_KNOWN
-            return SourceAnswer(source, status, 0, linked, household, items)
+            return SourceAnswer(source, OK, 0, linked, household, items, candidates)
 
         answers = await self._fan_out(ask)
+        # The sibling guard needs every source's household: a twin may be known (with an
+        # NHS number) to health only, and must still not be taken for the child in police.
+        everyone = [p for a in answers.values() for p in a.household]
+        for a in answers.values():
+            if a.status != OK:
+                continue
+            a.linked = identity.sibling_safe(d, a.linked, everyone)
+            a.household = _household(d, a.candidates, a.linked)
+            keep = {c.local_id for c, _ in a.linked} | {c.local_id for c in a.household}
+            a.items = [i for i in a.items if i.person_id in keep]
+            a.status = OK if keep else NOT_KNOWN
         clusters = identity.cluster([p for a in answers.values() for p in a.household])
         ids = await self._subjects_for([c.demographics for c in clusters])
         members = [HouseholdMember(i, tuple(c.members)) for i, c in zip(ids, clusters, strict=True)]
@@ -186,46 +190,88 @@ class RecordService:
             return await session.get(Subject, subject_id)
 
     async def _subjects_for(self, people: Sequence[Demographics]) -> list[str]:
-        """The hub's ids for these people, created on first sight (one round trip for all);
-        postcodes seen are added to what the hub remembers."""
+        """The hub's ids for these people, created on first sight (one query for all).
+
+        A subject first seen without its NHS number is found again by name and date of birth
+        and gains the number; search keys seen (postcodes, current address) are remembered.
+        """
         keys = [identity.identity_key(d) for d in people]
+        demo_keys = [identity.demographic_key(d) for d in people]
         for _ in range(2):
             async with self.store.sessions() as session:
-                found = {
-                    s.identity_key: s
-                    for s in (
+                known = list(
+                    (
                         await session.execute(
-                            select(Subject).where(Subject.identity_key.in_(set(keys)))
+                            select(Subject).where(
+                                Subject.identity_key.in_(set(keys))
+                                | Subject.demographic_key.in_(set(demo_keys))
+                            )
                         )
                     ).scalars()
-                }
-                changed = False
-                for key, d in zip(keys, people, strict=True):
-                    subject = found.get(key)
-                    if subject is None:
-                        subject = found[key] = Subject(
-                            id=str(uuid.uuid4()),
-                            identity_key=key,
-                            nhs_number=d.nhs_number,
-                            given_name=d.given_name,
-                            family_name=d.family_name,
-                            date_of_birth=d.date_of_birth,
-                            postcodes=list(d.postcodes),
-                            created_at=datetime.now(UTC),
-                        )
-                        session.add(subject)
-                        changed = True
-                    merged = list(dict.fromkeys([*subject.postcodes, *d.postcodes]))
-                    if merged != subject.postcodes:
-                        subject.postcodes = merged
-                        changed = True
+                )
+                ids = [
+                    self._resolve(session, known, key, demo_key, d)
+                    for key, demo_key, d in zip(keys, demo_keys, people, strict=True)
+                ]
                 try:
-                    if changed:
+                    if session.new or session.dirty:
                         await session.commit()
-                    return [found[key].id for key in keys]
+                    return ids
                 except IntegrityError:  # created concurrently: read them back
                     await session.rollback()
         raise RuntimeError("subjects could not be created")
+
+    @staticmethod
+    def _resolve(
+        session: Any, known: list[Subject], key: str, demo_key: str, d: Demographics
+    ) -> str:
+        by_key = next((s for s in known if s.identity_key == key), None)
+        by_demo = [s for s in known if s.demographic_key == demo_key]
+        if by_key is None and d.nhs_number:
+            by_key = next((s for s in by_demo if s.nhs_number is None), None)
+            if by_key is not None:  # first seen without the number: it is this subject
+                by_key.nhs_number, by_key.identity_key = d.nhs_number, key
+        elif by_key is None and by_demo:
+            by_key = min(by_demo, key=lambda s: s.nhs_number is None)
+        if by_key is None:
+            by_key = Subject(
+                id=str(uuid.uuid4()),
+                identity_key=key,
+                demographic_key=demo_key,
+                nhs_number=d.nhs_number,
+                given_name=d.given_name,
+                family_name=d.family_name,
+                date_of_birth=d.date_of_birth,
+                sex=d.sex,
+                postcodes=list(d.postcodes),
+                address_key=d.address_key,
+                created_at=datetime.now(UTC),
+            )
+            session.add(by_key)
+            known.append(by_key)
+            return by_key.id
+        postcodes = list(dict.fromkeys([*by_key.postcodes, *d.postcodes]))
+        if postcodes != by_key.postcodes:
+            by_key.postcodes = postcodes
+        if d.address_key and d.nhs_number and by_key.address_key != d.address_key:
+            by_key.address_key = d.address_key  # the best-identified record's address
+        by_key.address_key = by_key.address_key or d.address_key
+        by_key.sex = by_key.sex or d.sex
+        return by_key.id
+
+
+def _household(
+    d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, Link]]
+) -> list[SourcePerson]:
+    """The people a source records at the child's address: where the source knows the
+    child, the address of its own linked records; elsewhere the child's current address."""
+    linked_ids = {c.local_id for c, _ in linked}
+    homes = {k for c, _ in linked if (k := identity.address_key(c))} or (
+        {d.address_key} if d.address_key else set()
+    )
+    return [
+        c for c in candidates if c.local_id not in linked_ids and identity.address_key(c) in homes
+    ]
 
 
 def _meets(query: PersonQuery, c: Cluster) -> bool:

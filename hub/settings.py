@@ -37,6 +37,8 @@ class IssuerSetting(BaseModel):
     jwks_url: str | None = None
     jwks_file: str | None = None
     algorithms: tuple[str, ...] = ("RS256", "ES256")
+    roles: tuple[str, ...] | None = None
+    agencies: tuple[str, ...] | None = None
 
 
 class Settings(BaseSettings):

@@ -35,11 +35,14 @@ class Subject(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     identity_key: Mapped[str] = mapped_column(String(64), unique=True)
+    demographic_key: Mapped[str] = mapped_column(String(64), index=True)
     nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(10))
     postcodes: Mapped[list[Any]] = mapped_column(default=list)
+    address_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
@@ -26,7 +33,15 @@ class HubSchema(strawberry.federation.Schema):
         the hub logs its own masked summary instead (hub.app)."""
 
 
-schema = HubSchema(query=Query, types=[ChildRecord, Person])
+# Bounds on one operation: each `child` fans out to every source, so a document may not
+# multiply them without limit.
+LIMITS: list[Callable[[], SchemaExtension]] = [
+    lambda: QueryDepthLimiter(max_depth=12),
+    lambda: MaxAliasesLimiter(max_alias_count=10),
+    lambda: MaxTokensLimiter(max_token_count=4000),
+]
+
+schema = HubSchema(query=Query, types=[ChildRecord, Person], extensions=LIMITS)
 
 
 def sdl() -> str:

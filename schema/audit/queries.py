@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import cast
 
 import strawberry
@@ -31,12 +32,23 @@ class AuditQueries:
         outcome: str | None = strawberry.UNSET,
     ) -> AuditEventConnection:
         ctx = info.context
-        ctx.audit.purpose = "IG_AUDIT"
+        ctx.declare_purpose("IG_AUDIT", None)
         if not ctx.actor.roles & IG_ROLES:
             raise client_error("the audit log is for information governance roles", "FORBIDDEN")
         first = DEFAULT_PAGE if first is None or first is strawberry.UNSET else first
         if not 0 < first <= MAX_PAGE:
             raise client_error(f"first must be between 1 and {MAX_PAGE}", "BAD_USER_INPUT")
+        if outcome and outcome not in audit.OUTCOMES:
+            raise client_error(
+                f"outcome must be one of {', '.join(audit.OUTCOMES)}", "BAD_USER_INPUT"
+            )
+        if actor_subject and (len(actor_subject) > 200 or "\x00" in actor_subject):
+            raise client_error("actorSubject is not a valid subject", "BAD_USER_INPUT")
+        if subject_id:
+            try:
+                subject_id = strawberry.ID(str(uuid.UUID(str(subject_id))))
+            except ValueError:
+                raise client_error("subjectId is not a hub id", "BAD_USER_INPUT") from None
         try:
             page = await audit.read_events(
                 ctx.services.store,

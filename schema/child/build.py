@@ -14,7 +14,7 @@ import strawberry
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub.context import Access, Context
-from hub.records import OK, AssembledRecord
+from hub.records import OK, AssembledRecord, SourceAnswer
 from hub.records import ChildMatch as Match
 
 from ..common import (
@@ -49,6 +49,8 @@ PERSON_FIELDS = ("postcode", "address")
 
 def open_access(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
     """Name the purpose, then check this actor may read child records for it."""
+    if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
+        raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
     access = ctx.access(purpose.value, contact_id)
     if not access.may_read_child():
         raise client_error("not permitted to read child records for this purpose", "FORBIDDEN")
@@ -133,10 +135,13 @@ class ChildView:
             (r.source, r.local_id): m.subject_id for m in record.household for r in m.records
         }
         self.statuses: dict[Source, SourceStatus] = {}
+        self.child_protected = any(
+            p.labels.location_protected for a in record.answers.values() for p, _ in a.linked
+        )
 
     def build(self) -> t.ChildRecord:
         sections = {s: self.section(s) for s in Source}
-        self.access.audit.sources = {s.value: st.value for s, st in self.statuses.items()}
+        self.access.audit.sources.update({s.value: st.value for s, st in self.statuses.items()})
         return t.ChildRecord(
             id=strawberry.ID(self.record.subject_id),
             person=self.child_person(),
@@ -176,8 +181,10 @@ class ChildView:
             return None
         name, agency = SECTIONS[source]
         known = answer.status == OK
-        consent = self._consent(answer.items) if source is Source.EARLY_HELP else None
-        decision = self.access.decide(name, f"{agency}.section", Labels(agency=agency), consent)
+        consent = self._consent(answer) if source is Source.EARLY_HELP else None
+        decision = self.access.decide(
+            f"child.{name}", f"{agency}.section", Labels(agency=agency), consent
+        )
         if not decision.allowed:
             self.statuses[source] = SourceStatus.REDACTED
             return Redaction(
@@ -211,7 +218,7 @@ class ChildView:
                 )
 
     def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
-        path = f"{section}.{_camel(item.kind.split('.', 1)[1])}"
+        path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
         decision = self.access.decide(path, item.kind, item.labels, consent)
         if not decision.allowed:
             return Redaction(reason=RedactionReason(decision.reason), agency=item.labels.agency)
@@ -239,10 +246,12 @@ class ChildView:
 
     def child_person(self) -> t.Person:
         records = [p for a in self.record.answers.values() for p, _ in a.linked]
-        return self.person(self.record.subject_id, records, Relationship.CHILD, "person")
+        return self.person(self.record.subject_id, records, Relationship.CHILD, "child.person")
 
     def household_person(self, subject_id: str, records: tuple[SourcePerson, ...]) -> t.Person:
-        return self.person(subject_id, list(records), Relationship.HOUSEHOLD_MEMBER, "household")
+        return self.person(
+            subject_id, list(records), Relationship.HOUSEHOLD_MEMBER, "child.household"
+        )
 
     def person(
         self, subject_id: str, records: list[SourcePerson], relationship: Relationship, path: str
@@ -252,7 +261,9 @@ class ChildView:
         d = self.record.demographics if relationship is Relationship.CHILD else None
         labels = Labels(
             agency=best.source.value.lower() if best else "council",
-            location_protected=any(r.labels.location_protected for r in records),
+            # A protected child's household lives at the child's address: protect it too.
+            location_protected=self.child_protected
+            or any(r.labels.location_protected for r in records),
         )
         decision = self.access.decide(path, "person", labels)
         hidden = (
@@ -276,13 +287,16 @@ class ChildView:
         )
 
     @staticmethod
-    def _consent(items: list[Item]) -> str | None:
-        """The family's latest recorded consent in early help, if any."""
-        consents = [i for i in items if i.kind == "early_help.consent"]
+    def _consent(answer: SourceAnswer) -> str | None:
+        """The family's latest recorded consent on the child's own early help records."""
+        child_ids = {p.local_id for p, _ in answer.linked}
+        consents = [
+            i for i in answer.items if i.kind == "early_help.consent" and i.person_id in child_ids
+        ]
         if not consents:
             return None
         latest = max(consents, key=lambda i: str(i.data.get("recorded_on") or ""))
-        return str(latest.data.get("status")) if latest.data.get("status") else None
+        return str(latest.data["status"]) if latest.data.get("status") else None
 
 
 def _camel(snake: str) -> str:

@@ -23,7 +23,7 @@ class ChildQueries:
     ) -> list[ChildMatch]:
         build.open_access(info.context, purpose, contact_id or None)
         matches, statuses = await info.context.services.records.search(build.search_query(criteria))
-        info.context.audit.sources = {s.value: st for s, st in statuses.items()}
+        info.context.audit.sources.update({s.value: st for s, st in statuses.items()})
         return [build.child_match(m, info.context) for m in matches]
 
     @strawberry.field(description="One child's unified record, as this reader may see it.")

@@ -247,7 +247,9 @@ def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hu
         "ADULT_SOCIAL_CARE": "OK",
         "EARLY_HELP": "OK",
     }
-    assert {"path": "police.intelligence", "reason": "NOT_PERMITTED"} in read["fieldsRedacted"]
+    assert {"path": "child.police.intelligence", "reason": "NOT_PERMITTED"} in read[
+        "fieldsRedacted"
+    ]
     assert "child.police.incidents.dashRisk" in read["fieldsReturned"]
     assert len(read["queryHash"]) == 64 and read["policyVersion"]
     # The audit holds identifiers and paths, never values or names.

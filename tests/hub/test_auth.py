@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import socket
 import threading
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hub import devissuer
 from hub.auth import Actor, AuthError, IssuerConfig, TokenVerifier, bearer_token
 from hub.devissuer import (
     DEV_AUDIENCE,
@@ -620,3 +622,23 @@ def test_bearer_token_raises_missing_bearer_token_when_absent_or_malformed(
     with pytest.raises(AuthError) as info:
         bearer_token(header)
     assert info.value.message == "missing bearer token"
+
+
+async def test_verify_rejects_a_role_or_agency_the_issuer_may_not_assert(tmp_path: Path) -> None:
+    base = devissuer.issuer_config(tmp_path)
+    police_only = dataclasses.replace(base, roles=("police_researcher",), agencies=("police",))
+    verifier = TokenVerifier([police_only])
+    ok_token = devissuer.mint(tmp_path, "police_researcher")
+    assert (await verifier.verify(ok_token)).agency == "police"
+    with pytest.raises(AuthError, match="role"):
+        await verifier.verify(devissuer.mint(tmp_path, "ig_officer", agency="police"))
+    with pytest.raises(AuthError, match="agency"):
+        await verifier.verify(devissuer.mint(tmp_path, "police_researcher", agency="health"))
+
+
+async def test_verify_rejects_claims_the_audit_log_could_not_hold(tmp_path: Path) -> None:
+    verifier = TokenVerifier([devissuer.issuer_config(tmp_path)])
+    with pytest.raises(AuthError):
+        await verifier.verify(devissuer.mint(tmp_path, "mash_social_worker", sub="a\x00b"))
+    with pytest.raises(AuthError):
+        await verifier.verify(devissuer.mint(tmp_path, "mash_social_worker", team="x" * 500))

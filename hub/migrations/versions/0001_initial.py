@@ -20,11 +20,14 @@ def upgrade() -> None:
         "subjects",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("identity_key", sa.String(64), nullable=False, unique=True),
+        sa.Column("demographic_key", sa.String(64), nullable=False, index=True),
         sa.Column("nhs_number", sa.String(10), index=True),
         sa.Column("given_name", sa.String(100)),
         sa.Column("family_name", sa.String(100)),
         sa.Column("date_of_birth", sa.Date),
+        sa.Column("sex", sa.String(10)),
         sa.Column("postcodes", sa.JSON, nullable=False),
+        sa.Column("address_key", sa.String(200)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(

@@ -1,0 +1,260 @@
+"""One GraphQL operation over HTTP: read the request, authenticate, execute, and fill the
+audit record as it goes. The caller (hub.app) commits the record before responding.
+
+Everything a client can send is checked here so that bad input gets a clear error, is
+audited as `invalid`, and never echoes what the client typed (it may be a child's name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+)
+from starlette.requests import Request
+
+from . import audit
+from .audit import AuditRecord
+from .auth import AuthError, bearer_token
+from .context import Context
+from .errors import CLIENT_CODES
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024
+MAX_NAME = 100
+_QUOTED = re.compile(r"""(["'])(.*?)\1""")
+
+
+class BadRequest(Exception):
+    """The request is not a GraphQL operation we can run: HTTP 400, audited as invalid."""
+
+    def __init__(self, message: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refusing to buffer more than MAX_BODY."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest("request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_payload(raw: bytes) -> tuple[str, dict[str, Any], str | None]:
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the body must be a JSON object with a 'query' string")
+    query, variables, name = (
+        payload.get("query"),
+        payload.get("variables"),
+        payload.get("operationName"),
+    )
+    if not isinstance(query, str):
+        raise BadRequest("the body must be a JSON object with a 'query' string")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest("'variables' must be a JSON object")
+    if name is not None and not isinstance(name, str):
+        raise BadRequest("'operationName' must be a string")
+    return query, variables or {}, name
+
+
+def select_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
+    """The operation to run, as the GraphQL spec chooses it."""
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is not None:
+        for op in ops:
+            if op.name and op.name.value == name:
+                return op
+        raise BadRequest(
+            "no operation in the document has the given operationName", "GRAPHQL_VALIDATION_FAILED"
+        )
+    if len(ops) != 1:
+        raise BadRequest(
+            "give operationName: the document has several operations", "GRAPHQL_VALIDATION_FAILED"
+        )
+    return ops[0]
+
+
+async def run_operation(
+    request: Request,
+    record: AuditRecord,
+    state: Mapping[str, Any],
+    schema: Any,
+    settings: Settings,
+) -> tuple[int, dict[str, Any]]:
+    """Authenticate and execute one operation; returns (HTTP status, JSON body)."""
+    try:
+        record.actor = await state["verifier"].verify(
+            bearer_token(request.headers.get("authorization"))
+        )
+    except AuthError as exc:
+        record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
+        return 401, error_body(exc.message, "UNAUTHENTICATED")
+
+    try:
+        query, variables, operation_name = parse_payload(await read_body(request))
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            record.query_hash = audit.query_hash(None, query)
+            raise BadRequest(sanitise(exc.message, schema), "GRAPHQL_PARSE_FAILED") from None
+        record.query_hash = audit.query_hash(document, query)
+        op = select_operation(document, operation_name)
+    except BadRequest as exc:
+        record.outcome, record.error_code = "invalid", exc.code
+        return 400, error_body(exc.message, exc.code)
+    record.operation_type = op.operation.value
+    record.operation_name = op.name.value[:MAX_NAME] if op.name else None
+
+    context = Context(
+        actor=record.actor,
+        services=state["services"],
+        audit=record,
+        purpose_header=request.headers.get("x-purpose-of-use"),
+    )
+    try:
+        async with asyncio.timeout(settings.request_deadline_ms / 1000):
+            result = await schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+            )
+    except TimeoutError:
+        record.outcome, record.error_code = "error", "DEADLINE_EXCEEDED"
+        return 504, error_body("the request ran past its deadline", "DEADLINE_EXCEEDED")
+
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [format_error(e, schema) for e in result.errors]
+        codes = [e["extensions"]["code"] for e in body["errors"]]
+        record.error_code = codes[0]
+        if result.data is None and all(e.path is None for e in result.errors):
+            record.outcome = "invalid"  # validation or variables: nothing ran
+        elif "FORBIDDEN" in codes:
+            record.outcome = "denied"
+        else:
+            record.outcome = "error"
+    elif set(record.sources.values()) & {"UNAVAILABLE", "TIMED_OUT"}:
+        record.outcome = "partial"
+    elif record.fields_redacted:
+        record.outcome = "redacted"
+    record.fields_returned = sorted(returned_paths(result.data, document, op))
+    return 200, body
+
+
+def format_error(error: GraphQLError, schema: Any) -> dict[str, Any]:
+    """Client-facing error: our own codes verbatim; request errors (syntax, validation,
+    variables) with any quoted input removed; anything else masked, logged without data."""
+    code = (error.extensions or {}).get("code")
+    if code in CLIENT_CODES:
+        return {"message": error.message, "path": error.path, "extensions": {"code": code}}
+    if error.path is None:
+        locations = [{"line": loc.line, "column": loc.column} for loc in error.locations or []]
+        return {
+            "message": sanitise(error.message, schema),
+            "locations": locations,
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+        }
+    # Type and path only: an exception's text may carry personal data.
+    cause = type(error.original_error).__name__ if error.original_error else "GraphQLError"
+    log.error("unexpected error at %s: %s", error.path, cause)
+    return {
+        "message": "internal error",
+        "path": error.path,
+        "extensions": {"code": "INTERNAL_ERROR"},
+    }
+
+
+def sanitise(message: str, schema: Any) -> str:
+    """Replace quoted text in a GraphQL message unless it is a name from the schema, so a
+    client's literal values (names, dates of birth) are not echoed back or logged."""
+    names = vocabulary(schema._schema)
+    return _QUOTED.sub(
+        lambda m: m.group(0) if m.group(2).lstrip("$") in names else f"{m.group(1)}…{m.group(1)}",
+        message,
+    )
+
+
+@cache
+def vocabulary(gql: GraphQLSchema) -> frozenset[str]:
+    """Every type, field, argument and enum value name in the schema."""
+    names: set[str] = set()
+    for type_name, t in gql.type_map.items():
+        names.add(type_name)
+        if isinstance(t, GraphQLEnumType):
+            names.update(t.values)
+        for field_name, field in (getattr(t, "fields", None) or {}).items():
+            names.add(field_name)
+            if not isinstance(t, GraphQLInputObjectType):
+                names.update(field.args)
+    return frozenset(names)
+
+
+def returned_paths(data: Any, document: DocumentNode, op: OperationDefinitionNode) -> set[str]:
+    """Schema field paths that came back with a value, e.g. `child.police.incidents.dashRisk`
+    — by field name, not by the client's aliases (which are free text)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    out: set[str] = set()
+
+    def fields(selection_set: SelectionSetNode) -> Iterator[FieldNode]:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                yield sel
+            elif isinstance(sel, InlineFragmentNode):
+                yield from fields(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
+                yield from fields(fragments[sel.name.value].selection_set)
+
+    def walk(value: Any, selection_set: SelectionSetNode, prefix: str) -> None:
+        if isinstance(value, list):
+            for v in value:
+                walk(v, selection_set, prefix)
+            return
+        if not isinstance(value, dict):
+            return
+        for f in fields(selection_set):
+            key = f.alias.value if f.alias else f.name.value
+            if key not in value or f.name.value == "__typename":
+                continue
+            path = f"{prefix}.{f.name.value}" if prefix else f.name.value
+            if f.selection_set is not None:
+                walk(value[key], f.selection_set, path)
+            elif value[key] not in (None, []):
+                out.add(path)
+
+    walk(data, op.selection_set, "")
+    return out

@@ -1,0 +1,214 @@
+"""Requests the hub must refuse clearly — and still audit — without echoing what the client
+typed; and what the audit records of the operations it runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub import devissuer
+
+from .conftest import Hub
+from .test_app import AVA, SEARCH, all_events, find_ava, ok
+
+
+def post(hub: Hub, body: Any, role: str = "mash_social_worker") -> httpx.Response:
+    return httpx.post(
+        f"{hub.url}/graphql",
+        content=json.dumps(body),
+        headers={"Authorization": f"Bearer {hub.token(role)}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ([{"query": "{ __typename }"}], "BAD_REQUEST"),
+        ({"query": 5}, "BAD_REQUEST"),
+        ({"query": "{ __typename }", "variables": ["Ava"]}, "BAD_REQUEST"),
+        ({"query": "{ __typename }", "operationName": ["Ava Thompson"]}, "BAD_REQUEST"),
+        (
+            {"query": "query A { __typename }", "operationName": "Jade_Thompson"},
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ({"query": "query A { __typename } query B { __typename }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": "{ child(id: "}, "GRAPHQL_PARSE_FAILED"),
+    ],
+)
+def test_malformed_request_gets_a_clear_400_and_an_invalid_audit_event(
+    hub: Hub, body: Any, code: str
+) -> None:
+    response = post(hub, body)
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == code
+    assert "Thompson" not in response.text
+    event = all_events(hub)[-1]
+    assert (event["outcome"], event["errorCode"]) == ("invalid", code)
+
+
+def test_validation_errors_do_not_echo_the_values_the_client_typed(hub: Hub) -> None:
+    query = (
+        '{ searchChildren(criteria: {dateOfBirth: "Ava Thompson 2016"}, '
+        "purpose: AVA_THOMPSON_9434765919) { id } }"
+    )
+    body = post(hub, {"query": query}).json()
+    assert body["errors"] and body["data"] is None
+    text = json.dumps(body)
+    assert "Thompson" not in text and "THOMPSON" not in text and "9434765919" not in text
+    assert all(e["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" for e in body["errors"])
+    assert all_events(hub)[-1]["outcome"] == "invalid"
+
+
+def test_bad_variable_values_are_the_clients_error_not_an_internal_one(hub: Hub) -> None:
+    body = post(
+        hub,
+        {
+            "query": SEARCH,
+            "variables": {"criteria": {"dateOfBirth": "not-a-date"}, "purpose": "MASH_RESEARCH"},
+        },
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "not-a-date" not in json.dumps(body)
+    assert all_events(hub)[-1]["outcome"] == "invalid"
+
+
+def test_one_operation_serves_one_purpose(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    query = (
+        f'{{ a: child(id: "{child_id}", purpose: S47_STRATEGY) {{ id }} '
+        f'b: searchChildren(criteria: {{nhsNumber: "9434765919"}}, '
+        "purpose: MASH_SCREENING) { id } }"
+    )
+    body = post(hub, {"query": query}).json()
+    assert any(e["extensions"]["code"] == "BAD_USER_INPUT" for e in body["errors"])
+    assert all_events(hub)[-1]["purpose"] == "S47_STRATEGY"
+
+
+def test_audited_field_paths_are_schema_names_not_the_clients_aliases(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    query = (
+        f'query Aliased {{ AvaThompson: child(id: "{child_id}", purpose: MASH_RESEARCH) '
+        "{ x: police { ... on PoliceSection { y: intelligence { "
+        "... on PoliceIntelligence { z: summary } } } } } }"
+    )
+    ok(post(hub, {"query": query}))
+    event = all_events(hub)[-1]
+    assert event["operationName"] == "Aliased"
+    assert "child.police.intelligence.summary" in event["fieldsReturned"]
+    assert not any("AvaThompson" in p or ".x" in p for p in event["fieldsReturned"])
+
+
+def test_audit_log_is_refused_to_roles_other_than_ig(hub: Hub) -> None:
+    body = post(
+        hub, {"query": "{ auditEvents(first: 1) { totalCount } }"}, role="mash_manager"
+    ).json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert all_events(hub)[-1]["outcome"] == "denied"
+
+
+def test_audit_total_count_counts_every_event(hub: Hub) -> None:
+    before = ok(
+        post(hub, {"query": "{ auditEvents(first: 1) { totalCount } }"}, role="ig_officer")
+    )["auditEvents"]["totalCount"]
+    ok(post(hub, {"query": "{ __typename }"}))
+    after = ok(post(hub, {"query": "{ auditEvents(first: 1) { totalCount } }"}, role="ig_officer"))[
+        "auditEvents"
+    ]["totalCount"]
+    assert after == before + 2  # the typename query and the first listing itself
+
+
+def test_nothing_personal_reaches_the_logs_when_requests_fail(
+    hub: Hub, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.INFO)  # what a deployment logs; libraries' DEBUG is not on
+    caplog.set_level(logging.DEBUG, logger="hub")  # the hub's own, at every level
+    for body in (
+        {
+            "query": 'query Jade_Thompson { child(id: "Ava Thompson", purpose: MASH_RESEARCH) '
+            "{ id } }"
+        },
+        {"query": "query A { __typename }", "operationName": "Ava_Thompson"},
+        {
+            "query": SEARCH,
+            "variables": {
+                "criteria": {"familyName": "Thompson", "dateOfBirth": "2016-99-14"},
+                "purpose": "MASH_RESEARCH",
+            },
+        },
+        {"query": SEARCH, "variables": {"criteria": AVA, "purpose": "MASH_RESEARCH"}},
+    ):
+        post(hub, body)
+    httpx.post(
+        f"{hub.url}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Authorization": f"Bearer {devissuer.mint(tmp_path, 'mash_social_worker')}"},
+        timeout=10,
+    )
+    assert any(r.name.startswith("hub") for r in caplog.records), "the hub's logs are captured"
+    for needle in ("Thompson", "2016-03-14", "2016-99-14", "9434765919"):
+        assert needle not in caplog.text
+
+
+def test_location_protected_child_shows_no_location_in_record_household_or_postcode_search(
+    hub: Hub,
+) -> None:
+    patients = json.loads((hub.data_dir / "sources" / "health.json").read_text())["Patient"]
+    protected = [
+        p for p in patients if p.get("meta", {}).get("security") and p["birthDate"] >= "2010-01-01"
+    ]
+    assert protected, "the demo data holds a location-protected child"
+    child = protected[0]
+    nhs = child["identifier"][0]["value"]
+    postcode = child["address"][0]["postalCode"]
+    found = ok(
+        post(
+            hub,
+            {
+                "query": SEARCH,
+                "variables": {"criteria": {"nhsNumber": nhs}, "purpose": "MASH_RESEARCH"},
+            },
+        )
+    )["searchChildren"]
+    assert [m["nhsNumber"] for m in found] == [nhs]
+    record = ok(
+        post(
+            hub,
+            {
+                "query": """query($id: ID!) { child(id: $id, purpose: S47_STRATEGY) {
+        person { postcode address redactedFields { field reason } }
+        household { postcode address redactedFields { field reason } } } }""",
+                "variables": {"id": found[0]["id"]},
+            },
+        )
+    )["child"]
+    for person in [record["person"], *record["household"]]:
+        assert person["postcode"] is None and person["address"] is None
+        assert {"field": "address", "reason": "LOCATION_PROTECTED"} in person["redactedFields"]
+    by_postcode = ok(
+        post(
+            hub,
+            {
+                "query": SEARCH,
+                "variables": {"criteria": {"postcode": postcode}, "purpose": "MASH_RESEARCH"},
+            },
+        )
+    )["searchChildren"]
+    assert nhs not in [m["nhsNumber"] for m in by_postcode]
+
+
+def test_a_document_may_not_multiply_record_reads_without_limit(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    reads = " ".join(
+        f'c{i}: child(id: "{child_id}", purpose: MASH_RESEARCH) {{ id }}' for i in range(30)
+    )
+    body = post(hub, {"query": f"{{ {reads} }}"}).json()
+    assert body["data"] is None and body["errors"]
+    assert all_events(hub)[-1]["outcome"] == "invalid"
