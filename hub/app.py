@@ -97,8 +97,9 @@ def create_app(settings: Settings) -> Starlette:
             status, body = 500, error_body("internal error", "INTERNAL_ERROR")
         try:
             await state["writer"].write(record)
-        except AuditUnavailable:
-            log.error("audit store unavailable: response withheld")
+        except AuditUnavailable as exc:
+            cause = type(exc.__cause__).__name__
+            log.error("audit store unavailable (%s): response withheld", cause)
             OPERATIONS.labels("audit_failed").inc()
             return JSONResponse(error_body("service unavailable", "AUDIT_UNAVAILABLE"), 503)
         OPERATIONS.labels(record.outcome).inc()

@@ -97,7 +97,7 @@ class AuditWriter:
             "policy_version": record.policy_version,
         }
         try:
-            async with self.store.sessions.begin() as session:
+            async with self.store.writing() as session, session.begin():
                 seq = (
                     await session.execute(
                         insert(AuditEvent).values(values).returning(AuditEvent.seq)

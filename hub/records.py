@@ -198,7 +198,7 @@ class RecordService:
         keys = [identity.identity_key(d) for d in people]
         demo_keys = [identity.demographic_key(d) for d in people]
         for _ in range(2):
-            async with self.store.sessions() as session:
+            async with self.store.writing() as session:
                 known = list(
                     (
                         await session.execute(

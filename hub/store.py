@@ -7,13 +7,30 @@ the Alembic migrations in `hub/migrations`; `migrate()` applies them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    event,
+)
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -87,6 +104,14 @@ class AuditSubject(Base):
     relationship: Mapped[str] = mapped_column(String(30))
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=FULL")  # an audit event committed is on disk
+    cursor.close()
+
+
 def async_url(url: str) -> str:
     """Map a plain SQLAlchemy URL to its async driver (aiosqlite, asyncpg)."""
     parsed = make_url(url)
@@ -97,14 +122,31 @@ def async_url(url: str) -> str:
 
 
 class Store:
-    """Owns the hub store's engine and session factory."""
+    """Owns the hub store's engine and session factory.
+
+    SQLite allows one writer at a time and answers a second with "database is locked"
+    rather than waiting when a reading transaction wants to write; so on SQLite this
+    process's writes take turns (`writing`), and WAL lets reads go on beside them.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        if self.url.startswith("sqlite"):
+        self.sqlite = self.url.startswith("sqlite")
+        if self.sqlite:
             Path(make_url(self.url).database or "").parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_turn = asyncio.Lock()
+        if self.sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for a read-modify-write transaction; the caller commits."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.sqlite:
+                await stack.enter_async_context(self._write_turn)
+            yield await stack.enter_async_context(self.sessions())
 
     async def aclose(self) -> None:
         await self.engine.dispose()

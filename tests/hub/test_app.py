@@ -362,3 +362,29 @@ def test_no_data_leaves_when_the_audit_event_cannot_be_committed(
     body = response.json()
     assert "data" not in body and body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
     assert "Thompson" not in response.text
+
+
+def test_concurrent_searches_and_reads_are_all_answered_and_all_audited(hub: Hub) -> None:
+    # Searches write subjects while reads write audit events: on SQLite, one writer at a time.
+    child_id = find_ava(hub)
+    before = len(all_events(hub))
+    token = hub.token("mash_social_worker")
+    read = {"query": RECORD, "variables": {"id": child_id, "purpose": "MASH_RESEARCH"}}
+    search = {"query": SEARCH, "variables": {"criteria": AVA, "purpose": "MASH_RESEARCH"}}
+
+    async def worker(client: httpx.AsyncClient) -> list[int]:
+        codes = []
+        for _ in range(4):
+            for body in (search, read):
+                codes.append((await client.post("/graphql", json=body)).status_code)
+        return codes
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as client:
+            results = await asyncio.gather(*(worker(client) for _ in range(16)))
+        return [code for codes in results for code in codes]
+
+    assert asyncio.run(run()) == [200] * 128
+    assert len(all_events(hub)) == before + 128
