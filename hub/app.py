@@ -26,6 +26,7 @@ from adapters.base import Adapter, Source
 from . import devissuer
 from .audit import AuditRecord, AuditUnavailable, AuditWriter
 from .auth import IssuerConfig, TokenVerifier
+from .breaker import CircuitBreaker
 from .context import Services
 from .operation import error_body, run_operation
 from .policy import PolicyEngine
@@ -73,7 +74,12 @@ def create_app(settings: Settings) -> Starlette:
         await migrate_async(settings.hub_database_url)
         adapters = build_adapters(settings)
         deadlines = {s: c.deadline_ms / 1000 for s, c in settings.sources.items()}
-        state["services"] = Services(RecordService(adapters, deadlines, store), policy, store)
+        breakers = {
+            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s)
+            for s, c in settings.sources.items()
+        }
+        records = RecordService(adapters, deadlines, store, breakers=breakers)
+        state["services"] = Services(records, policy, store)
         state["writer"] = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
         try:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.base import Adapter, Item, PersonQuery, Source, SourceError, SourcePerson
 
 from . import identity
+from .breaker import CircuitBreaker
 from .identity import Cluster, Demographics, Link
 from .store import Store, Subject
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OK, NOT_KNOWN, UNAVAILABLE, TIMED_OUT = "OK", "NOT_KNOWN", "UNAVAILABLE", "TIMED_OUT"
+# Not in an issued range: a probe that finds no one.
+PROBE_NHS_NUMBER = "0000000000"
 ADULT_AGE = 18
 
 
@@ -43,6 +46,7 @@ class SourceAnswer:
     household: list[SourcePerson] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     candidates: list[SourcePerson] = field(default_factory=list)
+    circuit_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,15 +85,23 @@ class RecordService:
         deadlines_s: Mapping[Source, float],
         store: Store,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        breakers: Mapping[Source, CircuitBreaker] | None = None,
     ) -> None:
         self.adapters = dict(adapters)
         self.deadlines_s = dict(deadlines_s)
         self.store = store
         self.today = today
+        self.breakers = {s: CircuitBreaker() for s in self.adapters} | dict(breakers or {})
+        self._probes: set[asyncio.Task[None]] = set()
 
     async def _ask(
         self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]
     ) -> SourceAnswer:
+        breaker = self.breakers[source]
+        if not breaker.allows():
+            if breaker.wants_probe():
+                self._start_probe(source)
+            return SourceAnswer(source, UNAVAILABLE, 0, circuit_open=True)
         started = time.perf_counter()
 
         def elapsed() -> int:
@@ -99,15 +111,38 @@ class RecordService:
             async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
                 answer = await work()
         except TimeoutError:
+            breaker.failed()
             return SourceAnswer(source, TIMED_OUT, elapsed())
         except SourceError as exc:
+            breaker.failed()
             log.warning("source %s unavailable: %s", source.value, type(exc).__name__)
             return SourceAnswer(source, UNAVAILABLE, elapsed())
         except Exception as exc:  # an adapter bug must not take the record down
+            breaker.failed()
             log.error("source %s failed unexpectedly: %s", source.value, type(exc).__name__)
             return SourceAnswer(source, UNAVAILABLE, elapsed())
+        breaker.succeeded()
         answer.latency_ms = elapsed()
         return answer
+
+    def _start_probe(self, source: Source) -> None:
+        """Ask an open source, in the background, whether it answers again."""
+
+        async def probe() -> None:
+            adapter = self.adapters[source]
+            try:
+                async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
+                    await adapter.search(PersonQuery(nhs_number=PROBE_NHS_NUMBER))
+            except Exception as exc:
+                log.info("source %s still failing: %s", source.value, type(exc).__name__)
+                self.breakers[source].failed()
+            else:
+                log.info("source %s answers again: circuit closed", source.value)
+                self.breakers[source].succeeded()
+
+        task = asyncio.create_task(probe())
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
 
     async def _fan_out(
         self, work: Callable[[Source, Adapter], Awaitable[SourceAnswer]]

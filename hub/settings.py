@@ -21,6 +21,8 @@ class SourceConfig(BaseModel):
 
     url: str
     deadline_ms: int = Field(default=2000, gt=0)
+    circuit_failures: int = Field(default=3, gt=0)
+    circuit_reset_s: float = Field(default=10.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
     def adapter_config(self) -> dict[str, Any]:

@@ -154,7 +154,10 @@ class ChildView:
             early_help=sections[Source.EARLY_HELP],
             sources=[
                 t.SourceState(
-                    source=s, status=self.statuses[s], latency_ms=self.record.answers[s].latency_ms
+                    source=s,
+                    status=self.statuses[s],
+                    latency_ms=self.record.answers[s].latency_ms,
+                    circuit_open=self.record.answers[s].circuit_open,
                 )
                 for s in Source
                 if s in self.record.answers

@@ -55,11 +55,15 @@ class ChildMatch:
     sources: list[SourceName]
 
 
-@strawberry.type
+@strawberry.type(
+    description="What one source said to this request, and how long it took. "
+    "`circuitOpen`: the source has been failing, so it was not asked."
+)
 class SourceState:
     source: SourceName
     status: SourceStatus
     latency_ms: int | None = None
+    circuit_open: bool = False
 
 
 @strawberry.type(description="Why a source's person record was linked to the child.")

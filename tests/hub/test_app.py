@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.demo import sources
+from hub.demo.faults import FaultProxy
 from hub.demo.stack import running_hub
 from hub.store import async_url
 
@@ -32,7 +33,7 @@ query Record($id: ID!, $purpose: Purpose!) {
     id
     person { id givenName familyName dateOfBirth nhsNumber agencies }
     household { id givenName familyName relationship agencies }
-    sources { source status latencyMs }
+    sources { source status latencyMs circuitOpen }
     links { source sourceRecordId rule agreedFields }
     police {
       __typename
@@ -388,3 +389,55 @@ def test_concurrent_searches_and_reads_are_all_answered_and_all_audited(hub: Hub
 
     assert asyncio.run(run()) == [200] * 128
     assert len(all_events(hub)) == before + 128
+
+
+def test_hung_source_times_out_then_its_circuit_opens_then_it_is_used_again(
+    hub: Hub, source_config: dict[str, Any]
+) -> None:
+    child_id = find_ava(hub)
+    health = httpx.URL(source_config["HEALTH"]["url"])
+    deadline_s = 0.8
+    with FaultProxy("127.0.0.1", health.port or 80) as proxy:
+        config = {
+            **source_config,
+            "HEALTH": {
+                **source_config["HEALTH"],
+                "url": str(health.copy_with(port=proxy.port)),
+                "deadline_ms": int(deadline_s * 1000),
+                "circuit_failures": 2,
+                "circuit_reset_s": 1.0,
+            },
+        }
+        with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
+            other = Hub(base, hub.data_dir, hub.database_url)
+
+            def read() -> tuple[dict[str, Any], float]:
+                started = time.perf_counter()
+                record = ok(
+                    other.gql(
+                        "mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}
+                    )
+                )["child"]
+                states = {s["source"]: s for s in record["sources"]}
+                return states, time.perf_counter() - started
+
+            healthy, _ = read()
+            assert healthy["HEALTH"]["status"] == "OK"
+            proxy.mode = "hang"
+            for _ in range(2):  # hung: each read waits out the deadline, no longer
+                states, took = read()
+                assert states["HEALTH"]["status"] == "TIMED_OUT"
+                assert {states[s]["status"] for s in states if s != "HEALTH"} == {"OK"}
+                assert deadline_s <= took < deadline_s + 0.7
+            states, took = read()  # circuit open: no waiting at all
+            assert states["HEALTH"] == {**states["HEALTH"], "status": "UNAVAILABLE"}
+            assert took < deadline_s / 2
+            proxy.mode = "pass"  # restored: after the reset time a background probe finds it
+            time.sleep(1.1)
+            read()  # starts the probe
+            for _ in range(50):
+                states, _ = read()
+                if states["HEALTH"]["status"] == "OK":
+                    break
+                time.sleep(0.1)
+            assert states["HEALTH"]["status"] == "OK"
