@@ -1,38 +1,44 @@
-"""Adult social care case system (REST/JSON API): persons and their involvements.
+"""Adult social care case system (REST/JSON API with OAuth 2.0 client credentials): persons
+and their involvements.
 
-Config: {"url": API base URL, e.g. "http://127.0.0.1:8082/api/v1", "timeout_s": optional,
-"token": optional bearer token}.
+Config: {"url": API base URL, e.g. "http://127.0.0.1:8082/api/v1" (required), "client_id",
+"client_secret", "token_url" (absolute, or relative to the base URL; default "oauth/token"),
+or instead "credentials_file": a JSON file holding those three keys; "timeout_s": budget of one
+call; "retries": extra attempts after a 5xx/429/connection failure (default 2); "page_size";
+"token_leeway_s": fetch a new token this long before the old one expires (default 60)}.
 
-API: GET persons?nhs_number=|family_name=|date_of_birth=|postcode= -> {"items": [person]};
-GET persons/{id}/involvements -> {"items": [involvement]}. One request per search key,
-concurrently; results are unioned by id.
+API: GET persons?nhs_number=|family_name=|date_of_birth=|postcode= and GET
+involvements?person_id=a&person_id=b, both `{"items": [...], "next": absolute URL | null}`.
+One search per key, concurrently, unioned by id; involvements in batches of ids.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import urljoin
 
-import httpx
+from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 
 from .base import (
     Item,
     Labels,
     PersonQuery,
     Source,
-    SourceError,
+    SourceHealth,
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
-    SourceUnavailable,
-    config_value,
 )
+from .http import MAX_PAGES, Budget, HttpSettings, OAuthHttpSource, gather_lists
 
 AGENCY = "adult_social_care"
+IDS_PER_REQUEST = 50
+DEFAULT_TOKEN_PATH = "oauth/token"
 _CATEGORIES: Mapping[str, frozenset[str]] = {
     "MENTAL_HEALTH": frozenset({"health", "mental_health"}),
     "SUBSTANCE_MISUSE": frozenset({"health", "substance_misuse"}),
@@ -58,106 +64,131 @@ def _str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def _credentials(config: Mapping[str, Any]) -> dict[str, str]:
+    keys = ("client_id", "client_secret", "token_url")
+    merged: dict[str, Any] = {}
+    if config.get("credentials_file"):
+        try:
+            stored = json.loads(Path(str(config["credentials_file"])).read_text("utf-8"))
+        except (OSError, ValueError):
+            raise SourceMisconfigured(
+                "adult social care 'credentials_file' cannot be read as JSON"
+            ) from None
+        if isinstance(stored, dict):
+            merged.update({k: stored[k] for k in keys if k in stored})
+    merged.update({k: config[k] for k in keys if config.get(k)})
+    for key in ("client_id", "client_secret"):
+        if not isinstance(merged.get(key), str) or not merged[key]:
+            raise SourceMisconfigured(f"missing adapter configuration key {key!r}")
+    token_url = merged.get("token_url") or DEFAULT_TOKEN_PATH
+    if not isinstance(token_url, str):
+        raise SourceMisconfigured("adult social care 'token_url' must be a string")
+    return {**merged, "token_url": token_url}
+
+
 class AdultSocialCareAdapter:
-    """Talks the adult social care REST/JSON API with httpx."""
+    """Talks the adult social care REST/JSON API with an OAuth 2.0 client (Authlib + httpx)."""
 
     source = Source.ADULT_SOCIAL_CARE
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, token: str | None = None) -> None:
-        headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+    def __init__(
+        self,
+        settings: HttpSettings,
+        client_id: str,
+        client_secret: str,
+        token_url: str = DEFAULT_TOKEN_PATH,
+        token_leeway_s: int = 60,
+        event_hooks: Mapping[str, list[Any]] | None = None,
+    ) -> None:
+        # The token URL is resolved here: httpx would append even "/api/v1/oauth/token" to
+        # the base path.
         try:
-            self._client = httpx.AsyncClient(
-                base_url=base_url.rstrip("/") + "/", timeout=timeout_s, headers=headers
+            client = AsyncOAuth2Client(
+                client_id=client_id,
+                client_secret=client_secret,
+                token_endpoint=urljoin(settings.url, token_url),
+                grant_type="client_credentials",
+                leeway=token_leeway_s,
+                base_url=settings.url,
+                headers={"Accept": "application/json"},
+                event_hooks=event_hooks,
             )
-        except (httpx.InvalidURL, TypeError, ValueError):
+        except (ValueError, TypeError):
             raise SourceMisconfigured("invalid adult social care base URL") from None
+        self._http = OAuthHttpSource("adult social care", settings, client)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        url = config_value(config, "url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise SourceMisconfigured("adult social care adapter 'url' must be an http(s) URL")
-        return cls(url, float(config.get("timeout_s") or 10.0), config.get("token"))
-
-    async def _get_items(
-        self, path: str, params: Mapping[str, str] | None = None, missing_ok: bool = False
-    ) -> list[dict[str, Any]]:
+    def from_config(
+        cls, config: Mapping[str, Any], *, event_hooks: Mapping[str, list[Any]] | None = None
+    ) -> Self:
+        """See the module docstring for the keys; `event_hooks` are httpx event hooks."""
+        settings = HttpSettings.from_config(config, "adult social care")
+        creds = _credentials(config)
         try:
-            resp = await self._client.get(path, params=params)
-        except httpx.UnsupportedProtocol:
-            raise SourceMisconfigured("adult social care URL has an unsupported scheme") from None
-        except httpx.TimeoutException:
-            raise SourceUnavailable("adult social care source timed out") from None
-        except (httpx.TransportError, OSError):
-            raise SourceUnavailable("adult social care source unreachable") from None
-        except httpx.InvalidURL:
-            raise SourceMisconfigured("invalid adult social care URL") from None
-        if resp.status_code == 404 and missing_ok:
-            return []
-        if resp.status_code in (401, 403):
+            leeway = int(config.get("token_leeway_s", 60))
+        except (TypeError, ValueError):
             raise SourceMisconfigured(
-                f"adult social care source refused credentials ({resp.status_code})"
-            )
-        if resp.status_code >= 500:
-            raise SourceUnavailable(f"adult social care source error ({resp.status_code})")
-        if resp.status_code >= 400:
-            raise SourceMisconfigured(
-                f"adult social care source rejected the request ({resp.status_code})"
-            )
-        try:
-            payload = resp.json()
-        except ValueError:
-            raise SourceResponseInvalid("adult social care source sent non-JSON") from None
-        items = payload.get("items") if isinstance(payload, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise SourceResponseInvalid("adult social care response has no 'items' list")
-        return items
+                "adult social care 'token_leeway_s' must be a number"
+            ) from None
+        return cls(
+            settings,
+            creds["client_id"],
+            creds["client_secret"],
+            creds["token_url"],
+            leeway,
+            event_hooks,
+        )
 
-    async def _gather(self, calls: list[Any]) -> list[Any]:
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for r in results:
-            if isinstance(r, SourceError):
-                raise r
-            if isinstance(r, BaseException):
-                raise SourceResponseInvalid(
-                    f"adult social care response could not be read ({type(r).__name__})"
-                ) from None
-        return list(results)
+    @property
+    def tokens_fetched(self) -> int:
+        """How many access tokens this adapter has fetched (for tests and metrics)."""
+        return self._http.tokens_fetched
 
+    # --- paging -------------------------------------------------------------------------
+    async def _pages(self, path: str, params: Any, budget: Budget) -> list[dict[str, Any]]:
+        """Every item of a paged listing, following `next` (at most MAX_PAGES pages)."""
+        found: list[dict[str, Any]] = []
+        url, query = path, params
+        for _ in range(MAX_PAGES):
+            payload = await self._http.get_json(url, query, budget)
+            items = payload.get("items") if isinstance(payload, dict) else None
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise SourceResponseInvalid("adult social care response has no 'items' list")
+            found += items
+            next_url = payload.get("next")
+            if not next_url:
+                return found
+            if not isinstance(next_url, str):
+                raise SourceResponseInvalid("adult social care 'next' is not a URL")
+            url, query = self._http.same_origin(next_url), None
+        raise SourceResponseInvalid(f"adult social care listing ran past {MAX_PAGES} pages")
+
+    def _page_params(self) -> list[tuple[str, str]]:
+        return [("page_size", str(self._http.settings.page_size))]
+
+    # --- Adapter protocol ---------------------------------------------------------------
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        searches: list[dict[str, str]] = []
+        searches: list[tuple[str, str]] = []
         if query.nhs_number:
-            searches.append({"nhs_number": "".join(query.nhs_number.split())})
+            searches.append(("nhs_number", "".join(query.nhs_number.split())))
         if query.date_of_birth:
-            searches.append({"date_of_birth": query.date_of_birth.isoformat()})
+            searches.append(("date_of_birth", query.date_of_birth.isoformat()))
         if query.family_name:
-            searches += [{"family_name": part} for part in _name_parts(query.family_name)]
+            searches += [("family_name", part) for part in _name_parts(query.family_name)]
         for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
-            searches.append({"postcode": pc})
+            searches.append(("postcode", pc))
         if not searches:
             return []
-        results = await self._gather([self._get_items("persons", s) for s in searches])
+        budget = self._http.budget()
+        rows = await gather_lists(
+            [self._pages("persons", [s, *self._page_params()], budget) for s in searches]
+        )
         found: dict[str, SourcePerson] = {}
         try:
-            for batch in results:
-                for r in batch:
-                    pid = str(r["id"])
-                    if pid in found:
-                        continue
-                    found[pid] = SourcePerson(
-                        source=Source.ADULT_SOCIAL_CARE,
-                        local_id=pid,
-                        given_name=_str(r.get("given_name")),
-                        family_name=_str(r.get("family_name")),
-                        date_of_birth=_date(r.get("date_of_birth")),
-                        sex=_SEX.get(str(r.get("sex") or "").lower()) if r.get("sex") else None,
-                        nhs_number=_str(r.get("nhs_number")),
-                        postcode=_str(r.get("postcode")),
-                        address=_str(r.get("address")),
-                        labels=Labels(agency=AGENCY),
-                    )
+            for r in rows:
+                pid = str(r["id"])
+                if pid not in found:
+                    found[pid] = _person(pid, r)
         except (KeyError, TypeError, ValueError):
             raise SourceResponseInvalid("adult social care person record is malformed") from None
         return [found[k] for k in sorted(found)]
@@ -166,38 +197,78 @@ class AdultSocialCareAdapter:
         ids = sorted(set(person_ids))
         if not ids:
             return []
-        results = await self._gather(
+        budget = self._http.budget()
+        batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
+        rows = await gather_lists(
             [
-                self._get_items(f"persons/{quote(pid, safe='')}/involvements", missing_ok=True)
-                for pid in ids
+                self._pages(
+                    "involvements",
+                    [*(("person_id", pid) for pid in batch), *self._page_params()],
+                    budget,
+                )
+                for batch in batches
             ]
         )
-        out: list[Item] = []
+        wanted = set(ids)
+        found: dict[str, Item] = {}
         try:
-            for pid, batch in zip(ids, results, strict=True):
-                for r in batch:
-                    kind = str(r["involvement_type"])
-                    out.append(
-                        Item(
-                            kind="adult_social_care.involvement",
-                            local_id=str(r["id"]),
-                            person_id=pid,
-                            labels=Labels(
-                                agency=AGENCY,
-                                special_categories=_CATEGORIES.get(kind, _DEFAULT_CATEGORIES),
-                            ),
-                            data={
-                                "involvement_type": kind,
-                                "status": _str(r.get("status")),
-                                "start": _date(r.get("start")),
-                                "end": _date(r.get("end")),
-                                "summary": _str(r.get("summary")),
-                            },
-                        )
-                    )
+            for r in rows:
+                item = _involvement(r)
+                if item.person_id in wanted:
+                    found.setdefault(item.local_id, item)
         except (KeyError, TypeError, ValueError):
             raise SourceResponseInvalid("adult social care involvement is malformed") from None
-        return out
+        return sorted(
+            found.values(),
+            key=lambda i: (i.person_id, -(i.data["start"] or date.min).toordinal(), i.local_id),
+        )
+
+    async def probe(self) -> SourceHealth:
+        """`/health` (no credentials) says the API is up and how many persons it holds; a
+        token fetch checks our client credentials."""
+        budget = self._http.budget()
+        status = await self._http.get_json("health", None, budget, auth=False)
+        if not isinstance(status, dict):
+            raise SourceResponseInvalid("adult social care /health is not a JSON object")
+        await self._http.authenticate(budget)
+        count = status.get("persons")
+        return SourceHealth(
+            reachable=True,
+            authenticated=True,
+            record_count=count if isinstance(count, int) else None,
+        )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
+
+
+def _person(pid: str, r: Mapping[str, Any]) -> SourcePerson:
+    return SourcePerson(
+        source=Source.ADULT_SOCIAL_CARE,
+        local_id=pid,
+        given_name=_str(r.get("given_name")),
+        family_name=_str(r.get("family_name")),
+        date_of_birth=_date(r.get("date_of_birth")),
+        sex=_SEX.get(str(r.get("sex") or "").lower()) if r.get("sex") else None,
+        nhs_number=_str(r.get("nhs_number")),
+        postcode=_str(r.get("postcode")),
+        address=_str(r.get("address")),
+        labels=Labels(agency=AGENCY),
+    )
+
+
+def _involvement(r: Mapping[str, Any]) -> Item:
+    kind = str(r["involvement_type"])
+    return Item(
+        kind="adult_social_care.involvement",
+        local_id=str(r["id"]),
+        person_id=str(r["person_id"]),
+        labels=Labels(agency=AGENCY, special_categories=_CATEGORIES.get(kind, _DEFAULT_CATEGORIES)),
+        data={
+            "involvement_type": kind,
+            "status": _str(r.get("status")),
+            "start": _date(r.get("start")),
+            "end": _date(r.get("end")),
+            "summary": _str(r.get("summary")),
+        },
+    )

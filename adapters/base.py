@@ -7,10 +7,15 @@ identity or audit: the hub decides who the person is and what anyone may see.
 Every value an adapter returns carries `Labels` (originating agency, handling code, special
 categories, ...) because policies decide on labels, never on where the code came from.
 
-Errors: an adapter raises `SourceError` (or a subclass) when the source cannot answer. The
-record service turns it into the source's status (`UNAVAILABLE`, `TIMED_OUT`) as data; it is
-never shown to the client as an exception. Deadlines are enforced by the caller, so an adapter
-need not time itself out, but it must be cancellable (plain `await`s are).
+Errors: an adapter raises `SourceError` (or a subclass) when the source cannot answer; the
+subclass says what the caller should do (retry, fix configuration, report). The record
+service turns it into the source's status (`UNAVAILABLE`, `TIMED_OUT`) as data; it is never
+shown to the client as an exception. Deadlines are enforced by the caller, by cancellation, so
+an adapter must be cancellable (plain `await`s are); its own `timeout_s` budget per call only
+lets it give up cleanly first (and decide whether a retry still fits).
+
+Shared plumbing for adapter authors: `adapters.sql` (SQL sources) and `adapters.http` (HTTP
+sources: budget, retries, error mapping, OAuth client credentials).
 """
 
 from __future__ import annotations
@@ -121,10 +126,29 @@ KINDS: Mapping[str, tuple[str, ...]] = {
     "health.plan": ("category", "status", "start"),
     # involvement_type: MENTAL_HEALTH, SUBSTANCE_MISUSE, CARE_ACT_S42, CARE_NEEDS
     "adult_social_care.involvement": ("involvement_type", "status", "start", "end", "summary"),
+    # risk: LOW, MEDIUM, HIGH; returned_on None while the child is still missing
+    "police.missing_episode": ("reported_on", "returned_on", "risk"),
+    # marker: e.g. VIOLENT, WEAPONS, DRUGS, MENTAL_HEALTH, SELF_HARM, ESCAPE_RISK
+    "police.warning_marker": ("marker", "recorded_on"),
     "early_help.episode": ("start", "end", "status", "lead_practitioner", "summary"),
     # status: GIVEN, REFUSED, NOT_SOUGHT, WITHDRAWN
     "early_help.consent": ("status", "given_by", "recorded_on", "scope"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What `probe()` found out about a source, without reading anyone's personal data.
+
+    Attributes:
+        reachable: the source answered.
+        authenticated: it accepted our credentials (True where it needs none).
+        record_count: how many person records it holds (may be an estimate), if it says.
+    """
+
+    reachable: bool
+    authenticated: bool
+    record_count: int | None = None
 
 
 class SourceError(Exception):
@@ -142,6 +166,10 @@ class SourceUnavailable(SourceError):
     action = "retry"
 
 
+class SourceTimedOut(SourceUnavailable):
+    """No answer within the time allowed: the hub reports TIMED_OUT, never "not known"."""
+
+
 class SourceMisconfigured(SourceError):
     """Bad URL, credentials rejected (401/403), schema mismatch: fix configuration."""
 
@@ -156,7 +184,11 @@ class SourceResponseInvalid(SourceError):
 
 @runtime_checkable
 class Adapter(Protocol):
-    """One agency system. Construct with `from_config(config)`; close with `aclose()`."""
+    """One agency system. Construct with `from_config(config)`; close with `aclose()`.
+
+    Optional by convention: `async def probe(self) -> SourceHealth` (see `SupportsProbe`),
+    a cheap check for `mash-hub sources check` and readiness that reads no personal data.
+    """
 
     source: Source
 
@@ -191,6 +223,28 @@ class Adapter(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and pools."""
+        ...
+
+
+@runtime_checkable
+class SupportsProbe(Protocol):
+    """Optional by convention: an adapter that can check its source without a search.
+
+    Every adapter in this package implements it; callers test with
+    `isinstance(adapter, SupportsProbe)` so that an adapter without it still works.
+    """
+
+    async def probe(self) -> SourceHealth:
+        """Check that the source is reachable and accepts our credentials.
+
+        Returns:
+            SourceHealth with reachable and authenticated True (a source that cannot be
+            reached or refuses us raises instead).
+        Raises:
+            SourceUnavailable: the source cannot be reached or is failing.
+            SourceMisconfigured: wrong URL, credentials rejected, schema missing.
+            SourceResponseInvalid: the source answered with something unreadable.
+        """
         ...
 
 

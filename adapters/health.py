@@ -1,17 +1,20 @@
 """Health record (FHIR R4 REST server): Patient, Encounter (A&E attendances), CarePlan.
 
-Config: {"url": FHIR base URL, e.g. "http://127.0.0.1:8081/fhir", "timeout_s": optional,
-"token": optional bearer token}.
+Config: {"url": FHIR base URL, e.g. "http://127.0.0.1:8081/fhir" (required), "token":
+bearer token (optional), "timeout_s": budget of one call, "retries": extra attempts after a
+5xx/429/connection failure (default 2), "page_size": `_count` per search page (optional)}.
 
 FHIR search combines parameters with AND; a PersonQuery wants every patient matching ANY key,
-so the adapter makes one search per key, concurrently, and unions the results by id.
+so the adapter makes one search per key, concurrently, and unions the results by id. Content
+comes in one search per batch of patients: `Patient?_id=...&_revinclude=Encounter:patient
+&_revinclude=CarePlan:patient`, which also carries each patient's security label to the
+patient's encounters and plans.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Self
 
@@ -28,16 +31,17 @@ from .base import (
     PersonQuery,
     Source,
     SourceError,
+    SourceHealth,
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
     SourceUnavailable,
-    config_value,
 )
+from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 AGENCY = "health"
-_HEALTH = frozenset({"health"})
+IDS_PER_REQUEST = 50
 # v3-Confidentiality codes that mark a sensitive patient whose location must not be shown
 _RESTRICTED_CODES = frozenset({"R", "V"})
 _PLAN_CATEGORIES = frozenset({"CPP", "LAC", "UNBORN"})
@@ -48,8 +52,40 @@ _ENCOUNTER_CLASSES = {
     "HH": "Home visit",
     "VR": "Virtual",
 }
-_MAX_PAGES = 20
-_IDS_PER_REQUEST = 40
+_SEXUAL_HEALTH = re.compile(r"sexual|genito-?urinary|\bGUM\b|contracept", re.IGNORECASE)
+# OperationOutcome issue codes that mean "try again later"; any other means our request or
+# configuration is wrong for this server.
+_TRANSIENT_ISSUES = frozenset(
+    {"transient", "lock", "no-store", "exception", "timeout", "incomplete", "throttled"}
+)
+_KNOWN_ISSUES = _TRANSIENT_ISSUES | {
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
+    "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
+    "multiple-matches", "not-found", "deleted", "too-long", "code-invalid", "extension",
+    "too-costly", "business-rule", "conflict", "informational",
+}  # fmt: skip
+
+
+def outcome_error(response: httpx.Response) -> SourceError | None:
+    """A failed response with an OperationOutcome body, classified by its first issue code.
+    Only the code (a closed vocabulary) goes in the message: diagnostics may echo a search."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return None
+    issues = body.get("issue")
+    if not isinstance(issues, list):
+        issues = []
+    code = next((i.get("code") for i in issues if isinstance(i, dict)), None)
+    code = code if code in _KNOWN_ISSUES else "unknown"
+    status = response.status_code
+    if status in (401, 403):
+        return SourceMisconfigured(f"health source refused our credentials ({status}, {code})")
+    if status >= 500 or status == 429 or code in _TRANSIENT_ISSUES:
+        return SourceUnavailable(f"health source failed ({status}, {code})")
+    return SourceMisconfigured(f"health source rejected the request ({status}, {code})")
 
 
 def _name_parts(value: str) -> list[str]:
@@ -64,9 +100,8 @@ def _as_date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = str(value)
     try:
-        return date.fromisoformat(text[:10])
+        return date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
 
@@ -77,89 +112,76 @@ def _ref_id(reference: str | None) -> str | None:
     return reference.rstrip("/").split("/")[-1]
 
 
+def _restricted(patient: Patient) -> bool:
+    security = (patient.meta.security or []) if patient.meta else []
+    return any(c.code in _RESTRICTED_CODES for c in security)
+
+
+def _texts(concepts: Iterable[Any]) -> Iterable[str]:
+    for cc in concepts:
+        if cc.text:
+            yield cc.text
+        for coding in cc.coding or ():
+            yield from filter(None, (coding.code, coding.display))
+
+
 class HealthAdapter:
     """Talks FHIR R4 over HTTP; parses with fhir.resources R4B models."""
 
     source = Source.HEALTH
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        token: str | None = None,
+        event_hooks: Mapping[str, list[Any]] | None = None,
+    ) -> None:
         headers = {"Accept": "application/fhir+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            self._client = httpx.AsyncClient(
-                base_url=base_url.rstrip("/") + "/", timeout=timeout_s, headers=headers
+            client = httpx.AsyncClient(
+                base_url=settings.url, headers=headers, event_hooks=event_hooks
             )
         except (httpx.InvalidURL, TypeError, ValueError):
             raise SourceMisconfigured("invalid FHIR base URL for health source") from None
+        self._http = HttpSource("health", settings, client, on_error=outcome_error)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        url = config_value(config, "url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise SourceMisconfigured("health adapter 'url' must be an http(s) FHIR base URL")
-        return cls(url, float(config.get("timeout_s") or 10.0), config.get("token"))
+    def from_config(
+        cls, config: Mapping[str, Any], *, event_hooks: Mapping[str, list[Any]] | None = None
+    ) -> Self:
+        """See the module docstring for the keys; `event_hooks` are httpx event hooks."""
+        token = config.get("token")
+        if token is not None and not isinstance(token, str):
+            raise SourceMisconfigured("health adapter 'token' must be a string")
+        return cls(HttpSettings.from_config(config, "health"), token, event_hooks)
 
-    # --- HTTP ---------------------------------------------------------------------------
-    async def _get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
-        try:
-            resp = await self._client.get(url, params=params)
-        except httpx.UnsupportedProtocol:
-            raise SourceMisconfigured("health source URL has an unsupported scheme") from None
-        except httpx.TimeoutException:
-            raise SourceUnavailable("health source timed out") from None
-        except (httpx.TransportError, OSError):
-            raise SourceUnavailable("health source unreachable") from None
-        except httpx.InvalidURL:
-            raise SourceMisconfigured("invalid health source URL") from None
-        if resp.status_code in (401, 403):
-            raise SourceMisconfigured(f"health source refused credentials ({resp.status_code})")
-        if resp.status_code >= 500:
-            raise SourceUnavailable(f"health source error ({resp.status_code})")
-        if resp.status_code >= 400:
-            raise SourceMisconfigured(f"health source rejected the request ({resp.status_code})")
-        try:
-            return resp.json()
-        except ValueError:
-            raise SourceResponseInvalid("health source sent a non-JSON response") from None
-
-    async def _search(self, resource: str, params: Mapping[str, str]) -> list[Any]:
-        """All resources of type `resource` from a searchset, following `next` links."""
-        found: list[Any] = []
-        url: str = resource
-        query: Mapping[str, str] | None = params
-        for _ in range(_MAX_PAGES):
-            payload = await self._get_json(url, query)
-            if not isinstance(payload, dict) or payload.get("resourceType") != "Bundle":
-                raise SourceResponseInvalid("health source did not return a FHIR Bundle")
-            try:
-                bundle = Bundle.model_validate(payload)
-            except (ValidationError, ValueError, TypeError):
-                raise SourceResponseInvalid("health source returned an invalid Bundle") from None
-            for entry in bundle.entry or ():
-                res = entry.resource
-                if res is not None and res.get_resource_type() == resource:
-                    found.append(res)
-            next_url = next(
-                (link.url for link in bundle.link or () if link.relation == "next"), None
-            )
+    # --- searching ----------------------------------------------------------------------
+    async def _bundles(self, params: Any, budget: Budget) -> list[Bundle]:
+        """Every page of a Patient search, following `next` links (at most MAX_PAGES)."""
+        pages: list[Bundle] = []
+        url, query = "Patient", params
+        for _ in range(MAX_PAGES):
+            pages.append(self._bundle(await self._http.get_json(url, query, budget)))
+            next_url = next((ln.url for ln in pages[-1].link or () if ln.relation == "next"), None)
             if not next_url:
-                break
-            url, query = str(next_url), None
-        return found
+                return pages
+            url, query = self._http.same_origin(str(next_url)), None
+        raise SourceResponseInvalid(f"health search ran past {MAX_PAGES} pages")
 
-    async def _gather(self, calls: list[Any]) -> list[list[Any]]:
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for r in results:
-            if isinstance(r, SourceError):
-                raise r
-            if isinstance(r, BaseException):
-                raise SourceResponseInvalid(
-                    f"health source response could not be read ({type(r).__name__})"
-                ) from None
-        return list(results)  # type: ignore[arg-type]
+    @staticmethod
+    def _bundle(payload: Any) -> Bundle:
+        if not isinstance(payload, dict) or payload.get("resourceType") != "Bundle":
+            raise SourceResponseInvalid("health source did not return a FHIR Bundle")
+        try:
+            return Bundle.model_validate(payload)
+        except (ValidationError, ValueError, TypeError):
+            raise SourceResponseInvalid("health source returned an invalid Bundle") from None
 
-    # --- Adapter protocol ---------------------------------------------------------------
+    def _page_params(self) -> dict[str, str]:
+        return {"_count": str(self._http.settings.page_size)}
+
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
         searches: list[dict[str, str]] = []
         if query.nhs_number:
@@ -173,13 +195,17 @@ class HealthAdapter:
             searches.append({"address-postalcode": pc})
         if not searches:
             return []
-        results = await self._gather([self._search("Patient", s) for s in searches])
+        budget = self._http.budget()
+        pages = await gather_lists(
+            [self._bundles({**s, **self._page_params()}, budget) for s in searches]
+        )
         patients: dict[str, Patient] = {}
-        for batch in results:
-            for p in batch:
-                if p.id and p.id not in patients:
-                    patients[p.id] = p
-        return [self._person(p) for p in sorted(patients.values(), key=lambda p: p.id or "")]
+        for page in pages:
+            for entry in page.entry or ():
+                res = entry.resource
+                if isinstance(res, Patient) and res.id:
+                    patients.setdefault(res.id, res)
+        return [self._person(patients[k]) for k in sorted(patients)]
 
     def _person(self, p: Patient) -> SourcePerson:
         names = p.name or []
@@ -192,8 +218,6 @@ class HealthAdapter:
             address_text = addr.text or ", ".join(
                 [*(line for line in addr.line or [] if line), *filter(None, [addr.city])]
             )
-        security = (p.meta.security or []) if p.meta else []
-        restricted = any(c.code in _RESTRICTED_CODES for c in security)
         return SourcePerson(
             source=Source.HEALTH,
             local_id=str(p.id),
@@ -204,59 +228,71 @@ class HealthAdapter:
             nhs_number=nhs,
             postcode=addr.postalCode if addr else None,
             address=address_text or None,
-            labels=Labels(agency=AGENCY, location_protected=restricted),
+            labels=Labels(agency=AGENCY, location_protected=_restricted(p)),
         )
 
+    # --- content ------------------------------------------------------------------------
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
         if not ids:
             return []
-        chunks = [ids[i : i + _IDS_PER_REQUEST] for i in range(0, len(ids), _IDS_PER_REQUEST)]
-        calls = [self._search("Encounter", {"patient": ",".join(c)}) for c in chunks]
-        calls += [self._search("CarePlan", {"patient": ",".join(c)}) for c in chunks]
-        results = await self._gather(calls)
+        budget = self._http.budget()
+        batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
+        pages = await gather_lists(
+            [
+                self._bundles(
+                    [
+                        ("_id", ",".join(batch)),
+                        ("_revinclude", "Encounter:patient"),
+                        ("_revinclude", "CarePlan:patient"),
+                        ("_count", str(len(batch))),
+                    ],
+                    budget,
+                )
+                for batch in batches
+            ]
+        )
+        resources = [e.resource for page in pages for e in page.entry or () if e.resource]
+        protected = {r.id for r in resources if isinstance(r, Patient) and _restricted(r)}
         wanted = set(ids)
-        labels = Labels(agency=AGENCY, special_categories=_HEALTH)
-        encounters: dict[str, Item] = {}
-        plans: dict[str, Item] = {}
-        for batch in results:
-            for res in batch:
-                pid = _ref_id(res.subject.reference if res.subject else None)
-                if pid not in wanted or not res.id:
-                    continue
-                if isinstance(res, Encounter):
-                    encounters[res.id] = Item(
-                        kind="health.encounter",
-                        local_id=res.id,
-                        person_id=pid,
-                        labels=labels,
-                        data={
-                            "date": _as_date(res.period.start if res.period else None),
-                            "encounter_class": self._encounter_class(res),
-                            "reason": self._reason(res),
-                        },
-                    )
-                elif isinstance(res, CarePlan):
-                    plans[res.id] = Item(
-                        kind="health.plan",
-                        local_id=res.id,
-                        person_id=pid,
-                        labels=labels,
-                        data={
-                            "category": self._plan_category(res),
-                            "status": res.status,
-                            "start": _as_date(res.period.start if res.period else None),
-                        },
-                    )
-        enc = sorted(
-            encounters.values(),
-            key=lambda i: (i.data["date"] or date.min, i.local_id),
-            reverse=True,
+        found: dict[tuple[str, str], Item] = {}
+        for res in resources:
+            if not isinstance(res, (Encounter, CarePlan)) or not res.id:
+                continue
+            pid = _ref_id(res.subject.reference if res.subject else None)
+            if pid not in wanted:
+                continue
+            item = self._item(res, pid, pid in protected)
+            found.setdefault((item.kind, item.local_id), item)
+        return sorted(found.values(), key=_item_order)
+
+    def _item(self, res: Encounter | CarePlan, pid: str, protected: bool) -> Item:
+        if isinstance(res, Encounter):
+            texts = [*_texts(res.reasonCode or ()), *_texts(res.type or ())]
+            texts += [*_texts([res.serviceType] if res.serviceType else [])]
+            kind = "health.encounter"
+            data: dict[str, Any] = {
+                "date": _as_date(res.period.start if res.period else None),
+                "encounter_class": self._encounter_class(res),
+                "reason": self._reason(res),
+            }
+        else:
+            texts = [*_texts(res.category or ())]
+            kind = "health.plan"
+            data = {
+                "category": self._plan_category(res),
+                "status": res.status,
+                "start": _as_date(res.period.start if res.period else None),
+            }
+        categories = {"health"}
+        if any(_SEXUAL_HEALTH.search(t) for t in texts):
+            categories.add("sexual_health")
+        labels = Labels(
+            agency=AGENCY,
+            special_categories=frozenset(categories),
+            location_protected=protected,
         )
-        pl = sorted(
-            plans.values(), key=lambda i: (i.data["start"] or date.min, i.local_id), reverse=True
-        )
-        return [*enc, *pl]
+        return Item(kind=kind, local_id=str(res.id), person_id=pid, labels=labels, data=data)
 
     @staticmethod
     def _encounter_class(e: Encounter) -> str | None:
@@ -269,13 +305,7 @@ class HealthAdapter:
 
     @staticmethod
     def _reason(e: Encounter) -> str | None:
-        for cc in e.reasonCode or ():
-            if cc.text:
-                return cc.text
-            for coding in cc.coding or ():
-                if coding.display:
-                    return coding.display
-        return None
+        return next(iter(_texts(e.reasonCode or ())), None)
 
     @staticmethod
     def _plan_category(c: CarePlan) -> str | None:
@@ -283,9 +313,36 @@ class HealthAdapter:
         for cc in c.category or ():
             for coding in cc.coding or ():
                 if coding.code in _PLAN_CATEGORIES:
-                    return coding.code
+                    return str(coding.code)
             fallback = fallback or cc.text
         return fallback
 
+    # --- health -------------------------------------------------------------------------
+    async def probe(self) -> SourceHealth:
+        """`/metadata` (no credentials) says the server is there; `Patient?_summary=count`
+        checks our credentials and reads only the total. A server without `_summary`
+        support is asked for a patient id that cannot exist instead (no count then)."""
+        budget = self._http.budget()
+        meta = await self._http.get_json("metadata", None, budget, auth=False)
+        if not isinstance(meta, dict) or meta.get("resourceType") != "CapabilityStatement":
+            raise SourceResponseInvalid("health source /metadata is not a CapabilityStatement")
+        response = await self._http.get(
+            "Patient", {"_summary": "count"}, budget, accept=frozenset({400})
+        )
+        if response.status_code == 400:
+            payload = await self._http.get_json("Patient", {"_id": "mash-hub-probe"}, budget)
+            self._bundle(payload)
+            return SourceHealth(reachable=True, authenticated=True, record_count=None)
+        try:
+            total = self._bundle(response.json()).total
+        except ValueError:
+            raise SourceResponseInvalid("health source sent a body that is not JSON") from None
+        return SourceHealth(reachable=True, authenticated=True, record_count=total)
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
+
+
+def _item_order(item: Item) -> tuple[int, int, str]:
+    when = item.data.get("date") or item.data.get("start") or date.min
+    return (item.kind != "health.encounter", -when.toordinal(), item.local_id)

@@ -1,11 +1,62 @@
-"""What the SQL adapters (police, early help) share: phonetic name keys for indexed
-candidate search. (The adapters' engine and error plumbing moves here too.)"""
+"""What the SQL adapters (police, early help) share: configuration, the async engine, error
+translation, the indexed candidate search and the person-row mapping.
+
+Candidate search is a UNION of indexed lookups, one per key the query gives (NHS number; date
+of birth; swapped day and month with a family key; family key, with the date of birth when
+given; postcode). Each branch is a plain index search on both SQLite and PostgreSQL; an OR
+across columns, a LIKE '%…' or an IN-subquery inside an OR would let the planner fall back
+to scanning every person.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
 
 import jellyfish
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .base import (
+    Labels,
+    PersonQuery,
+    Source,
+    SourceError,
+    SourceHealth,
+    SourceMisconfigured,
+    SourcePerson,
+    SourceResponseInvalid,
+    SourceTimedOut,
+    SourceUnavailable,
+    config_value,
+)
+
+DEFAULT_TIMEOUT_S = 10.0
+POOL_SIZE = 3
+DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
+
+_ASYNC_DRIVERS = (
+    ("sqlite://", "sqlite+aiosqlite://"),
+    ("postgresql://", "postgresql+asyncpg://"),
+    ("postgres://", "postgresql+asyncpg://"),
+    ("postgresql+psycopg://", "postgresql+asyncpg://"),
+    ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+)
+# Exception class names (anywhere in the cause chain) that mean "fix the configuration".
+_MISCONFIGURED = (
+    "invalidpassword",
+    "invalidauthorizationspecification",  # unknown role
+    "invalidcatalogname",  # unknown database
+    "insufficientprivilege",
+    "undefinedtable",
+    "undefinedcolumn",
+)
+_MISCONFIGURED_TEXT = ("no such table", "no such column", "unable to open database file")
 
 
 def family_keys(family_name: str | None) -> list[str]:
@@ -14,3 +65,198 @@ def family_keys(family_name: str | None) -> list[str]:
     plain = re.sub(r"['.’]", "", family_name or "")
     parts = [p for p in re.split(r"[\s\-]+", plain) if p.isalpha()]
     return list(dict.fromkeys(k for p in parts if (k := jellyfish.metaphone(p))))
+
+
+def async_url(url: str) -> str:
+    """Turn a sync-style SQLAlchemy URL into its async-driver form."""
+    for sync, async_ in _ASYNC_DRIVERS:
+        if url.startswith(sync):
+            return async_ + url[len(sync) :]
+    return url
+
+
+def make_engine(url: str, timeout_s: float | None) -> AsyncEngine:
+    """A small pooled async engine that never logs statement parameters (they are search
+    keys) and checks pooled connections before use (a restarted database is not an error)."""
+    url = async_url(url)
+    connect_args: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+    if url.startswith("postgresql+asyncpg"):
+        if timeout_s:
+            connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+    elif url.startswith("sqlite+aiosqlite") and timeout_s:
+        connect_args = {"timeout": timeout_s}
+    try:
+        return create_async_engine(url, connect_args=connect_args, **kwargs)
+    except (sa_exc.ArgumentError, ImportError, ValueError):
+        raise SourceMisconfigured("invalid database URL for source") from None
+
+
+def translate_db_error(exc: BaseException, source_name: str) -> SourceError:
+    """Map a driver/SQLAlchemy failure to what the caller should do. The message names only
+    exception classes: driver text can quote statements and values."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain and len(chain) < 8:
+        chain.append(seen)
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    names = " ".join(c.__name__.lower() for e in chain for c in type(e).__mro__)
+    text = " ".join(str(e).lower() for e in chain)
+    kind = type(chain[-1]).__name__
+    if any(k in names for k in _MISCONFIGURED) or any(t in text for t in _MISCONFIGURED_TEXT):
+        return SourceMisconfigured(f"{source_name} database refused or lacks the schema ({kind})")
+    if "timeout" in names:
+        return SourceTimedOut(f"{source_name} database did not answer in time ({kind})")
+    if "protocolerror" in names:
+        return SourceResponseInvalid(f"{source_name} database sent an unreadable reply ({kind})")
+    return SourceUnavailable(f"{source_name} database unavailable ({kind})")
+
+
+def sql_settings(config: Mapping[str, Any]) -> tuple[str, float]:
+    """`url` (required, a SQLAlchemy URL; sync-style accepted) and `timeout_s` (optional)."""
+    url = config_value(config, "url")
+    if not isinstance(url, str) or not url:
+        raise SourceMisconfigured("adapter configuration key 'url' must be a string")
+    try:
+        timeout_s = float(config.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    except (TypeError, ValueError):
+        raise SourceMisconfigured(
+            "adapter configuration key 'timeout_s' must be a number"
+        ) from None
+    return url, timeout_s
+
+
+def canonical_postcode(value: str) -> str:
+    raw = "".join(value.split()).upper()
+    return f"{raw[:-3]} {raw[-3:]}" if len(raw) > 3 else raw
+
+
+def normalise_sex(value: str | None) -> str | None:
+    if not value:
+        return None
+    return {
+        "f": "female",
+        "female": "female",
+        "m": "male",
+        "male": "male",
+        "o": "other",
+        "other": "other",
+    }.get(value.strip().lower(), "unknown")
+
+
+def as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def swapped_date(value: date) -> date | None:
+    """The date with day and month exchanged (a common keying error), if that is a date."""
+    if value.day == value.month or value.day > 12:
+        return None
+    return value.replace(month=value.day, day=value.month)
+
+
+def candidate_search(
+    persons: sa.Table, name_keys: sa.Table, query: PersonQuery
+) -> sa.Select[Any] | None:
+    """Every person matching any key of `query`, by id; None when it gives no key."""
+    branches: list[sa.Select[Any]] = []
+    if query.nhs_number and (nhs := "".join(query.nhs_number.split())):
+        branches.append(sa.select(persons).where(persons.c.nhs_number == nhs))
+    dob = query.date_of_birth
+    if dob:
+        branches.append(sa.select(persons).where(persons.c.date_of_birth == dob))
+    keys = family_keys(query.family_name)
+    if keys:
+        # An IN-subquery, not a join: a person with two matching keys comes back once.
+        def by_key(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+            ids = sa.select(name_keys.c.person_id).where(name_keys.c.family_key.in_(keys))
+            return sa.select(persons).where(persons.c.id.in_(ids.where(*conditions)))
+
+        if dob is None:
+            branches.append(by_key())
+        elif (swapped := swapped_date(dob)) is not None:
+            # dob itself is covered above; the family key narrows the swapped date.
+            branches.append(by_key(name_keys.c.date_of_birth == swapped))
+    postcodes = sorted({canonical_postcode(p) for p in query.postcodes if p and p.strip()})
+    if postcodes:
+        branches.append(sa.select(persons).where(persons.c.postcode.in_(postcodes)))
+    if not branches:
+        return None
+    found = sa.union(*branches).subquery("candidates")
+    return sa.select(found).order_by(found.c.id)
+
+
+def person_from_row(source: Source, agency: str, row: RowMapping) -> SourcePerson:
+    return SourcePerson(
+        source=source,
+        local_id=str(row["id"]),
+        given_name=row["given_name"],
+        family_name=row["family_name"],
+        date_of_birth=as_date(row["date_of_birth"]),
+        sex=normalise_sex(row["sex"]),
+        nhs_number=row["nhs_number"],
+        postcode=row["postcode"],
+        address=row["address"],
+        labels=Labels(agency=agency),
+    )
+
+
+def size_estimate(dialect: str, table: sa.Table) -> sa.Select[Any]:
+    """How many rows `table` has, without counting a million of them: the highest rowid on
+    SQLite (exact for a table never deleted from), the planner's estimate on PostgreSQL (a
+    count only while the table has never been analysed)."""
+    if dialect == "sqlite":
+        return sa.select(sa.func.max(sa.literal_column("rowid"))).select_from(table)
+    if dialect != "postgresql":
+        return sa.select(sa.func.count()).select_from(table)
+    reltuples: sa.ColumnClause[float] = sa.column("reltuples")
+    counted = sa.select(sa.func.count()).select_from(table).scalar_subquery()
+    return (
+        sa.select(sa.case((reltuples >= 0, sa.cast(reltuples, sa.BigInteger)), else_=counted))
+        .select_from(sa.table("pg_class"))
+        .where(sa.column("oid") == sa.cast(sa.literal(table.name), postgresql.REGCLASS))
+    )
+
+
+class SqlSource:
+    """One agency database: a pooled async engine, parameterised statements only, and
+    every driver failure translated into a SourceError."""
+
+    def __init__(self, name: str, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
+        self.name = name
+        self.engine = make_engine(url, timeout_s)
+
+    async def fetch(self, statement: sa.Executable) -> list[RowMapping]:
+        try:
+            async with self.engine.connect() as conn:
+                return list((await conn.execute(statement)).mappings())
+        except DB_ERRORS as exc:
+            raise translate_db_error(exc, self.name) from None
+
+    async def search(
+        self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery
+    ) -> list[RowMapping]:
+        statement = candidate_search(persons, name_keys, query)
+        return [] if statement is None else await self.fetch(statement)
+
+    async def fetch_by_person(
+        self, statement: sa.Select[Any], column: sa.ColumnElement[Any], ids: Sequence[str]
+    ) -> list[RowMapping]:
+        """Rows of `statement` for the given person ids, in batches small enough for any
+        driver's parameter limit."""
+        rows: list[RowMapping] = []
+        for start in range(0, len(ids), 500):
+            rows += await self.fetch(statement.where(column.in_(ids[start : start + 500])))
+        return rows
+
+    async def probe(self, persons: sa.Table) -> SourceHealth:
+        """Connect, check the persons table is there and estimate its size cheaply."""
+        rows = await self.fetch(size_estimate(self.engine.dialect.name, persons))
+        value = next(iter(rows[0].values()), None) if rows else None
+        return SourceHealth(reachable=True, authenticated=True, record_count=int(value or 0))
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-HARNESSES = ("hub",)
+HARNESSES = ("hub", "sources")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -73,7 +73,11 @@ def seed(
     from .demo import sources
 
     settings = _settings()
-    counts = sources.seed(settings.data_dir, households, seed, police_url, early_help_url)
+    started = time.perf_counter()
+    counts = sources.seed(
+        settings.data_dir, households, seed, police_url, early_help_url, progress=True
+    )
+    typer.echo(f"seeded in {time.perf_counter() - started:.1f} s")
     typer.echo(json.dumps(counts, indent=2, default=str))
 
 
@@ -122,8 +126,9 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
 
 @sources_app.command("check")
 def sources_check() -> None:
-    """For each configured source: reachable, answering, latency. Exit 1 if any is not."""
-    from adapters.base import PersonQuery
+    """For each configured source: reachable, authenticated, latency and record count.
+    Exit 1 if any is unhealthy."""
+    from adapters.base import PersonQuery, SourceError, SupportsProbe
 
     from .app import build_adapters
 
@@ -134,18 +139,27 @@ def sources_check() -> None:
 
     async def check() -> bool:
         healthy = True
+        typer.echo(f"{'source':<18} {'state':<34} {'latency':>9} {'records':>10}")
         for source, adapter in build_adapters(settings).items():
             started = time.perf_counter()
+            count: int | None = None
             try:
                 async with asyncio.timeout(settings.sources[source].deadline_ms / 1000):
-                    await adapter.search(PersonQuery(nhs_number="0000000000"))
-                state = "ok"
-            except Exception as exc:
-                state, healthy = f"unhealthy ({type(exc).__name__})", False
+                    if isinstance(adapter, SupportsProbe):
+                        health = await adapter.probe()
+                        count = health.record_count
+                    else:
+                        await adapter.search(PersonQuery(nhs_number="0000000000"))
+                state = "ok (reachable, authenticated)"
+            except TimeoutError:
+                state, healthy = "unhealthy: no answer within deadline", False
+            except SourceError as exc:
+                state, healthy = f"unhealthy: {type(exc).__name__} ({exc.action})", False
             finally:
                 await adapter.aclose()
             ms = (time.perf_counter() - started) * 1000
-            typer.echo(f"{source.value:<18} {state:<40} {ms:8.1f} ms")
+            records = "-" if count is None else str(count)
+            typer.echo(f"{source.value:<18} {state:<34} {ms:7.1f}ms {records:>10}")
         return healthy
 
     if not asyncio.run(check()):

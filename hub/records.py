@@ -19,7 +19,16 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from adapters.base import Adapter, Item, PersonQuery, Source, SourceError, SourcePerson
+from adapters.base import (
+    Adapter,
+    Item,
+    PersonQuery,
+    Source,
+    SourceError,
+    SourcePerson,
+    SourceTimedOut,
+    SupportsProbe,
+)
 
 from . import identity
 from .breaker import CircuitBreaker
@@ -110,7 +119,7 @@ class RecordService:
         try:
             async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
                 answer = await work()
-        except TimeoutError:
+        except (TimeoutError, SourceTimedOut):
             breaker.failed()
             return SourceAnswer(source, TIMED_OUT, elapsed())
         except SourceError as exc:
@@ -132,7 +141,10 @@ class RecordService:
             adapter = self.adapters[source]
             try:
                 async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
-                    await adapter.search(PersonQuery(nhs_number=PROBE_NHS_NUMBER))
+                    if isinstance(adapter, SupportsProbe):
+                        await adapter.probe()
+                    else:
+                        await adapter.search(PersonQuery(nhs_number=PROBE_NHS_NUMBER))
             except Exception as exc:
                 log.info("source %s still failing: %s", source.value, type(exc).__name__)
                 self.breakers[source].failed()

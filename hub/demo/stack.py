@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from . import sources
 
 DEMO_HOUSEHOLDS = 300
 DEMO_SEED = 7
+STORE_FORMAT = 2  # bump when the demo sources' storage changes: older data is re-seeded
 # (process name, source, base path, path that answers 2xx when the source is up)
 HTTP_SOURCES = (
     ("health", "HEALTH", "fhir", "metadata"),
@@ -35,11 +37,11 @@ def ensure_seeded(
 ) -> None:
     """Generate the demo sources unless the data folder already holds this exact seeding."""
     marker = data_dir / "sources" / "seeded.json"
-    wanted = {"households": households, "seed": seed}
+    wanted = {"households": households, "seed": seed, "format": STORE_FORMAT}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return
     say(f"generating demo data ({households} households, seed {seed}) ...")
-    sources.seed(data_dir, households, seed)
+    sources.seed(data_dir, households, seed, progress=sys.stderr.isatty())
     marker.write_text(json.dumps(wanted))
 
 
@@ -52,10 +54,15 @@ def sql_source_config(data_dir: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def demo_sources(data_dir: Path, say: Callable[[str], None] = print) -> Iterator[dict[str, Any]]:
+def demo_sources(
+    data_dir: Path,
+    say: Callable[[str], None] = print,
+    households: int = DEMO_HOUSEHOLDS,
+    seed: int = DEMO_SEED,
+) -> Iterator[dict[str, Any]]:
     """Seed (once, deterministically) and start the demo source systems; yields the
     `MASH_SOURCES` configuration for them; stops the processes it started on exit."""
-    ensure_seeded(data_dir, say=say)
+    ensure_seeded(data_dir, households, seed, say=say)
     config = sql_source_config(data_dir)
     processes = []
     try:
@@ -65,6 +72,9 @@ def demo_sources(data_dir: Path, say: Callable[[str], None] = print) -> Iterator
             config[source] = {"url": f"http://127.0.0.1:{port}/{path}"}
         for process, (_, source, _, probe) in zip(processes, HTTP_SOURCES, strict=True):
             sources.wait_until_up(f"{config[source]['url']}/{probe}", timeout=30, process=process)
+        client = data_dir / "sources" / "asc_client.json"
+        if client.exists():  # the adult social care source wants OAuth client credentials
+            config["ADULT_SOCIAL_CARE"]["options"] = json.loads(client.read_text())
         yield config
     finally:
         for process in processes:

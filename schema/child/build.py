@@ -37,13 +37,17 @@ SECTIONS: dict[Source, tuple[str, str]] = {
 ITEM_TYPES: dict[str, type] = {
     "police.incident": t.PoliceIncident,
     "police.intelligence": t.PoliceIntelligence,
+    "police.missing_episode": t.PoliceMissingEpisode,
+    "police.warning_marker": t.PoliceWarningMarker,
     "health.encounter": t.HealthEncounter,
     "health.plan": t.HealthPlan,
     "adult_social_care.involvement": t.AdultSocialCareInvolvement,
     "early_help.episode": t.EarlyHelpEpisode,
     "early_help.consent": t.EarlyHelpConsent,
 }
-DATE_FIELDS = frozenset({"occurred_on", "recorded_on", "date", "start", "end"})
+DATE_FIELDS = frozenset(
+    {"occurred_on", "recorded_on", "date", "start", "end", "reported_on", "returned_on"}
+)
 PERSON_FIELDS = ("postcode", "address")
 
 
@@ -202,6 +206,8 @@ class ChildView:
                     known=known,
                     incidents=entries.get("police.incident", []),
                     intelligence=entries.get("police.intelligence", []),
+                    missing_episodes=entries.get("police.missing_episode", []),
+                    warning_markers=entries.get("police.warning_marker", []),
                 )
             case Source.HEALTH:
                 return t.HealthSection(

@@ -104,6 +104,19 @@ class PoliceIntelligence(Entry):
     text: str | None
 
 
+@strawberry.type(description="A missing-person episode; `returnedOn` null while still missing.")
+class PoliceMissingEpisode(Entry):
+    reported_on: date | None
+    returned_on: date | None
+    risk: str | None
+
+
+@strawberry.type(description="A police warning marker, e.g. WEAPONS, VIOLENCE, SELF_HARM.")
+class PoliceWarningMarker(Entry):
+    marker: str | None
+    recorded_on: date | None
+
+
 @strawberry.type
 class HealthEncounter(Entry):
     date: date | None
@@ -150,6 +163,12 @@ PoliceIncidentResult = Annotated[
 PoliceIntelligenceResult = Annotated[
     PoliceIntelligence | Redaction, strawberry.union("PoliceIntelligenceResult")
 ]
+PoliceMissingEpisodeResult = Annotated[
+    PoliceMissingEpisode | Redaction, strawberry.union("PoliceMissingEpisodeResult")
+]
+PoliceWarningMarkerResult = Annotated[
+    PoliceWarningMarker | Redaction, strawberry.union("PoliceWarningMarkerResult")
+]
 HealthEncounterResult = Annotated[
     HealthEncounter | Redaction, strawberry.union("HealthEncounterResult")
 ]
@@ -170,6 +189,8 @@ class PoliceSection:
     known: bool
     incidents: list[PoliceIncidentResult]
     intelligence: list[PoliceIntelligenceResult]
+    missing_episodes: list[PoliceMissingEpisodeResult]
+    warning_markers: list[PoliceWarningMarkerResult]
 
 
 @strawberry.type

@@ -1,4 +1,6 @@
-"""EarlyHelpAdapter against the seeded demo early help database (SQLite and PostgreSQL)."""
+"""EarlyHelpAdapter against the seeded demo early help database (SQLite and PostgreSQL):
+indexed candidate search, episodes and consent, probe, error mapping.
+(What every adapter must do is in test_contract.py.)"""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters import early_help as schema
 from adapters.base import (
     KINDS,
     Adapter,
@@ -14,10 +17,14 @@ from adapters.base import (
     Source,
     SourceMisconfigured,
     SourceUnavailable,
+    SupportsProbe,
 )
 from adapters.early_help import EarlyHelpAdapter
+from adapters.sql import candidate_search
 from hub.demo import generator as g
 from hub.demo import sources
+
+from .conftest import QUERIES, full_scans
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +45,31 @@ def by_name(people, given, family):
     return [p for p in people if (p.given_name, p.family_name) == (given, family)]
 
 
-async def test_is_an_adapter(early_help: EarlyHelpAdapter) -> None:
+async def test_early_help_adapter_is_an_adapter_that_can_probe(
+    early_help: EarlyHelpAdapter,
+) -> None:
     assert isinstance(early_help, Adapter)
+    assert isinstance(early_help, SupportsProbe)
     assert early_help.source is Source.EARLY_HELP
+    health = await early_help.probe()
+    assert (health.reachable, health.authenticated) == (True, True)
+    assert health.record_count and health.record_count > 0
+
+
+async def test_family_name_with_date_of_birth_finds_noah_keyed_with_day_and_month_swapped(
+    early_help: EarlyHelpAdapter,
+) -> None:
+    people = await early_help.search(PersonQuery(family_name="Thompson", date_of_birth=g.NOAH_DOB))
+    [noah] = by_name(people, "Noah", "Thompson")
+    assert noah.date_of_birth == g.NOAH_DOB_SWAPPED
+    # The swapped date is only searched together with the family key.
+    assert {p.date_of_birth for p in people} <= {g.NOAH_DOB, g.NOAH_DOB_SWAPPED}
+
+
+@pytest.mark.parametrize("key", list(QUERIES))
+async def test_candidate_search_never_scans_persons(early_help_db: str, key: str) -> None:
+    statement = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
+    assert await full_scans(early_help_db, statement) == []
 
 
 @pytest.mark.parametrize(

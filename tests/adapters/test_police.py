@@ -1,12 +1,19 @@
-"""PoliceAdapter against the seeded demo police database (SQLite and PostgreSQL)."""
+"""PoliceAdapter against the seeded demo police database (SQLite and PostgreSQL): indexed
+candidate search, police content and its labels, probe, error mapping.
+(What every adapter must do is in test_contract.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from adapters import police as schema
 from adapters.base import (
     KINDS,
     Adapter,
@@ -14,10 +21,14 @@ from adapters.base import (
     Source,
     SourceMisconfigured,
     SourceUnavailable,
+    SupportsProbe,
 )
 from adapters.police import PoliceAdapter
+from adapters.sql import async_url, candidate_search
 from hub.demo import generator as g
 from hub.demo import sources
+
+from .conftest import QUERIES, full_scans
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +49,9 @@ def by_name(people, given, family):
     return [p for p in people if (p.given_name, p.family_name) == (given, family)]
 
 
-async def test_is_an_adapter(police: PoliceAdapter) -> None:
+async def test_police_adapter_is_an_adapter_that_can_probe(police: PoliceAdapter) -> None:
     assert isinstance(police, Adapter)
+    assert isinstance(police, SupportsProbe)
     assert police.source is Source.POLICE
 
 
@@ -118,7 +130,58 @@ async def test_any_key_matches_and_postcode_is_normalised(police: PoliceAdapter)
     assert {"Liam", "Eva"} <= {p.given_name for p in union}
     by_family = await police.search(PersonQuery(family_name="THOMPSON"))
     assert by_name(by_family, "Jade", "Thompson")
-    assert not by_name(by_family, "Eva", "Thomson")
+
+
+async def test_swapped_date_of_birth_is_searched_only_together_with_the_family_key(
+    police: PoliceAdapter,
+) -> None:
+    # Only rows with the family key on the swapped date come back beside the exact date.
+    people = await police.search(PersonQuery(family_name="Thompson", date_of_birth=g.NOAH_DOB))
+    swapped = {p.date_of_birth for p in people} - {g.NOAH_DOB}
+    assert swapped <= {g.NOAH_DOB_SWAPPED}
+    assert all(p.date_of_birth in (g.NOAH_DOB, g.NOAH_DOB_SWAPPED) for p in people)
+
+
+@pytest.mark.parametrize("key", list(QUERIES))
+async def test_candidate_search_never_scans_persons(police_db: str, key: str) -> None:
+    statement = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
+    assert await full_scans(police_db, statement) == []
+
+
+async def test_scan_check_sees_a_leading_wildcard_search(police_db: str) -> None:
+    # The control for the test above: a LIKE '%...' has no index to use.
+    statement = sa.select(schema.persons).where(schema.persons.c.family_name.like("%son"))
+    assert await full_scans(police_db, statement) != []
+
+
+async def test_missing_episodes_and_warning_markers_are_labelled(
+    police: PoliceAdapter, police_db: str
+) -> None:
+    missing = await _rows(police_db, sa.select(schema.missing_episodes.c.person_id))
+    markers = await _rows(
+        police_db, sa.select(schema.warning_markers.c.person_id, schema.warning_markers.c.marker)
+    )
+    assert missing and markers, "the demo data has missing episodes and warning markers"
+    ids = [missing[0][0], *(m[0] for m in markers)]
+    items = await police.items(ids)
+    episodes = [i for i in items if i.kind == "police.missing_episode"]
+    assert episodes and all(i.labels.agency == "police" for i in episodes)
+    found = [i for i in items if i.kind == "police.warning_marker"]
+    assert {i.data["marker"] for i in found} == {m[1] for m in markers}
+    for item in found:
+        health = item.data["marker"] in ("MENTAL_HEALTH", "SELF_HARM")
+        expected = {"health", "mental_health"} if health else {"criminal_offence"}
+        assert item.labels.special_categories == expected
+    for item in [*episodes, *found]:
+        assert tuple(item.data) == KINDS[item.kind]
+
+
+async def test_probe_counts_persons(police: PoliceAdapter, police_db: str) -> None:
+    health = await police.probe()
+    assert (health.reachable, health.authenticated) == (True, True)
+    [(count,)] = await _rows(police_db, sa.select(sa.func.count()).select_from(schema.persons))
+    assert health.record_count is not None and count
+    assert abs(health.record_count - count) <= count // 10  # PostgreSQL gives an estimate
 
 
 async def test_unknown_person_is_empty(police: PoliceAdapter) -> None:
@@ -153,6 +216,23 @@ async def test_database_without_tables_is_misconfigured(tmp_path: Path) -> None:
     try:
         with pytest.raises(SourceMisconfigured):
             await adapter.search(PersonQuery(family_name="Thompson"))
+        with pytest.raises(SourceMisconfigured):
+            await adapter.probe()
+    finally:
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize("change", ["role", "database"])
+async def test_unknown_role_or_database_is_misconfigured(
+    postgres_sources: dict[str, str], change: str
+) -> None:
+    url = make_url(postgres_sources["police"])
+    url = url.set(username="no_such_role") if change == "role" else url.set(database="nope")
+    adapter = PoliceAdapter.from_config({"url": url.render_as_string(hide_password=False)})
+    try:
+        with pytest.raises(SourceMisconfigured) as info:
+            await adapter.probe()
+        assert "no_such_role" not in str(info.value) and "nope" not in str(info.value)
     finally:
         await adapter.aclose()
 
@@ -160,3 +240,13 @@ async def test_database_without_tables_is_misconfigured(tmp_path: Path) -> None:
 def test_missing_url_is_misconfigured() -> None:
     with pytest.raises(SourceMisconfigured):
         PoliceAdapter.from_config({})
+
+
+async def _rows(url: str, statement: sa.Select[Any]) -> list[Any]:
+    """Rows straight from the source database (to compare the adapter with)."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(statement)).all())
+    finally:
+        await engine.dispose()

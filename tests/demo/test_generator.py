@@ -1,46 +1,140 @@
-"""The synthetic population: deterministic, valid, and always holding the showcase family."""
+"""The synthetic population: deterministic, realistic noise, and always the showcase family."""
 
 from __future__ import annotations
 
-import time
+import statistics
+from collections import Counter
 from dataclasses import asdict
 
 import pytest
 
 from hub.demo import generator as g
 
+N = 2000
+
 
 @pytest.fixture(scope="module")
 def pop() -> g.Population:
-    return g.generate()
+    return g.generate(households=N, seed=7)
 
 
-def test_same_seed_same_output() -> None:
+def test_same_seed_same_population_and_other_seed_differs() -> None:
     a, b = g.generate(households=120, seed=11), g.generate(households=120, seed=11)
     assert asdict(a) == asdict(b)
     assert asdict(a) != asdict(g.generate(households=120, seed=12))
 
 
-def test_fast_enough() -> None:
-    start = time.perf_counter()
-    g.generate(households=300, seed=3)
-    assert time.perf_counter() - start < 5
+def test_a_chunk_depends_only_on_households_seed_and_index() -> None:
+    households = 2 * g.CHUNK + 10
+    assert asdict(g.generate_chunk(households, 3, 1)) == asdict(list(g.chunks(households, 3))[1])
 
 
-def test_sizes(pop: g.Population) -> None:
-    assert len(pop.households) == 300
-    assert 600 < len(pop.persons) < 1500
-    assert len({p.id for p in pop.persons}) == len(pop.persons)
-    assert 100 <= len(pop.adult_social_care.persons) <= 600
+def test_every_source_holds_about_two_and_a_half_persons_per_household(
+    pop: g.Population,
+) -> None:
+    area = [p for p in pop.persons if p.in_area]
+    assert 2.3 * N < len(area) < 2.8 * N
+    for records in (
+        pop.health.patients,
+        pop.police.persons,
+        pop.adult_social_care.persons,
+        pop.early_help.persons,
+    ):
+        assert 2.45 * N <= len(records) <= 2.6 * N
+    ids = [p.id for p in pop.persons]
+    assert len(ids) == len(set(ids))
+
+
+def test_postcodes_hold_15_to_40_households_and_uprns_are_unique(pop: g.Population) -> None:
+    area = [h for h in pop.households if h.in_area and h.id.startswith("HH")]
+    per_postcode = Counter(h.postcode for h in area)
+    per_postcode.pop(g.SHOWCASE_POSTCODE)
+    assert 15 <= statistics.mean(per_postcode.values()) <= 40
+    assert len({h.uprn for h in pop.households}) == len(pop.households)
+    moved = sum(1 for h in area if h.previous_postcode) / len(area)
+    assert 0.12 < moved < 0.25
 
 
 def test_nhs_numbers_valid_and_unique(pop: g.Population) -> None:
     numbers = [p.nhs_number for p in pop.persons if p.nhs_number]
     assert len(numbers) == len(set(numbers))
-    assert len(numbers) > 0.9 * len(pop.persons)
+    assert len(numbers) > 0.95 * len(pop.persons)
     assert all(g.is_valid_nhs_number(n) for n in numbers)
     assert g.is_valid_nhs_number("943 476 5919")
     assert not g.is_valid_nhs_number("9434765918")
+
+
+@pytest.mark.parametrize(
+    ("slice_name", "low", "high"),
+    [
+        ("health", 0.94, 0.99),
+        ("police", 0.06, 0.14),
+        ("adult_social_care", 0.15, 0.25),
+        ("early_help", 0.10, 0.20),
+    ],
+)
+def test_nhs_number_coverage_per_source(
+    pop: g.Population, slice_name: str, low: float, high: float
+) -> None:
+    s = getattr(pop, slice_name)
+    records = s.patients if slice_name == "health" else s.persons
+    share = sum(1 for r in records if r.nhs_number) / len(records)
+    assert low <= share <= high
+
+
+def test_identity_noise_in_police_records(pop: g.Population) -> None:
+    truth = {p.id: p for p in pop.persons}
+    records = pop.police.persons
+    nick = sum(
+        1
+        for r in records
+        if r.given_name != truth[r.person_id].given_name
+        and r.given_name in g._pools(7).nicknames.get(truth[r.person_id].given_name, ())
+    )
+    swapped = sum(
+        1
+        for r in records
+        if r.date_of_birth
+        and r.date_of_birth != truth[r.person_id].date_of_birth
+        and (r.date_of_birth.day, r.date_of_birth.month)
+        == (truth[r.person_id].date_of_birth.month, truth[r.person_id].date_of_birth.day)
+    )
+    double = sum(
+        1 for r in records if "-" in r.family_name and "-" not in truth[r.person_id].family_name
+    )
+    missing_dob = sum(1 for r in records if r.date_of_birth is None)
+    n = len(records)
+    assert 0.04 * n < nick < 0.14 * n
+    assert 0.003 * n < swapped < 0.03 * n
+    assert 0.005 * n < double < 0.04 * n
+    assert 0.01 * n < missing_dob < 0.05 * n
+    homes = {h.id: h for h in pop.households}
+    stale = sum(
+        1
+        for r in records
+        if r.postcode and r.postcode == homes[truth[r.person_id].household_id].previous_postcode
+    )
+    assert stale > 0
+
+
+def test_twins_half_siblings_and_babies(pop: g.Population) -> None:
+    truth = {p.id: p for p in pop.persons}
+    relations = Counter(r.relation for r in pop.relations)
+    assert {"parent", "child", "partner", "sibling", "half_sibling", "twin"} <= set(relations)
+    twins = [
+        (truth[r.person_id], truth[r.related_id]) for r in pop.relations if r.relation == "twin"
+    ]
+    assert all(
+        a.date_of_birth == b.date_of_birth and a.household_id == b.household_id for a, b in twins
+    )
+    assert any(a.sex == b.sex for a, b in twins)
+    halves = [
+        (truth[r.person_id], truth[r.related_id])
+        for r in pop.relations
+        if r.relation == "half_sibling"
+    ]
+    assert any(a.family_name != b.family_name for a, b in halves)
+    assert any(p.given_name == "Baby" for p in pop.health.patients)
 
 
 def test_showcase_household(pop: g.Population) -> None:
@@ -57,16 +151,16 @@ def test_showcase_household(pop: g.Population) -> None:
         "child",
     )
     assert (noah.family_name, noah.date_of_birth, noah.role) == ("Thompson", g.NOAH_DOB, "child")
-    assert g.is_valid_nhs_number(noah.nhs_number)
     assert (jade.role, liam.role) == ("parent", "partner")
-    # nobody else shares the showcase children's dates of birth with their names
     others = [p for p in pop.persons if p.household_id != "HH000000"]
     assert not [p for p in others if p.date_of_birth in (g.AVA_DOB, g.NOAH_DOB)]
+    assert g.SHOWCASE_POSTCODE not in {h.postcode for h in pop.households if h.id != "HH000000"}
 
 
 def test_health_slice(pop: g.Population) -> None:
-    patients = {p.nhs_number: p for p in pop.health.patients}
+    patients = {p.nhs_number: p for p in pop.health.patients if p.nhs_number}
     ava, noah = patients[g.AVA_NHS], patients[g.NOAH_NHS]
+    assert ava.id == "pat-000001"
     assert (ava.given_name, ava.family_name, ava.date_of_birth) == ("Ava", "Thompson", g.AVA_DOB)
     assert noah.date_of_birth == g.NOAH_DOB
     ae = [e for e in pop.health.encounters if e.patient_id == ava.id]
@@ -74,14 +168,16 @@ def test_health_slice(pop: g.Population) -> None:
     assert [(c.category, c.status) for c in pop.health.care_plans if c.patient_id == ava.id] == [
         ("CPP", "active")
     ]
-    others = [e for e in pop.health.encounters if e.patient_id != ava.id]
-    assert len(others) > 10
     assert {c.category for c in pop.health.care_plans} >= {"CPP", "LAC"}
+    assert {e.class_code for e in pop.health.encounters} == {"EMER", "AMB", "HH"}
+    restricted = sum(1 for p in pop.health.patients if p.restricted) / len(pop.health.patients)
+    assert 0.004 < restricted < 0.02
 
 
 def test_police_slice(pop: g.Population) -> None:
     police = pop.police
     [eva] = [p for p in police.persons if (p.given_name, p.family_name) == ("Eva", "Thomson")]
+    assert eva.id == "PP000001"
     assert eva.date_of_birth == g.AVA_DOB and eva.nhs_number is None
     assert eva.postcode == g.SHOWCASE_POSTCODE
     roles = {(i.person_id, i.incident_id): i.role for i in police.involvements}
@@ -93,36 +189,40 @@ def test_police_slice(pop: g.Population) -> None:
         g.SHOWCASE_POSTCODE,
     )
     on_incident = {
-        police_person.given_name: roles[(police_person.id, eva_inc.id)]
-        for police_person in police.persons
-        if (police_person.id, eva_inc.id) in roles
+        p.given_name: roles[(p.id, eva_inc.id)]
+        for p in police.persons
+        if (p.id, eva_inc.id) in roles
     }
-    assert on_incident["Jade"] == "VICTIM"
-    assert on_incident["Liam"] == "SUSPECT"
-    assert on_incident["Eva"] == "PRESENT"
-    liam = next(p for p in police.persons if p.given_name == "Liam" and p.family_name == "Carter")
+    assert (on_incident["Jade"], on_incident["Liam"], on_incident["Eva"]) == (
+        "VICTIM",
+        "SUSPECT",
+        "PRESENT",
+    )
+    liam = next(p for p in police.persons if (p.given_name, p.family_name) == ("Liam", "Carter"))
     assert any(i.person_id == liam.id and i.handling_code == "C" for i in police.intelligence)
     assert any(i.person_id == eva.id and i.handling_code == "C" for i in police.intelligence)
-    assert sum(1 for p in police.persons if p.nhs_number) < len(police.persons) / 3
-    assert {i.dash_risk for i in police.incidents if i.category == "DOMESTIC_ABUSE"} == {
-        "STANDARD",
-        "MEDIUM",
-        "HIGH",
-    }
+    dash = Counter(i.dash_risk for i in police.incidents if i.category == "DOMESTIC_ABUSE")
+    assert set(dash) == {"STANDARD", "MEDIUM", "HIGH"}
+    assert dash["STANDARD"] > dash["MEDIUM"] > dash["HIGH"]
+    assert {i.handling_code for i in police.intelligence} == {"P", "C"}
+    assert any(i.investigation_sensitive for i in police.intelligence)
     for i in police.intelligence:
         assert i.source_grade in "ABC" and 1 <= i.intelligence_grade <= 5
-        assert i.handling_code in ("P", "C")
+    assert police.missing_episodes and police.warning_markers
+    keys = [(i.person_id, i.incident_id, i.role) for i in police.involvements]
+    assert len(keys) == len(set(keys))
 
 
 def test_adult_social_care_slice(pop: g.Population) -> None:
     asc = pop.adult_social_care
-    [jade] = [p for p in asc.persons if (p.given_name, p.family_name) == ("Jade", "Thompson")]
+    [jade] = [p for p in asc.persons if p.id == "ASC000001"]
+    assert (jade.given_name, jade.family_name) == ("Jade", "Thompson")
     assert jade.postcode == g.SHOWCASE_POSTCODE and jade.date_of_birth == g.JADE_DOB
     assert [
         (i.involvement_type, i.status) for i in asc.involvements if i.asc_person_id == jade.id
     ] == [("MENTAL_HEALTH", "OPEN")]
-    adults = {p.id for p in pop.persons if p.role != "child"}
-    assert all(p.person_id in adults for p in asc.persons)
+    truth = {p.id: p for p in pop.persons}
+    assert all(truth[p.person_id].role != "child" for p in asc.persons)
     assert {i.involvement_type for i in asc.involvements} == {
         "MENTAL_HEALTH",
         "SUBSTANCE_MISUSE",
@@ -133,10 +233,10 @@ def test_adult_social_care_slice(pop: g.Population) -> None:
 
 def test_early_help_slice(pop: g.Population) -> None:
     eh = pop.early_help
-    people = {(p.given_name, p.family_name): p for p in eh.persons}
-    ava = people[("Ava", "Thompson-Reid")]
+    ava = next(p for p in eh.persons if p.id == "EH000001")
+    assert (ava.given_name, ava.family_name) == ("Ava", "Thompson-Reid")
     assert ava.date_of_birth == g.AVA_DOB and ava.postcode == g.SHOWCASE_PREVIOUS_POSTCODE
-    noah = people[("Noah", "Thompson")]
+    noah = next(p for p in eh.persons if p.person_id == "PER000001")
     assert noah.date_of_birth == g.NOAH_DOB_SWAPPED
     [consent] = [c for c in eh.consents if c.eh_person_id == ava.id]
     assert (consent.status, consent.given_by, consent.scope) == (
@@ -145,4 +245,6 @@ def test_early_help_slice(pop: g.Population) -> None:
         "share with MASH partners",
     )
     assert [e for e in eh.episodes if e.eh_person_id == ava.id]
-    assert {c.status for c in eh.consents} >= {"GIVEN", "REFUSED", "NOT_SOUGHT"}
+    statuses = Counter(c.status for c in eh.consents)
+    assert set(statuses) == {"GIVEN", "REFUSED", "NOT_SOUGHT", "WITHDRAWN"}
+    assert statuses["GIVEN"] > sum(statuses.values()) / 2

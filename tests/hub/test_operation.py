@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +161,12 @@ def test_nothing_personal_reaches_the_logs_when_requests_fail(
 def test_location_protected_child_shows_no_location_in_record_household_or_postcode_search(
     hub: Hub,
 ) -> None:
-    patients = json.loads((hub.data_dir / "sources" / "health.json").read_text())["Patient"]
-    protected = [
-        p for p in patients if p.get("meta", {}).get("security") and p["birthDate"] >= "2010-01-01"
-    ]
+    with sqlite3.connect(hub.data_dir / "sources" / "health.sqlite3") as db:
+        rows = db.execute(
+            "SELECT resource FROM patients WHERE restricted = 1 AND birth_date >= '2010-01-01' "
+            "AND nhs_number IS NOT NULL AND postcode IS NOT NULL ORDER BY id"
+        ).fetchall()
+    protected = [json.loads(r[0]) for r in rows]
     assert protected, "the demo data holds a location-protected child"
     child = protected[0]
     nhs = child["identifier"][0]["value"]

@@ -37,3 +37,10 @@ def test_contract_names_are_in_the_sdl() -> None:
         "REDACTED",
     ):
         assert re.search(rf"\b{name}\b", text), name
+
+
+def test_every_item_kind_has_a_graphql_type() -> None:
+    from adapters.base import KINDS
+    from schema.child.build import ITEM_TYPES
+
+    assert set(ITEM_TYPES) == set(KINDS)
