@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urljoin
 
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+with warnings.catch_warnings():
+    # Authlib 1.9 warns on import that its httpx integration will be renamed; nothing to do.
+    warnings.simplefilter("ignore")
+    from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
+        AsyncOAuth2Client,
+    )
 
 from .base import (
     Item,
@@ -33,6 +39,7 @@ from .base import (
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
+    swapped_date,
 )
 from .http import MAX_PAGES, Budget, HttpSettings, OAuthHttpSource, gather_lists
 
@@ -168,20 +175,23 @@ class AdultSocialCareAdapter:
 
     # --- Adapter protocol ---------------------------------------------------------------
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        searches: list[tuple[str, str]] = []
+        searches: list[list[tuple[str, str]]] = []
         if query.nhs_number:
-            searches.append(("nhs_number", "".join(query.nhs_number.split())))
+            searches.append([("nhs_number", "".join(query.nhs_number.split()))])
         if query.date_of_birth:
-            searches.append(("date_of_birth", query.date_of_birth.isoformat()))
-        if query.family_name:
-            searches += [("family_name", part) for part in _name_parts(query.family_name)]
+            searches.append([("date_of_birth", query.date_of_birth.isoformat())])
+        swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
+        if query.family_name and (swapped or not query.date_of_birth):
+            # with a date of birth, a family name only narrows its day/month swap
+            extra = [("date_of_birth", swapped.isoformat())] if swapped else []
+            searches += [[("family_name", part), *extra] for part in _name_parts(query.family_name)]
         for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
-            searches.append(("postcode", pc))
+            searches.append([("postcode", pc)])
         if not searches:
             return []
         budget = self._http.budget()
         rows = await gather_lists(
-            [self._pages("persons", [s, *self._page_params()], budget) for s in searches]
+            [self._pages("persons", [*s, *self._page_params()], budget) for s in searches]
         )
         found: dict[str, SourcePerson] = {}
         try:

@@ -248,6 +248,16 @@ class SupportsProbe(Protocol):
         ...
 
 
+def swapped_date(value: date) -> date | None:
+    """The date with day and month exchanged (a common keying error), if that is a date.
+
+    Adapters search a family name together with this date rather than alone: a family name
+    by itself matches thousands of people in a large source."""
+    if value.day == value.month or value.day > 12:
+        return None
+    return value.replace(month=value.day, day=value.month)
+
+
 def config_value(config: Mapping[str, Any], key: str) -> Any:
     """Read a required adapter configuration key, naming it when it is missing."""
     try:

@@ -36,6 +36,7 @@ from .base import (
     SourcePerson,
     SourceResponseInvalid,
     SourceUnavailable,
+    swapped_date,
 )
 from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
 
@@ -189,8 +190,11 @@ class HealthAdapter:
             searches.append({"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"})
         if query.date_of_birth:
             searches.append({"birthdate": query.date_of_birth.isoformat()})
-        if query.family_name:
-            searches += [{"family": part} for part in _name_parts(query.family_name)]
+        swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
+        if query.family_name and (swapped or not query.date_of_birth):
+            # with a date of birth, a family name only narrows its day/month swap
+            extra = {"birthdate": swapped.isoformat()} if swapped else {}
+            searches += [{"family": part, **extra} for part in _name_parts(query.family_name)]
         for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
             searches.append({"address-postalcode": pc})
         if not searches:

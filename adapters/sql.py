@@ -34,6 +34,7 @@ from .base import (
     SourceTimedOut,
     SourceUnavailable,
     config_value,
+    swapped_date,
 )
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -149,13 +150,6 @@ def as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
-
-
-def swapped_date(value: date) -> date | None:
-    """The date with day and month exchanged (a common keying error), if that is a date."""
-    if value.day == value.month or value.day > 12:
-        return None
-    return value.replace(month=value.day, day=value.month)
 
 
 def candidate_search(

@@ -116,16 +116,14 @@ def _scale(households: int) -> dict[str, Any]:
     with demo_sources(data_dir, households=households, seed=SEED) as config:
         ready_s = time.perf_counter() - started
         figures = asyncio.run(_measure(config, data_dir))
-    counts = {}
-    for line in (data_dir / "sources" / "counts.csv").read_text().splitlines()[1:]:
-        source, persons = line.split(",")[:2]
-        counts[source] = int(persons)
-    return {
+    result = {
         "households": households,
-        "persons_per_source": counts,
+        "persons_per_source": _counts(data_dir),
         "seed_or_start_s": round(ready_s, 1),
         **figures,
     }
+    print(f"sources bench at {households} households: {result}", flush=True)
+    return result
 
 
 def run() -> dict[str, Any]:

@@ -21,6 +21,9 @@ def test_compose_file_wires_hub_to_postgres_and_the_demo_sources() -> None:
     assert set(sources) == {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"}
     assert "//health-source:8081/" in sources["HEALTH"]["url"]
     assert "//asc-source:8082/" in sources["ADULT_SOCIAL_CARE"]["url"]
+    # the source wants OAuth client credentials: the seed writes them to the shared volume
+    assert sources["ADULT_SOCIAL_CARE"]["options"]["credentials_file"].startswith("/data/")
+    assert "demo-data:/data" in services["asc-source"]["volumes"]
     assert "@postgres:5432/" in sources["POLICE"]["url"]
     assert {"postgres", "health-source", "asc-source"} <= set(hub["depends_on"])
     assert services["hub"]["command"][:2] == ["mash-hub", "serve"]
