@@ -15,7 +15,6 @@ One search per key, concurrently, unioned by id; involvements in batches of ids.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -39,6 +38,7 @@ from .base import (
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
+    name_parts,
     swapped_date,
 )
 from .http import MAX_PAGES, Budget, HttpSettings, OAuthHttpSource, gather_lists
@@ -52,11 +52,6 @@ _CATEGORIES: Mapping[str, frozenset[str]] = {
 }
 _DEFAULT_CATEGORIES = frozenset({"health"})
 _SEX = {"f": "female", "female": "female", "m": "male", "male": "male", "other": "other"}
-
-
-def _name_parts(value: str) -> list[str]:
-    cleaned = re.sub(r"[^a-z\- ]", "", value.lower())
-    return list(dict.fromkeys(p for p in re.split(r"[\- ]+", cleaned) if p))
 
 
 def _date(value: Any) -> date | None:
@@ -184,7 +179,7 @@ class AdultSocialCareAdapter:
         if query.family_name and (swapped or not query.date_of_birth):
             # with a date of birth, a family name only narrows its day/month swap
             extra = [("date_of_birth", swapped.isoformat())] if swapped else []
-            searches += [[("family_name", part), *extra] for part in _name_parts(query.family_name)]
+            searches += [[("family_name", part), *extra] for part in name_parts(query.family_name)]
         for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
             searches.append([("postcode", pc)])
         if not searches:

@@ -21,6 +21,7 @@ sources: budget, retries, error mapping, OAuth client credentials).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -246,6 +247,12 @@ class SupportsProbe(Protocol):
             SourceResponseInvalid: the source answered with something unreadable.
         """
         ...
+
+
+def name_parts(value: str | None) -> list[str]:
+    """The lower-case parts of a name ("Thompson-Reid" -> ["thompson", "reid"])."""
+    cleaned = re.sub(r"[^a-z\- ]", "", (value or "").lower())
+    return list(dict.fromkeys(p for p in re.split(r"[\- ]+", cleaned) if p))
 
 
 def swapped_date(value: date) -> date | None:

@@ -36,6 +36,7 @@ from .base import (
     SourcePerson,
     SourceResponseInvalid,
     SourceUnavailable,
+    name_parts,
     swapped_date,
 )
 from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
@@ -87,11 +88,6 @@ def outcome_error(response: httpx.Response) -> SourceError | None:
     if status >= 500 or status == 429 or code in _TRANSIENT_ISSUES:
         return SourceUnavailable(f"health source failed ({status}, {code})")
     return SourceMisconfigured(f"health source rejected the request ({status}, {code})")
-
-
-def _name_parts(value: str) -> list[str]:
-    cleaned = re.sub(r"[^a-z\- ]", "", value.lower())
-    return list(dict.fromkeys(p for p in re.split(r"[\- ]+", cleaned) if p))
 
 
 def _as_date(value: Any) -> date | None:
@@ -189,12 +185,16 @@ class HealthAdapter:
             nhs = "".join(query.nhs_number.split())
             searches.append({"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"})
         if query.date_of_birth:
-            searches.append({"birthdate": query.date_of_birth.isoformat()})
+            # A date of birth alone finds a hundred people in a large source: with a family
+            # name, ask for those whose family name (any part) has one of its initials.
+            born = {"birthdate": query.date_of_birth.isoformat()}
+            initials = sorted({p[0] for p in name_parts(query.family_name)})
+            searches += [{**born, "family": i} for i in initials] or [born]
         swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
         if query.family_name and (swapped or not query.date_of_birth):
             # with a date of birth, a family name only narrows its day/month swap
             extra = {"birthdate": swapped.isoformat()} if swapped else {}
-            searches += [{"family": part, **extra} for part in _name_parts(query.family_name)]
+            searches += [{"family": part, **extra} for part in name_parts(query.family_name)]
         for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
             searches.append({"address-postalcode": pc})
         if not searches:

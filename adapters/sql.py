@@ -34,6 +34,7 @@ from .base import (
     SourceTimedOut,
     SourceUnavailable,
     config_value,
+    name_parts,
     swapped_date,
 )
 
@@ -161,7 +162,27 @@ def candidate_search(
         branches.append(sa.select(persons).where(persons.c.nhs_number == nhs))
     dob = query.date_of_birth
     if dob:
-        branches.append(sa.select(persons).where(persons.c.date_of_birth == dob))
+        # In a large source a date of birth alone brings back a hundred people; with a family
+        # name given, only those whose family name (any part) shares an initial with it: a
+        # residual filter on the few rows the date-of-birth index finds, typos kept.
+        same_day = sa.select(persons).where(persons.c.date_of_birth == dob)
+        initials = sorted({p[0].lower() for p in name_parts(query.family_name) if p})
+        if initials:
+            family = sa.func.lower(persons.c.family_name)
+            same_day = same_day.where(
+                sa.or_(
+                    *(
+                        pattern
+                        for i in initials
+                        for pattern in (
+                            family.like(f"{i}%"),
+                            family.like(f"%-{i}%"),
+                            family.like(f"% {i}%"),
+                        )
+                    )
+                )
+            )
+        branches.append(same_day)
     keys = family_keys(query.family_name)
     if keys:
         # An IN-subquery, not a join: a person with two matching keys comes back once.

@@ -25,7 +25,7 @@ from datetime import date
 
 from rapidfuzz.distance import JaroWinkler
 
-from adapters.base import SourcePerson
+from adapters.base import SourcePerson, swapped_date
 
 FAMILY_MIN = 0.9
 GIVEN_MIN = 0.75
@@ -97,13 +97,6 @@ def given_agrees(a: str | None, b: str | None) -> bool:
     return _given_score(a, b) >= GIVEN_MIN
 
 
-def _swapped(d: date) -> date | None:
-    try:
-        return date(d.year, d.day, d.month) if d.day <= 12 and d.day != d.month else None
-    except ValueError:
-        return None
-
-
 def match(subject: Demographics, record: SourcePerson) -> Link | None:
     """The link between a subject and a source record, or None if they are not the same."""
     if subject.nhs_number and record.nhs_number:
@@ -124,7 +117,7 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
             ("given_name", "family_name", "date_of_birth"),
             round((family + given) / 2, 3),
         )
-    if record.date_of_birth == _swapped(subject.date_of_birth) and family == given == 1.0:
+    if record.date_of_birth == swapped_date(subject.date_of_birth) and family == given == 1.0:
         return Link("name_and_swapped_date_of_birth", ("given_name", "family_name"), 0.9)
     return None
 
@@ -151,7 +144,7 @@ def sibling_safe(
         own = _given_score(subject.given_name, c.given_name)
         if any(
             h.date_of_birth
-            in (c.date_of_birth, _swapped(c.date_of_birth) if c.date_of_birth else None)
+            in (c.date_of_birth, swapped_date(c.date_of_birth) if c.date_of_birth else None)
             and _given_score(h.given_name, c.given_name) >= own
             for h in household
         ):
@@ -179,10 +172,20 @@ class Cluster:
 
     anchor: SourcePerson
     members: list[SourcePerson] = field(default_factory=list)
+    _demographics: Demographics | None = field(default=None, repr=False, compare=False)
+
+    def add(self, record: SourcePerson) -> None:
+        self.members.append(record)
+        self._demographics = None
 
     @property
     def demographics(self) -> Demographics:
         """The anchor's demographics, with an NHS number and postcodes from any member."""
+        if self._demographics is None:
+            self._demographics = self._combine()
+        return self._demographics
+
+    def _combine(self) -> Demographics:
         base = demographics_of(self.anchor)
         nhs = base.nhs_number or next((m.nhs_number for m in self.members if m.nhs_number), None)
         postcodes = tuple(
@@ -208,7 +211,7 @@ def cluster(records: Sequence[SourcePerson]) -> list[Cluster]:
             if match(c.demographics, record) and all(
                 match(demographics_of(m), record) or not _conflicts(m, record) for m in c.members
             ):
-                c.members.append(record)
+                c.add(record)
                 break
         else:
             clusters.append(Cluster(anchor=record, members=[record]))

@@ -28,6 +28,7 @@ from adapters.base import (
     SourcePerson,
     SourceTimedOut,
     SupportsProbe,
+    swapped_date,
 )
 
 from . import identity
@@ -173,7 +174,9 @@ class RecordService:
             return SourceAnswer(source, OK if found else NOT_KNOWN, 0, candidates=found)
 
         answers = await self._fan_out(ask)
-        candidates = [c for a in answers.values() for c in a.candidates]
+        # Only records that agree with what was typed are clustered: a date of birth alone
+        # brings back every child born that day in a large source.
+        candidates = [c for a in answers.values() for c in a.candidates if _near(query, c)]
         clusters = await asyncio.to_thread(identity.cluster, candidates)
         children = [
             c
@@ -319,6 +322,26 @@ def _household(
     return [
         c for c in candidates if c.local_id not in linked_ids and identity.address_key(c) in homes
     ]
+
+
+def _near(query: PersonQuery, r: SourcePerson) -> bool:
+    """Could this record be the person searched for? Each given criterion must agree where
+    the record holds that field (a date of birth may be day/month swapped)."""
+    born = (
+        {query.date_of_birth, swapped_date(query.date_of_birth)} if query.date_of_birth else set()
+    )
+    wanted = {identity.normalise_postcode(p) for p in query.postcodes}
+    return all(
+        (
+            not (query.nhs_number and r.nhs_number) or r.nhs_number == query.nhs_number,
+            not (born and r.date_of_birth) or r.date_of_birth in born,
+            not (wanted and r.postcode) or identity.normalise_postcode(r.postcode) in wanted,
+            not (query.family_name and r.family_name)
+            or identity.family_agrees(query.family_name, r.family_name),
+            not (query.given_name and r.given_name)
+            or identity.given_agrees(query.given_name, r.given_name),
+        )
+    )
 
 
 def _meets(query: PersonQuery, c: Cluster) -> bool:

@@ -157,18 +157,27 @@ def _patient_conditions(request: Request) -> tuple[list[str], list[Any]]:
             except ValueError:
                 raise BadRequest("birthdate must be YYYY-MM-DD (prefix eq only)") from None
         add([_in("birth_date", days)])
+    # With a more selective key in the same search, test the name on the few rows that key
+    # finds (EXISTS per row) instead of collecting every patient whose name has the prefix.
+    narrowed = any(request.query_params.get(k) for k in ("birthdate", "identifier", "_id"))
     for tokens in _values(request, "family"):
         clauses = []
         for token in tokens:
             parts = name_parts(token)
             if len(parts) == 1:
                 lo = parts[0]
-                clauses.append(
-                    (
-                        "id IN (SELECT patient_id FROM patient_names WHERE part >= ? AND part < ?)",
-                        [lo, lo + "\uffff"],
+                if narrowed:  # family_key: the parts joined by spaces
+                    clauses.append(
+                        ("(family_key LIKE ? OR family_key LIKE ?)", [f"{lo}%", f"% {lo}%"])
                     )
-                )
+                else:
+                    clauses.append(
+                        (
+                            "id IN (SELECT patient_id FROM patient_names "
+                            "WHERE part >= ? AND part < ?)",
+                            [lo, lo + "\uffff"],
+                        )
+                    )
             elif parts:
                 lo = " ".join(parts)
                 clauses.append(("(family_key >= ? AND family_key < ?)", [lo, lo + "\uffff"]))
