@@ -33,8 +33,9 @@ persons = sa.Table(
     sa.Column("address", sa.String(200), nullable=True),
 )
 sa.Index("ix_eh_persons_nhs_number", persons.c.nhs_number)
-sa.Index("ix_eh_persons_date_of_birth", persons.c.date_of_birth)
-sa.Index("ix_eh_persons_family_name_lower", sa.func.lower(persons.c.family_name))
+# Date of birth with the family name: a search by date of birth filters on the name in the
+# index, fetching only the rows it keeps.
+sa.Index("ix_eh_persons_date_of_birth", persons.c.date_of_birth, persons.c.family_name)
 sa.Index("ix_eh_persons_postcode", persons.c.postcode)
 
 person_name_keys = sa.Table(

@@ -303,7 +303,8 @@ HEALTH_SCHEMA = (
 )
 HEALTH_INDEXES = (
     "CREATE INDEX ix_patients_nhs_number ON patients (nhs_number)",
-    "CREATE INDEX ix_patients_birth_date ON patients (birth_date)",
+    # birth date with the family key: a family-initial filter is read from the index
+    "CREATE INDEX ix_patients_birth_date ON patients (birth_date, family_key)",
     "CREATE INDEX ix_patients_family_key ON patients (family_key)",
     "CREATE INDEX ix_patients_postcode ON patients (postcode)",
     "CREATE INDEX ix_patient_names_part ON patient_names (part, patient_id)",
