@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urljoin
 
+import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401  (see below)
+
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that its httpx integration will be renamed; nothing to do.
+    # Its deprecate module installs an "always" filter when first imported: import it first
+    # (above), so the "ignore" here comes after and wins.
     warnings.simplefilter("ignore")
     from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
         AsyncOAuth2Client,
