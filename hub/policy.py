@@ -8,6 +8,8 @@ Information-sharing rules live in `policies/*.polar`; this module loads them at 
 - `release(request, resource)`: is it released? (neither: NOT_PERMITTED)
 - `hide_field(request, resource, field, reason)`: which fields of a released record are
   withheld, and why?
+- `decide_link(request)`: may this actor confirm or reject identity links (and work the
+  review queue) for this purpose?
 
 Decisions depend only on (request, resource), both small frozen values, so one decision is
 made per distinct pair and applied to every record and field that shares it.
@@ -120,9 +122,13 @@ class PolicyEngine:
         self.version = digest.hexdigest()[:16]
         self.decide = lru_cache(maxsize=65536)(self._decide)
         self.may_read_child = lru_cache(maxsize=4096)(self._may_read_child)
+        self.may_decide_link = lru_cache(maxsize=4096)(self._may_decide_link)
 
     def _may_read_child(self, request: Request) -> bool:
         return self._oso.query_rule_once("read_child", request)  # type: ignore[no-any-return]
+
+    def _may_decide_link(self, request: Request) -> bool:
+        return self._oso.query_rule_once("decide_link", request)  # type: ignore[no-any-return]
 
     def _decide(self, request: Request, resource: Resource) -> Decision:
         denied = self._first(self._oso.query_rule("withhold", request, resource, Variable("r")))
@@ -147,13 +153,14 @@ class PolicyEngine:
 def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
     """Run one decision-table row; None if it holds, else what the engine said instead.
 
-    A row: `roles`, `agency`, `purpose`, and either `rule = "read_child"` with `expect`
-    ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or the withholding
-    reason, or with `field` too, `expect` SHOWN or the field's reason.
+    A row: `roles`, `agency`, `purpose`, and either a `rule` ("read_child", "decide_link")
+    with `expect` ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or
+    the withholding reason, or with `field` too, `expect` SHOWN or the field's reason.
     """
     request = Request(tuple(sorted(case["roles"])), case.get("agency"), case["purpose"])
-    if case.get("rule") == "read_child":
-        got = "ALLOW" if engine.may_read_child(request) else "DENY"
+    yes_no = {"read_child": engine.may_read_child, "decide_link": engine.may_decide_link}
+    if "rule" in case:
+        got = "ALLOW" if yes_no[case["rule"]](request) else "DENY"
     else:
         spec = dict(case["resource"])
         spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))

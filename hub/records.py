@@ -3,11 +3,18 @@ what they return to one child and the child's household.
 
 A source that fails or runs out of time is reported as such (`UNAVAILABLE`, `TIMED_OUT`);
 it never looks like a source that knows nothing (`NOT_KNOWN`).
+
+Analysts' decisions (`hub.decisions`) outrank the scorer on every query: a rejected source
+record is never the child (it may still be a household member by address); a confirmed one
+is linked whatever the scorer says, provided the source returns it among its candidates (the
+Adapter protocol has no fetch by id). Review-band candidates are not linked; they are noted
+for the review queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -31,10 +38,10 @@ from adapters.base import (
     swapped_date,
 )
 
-from . import identity
+from . import decisions, identity
 from .breaker import CircuitBreaker
 from .identity import Cluster, Demographics, Link
-from .store import Store, Subject
+from .store import LinkDecision, Store, Subject
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +50,54 @@ OK, NOT_KNOWN, UNAVAILABLE, TIMED_OUT = "OK", "NOT_KNOWN", "UNAVAILABLE", "TIMED
 # Not in an issued range: a probe that finds no one.
 PROBE_NHS_NUMBER = "0000000000"
 ADULT_AGE = 18
+# Link bands: the scorer's auto and review, and an analyst's confirmation.
+AUTO, REVIEW, CONFIRMED = "auto", "review", "confirmed"
+
+Weight = tuple[str, str, float]
+
+
+def band_of(link: Link) -> str:
+    """The scorer's band; links from a scorer without bands are auto links."""
+    return str(getattr(link, "band", AUTO))
+
+
+def review_asked(scorer: Callable[..., Any]) -> dict[str, Any]:
+    """`include_review=True` for a scorer that returns review-band links only when asked
+    (scorers without bands take no such argument)."""
+    wants = "include_review" in inspect.signature(scorer).parameters
+    return {"include_review": True} if wants else {}
+
+
+def weights_of(link: Link | None) -> tuple[Weight, ...]:
+    """The scorer's explanation, (field, level, weight) per field; empty if it gives none."""
+    weights = getattr(link, "weights", ()) if link is not None else ()
+    return tuple((str(f), str(level), float(w)) for f, level, w in weights)
+
+
+@dataclass(frozen=True)
+class ChildLink:
+    """Why a source record is the child's: the scorer's link and band, or an analyst's
+    confirmation (`link` is None where the scorer found no match)."""
+
+    band: str
+    link: Link | None = None
+    decision: LinkDecision | None = None
+
+    @property
+    def rule(self) -> str:
+        return self.link.rule if self.link is not None else "analyst_confirmed"
+
+    @property
+    def agreed(self) -> tuple[str, ...]:
+        return self.link.agreed if self.link is not None else ()
+
+    @property
+    def score(self) -> float:
+        return self.link.score if self.link is not None else 0.0
+
+    @property
+    def weights(self) -> tuple[Weight, ...]:
+        return weights_of(self.link)
 
 
 @dataclass
@@ -52,11 +107,12 @@ class SourceAnswer:
     source: Source
     status: str
     latency_ms: int
-    linked: list[tuple[SourcePerson, Link]] = field(default_factory=list)
+    linked: list[tuple[SourcePerson, ChildLink]] = field(default_factory=list)
     household: list[SourcePerson] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     candidates: list[SourcePerson] = field(default_factory=list)
     circuit_open: bool = False
+    reviews: list[tuple[SourcePerson, Link]] = field(default_factory=list)  # undecided
 
 
 @dataclass(frozen=True)
@@ -188,8 +244,13 @@ class RecordService:
             and not (query.postcodes and any(m.labels.location_protected for m in c.members))
         ]
         ids = await self._subjects_for([c.demographics for c in children])
+        rejected = await decisions.rejected(self.store, ids)
         matches = [
-            ChildMatch(i, c.demographics, tuple(c.members))
+            ChildMatch(
+                i,
+                c.demographics,
+                tuple(m for m in c.members if (i, m.source, m.local_id) not in rejected),
+            )
             for i, c in zip(ids, children, strict=True)
         ]
         return matches, {s: a.status for s, a in answers.items()}
@@ -209,14 +270,17 @@ class RecordService:
             subject.address_key,
         )
         query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
+        decided = await decisions.active(self.store, subject_id)
 
         async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
-            linked = [(c, link) for c in candidates if (link := identity.match(d, c))]
+            linked, reviews = _links(d, source, candidates, decided)
             household = _household(d, candidates, linked)
             ids = [c.local_id for c, _ in linked] + [c.local_id for c in household]
             items = list(await adapter.items(ids)) if ids else []
-            return SourceAnswer(source, OK, 0, linked, household, items, candidates)
+            return SourceAnswer(
+                source, OK, 0, linked, household, items, candidates, reviews=reviews
+            )
 
         answers = await self._fan_out(ask)
         # The sibling guard needs every source's household: a twin may be known (with an
@@ -225,15 +289,30 @@ class RecordService:
         for a in answers.values():
             if a.status != OK:
                 continue
-            a.linked = identity.sibling_safe(d, a.linked, everyone)
+            a.linked, doubtful = _sibling_safe(d, a.linked, everyone)
+            a.reviews += doubtful
             a.household = _household(d, a.candidates, a.linked)
             keep = {c.local_id for c, _ in a.linked} | {c.local_id for c in a.household}
             a.items = [i for i in a.items if i.person_id in keep]
             a.status = OK if keep else NOT_KNOWN
+        await self._note_reviews(subject_id, answers)
         clusters = identity.cluster([p for a in answers.values() for p in a.household])
         ids = await self._subjects_for([c.demographics for c in clusters])
         members = [HouseholdMember(i, tuple(c.members)) for i, c in zip(ids, clusters, strict=True)]
         return AssembledRecord(subject_id, d, answers, members)
+
+    async def _note_reviews(self, subject_id: str, answers: dict[Source, SourceAnswer]) -> None:
+        """Queue the review-band candidates for an analyst. The queue is a by-product of
+        reading: a store failure here must not fail the read (the next read notes them)."""
+        candidates = [
+            decisions.Candidate(p.source, p.local_id, link.score, weights_of(link))
+            for a in answers.values()
+            for p, link in a.reviews
+        ]
+        try:
+            await decisions.note_reviews(self.store, subject_id, candidates)
+        except Exception as exc:
+            log.warning("review candidates not noted: %s", type(exc).__name__)
 
     async def _load(self, subject_id: str) -> Subject | None:
         async with self.store.sessions() as session:
@@ -310,8 +389,43 @@ class RecordService:
         return by_key.id
 
 
+def _links(
+    d: Demographics,
+    source: Source,
+    candidates: list[SourcePerson],
+    decided: Mapping[decisions.Pair, LinkDecision],
+) -> tuple[list[tuple[SourcePerson, ChildLink]], list[tuple[SourcePerson, Link]]]:
+    """(linked, review) candidates: an analyst's decision first, else the scorer's band."""
+    linked: list[tuple[SourcePerson, ChildLink]] = []
+    reviews: list[tuple[SourcePerson, Link]] = []
+    asked = review_asked(identity.match)
+    for c in candidates:
+        link = identity.match(d, c, **asked)
+        decision = decided.get((source, c.local_id))
+        if decision is not None:
+            if decision.decision == decisions.CONFIRMED:
+                linked.append((c, ChildLink(CONFIRMED, link, decision)))
+        elif link is not None and band_of(link) == AUTO:
+            linked.append((c, ChildLink(AUTO, link)))
+        elif link is not None and band_of(link) == REVIEW:
+            reviews.append((c, link))
+    return linked, reviews
+
+
+def _sibling_safe(
+    d: Demographics, linked: list[tuple[SourcePerson, ChildLink]], everyone: list[SourcePerson]
+) -> tuple[list[tuple[SourcePerson, ChildLink]], list[tuple[SourcePerson, Link]]]:
+    """The sibling guard over the scorer's links: (links kept, links it sends to review).
+    An analyst's confirmation stands."""
+    scored = [(c, k.link) for c, k in linked if k.decision is None and k.link is not None]
+    guarded = identity.sibling_safe(d, scored, everyone, **review_asked(identity.sibling_safe))
+    kept = {c.local_id for c, link in guarded if band_of(link) == AUTO}
+    doubtful = [(c, link) for c, link in guarded if band_of(link) == REVIEW]
+    return [(c, k) for c, k in linked if k.decision is not None or c.local_id in kept], doubtful
+
+
 def _household(
-    d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, Link]]
+    d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, ChildLink]]
 ) -> list[SourcePerson]:
     """The people a source records at the child's address: where the source knows the
     child, the address of its own linked records; elsewhere the child's current address."""

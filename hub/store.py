@@ -1,4 +1,5 @@
-"""The hub store: identity subjects and the audit log (SQLAlchemy 2, async).
+"""The hub store: identity subjects, analysts' link decisions and the audit log (SQLAlchemy 2,
+async).
 
 SQLite in the data folder by default, PostgreSQL in production. Schema changes go through
 the Alembic migrations in `hub/migrations`; `migrate()` applies them.
@@ -18,11 +19,14 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -61,6 +65,59 @@ class Subject(Base):
     postcodes: Mapped[list[Any]] = mapped_column(default=list)
     address_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# A later decision on the same pair supersedes the earlier one: at most one is active.
+_ACTIVE = text("superseded_at IS NULL")
+
+
+class LinkDecision(Base):
+    """An analyst's decision that a source record is (CONFIRMED) or is not (REJECTED) the
+    subject. `reason` is the analyst's note: stored, shown to readers, never logged."""
+
+    __tablename__ = "link_decisions"
+    __table_args__ = (
+        Index("ix_link_decisions_subject", "subject_id"),
+        Index(
+            "ux_link_decisions_active",
+            "subject_id",
+            "source",
+            "source_record_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), ForeignKey("subjects.id"))
+    source: Mapped[str] = mapped_column(String(30))
+    source_record_id: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_by_agency: Mapped[str | None] = mapped_column(String(50))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LinkReview(Base):
+    """A review-band candidate: a source record the scorer could not decide for the subject,
+    waiting for an analyst (the review queue lists those with no active decision)."""
+
+    __tablename__ = "link_reviews"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "source", "source_record_id", name="uq_link_reviews_pair"),
+    )
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(String(36), ForeignKey("subjects.id"))
+    source: Mapped[str] = mapped_column(String(30))
+    source_record_id: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[list[Any]] = mapped_column(default=list)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

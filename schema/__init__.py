@@ -18,12 +18,19 @@ from strawberry.extensions import (
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
 from .child.types import ChildRecord, Person
+from .identity.mutations import IdentityMutations
+from .identity.queries import IdentityQueries
 
 SDL_PATH = Path(__file__).resolve().parent / "hub.graphql"
 
 
 @strawberry.type
-class Query(ChildQueries, AuditQueries):
+class Query(ChildQueries, IdentityQueries, AuditQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(IdentityMutations):
     pass
 
 
@@ -41,7 +48,7 @@ LIMITS: list[Callable[[], SchemaExtension]] = [
     lambda: MaxTokensLimiter(max_token_count=4000),
 ]
 
-schema = HubSchema(query=Query, types=[ChildRecord, Person], extensions=LIMITS)
+schema = HubSchema(query=Query, mutation=Mutation, types=[ChildRecord, Person], extensions=LIMITS)
 
 
 def sdl() -> str:

@@ -42,3 +42,14 @@ def test_wheel_lists_its_packages_explicitly() -> None:
     packages = set(config["tool"]["setuptools"]["packages"])
     assert packages >= OURS
     assert config["project"]["scripts"]["mash-hub"] == "hub.cli:main"
+
+
+def test_wheel_lists_every_sub_package_on_disk() -> None:
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(PROJECT_ROOT).parts)
+        for top in OURS
+        for init in (PROJECT_ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk <= listed, f"not in the wheel: {sorted(on_disk - listed)}"

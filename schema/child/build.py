@@ -14,7 +14,7 @@ import strawberry
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub.context import Access, Context
-from hub.records import OK, AssembledRecord, SourceAnswer
+from hub.records import OK, REVIEW, AssembledRecord, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
 
 from ..common import (
@@ -26,6 +26,7 @@ from ..common import (
     SourceStatus,
     client_error,
 )
+from ..identity.types import LinkDecision, LinkWeight
 from . import types as t
 
 SECTIONS: dict[Source, tuple[str, str]] = {
@@ -166,18 +167,38 @@ class ChildView:
                 for s in Source
                 if s in self.record.answers
             ],
-            links=[
-                t.SourceLink(
-                    source=p.source,
-                    source_record_id=p.local_id,
-                    rule=link.rule,
-                    agreed_fields=list(link.agreed),
-                    score=link.score,
-                )
-                for a in self.record.answers.values()
-                for p, link in a.linked
-            ],
+            links=self.links(),
         )
+
+    def links(self) -> list[t.SourceLink]:
+        """The child's links, then the candidates waiting for an analyst (band review)."""
+        answers = self.record.answers.values()
+        return [
+            t.SourceLink(
+                source=p.source,
+                source_record_id=p.local_id,
+                rule=k.rule,
+                agreed_fields=list(k.agreed),
+                score=k.score,
+                band=k.band,
+                explanation=LinkWeight.all(k.weights),
+                decision=LinkDecision.of(k.decision) if k.decision else None,
+            )
+            for a in answers
+            for p, k in a.linked
+        ] + [
+            t.SourceLink(
+                source=p.source,
+                source_record_id=p.local_id,
+                rule=link.rule,
+                agreed_fields=list(link.agreed),
+                score=link.score,
+                band=REVIEW,
+                explanation=LinkWeight.all(weights_of(link)),
+            )
+            for a in answers
+            for p, link in a.reviews
+        ]
 
     def section(self, source: Source) -> Any:
         answer = self.record.answers.get(source)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
+from ..identity.types import LinkDecision, LinkWeight
 
 if TYPE_CHECKING:
     from hub.context import Context
@@ -66,13 +67,21 @@ class SourceState:
     circuit_open: bool = False
 
 
-@strawberry.type(description="Why a source's person record was linked to the child.")
+@strawberry.type(
+    description="Why a source's person record was linked to the child. `band`: auto (the "
+    "scorer linked it), confirmed (an analyst did: see `decision`), or review (a candidate "
+    "waiting for an analyst: not linked, its items are not the child's). `explanation`: "
+    "the scorer's weight per compared field (empty where the scorer gives none)."
+)
 class SourceLink:
     source: SourceName
     source_record_id: str
     rule: str
     agreed_fields: list[str]
     score: float
+    band: str
+    explanation: list[LinkWeight]
+    decision: LinkDecision | None = None
 
 
 @strawberry.interface(description="One piece of agency content.")

@@ -1,0 +1,243 @@
+"""Analysts' link decisions and the review queue, kept in the hub store.
+
+An analyst confirms or rejects that a source record is a subject (DOMAIN.md §5). A later
+decision on the same pair supersedes the earlier one; the record service honours the active
+one on every query. Review-band candidates, which the scorer could not decide, wait in the
+review queue until an analyst decides them.
+
+The analyst's reason is a note for other readers of the record: stored, never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import Source
+
+from .store import LinkDecision, LinkReview, Store, Subject
+
+CONFIRMED, REJECTED = "CONFIRMED", "REJECTED"
+MAX_REASON = 500
+MAX_RECORD_ID = 200
+# uuid5 namespace for source records as audit subjects (see `target_id`).
+_TARGETS = uuid.UUID("5b0f6c2e-8f1d-4c4b-9a51-6a7f0d1e2c3b")
+
+Pair = tuple[Source, str]
+
+
+class UnknownSubject(LookupError):
+    """The hub knows no subject with this id."""
+
+
+def target_id(source: Source, source_record_id: str) -> str:
+    """A source record's id as an audit subject: a UUID derived from (source, record id), so
+    "who decided about police record X" is an audit lookup like any other subject's."""
+    return str(uuid.uuid5(_TARGETS, f"{source.value}:{source_record_id}"))
+
+
+def _active(subject_id: Any, source: Any, source_record_id: Any) -> Any:
+    """The pair's active decision (values, or columns for a correlated subquery)."""
+    return and_(
+        LinkDecision.subject_id == subject_id,
+        LinkDecision.source == source,
+        LinkDecision.source_record_id == source_record_id,
+        LinkDecision.superseded_at.is_(None),
+    )
+
+
+async def decide(
+    store: Store,
+    subject_id: str,
+    source: Source,
+    source_record_id: str,
+    decision: str,
+    reason: str,
+    decided_by: str,
+    decided_by_agency: str | None = None,
+    contact_id: str | None = None,
+) -> LinkDecision:
+    """Record a decision, superseding the pair's active one, in one transaction.
+
+    Raises:
+        UnknownSubject: no such subject.
+    """
+    if decision not in (CONFIRMED, REJECTED):
+        raise ValueError("decision must be CONFIRMED or REJECTED")
+    for _ in range(2):
+        async with store.writing() as session:
+            # Decisions about one subject take turns (a row lock on PostgreSQL; SQLite's
+            # writers take turns anyway), so superseding never races another decision.
+            if await session.get(Subject, subject_id, with_for_update=True) is None:
+                raise UnknownSubject(subject_id)
+            now = datetime.now(UTC)
+            await session.execute(
+                update(LinkDecision)
+                .where(_active(subject_id, source.value, source_record_id))
+                .values(superseded_at=now)
+            )
+            row = LinkDecision(
+                id=str(uuid.uuid4()),
+                subject_id=subject_id,
+                source=source.value,
+                source_record_id=source_record_id,
+                decision=decision,
+                reason=reason,
+                decided_by=decided_by,
+                decided_by_agency=decided_by_agency,
+                decided_at=now,
+                contact_id=contact_id,
+            )
+            session.add(row)
+            try:
+                await session.commit()
+                return row
+            except IntegrityError:  # defence in depth: the index saw a race; go again
+                await session.rollback()
+    raise RuntimeError("link decision could not be recorded")
+
+
+async def active(store: Store, subject_id: str) -> dict[Pair, LinkDecision]:
+    """The subject's active decisions by (source, source record id), in one query."""
+    async with store.sessions() as session:
+        rows = (
+            await session.execute(
+                select(LinkDecision).where(
+                    LinkDecision.subject_id == subject_id, LinkDecision.superseded_at.is_(None)
+                )
+            )
+        ).scalars()
+        return {(Source(r.source), r.source_record_id): r for r in rows}
+
+
+async def rejected(store: Store, subject_ids: Sequence[str]) -> set[tuple[str, Source, str]]:
+    """(subject id, source, source record id) of every active rejection for these subjects,
+    in one query."""
+    if not subject_ids:
+        return set()
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(LinkDecision.subject_id, LinkDecision.source, LinkDecision.source_record_id)
+            .where(LinkDecision.subject_id.in_(set(subject_ids)))
+            .where(LinkDecision.superseded_at.is_(None), LinkDecision.decision == REJECTED)
+        )
+        return {(s, Source(src), r) for s, src, r in rows}
+
+
+async def history(store: Store, subject_id: str) -> list[LinkDecision]:
+    """Every decision about the subject, oldest first (superseded ones included)."""
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(LinkDecision)
+            .where(LinkDecision.subject_id == subject_id)
+            .order_by(LinkDecision.decided_at, LinkDecision.id)
+        )
+        return list(rows.scalars())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A review-band candidate as the scorer explained it. `explanation`: (field, level,
+    weight) per compared field."""
+
+    source: Source
+    source_record_id: str
+    score: float
+    explanation: tuple[tuple[str, str, float], ...] = ()
+
+
+async def note_reviews(store: Store, subject_id: str, candidates: Sequence[Candidate]) -> None:
+    """Remember review-band candidates for the queue (insert new ones, refresh the score and
+    explanation of known ones); writes nothing when nothing changed."""
+    if not candidates:
+        return
+    for _ in range(2):
+        async with store.writing() as session:
+            known = {
+                (r.source, r.source_record_id): r
+                for r in (
+                    await session.execute(
+                        select(LinkReview).where(LinkReview.subject_id == subject_id)
+                    )
+                ).scalars()
+            }
+            for c in candidates:
+                explanation = [list(w) for w in c.explanation]
+                row = known.get((c.source.value, c.source_record_id))
+                if row is None:
+                    session.add(
+                        LinkReview(
+                            subject_id=subject_id,
+                            source=c.source.value,
+                            source_record_id=c.source_record_id,
+                            score=c.score,
+                            explanation=explanation,
+                            first_seen_at=datetime.now(UTC),
+                        )
+                    )
+                elif (row.score, row.explanation) != (c.score, explanation):
+                    row.score, row.explanation = c.score, explanation
+            if not (session.new or session.dirty):
+                return
+            try:
+                await session.commit()
+                return
+            except IntegrityError:  # noted concurrently by another request: read again
+                await session.rollback()
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    reviews: Sequence[LinkReview]
+    total_count: int
+    end_cursor: str | None
+    has_next_page: bool
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"review:{seq}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "review":
+            raise ValueError
+        return int(seq)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+async def review_queue(store: Store, first: int, after: str | None = None) -> ReviewPage:
+    """Review-band candidates no analyst has decided yet, oldest first.
+
+    Raises:
+        ValueError: `after` is not a cursor of this queue.
+    """
+    decided = exists().where(
+        _active(LinkReview.subject_id, LinkReview.source, LinkReview.source_record_id)
+    )
+    query = select(LinkReview).where(~decided)
+    async with store.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(query.subquery()))
+        ).scalar_one()
+        if after:
+            query = query.where(LinkReview.seq > decode_cursor(after))
+        rows = list(
+            (await session.execute(query.order_by(LinkReview.seq).limit(first + 1))).scalars()
+        )
+    page = rows[:first]
+    return ReviewPage(
+        reviews=page,
+        total_count=total,
+        end_cursor=encode_cursor(page[-1].seq) if page else None,
+        has_next_page=len(rows) > first,
+    )

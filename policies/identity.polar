@@ -1,0 +1,18 @@
+# Who may decide whether a source record is a child (DOMAIN.md §5: an analyst confirms or
+# rejects the links the scorer could not decide; never auto-merge on a fuzzy score alone).
+#
+# Question the hub asks (hub/policy.py):
+#   decide_link(req)   may this actor confirm or reject links, and work the review queue,
+#                      for this purpose?
+# `req` is a ReadRequest (roles, agency, purpose).
+
+# Identity is MASH work: the analysts who screen and research contacts decide links.
+link_decider("mash_social_worker");
+link_decider("mash_manager");
+
+# Deciding a link reads the child's record, so it needs a purpose for which the actor may
+# read child records (child_record.polar).
+decide_link(req: ReadRequest) if
+    read_child(req) and
+    role in req.roles and
+    link_decider(role);

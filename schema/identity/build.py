@@ -1,0 +1,78 @@
+"""Checks shared by the identity operations: who may decide links, and what a decision
+needs. Messages never echo what the client typed."""
+
+from __future__ import annotations
+
+from adapters.base import Source
+from hub import decisions
+from hub.context import Access, Context
+
+from ..child.build import subject_id
+from ..common import Purpose, client_error
+from .types import LinkDecision
+
+
+def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
+    """Name the purpose, then check this actor may decide links for it (MASH roles)."""
+    if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
+        raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
+    access = ctx.access(purpose.value, contact_id)
+    if not access.policy.may_decide_link(access.request):
+        raise client_error(
+            "not permitted to decide identity links for this purpose (MASH roles only)",
+            "FORBIDDEN",
+        )
+    return access
+
+
+def _valid_record_id(source_record_id: str) -> bool:
+    return 0 < len(source_record_id) <= decisions.MAX_RECORD_ID and source_record_id.isprintable()
+
+
+async def decide(
+    ctx: Context,
+    decision: str,
+    child_id: str,
+    source: Source,
+    source_record_id: str,
+    reason: str,
+    purpose: Purpose,
+    contact_id: str | None,
+) -> LinkDecision:
+    """Record an analyst's decision; the audit event names the child and the source record."""
+    sid = subject_id(child_id)
+    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
+    if _valid_record_id(source_record_id):
+        ctx.audit.subjects[decisions.target_id(source, source_record_id)] = "link_target"
+    open_decider(ctx, purpose, contact_id)
+    if not _valid_record_id(source_record_id):
+        raise client_error(
+            f"sourceRecordId must be 1 to {decisions.MAX_RECORD_ID} printable characters",
+            "BAD_USER_INPUT",
+        )
+    reason = reason.strip()
+    if not reason:
+        raise client_error("give a reason for the decision", "BAD_USER_INPUT")
+    if len(reason) > decisions.MAX_REASON:
+        raise client_error(
+            f"reason must be at most {decisions.MAX_REASON} characters", "BAD_USER_INPUT"
+        )
+    if not all(ch.isprintable() or ch in "\n\t" for ch in reason):
+        raise client_error("reason may hold only printable text", "BAD_USER_INPUT")
+    if source not in ctx.services.records.adapters:
+        raise client_error("this source is not configured in this hub", "BAD_USER_INPUT")
+    try:
+        row = await decisions.decide(
+            ctx.services.store,
+            sid,
+            source,
+            source_record_id,
+            decision,
+            reason,
+            ctx.actor.subject,
+            ctx.actor.agency,
+            contact_id,
+        )
+    except decisions.UnknownSubject:
+        raise client_error("no child with this id", "NOT_FOUND") from None
+    return LinkDecision.of(row)

@@ -1,0 +1,66 @@
+"""Analysts' identity decisions: confirm or reject that a source record is the child."""
+
+from __future__ import annotations
+
+import strawberry
+
+from hub.context import Context
+from hub.decisions import CONFIRMED, REJECTED
+
+from ..common import Purpose, SourceName
+from . import build
+from .types import LinkDecision
+
+
+@strawberry.type
+class IdentityMutations:
+    @strawberry.mutation(
+        description="Confirm that a source record is this child: it is linked on every later "
+        "read, whatever the scorer says. Supersedes an earlier decision. MASH roles only."
+    )
+    async def confirm_link(
+        self,
+        info: strawberry.Info[Context, None],
+        child_id: strawberry.ID,
+        source: SourceName,
+        source_record_id: str,
+        reason: str,
+        purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> LinkDecision:
+        return await build.decide(
+            info.context,
+            CONFIRMED,
+            child_id,
+            source,
+            source_record_id,
+            reason,
+            purpose,
+            contact_id or None,
+        )
+
+    @strawberry.mutation(
+        description="Reject that a source record is this child: it is never linked to the "
+        "child again (it may still show as a household member). Supersedes an earlier "
+        "decision. MASH roles only."
+    )
+    async def reject_link(
+        self,
+        info: strawberry.Info[Context, None],
+        child_id: strawberry.ID,
+        source: SourceName,
+        source_record_id: str,
+        reason: str,
+        purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> LinkDecision:
+        return await build.decide(
+            info.context,
+            REJECTED,
+            child_id,
+            source,
+            source_record_id,
+            reason,
+            purpose,
+            contact_id or None,
+        )
