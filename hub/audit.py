@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from graphql import DocumentNode, print_ast
 from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Actor
 from .store import AuditEvent, AuditSubject, Store
@@ -53,6 +54,9 @@ class AuditRecord:
     fields_returned: list[str] = field(default_factory=list)
     fields_redacted: dict[str, str] = field(default_factory=dict)  # path -> reason
     policy_version: str | None = None
+    # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
+    # transaction: both commit, or neither does and the client gets an error.
+    staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
     def add_redaction(self, path: str, reason: str) -> None:
         self.fields_redacted.setdefault(path, reason)
@@ -98,6 +102,8 @@ class AuditWriter:
         }
         try:
             async with self.store.writing() as session, session.begin():
+                for stage in record.staged:
+                    await stage(session)
                 seq = (
                     await session.execute(
                         insert(AuditEvent).values(values).returning(AuditEvent.seq)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
@@ -53,6 +54,54 @@ def _active(subject_id: Any, source: Any, source_record_id: Any) -> Any:
     )
 
 
+def staged_decision(
+    subject_id: str,
+    source: Source,
+    source_record_id: str,
+    decision: str,
+    reason: str,
+    decided_by: str,
+    decided_by_agency: str | None = None,
+    contact_id: str | None = None,
+) -> tuple[LinkDecision, Callable[[AsyncSession], Awaitable[None]]]:
+    """The decision row, and the write that records it (superseding the pair's active
+    decision) inside a transaction the caller owns — the audit event's, so both commit or
+    neither does.
+
+    The write raises UnknownSubject when there is no such subject.
+    """
+    if decision not in (CONFIRMED, REJECTED):
+        raise ValueError("decision must be CONFIRMED or REJECTED")
+    now = datetime.now(UTC)
+    row = LinkDecision(
+        id=str(uuid.uuid4()),
+        subject_id=subject_id,
+        source=source.value,
+        source_record_id=source_record_id,
+        decision=decision,
+        reason=reason,
+        decided_by=decided_by,
+        decided_by_agency=decided_by_agency,
+        decided_at=now,
+        contact_id=contact_id,
+    )
+
+    async def write(session: AsyncSession) -> None:
+        # Decisions about one subject take turns (a row lock on PostgreSQL; SQLite's
+        # writers take turns anyway), so superseding never races another decision.
+        if await session.get(Subject, subject_id, with_for_update=True) is None:
+            raise UnknownSubject(subject_id)
+        await session.execute(
+            update(LinkDecision)
+            .where(_active(subject_id, source.value, source_record_id))
+            .values(superseded_at=now)
+        )
+        session.add(row)
+        await session.flush()
+
+    return row, write
+
+
 async def decide(
     store: Store,
     subject_id: str,
@@ -64,44 +113,35 @@ async def decide(
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
 ) -> LinkDecision:
-    """Record a decision, superseding the pair's active one, in one transaction.
+    """Record a decision in a transaction of its own (see `staged_decision`).
 
     Raises:
         UnknownSubject: no such subject.
     """
-    if decision not in (CONFIRMED, REJECTED):
-        raise ValueError("decision must be CONFIRMED or REJECTED")
     for _ in range(2):
+        row, write = staged_decision(
+            subject_id,
+            source,
+            source_record_id,
+            decision,
+            reason,
+            decided_by,
+            decided_by_agency,
+            contact_id,
+        )
         async with store.writing() as session:
-            # Decisions about one subject take turns (a row lock on PostgreSQL; SQLite's
-            # writers take turns anyway), so superseding never races another decision.
-            if await session.get(Subject, subject_id, with_for_update=True) is None:
-                raise UnknownSubject(subject_id)
-            now = datetime.now(UTC)
-            await session.execute(
-                update(LinkDecision)
-                .where(_active(subject_id, source.value, source_record_id))
-                .values(superseded_at=now)
-            )
-            row = LinkDecision(
-                id=str(uuid.uuid4()),
-                subject_id=subject_id,
-                source=source.value,
-                source_record_id=source_record_id,
-                decision=decision,
-                reason=reason,
-                decided_by=decided_by,
-                decided_by_agency=decided_by_agency,
-                decided_at=now,
-                contact_id=contact_id,
-            )
-            session.add(row)
+            await write(session)
             try:
                 await session.commit()
                 return row
             except IntegrityError:  # defence in depth: the index saw a race; go again
                 await session.rollback()
     raise RuntimeError("link decision could not be recorded")
+
+
+async def subject_exists(store: Store, subject_id: str) -> bool:
+    async with store.sessions() as session:
+        return await session.get(Subject, subject_id) is not None
 
 
 async def active(store: Store, subject_id: str) -> dict[Pair, LinkDecision]:

@@ -61,18 +61,19 @@ async def decide(
         raise client_error("reason may hold only printable text", "BAD_USER_INPUT")
     if source not in ctx.services.records.adapters:
         raise client_error("this source is not configured in this hub", "BAD_USER_INPUT")
-    try:
-        row = await decisions.decide(
-            ctx.services.store,
-            sid,
-            source,
-            source_record_id,
-            decision,
-            reason,
-            ctx.actor.subject,
-            ctx.actor.agency,
-            contact_id,
-        )
-    except decisions.UnknownSubject:
-        raise client_error("no child with this id", "NOT_FOUND") from None
+    if not await decisions.subject_exists(ctx.services.store, sid):
+        raise client_error("no child with this id", "NOT_FOUND")
+    # Recorded in the audit event's transaction: the decision and its audit event commit
+    # together before the response is sent, or neither does.
+    row, write = decisions.staged_decision(
+        sid,
+        source,
+        source_record_id,
+        decision,
+        reason,
+        ctx.actor.subject,
+        ctx.actor.agency,
+        contact_id,
+    )
+    ctx.audit.staged.append(write)
     return LinkDecision.of(row)

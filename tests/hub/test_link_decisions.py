@@ -25,7 +25,7 @@ from hub.records import RecordService
 from hub.store import Base, LinkDecision, Store, Subject, migrate_async
 
 from .conftest import Hub, hub_settings
-from .test_app import RECORD, all_events, find_ava, ok
+from .test_app import RECORD, all_events, find_ava, ok, run_sql
 
 # --- the store -------------------------------------------------------------------------
 
@@ -489,3 +489,18 @@ def test_review_queue_pages_with_cursors_for_mash_roles(hub: Hub) -> None:
     assert error_code(bad) == "BAD_USER_INPUT"
     too_many = hub.gql("mash_manager", QUEUE, {"first": 10_000, "purpose": "MASH_RESEARCH"})
     assert error_code(too_many) == "BAD_USER_INPUT"
+
+
+def test_a_decision_is_not_kept_when_its_audit_event_cannot_be_committed(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    before = police_link(hub, child_id)
+    assert before is not None and before["band"] in ("auto", "confirmed")
+    run_sql(hub.database_url, "ALTER TABLE audit_events RENAME TO audit_events_away")
+    try:
+        response = hub.gql("mash_social_worker", REJECT, decide_vars(child_id, "PP000001"))
+    finally:
+        run_sql(hub.database_url, "ALTER TABLE audit_events_away RENAME TO audit_events")
+    assert response.status_code == 503
+    assert error_code(response) == "AUDIT_UNAVAILABLE"
+    after = police_link(hub, child_id)
+    assert after is not None and after["band"] == before["band"], "the rejection was not kept"
