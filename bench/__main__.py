@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-HARNESSES = ("hub", "sources")
+HARNESSES = ("hub", "sources", "identity")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -196,6 +196,72 @@ def export_schema(
     typer.echo(f"wrote {SDL_PATH}")
 
 
+@app.command()
+def link(
+    left: Annotated[str, typer.Option(help="CSV: id,given_name,family_name,date_of_birth,...")],
+    right: Annotated[str, typer.Option(help="CSV with the same columns.")],
+    out: Annotated[str, typer.Option(help="Pairs written: left_id,right_id,band,score.")],
+    threshold_review: Annotated[
+        float | None, typer.Option(help="Match weight (log2) from which a pair is reviewed.")
+    ] = None,
+    threshold_auto: Annotated[
+        float | None, typer.Option(help="Match weight (log2) from which a pair is linked.")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Trained weights (default: the shipped ones).")
+    ] = None,
+) -> None:
+    """Batch-link two CSV files of people (columns id, given_name, family_name,
+    date_of_birth, sex, postcode, nhs_number; empty = unknown). Writes one row per linked
+    pair, one-to-one, with band auto or review and the match weight as score."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from . import linkage
+
+    left_path, right_path, out_path = Path(left), Path(right), Path(out)
+
+    started = time.perf_counter()
+    try:
+        model = linkage.load_model(Path(weights) if weights else None).with_thresholds(
+            threshold_auto, threshold_review
+        )
+        left_records = linkage.read_csv(left_path)
+        right_records = linkage.read_csv(right_path)
+    except linkage.LinkInputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError, KeyError) as exc:
+        typer.echo(f"error: weights file cannot be used ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+    if model.review > model.auto:
+        typer.echo("error: the review threshold is above the auto threshold", err=True)
+        raise typer.Exit(2)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("scoring candidate pairs", total=None)
+        pairs, candidates = linkage.link(
+            left_records,
+            right_records,
+            model,
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    try:
+        linkage.write_pairs(out_path, left_records, right_records, pairs)
+    except OSError as exc:
+        typer.echo(f"error: {out_path.name} cannot be written ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+    auto = sum(1 for p in pairs if p.band == linkage.AUTO)
+    review = len(pairs) - auto
+    typer.echo(
+        f"left {len(left_records)}, right {len(right_records)}, candidate pairs {candidates}\n"
+        f"auto {auto}, review {review}, unmatched left {len(left_records) - len(pairs)}, "
+        f"unmatched right {len(right_records) - len(pairs)}\n"
+        f"thresholds: auto {model.auto:g}, review {model.review:g}; "
+        f"{time.perf_counter() - started:.1f} s; wrote {out_path}"
+    )
+
+
 def main() -> None:
     app(prog_name="mash-hub")
 

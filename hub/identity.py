@@ -1,17 +1,30 @@
-"""Identity: which source records are the same person. Simple rules for now.
+"""Identity: which source records are the same person. Tiered, explained, sibling-safe.
 
-The identity issue replaces this module with tiered, explained, sibling-safe matching; the
-record service only calls `match`, `cluster` and `identity_key`, so that swap stays local.
+Tiers (`match`), first that decides wins:
+(a) NHS number: both records carry one. Equal, valid (modulus 11, `nhs-number` package) and
+    the date of birth agreeing (exactly or day/month swapped, or unknown on one side):
+    `auto`. Equal but the date of birth disagreeing: `review`. Different: no match, whatever
+    else agrees.
+(b) Deterministic demographic rules: the date of birth agrees exactly (or with day and month
+    swapped when both names agree exactly), sex agrees where both record it, the family
+    names agree (one part of a hyphenated name is enough; small spelling differences
+    allowed) and the given names are close: `auto` -- except where the family names are
+    identical and the given names are different names (Ada and Ava Thompson: twins), which
+    is left to (c), where it can be reviewed but never auto-linked.
+(c) Fellegi–Sunter scoring (`hub.linkage`, weights in `hub/identity_weights.json`): the
+    match weight decides `auto` / `review` / no match; a pair whose given names are different
+    names (not a nickname or a slip) is never `auto`.
 
-Rules here (enough to link the showcase family, and never a sibling):
-1. Both records carry an NHS number: same person if and only if the numbers are equal.
-2. Otherwise the date of birth must agree exactly (or with day and month swapped when
-   both names agree exactly), sex must agree where both record it, the family names must
-   agree (one part of a hyphenated name is enough; small spelling differences allowed) and
-   the given names must be close.
-3. Sibling guard (`sibling_safe`): a demographic link is dropped when the source offers
-   several such candidates and the given name does not single one out, or when a household
-   member born the same day is at least as close to the candidate as the child is.
+Every `Link` carries its explanation: the rule, the fields that agreed, and each field's
+comparison level and weight (`weights`), with its band. `match` returns review-band links
+only when asked (`include_review=True`): until the record service keeps them apart, a caller
+that does not ask gets only links it may act on.
+
+Sibling guard (`sibling_safe`): a demographic link is dropped (or, when asked, downgraded to
+review) when the source offers several such candidates and the given name does not single
+one out, when a household member born the same day is at least as close to the candidate as
+the child is, or when a household member with another given name scores higher against the
+candidate than the child does.
 """
 
 from __future__ import annotations
@@ -20,12 +33,15 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from rapidfuzz.distance import JaroWinkler
 
 from adapters.base import SourcePerson, swapped_date
+
+from . import linkage
+from .linkage import AUTO, REVIEW
 
 FAMILY_MIN = 0.9
 GIVEN_MIN = 0.75
@@ -49,11 +65,20 @@ class Demographics:
 
 @dataclass(frozen=True)
 class Link:
-    """Why a source record was linked: the rule and the fields that agreed."""
+    """Why a source record was linked: the rule, the fields that agreed, a score (1.0 for an
+    NHS number, the rule's name similarity, or the Fellegi–Sunter probability), the band
+    (`auto` or `review`) and each field's comparison level and weight (log2 Bayes factor)."""
 
     rule: str
     agreed: tuple[str, ...]
     score: float
+    band: str = AUTO
+    weights: tuple[tuple[str, str, float], ...] = ()
+
+    @property
+    def match_weight(self) -> float:
+        """The total Fellegi–Sunter match weight of the explanation."""
+        return round(sum(w for _, _, w in self.weights), 3)
 
 
 def normalise(name: str | None) -> str:
@@ -97,12 +122,56 @@ def given_agrees(a: str | None, b: str | None) -> bool:
     return _given_score(a, b) >= GIVEN_MIN
 
 
-def match(subject: Demographics, record: SourcePerson) -> Link | None:
-    """The link between a subject and a source record, or None if they are not the same."""
-    if subject.nhs_number and record.nhs_number:
-        if subject.nhs_number == record.nhs_number:
-            return Link("nhs_number", ("nhs_number",), 1.0)
+def _subject_record(d: Demographics) -> linkage.Record:
+    return linkage.record(
+        "subject", d.given_name, d.family_name, d.date_of_birth, d.sex, d.postcodes, d.nhs_number
+    )
+
+
+def _source_record(r: SourcePerson) -> linkage.Record:
+    return linkage.record(
+        r.local_id, r.given_name, r.family_name, r.date_of_birth, r.sex, (r.postcode,), r.nhs_number
+    )
+
+
+def score(subject: Demographics, record: SourcePerson) -> linkage.Score:
+    """The Fellegi–Sunter score of a subject against a source record (sibling-strict)."""
+    return linkage.default_model().score(_subject_record(subject), _source_record(record))
+
+
+def _agreed(s: linkage.Score) -> tuple[str, ...]:
+    return tuple(f for f, _, w in s.weights if w > 0)
+
+
+def match(subject: Demographics, record: SourcePerson, include_review: bool = False) -> Link | None:
+    """The link between a subject and a source record, or None if they are not the same (or,
+    unless `include_review`, only possibly the same: the review band). See module docstring
+    for the tiers."""
+    link = _match(subject, record)
+    if link is None or (link.band == REVIEW and not include_review):
         return None
+    return link
+
+
+def _match(subject: Demographics, record: SourcePerson) -> Link | None:
+    s = score(subject, record)
+    if subject.nhs_number and record.nhs_number:
+        if subject.nhs_number != record.nhs_number:
+            return None
+        if linkage.valid_nhs(subject.nhs_number):
+            dob = s.level("date_of_birth")
+            band = AUTO if dob in ("exact", "swap", linkage.MISSING) else REVIEW
+            return Link("nhs_number", _agreed(s), 1.0, band, s.weights)
+    link = _rules(subject, record, s)
+    if link is not None:
+        return link
+    if s.band is None:
+        return None
+    return Link("probabilistic", _agreed(s), round(s.probability, 4), s.band, s.weights)
+
+
+def _rules(subject: Demographics, record: SourcePerson, s: linkage.Score) -> Link | None:
+    """Tier (b): the deterministic demographic rules."""
     if subject.date_of_birth is None or record.date_of_birth is None:
         return None
     if _known(subject.sex) and _known(record.sex) and subject.sex != record.sex:
@@ -111,14 +180,21 @@ def match(subject: Demographics, record: SourcePerson) -> Link | None:
     given = _given_score(subject.given_name, record.given_name)
     if family < FAMILY_MIN or given < GIVEN_MIN:
         return None
+    if s.level("family_name") == "exact" and s.level("given_name") not in linkage.GIVEN_SAME:
+        # the sibling guard: same surname, another given name (not a nickname or a slip)
+        return None
     if record.date_of_birth == subject.date_of_birth:
         return Link(
             "name_and_date_of_birth",
             ("given_name", "family_name", "date_of_birth"),
             round((family + given) / 2, 3),
+            AUTO,
+            s.weights,
         )
     if record.date_of_birth == swapped_date(subject.date_of_birth) and family == given == 1.0:
-        return Link("name_and_swapped_date_of_birth", ("given_name", "family_name"), 0.9)
+        return Link(
+            "name_and_swapped_date_of_birth", ("given_name", "family_name"), 0.9, AUTO, s.weights
+        )
     return None
 
 
@@ -130,27 +206,46 @@ def sibling_safe(
     subject: Demographics,
     linked: list[tuple[SourcePerson, Link]],
     household: list[SourcePerson],
+    include_review: bool = False,
 ) -> list[tuple[SourcePerson, Link]]:
     """The links kept once those a sibling or twin could explain are dropped (see module
-    docstring)."""
+    docstring); with `include_review`, those are kept in the review band instead."""
     by_rule = [(c, link) for c, link in linked if link.rule != "nhs_number"]
     keep = [(c, link) for c, link in linked if link.rule == "nhs_number"]
+    doubtful: list[tuple[SourcePerson, Link]] = []
     if len(by_rule) > 1:
         exact = [
             (c, k) for c, k in by_rule if normalise(c.given_name) == normalise(subject.given_name)
         ]
+        doubtful += [x for x in by_rule if x not in exact] if len(exact) == 1 else by_rule
         by_rule = exact if len(exact) == 1 else []
+    others = [h for h in household if _another_person(subject, h)]
     for c, link in by_rule:
         own = _given_score(subject.given_name, c.given_name)
+        own_weight = score(subject, c).weight
         if any(
             h.date_of_birth
             in (c.date_of_birth, swapped_date(c.date_of_birth) if c.date_of_birth else None)
             and _given_score(h.given_name, c.given_name) >= own
             for h in household
+        ) or any(
+            h.local_id != c.local_id and score(demographics_of(h), c).weight > own_weight
+            for h in others
         ):
+            doubtful.append((c, link))
             continue
         keep.append((c, link))
+    if include_review:
+        keep += [(c, replace(link, band=REVIEW)) for c, link in doubtful]
     return keep
+
+
+def _another_person(subject: Demographics, h: SourcePerson) -> bool:
+    """A household member who is not the subject by name (another given name)."""
+    a, b = linkage.normalise(subject.given_name), linkage.normalise(h.given_name)
+    if not a or not b:
+        return False
+    return linkage.compare_given(a.split()[0], b.split()[0]) not in linkage.GIVEN_SAME
 
 
 def demographics_of(record: SourcePerson) -> Demographics:

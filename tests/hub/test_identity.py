@@ -1,4 +1,5 @@
-"""The skeleton's identity rules: link the showcase family, never a sibling or twin."""
+"""Identity: tiered, explained matching that links the showcase family, never a sibling or
+twin."""
 
 from __future__ import annotations
 
@@ -65,14 +66,25 @@ def test_match_accepts_a_day_month_swap_only_when_both_names_agree_exactly() -> 
 
 
 def test_sibling_guard_drops_a_link_a_same_day_twin_explains_better() -> None:
-    # Health knows both twins with NHS numbers; police has only "Ada", no NHS number.
-    ada_police = person("P1", "Ada", "Thompson", date(2016, 3, 14))
+    # Health knows both twins with NHS numbers; police has only "Ada Thomson", no NHS number.
+    ada_police = person("P1", "Ada", "Thomson", date(2016, 3, 14))
     ada_health = person(
         "H2", "Ada", "Thompson", date(2016, 3, 14), nhs="9434765927", source=Source.HEALTH
     )
     link = identity.match(AVA, ada_police)
     assert link is not None, "the names alone are close enough to link"
     assert identity.sibling_safe(AVA, [(ada_police, link)], [ada_health]) == []
+    kept = identity.sibling_safe(AVA, [(ada_police, link)], [ada_health], include_review=True)
+    assert [(c.local_id, k.band) for c, k in kept] == [("P1", "review")]
+
+
+def test_same_surname_dob_and_address_with_another_given_name_is_never_auto() -> None:
+    # (this used to link by the name rule alone: Ada and Ava are close names)
+    ada = person("P1", "Ada", "Thompson", date(2016, 3, 14))
+    assert identity.match(AVA, ada) is None
+    review = identity.match(AVA, ada, include_review=True)
+    assert review is not None and review.band == "review"
+    assert ("given_name", "similar") in [(f, lv) for f, lv, _ in review.weights]
 
 
 def test_sibling_guard_keeps_the_child_when_the_household_has_no_same_day_sibling() -> None:
@@ -84,8 +96,8 @@ def test_sibling_guard_keeps_the_child_when_the_household_has_no_same_day_siblin
 
 
 def test_sibling_guard_links_none_when_two_candidates_fit_and_no_name_singles_one_out() -> None:
-    a = person("P1", "Eva", "Thompson", date(2016, 3, 14))
-    b = person("P2", "Iva", "Thompson", date(2016, 3, 14))
+    a = person("P1", "Eva", "Thomson", date(2016, 3, 14))
+    b = person("P2", "Iva", "Thomson", date(2016, 3, 14))
     links = [(c, identity.match(AVA, c)) for c in (a, b)]
     assert all(link for _, link in links)
     assert identity.sibling_safe(AVA, links, []) == []  # type: ignore[arg-type]
@@ -95,3 +107,39 @@ def test_demographic_key_finds_a_subject_with_or_without_its_nhs_number() -> Non
     without = Demographics(None, "Ava", "Thompson", date(2016, 3, 14))
     assert identity.demographic_key(AVA) == identity.demographic_key(without)
     assert identity.identity_key(AVA) != identity.identity_key(without)
+
+
+def test_every_link_carries_its_band_and_explanation() -> None:
+    link = identity.match(AVA, person("1", "Eva", "Thomson", date(2016, 3, 14)))
+    assert link is not None and link.band == "auto"
+    fields = [f for f, _, _ in link.weights]
+    assert fields == ["given_name", "family_name", "date_of_birth", "sex", "postcode"]
+    assert link.match_weight == round(sum(w for _, _, w in link.weights), 3)
+
+
+def test_nhs_number_with_the_date_of_birth_is_auto_and_with_another_date_is_review() -> None:
+    same = person("H1", "Ava", "Thompson", date(2016, 3, 14), nhs="9434765919")
+    link = identity.match(AVA, same)
+    assert link is not None and (link.rule, link.band) == ("nhs_number", "auto")
+    assert link.weights[0] == ("nhs_number", "exact", 20.0)
+    other_day = person("H1", "Ava", "Thompson", date(2012, 1, 1), nhs="9434765919")
+    assert identity.match(AVA, other_day) is None
+    review = identity.match(AVA, other_day, include_review=True)
+    assert review is not None and review.band == "review"
+
+
+def test_probabilistic_tier_links_a_nickname_with_a_changed_surname() -> None:
+    liz = Demographics(None, "Elizabeth", "Walker", date(2012, 6, 3), ("HT42QX",), "female")
+    record = person("P1", "Liz", "Walker-Jones", date(2012, 3, 6))  # dob day/month swapped
+    link = identity.match(liz, record)
+    assert link is not None and link.rule == "probabilistic" and link.band == "auto"
+    levels = {f: lv for f, lv, _ in link.weights}
+    assert levels["given_name"] == "nickname"
+    assert levels["date_of_birth"] == "swap"
+    assert 0.99 < link.score <= 1
+
+
+def test_a_parent_with_the_childs_name_is_never_auto_linked() -> None:
+    junior = Demographics(None, "Edward", "Bell", date(2022, 2, 28), ("HT42QX",), "male")
+    father = person("P1", "Edward", "Bell", date(1998, 7, 21), "male")
+    assert identity.match(junior, father) is None

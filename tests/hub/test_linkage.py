@@ -1,0 +1,285 @@
+"""Fellegi–Sunter scoring, blocking, EM and the batch linker (`mash-hub link`)."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub import linkage
+from hub.cli import app
+from hub.linkage import AUTO, FIELDS, LEVELS, REVIEW, record
+
+
+def ava(**kw: object) -> linkage.Record:
+    fields: dict[str, object] = {
+        "id": "L1",
+        "given_name": "Ava",
+        "family_name": "Thompson",
+        "date_of_birth": "2016-03-14",
+        "sex": "female",
+        "postcodes": ("HT4 2QX",),
+        "nhs_number": None,
+    }
+    fields.update(kw)
+    return record(**fields)  # type: ignore[arg-type]
+
+
+def test_shipped_model_loads_with_weights_for_every_level_and_sane_thresholds() -> None:
+    model = linkage.default_model()
+    for f in FIELDS:
+        assert set(model.table[f]) == set(LEVELS[f])
+        weights = [model.table[f][lv] for lv in LEVELS[f]]
+        assert weights == sorted(weights, reverse=True), f"{f}: a worse level weighs more"
+        assert weights[0] > 0 > weights[-1]
+    assert model.review < model.auto
+    assert 0 < model.prior < 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("elizabeth", "elizabeth", "exact"),
+        ("elizabeth", "liz", "nickname"),
+        ("liz", "lizzie", "nickname"),
+        ("jessica", "jesica", "typo"),
+        ("olivia", "oliver", "similar"),
+        ("noah", "ava", "different"),
+    ],
+)
+def test_given_name_levels(a: str, b: str, level: str) -> None:
+    assert linkage.compare_given(a, b) == level
+
+
+def test_a_one_letter_difference_between_two_real_names_is_not_a_typo() -> None:
+    assert linkage.compare_given("lily", "lila", frozenset({"lily", "lila"})) != "typo"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("20160314", "20160314", "exact"),
+        ("20160305", "20160503", "swap"),
+        ("20160314", "20150314", "year"),
+        ("20160314", "20160341", "typo"),
+        ("20160314", "19990101", "different"),
+    ],
+)
+def test_date_of_birth_levels(a: str, b: str, level: str) -> None:
+    assert linkage.compare_dob(a, b) == level
+
+
+def test_family_name_levels_accept_any_part_of_a_double_barrelled_name() -> None:
+    lv = linkage.levels(ava(), ava(family_name="Thompson-Reid"))
+    assert lv["family_name"] == "part"
+
+
+def test_postcode_levels_use_current_and_previous_postcodes_and_the_district() -> None:
+    moved = ava(postcodes=("HT9 9ZZ", "HT4 2QX"))
+    assert linkage.levels(ava(), moved)["postcode"] == "exact"
+    assert linkage.levels(ava(), ava(postcodes=("HT4 7AB",)))["postcode"] == "district"
+    assert linkage.levels(ava(), ava(postcodes=("ZZ1 1ZZ",)))["postcode"] == "different"
+
+
+def test_score_explains_each_field_and_sums_to_the_weight() -> None:
+    s = linkage.default_model().score(ava(), ava(id="R1", given_name="Ava"))
+    assert s.band == AUTO
+    assert {f for f, _, _ in s.weights} == set(FIELDS)
+    assert s.weight == pytest.approx(sum(w for _, _, w in s.weights), abs=0.01)
+    assert 0.99 < s.probability <= 1
+
+
+def test_missing_fields_weigh_nothing() -> None:
+    s = linkage.default_model().score(ava(sex=None), ava(postcodes=()))
+    assert ("sex", "missing", 0.0) in s.weights
+    assert ("postcode", "missing", 0.0) in s.weights
+
+
+def test_a_common_surname_weighs_less_than_a_rare_one() -> None:
+    model = linkage.default_model()
+    tf = {"smith": 0.01, "zzyzx": 0.00001}
+    common = model.score(ava(family_name="Smith"), ava(family_name="Smith"), tf)
+    rare = model.score(ava(family_name="Zzyzx"), ava(family_name="Zzyzx"), tf)
+    assert common.weight < rare.weight
+
+
+def test_different_valid_nhs_numbers_are_never_a_match() -> None:
+    s = linkage.default_model().score(ava(nhs_number="9434765919"), ava(nhs_number="9434765927"))
+    assert s.band is None
+    assert s.weights[0][:2] == ("nhs_number", "different")
+
+
+def test_an_invalid_nhs_number_is_ignored() -> None:
+    assert ava(nhs_number="9434765918").nhs is None
+    assert ava(nhs_number="943 476 5919").nhs == "9434765919"
+
+
+def test_a_twin_with_another_given_name_is_never_auto_linked() -> None:
+    ada = ava(id="R1", given_name="Ada")
+    s = linkage.default_model().score(ava(), ada)
+    assert s.band != AUTO
+
+
+def test_swapped_given_and_family_names_are_recognised() -> None:
+    crossed = ava(id="R1", given_name="Thompson", family_name="Ava")
+    s = linkage.default_model().score(ava(), crossed)
+    assert ("names_swapped", "yes", 0.0) in s.weights
+    assert s.level("given_name") == "exact"
+
+
+def test_blocking_finds_swapped_dates_and_moved_people() -> None:
+    left = [ava()]
+    right = [
+        ava(id="R1", date_of_birth="2016-14-03"),  # impossible date: still digits
+        ava(id="R2", date_of_birth="2016-03-14", postcodes=("ZZ1 1ZZ",)),
+        ava(id="R3", date_of_birth="1990-01-01"),  # same postcode and family initial
+        ava(id="R4", given_name="Zoe", family_name="Zed", date_of_birth="1990-01-01"),
+    ]
+    noah = record("L2", "Noah", "Thompson", "2019-05-07", "male", ("HT4 2QX",))
+    swapped = record("R5", "Noah", "Thompson", "2019-07-05", "male", ("ZZ1 1ZZ",))
+    pairs = linkage.candidate_pairs([*left, noah], [*right, swapped])
+    assert {(0, 1), (0, 2), (1, 4)} <= pairs
+    assert (0, 3) not in pairs
+
+
+def test_em_recovers_m_and_u_of_a_synthetic_mixture() -> None:
+    fields = ("given_name", "sex")
+    patterns: Counter[tuple[str, ...]] = Counter()
+    # matches: 1000, given exact 90 %, sex agrees 95 %; non-matches: 9000, exact 1 %, 50/50
+    patterns[("exact", "agree")] += 855 + 45
+    patterns[("exact", "different")] += 45 + 45
+    patterns[("different", "agree")] += 95 + 4455
+    patterns[("different", "different")] += 5 + 4455
+    m, u, lam = linkage.em(patterns, fields, iterations=300)
+    assert lam == pytest.approx(0.1, abs=0.02)
+    assert m["given_name"]["exact"] == pytest.approx(0.9, abs=0.05)
+    assert u["given_name"]["exact"] == pytest.approx(0.01, abs=0.01)
+
+
+def test_batch_link_is_one_to_one_and_keeps_twins_out_of_the_auto_band() -> None:
+    left = [
+        ava(),
+        record("L2", "Ada", "Thompson", "2016-03-14", "female", ("HT4 2QX",)),
+    ]
+    right = [
+        ava(id="R1", given_name="Ada"),  # the twin only
+        record("R2", "Jade", "Thompson", "1991-08-22", "female", ("HT4 2QX",)),
+    ]
+    pairs, _ = linkage.link(left, right)
+    linked = {(left[p.left].id, right[p.right].id): p.band for p in pairs}
+    assert linked == {("L2", "R1"): AUTO}
+
+
+def test_batch_link_guard_applies_only_with_a_household_in_sight() -> None:
+    # a file without households: a changed given name with everything else agreeing
+    left = [ava()]
+    right = [ava(id="R1", given_name="Ruby")]
+    pairs, _ = linkage.link(left, right)
+    assert [(p.band) for p in pairs] == [AUTO]
+    # with the mother at the same address, the same pair is only reviewed
+    mother = record("R2", "Jade", "Thompson", "1991-08-22", "female", ("HT4 2QX",))
+    pairs, _ = linkage.link(left, [*right, mother])
+    assert [(right[p.right].id, p.band) for p in pairs] == [("R1", REVIEW)]
+
+
+# --- mash-hub link ------------------------------------------------------------------------
+COLUMNS = "id,given_name,family_name,date_of_birth,sex,postcode,nhs_number"
+
+
+def _write(path: Path, *rows: str, header: str = COLUMNS) -> Path:
+    path.write_text("\n".join((header, *rows)) + "\n")
+    return path
+
+
+def test_link_command_writes_pairs_and_a_summary(tmp_path: Path) -> None:
+    left = _write(
+        tmp_path / "l.csv",
+        "L1,Ava,Thompson,2016-03-14,F,HT4 2QX,",
+        "L2,Noah,Thompson,2019-05-07,M,HT4 2QX,9434765927",
+        "L3,Zed,Nobody,1990-01-01,,,",
+        header=COLUMNS + ",ignored",
+    )
+    right = _write(
+        tmp_path / "r.csv",
+        "R1,Ava,Thomson,2016-03-14,female,HT42QX,",
+        "R2,Noah,Thompson,2019-07-05,male,HT4 2QX,9434765927",
+        "R3,Someone,Else,1980-02-02,,,",
+    )
+    out = tmp_path / "pairs.csv"
+    result = CliRunner().invoke(
+        app, ["link", "--left", str(left), "--right", str(right), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "auto 2, review 0, unmatched left 1" in result.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["left_id"] + r["right_id"] for r in rows] == ["L2R2", "L1R1"]
+    assert {r["band"] for r in rows} == {AUTO}
+    assert all(float(r["score"]) > 0 for r in rows)
+    assert "Thompson" not in result.output
+
+
+def test_link_command_thresholds_move_pairs_between_bands(tmp_path: Path) -> None:
+    left = _write(tmp_path / "l.csv", "L1,Ava,Thompson,2016-03-14,F,HT4 2QX,")
+    right = _write(tmp_path / "r.csv", "R1,Ava,Thompson,2016-03-14,F,HT4 2QX,")
+    out = tmp_path / "pairs.csv"
+    args = ["link", "--left", str(left), "--right", str(right), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--threshold-auto", "99", "--threshold-review", "5"])
+    assert result.exit_code == 0, result.output
+    assert "auto 0, review 1" in result.output
+
+
+def test_link_command_rejects_a_missing_column_without_personal_data(tmp_path: Path) -> None:
+    left = _write(tmp_path / "l.csv", "L1,Ava", header="id,given_name")
+    right = _write(tmp_path / "r.csv", "R1,Ava,Thompson,2016-03-14,F,HT4 2QX,")
+    result = CliRunner().invoke(
+        app, ["link", "--left", str(left), "--right", str(right), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    assert "l.csv: missing column(s) family_name" in result.output
+    assert "Ava" not in result.output and "Traceback" not in result.output
+
+
+def test_link_command_rejects_an_unreadable_file(tmp_path: Path) -> None:
+    right = _write(tmp_path / "r.csv", "R1,Ava,Thompson,2016-03-14,F,HT4 2QX,")
+    result = CliRunner().invoke(
+        app,
+        ["link", "--left", str(tmp_path / "nope.csv"), "--right", str(right), "--out", "o.csv"],
+    )
+    assert result.exit_code == 2
+    assert "nope.csv: cannot be read" in result.output
+
+
+def test_batch_link_never_auto_links_a_parent_and_child_of_the_same_name() -> None:
+    junior = record("L1", "Edward", "Bell", "2022-02-28", "male", ("HT1 9DG",))
+    mother = record("L2", "Sarah", "Bell", "1999-01-02", "female", ("HT1 9DG",))
+    father = record("R1", "Edward", "Bell", "1998-07-21", "male", ("HT1 9DG",))
+    pairs, _ = linkage.link([junior, mother], [father], linkage.default_model())
+    assert all(p.band != AUTO for p in pairs)
+    model = linkage.default_model().with_thresholds(auto=10.0, review=5.0)
+    pairs, _ = linkage.link([junior, mother], [father], model)
+    assert [p.band for p in pairs] == [REVIEW]
+
+
+def test_a_placeholder_given_name_counts_as_unknown() -> None:
+    baby = record("L1", "Baby", "Smith", "2026-11-08", "male", ("HT2 3QW",))
+    assert baby.given == ""
+    assert linkage.levels(baby, ava())["given_name"] == "missing"
+
+
+def test_training_on_generated_data_learns_that_agreement_is_evidence() -> None:
+    model = linkage.train(300, 7, random_pairs=20_000)
+    for f in FIELDS:
+        best, worst = LEVELS[f][0], LEVELS[f][-1]
+        assert model.table[f][best] > 0 > model.table[f][worst], f
+    assert 0 < model.prior < 1
+    assert json_roundtrip(model).table == model.table
+
+
+def json_roundtrip(model: linkage.Model) -> linkage.Model:
+    import json
+
+    return linkage.Model.from_json(json.loads(json.dumps(model.to_json())))
