@@ -14,7 +14,6 @@ for the review queue.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import uuid
@@ -56,21 +55,9 @@ AUTO, REVIEW, CONFIRMED = "auto", "review", "confirmed"
 Weight = tuple[str, str, float]
 
 
-def band_of(link: Link) -> str:
-    """The scorer's band; links from a scorer without bands are auto links."""
-    return str(getattr(link, "band", AUTO))
-
-
-def review_asked(scorer: Callable[..., Any]) -> dict[str, Any]:
-    """`include_review=True` for a scorer that returns review-band links only when asked
-    (scorers without bands take no such argument)."""
-    wants = "include_review" in inspect.signature(scorer).parameters
-    return {"include_review": True} if wants else {}
-
-
 def weights_of(link: Link | None) -> tuple[Weight, ...]:
     """The scorer's explanation, (field, level, weight) per field; empty if it gives none."""
-    weights = getattr(link, "weights", ()) if link is not None else ()
+    weights = link.weights if link is not None else ()
     return tuple((str(f), str(level), float(w)) for f, level, w in weights)
 
 
@@ -398,16 +385,15 @@ def _links(
     """(linked, review) candidates: an analyst's decision first, else the scorer's band."""
     linked: list[tuple[SourcePerson, ChildLink]] = []
     reviews: list[tuple[SourcePerson, Link]] = []
-    asked = review_asked(identity.match)
     for c in candidates:
-        link = identity.match(d, c, **asked)
+        link = identity.match(d, c, include_review=True)
         decision = decided.get((source, c.local_id))
         if decision is not None:
             if decision.decision == decisions.CONFIRMED:
                 linked.append((c, ChildLink(CONFIRMED, link, decision)))
-        elif link is not None and band_of(link) == AUTO:
+        elif link is not None and link.band == AUTO:
             linked.append((c, ChildLink(AUTO, link)))
-        elif link is not None and band_of(link) == REVIEW:
+        elif link is not None and link.band == REVIEW:
             reviews.append((c, link))
     return linked, reviews
 
@@ -418,9 +404,9 @@ def _sibling_safe(
     """The sibling guard over the scorer's links: (links kept, links it sends to review).
     An analyst's confirmation stands."""
     scored = [(c, k.link) for c, k in linked if k.decision is None and k.link is not None]
-    guarded = identity.sibling_safe(d, scored, everyone, **review_asked(identity.sibling_safe))
-    kept = {c.local_id for c, link in guarded if band_of(link) == AUTO}
-    doubtful = [(c, link) for c, link in guarded if band_of(link) == REVIEW]
+    guarded = identity.sibling_safe(d, scored, everyone, include_review=True)
+    kept = {c.local_id for c, link in guarded if link.band == AUTO}
+    doubtful = [(c, link) for c, link in guarded if link.band == REVIEW]
     return [(c, k) for c, k in linked if k.decision is not None or c.local_id in kept], doubtful
 
 
