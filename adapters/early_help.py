@@ -16,41 +16,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from .base import Item, Labels, PersonQuery, Source, SourceHealth, SourcePerson
-from .sql import DEFAULT_TIMEOUT_S, SqlSource, as_date, person_from_row, sql_settings
+from .sql import (
+    DEFAULT_TIMEOUT_S,
+    SqlSource,
+    as_date,
+    person_from_row,
+    person_tables,
+    sql_settings,
+)
 
 metadata = sa.MetaData()
 
-persons = sa.Table(
-    "persons",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("given_name", sa.String(100)),
-    sa.Column("family_name", sa.String(100)),
-    sa.Column("date_of_birth", sa.Date, nullable=True),
-    sa.Column("sex", sa.String(16), nullable=True),
-    sa.Column("nhs_number", sa.String(10), nullable=True),
-    sa.Column("postcode", sa.String(10), nullable=True),
-    sa.Column("address", sa.String(200), nullable=True),
-)
-sa.Index("ix_eh_persons_nhs_number", persons.c.nhs_number)
-# Date of birth with the family name: a search by date of birth filters on the name in the
-# index, fetching only the rows it keeps.
-sa.Index("ix_eh_persons_date_of_birth", persons.c.date_of_birth, persons.c.family_name)
-sa.Index("ix_eh_persons_postcode", persons.c.postcode)
-
-person_name_keys = sa.Table(
-    "person_name_keys",
-    metadata,
-    sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
-    sa.Column("family_key", sa.String(32), nullable=False),
-    sa.Column("date_of_birth", sa.Date, nullable=True),
-)
-sa.Index(
-    "ix_eh_person_name_keys_key_dob",
-    person_name_keys.c.family_key,
-    person_name_keys.c.date_of_birth,
-)
-sa.Index("ix_eh_person_name_keys_person", person_name_keys.c.person_id)
+persons, person_name_keys = person_tables(metadata, "eh")
 
 episodes = sa.Table(
     "episodes",

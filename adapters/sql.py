@@ -153,6 +153,40 @@ def as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+def person_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Table, sa.Table]:
+    """`persons` and `person_name_keys` as every SQL source that `candidate_search` reads
+    must have them (hub/demo/PROTOCOL.md), with their indexes named `ix_<prefix>_...`."""
+    persons = sa.Table(
+        "persons",
+        metadata,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("given_name", sa.String(100)),
+        sa.Column("family_name", sa.String(100)),
+        sa.Column("date_of_birth", sa.Date, nullable=True),
+        sa.Column("sex", sa.String(16), nullable=True),
+        sa.Column("nhs_number", sa.String(10), nullable=True),
+        sa.Column("postcode", sa.String(10), nullable=True),
+        sa.Column("address", sa.String(200), nullable=True),
+    )
+    sa.Index(f"ix_{prefix}_persons_nhs_number", persons.c.nhs_number)
+    # Date of birth with the family name: a search by date of birth filters on the name in
+    # the index, fetching only the rows it keeps.
+    sa.Index(f"ix_{prefix}_persons_date_of_birth", persons.c.date_of_birth, persons.c.family_name)
+    sa.Index(f"ix_{prefix}_persons_postcode", persons.c.postcode)
+    name_keys = sa.Table(
+        "person_name_keys",
+        metadata,
+        sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
+        sa.Column("family_key", sa.String(32), nullable=False),
+        sa.Column("date_of_birth", sa.Date, nullable=True),
+    )
+    sa.Index(
+        f"ix_{prefix}_person_name_keys_key_dob", name_keys.c.family_key, name_keys.c.date_of_birth
+    )
+    sa.Index(f"ix_{prefix}_person_name_keys_person", name_keys.c.person_id)
+    return persons, name_keys
+
+
 def candidate_search(
     persons: sa.Table, name_keys: sa.Table, query: PersonQuery
 ) -> sa.Select[Any] | None:
