@@ -54,6 +54,11 @@ class AuditRecord:
     fields_returned: list[str] = field(default_factory=list)
     fields_redacted: dict[str, str] = field(default_factory=dict)  # path -> reason
     policy_version: str | None = None
+    # Set by the contact workflow and the policies (issue 5), persisted by the writer:
+    contact_stage: str | None = None
+    justification: str | None = None  # free text the actor gave (break-glass, override)
+    break_glass: dict[str, Any] | None = None  # grant id, reason code, expiry
+    consent_override: dict[str, Any] | None = None  # override id, authoriser, reason code
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
     staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
