@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from graphql import GraphQLError
 
@@ -22,6 +24,8 @@ class Services:
     records: RecordService
     policy: PolicyEngine
     store: Store
+    # The hub's clock: contacts' timescales, break-glass expiry. Tests pass their own.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 class Access:

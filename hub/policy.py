@@ -121,14 +121,17 @@ class PolicyEngine:
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
         self.version = digest.hexdigest()[:16]
         self.decide = lru_cache(maxsize=65536)(self._decide)
-        self.may_read_child = lru_cache(maxsize=4096)(self._may_read_child)
-        self.may_decide_link = lru_cache(maxsize=4096)(self._may_decide_link)
+        self.allows = lru_cache(maxsize=16384)(self._allows)
 
-    def _may_read_child(self, request: Request) -> bool:
-        return self._oso.query_rule_once("read_child", request)  # type: ignore[no-any-return]
+    def _allows(self, rule: str, request: Request) -> bool:
+        """A yes/no rule over the request alone, e.g. "read_child", "decide_link"."""
+        return self._oso.query_rule_once(rule, request)  # type: ignore[no-any-return]
 
-    def _may_decide_link(self, request: Request) -> bool:
-        return self._oso.query_rule_once("decide_link", request)  # type: ignore[no-any-return]
+    def may_read_child(self, request: Request) -> bool:
+        return self.allows("read_child", request)
+
+    def may_decide_link(self, request: Request) -> bool:
+        return self.allows("decide_link", request)
 
     def _decide(self, request: Request, resource: Resource) -> Decision:
         denied = self._first(self._oso.query_rule("withhold", request, resource, Variable("r")))
@@ -153,14 +156,14 @@ class PolicyEngine:
 def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
     """Run one decision-table row; None if it holds, else what the engine said instead.
 
-    A row: `roles`, `agency`, `purpose`, and either a `rule` ("read_child", "decide_link")
-    with `expect` ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or
-    the withholding reason, or with `field` too, `expect` SHOWN or the field's reason.
+    A row: `roles`, `agency`, `purpose`, and either a `rule` (any yes/no rule over the request,
+    e.g. "read_child", "decide_link") with `expect` ALLOW / DENY, or a `resource`
+    (RecordClass fields) with `expect` ALLOW or the withholding reason, or with `field` too,
+    `expect` SHOWN or the field's reason.
     """
     request = Request(tuple(sorted(case["roles"])), case.get("agency"), case["purpose"])
-    yes_no = {"read_child": engine.may_read_child, "decide_link": engine.may_decide_link}
     if "rule" in case:
-        got = "ALLOW" if yes_no[case["rule"]](request) else "DENY"
+        got = "ALLOW" if engine.allows(case["rule"], request) else "DENY"
     else:
         spec = dict(case["resource"])
         spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))
