@@ -142,6 +142,7 @@ async def run_operation(
         services=state["services"],
         audit=record,
         purpose_header=request.headers.get("x-purpose-of-use"),
+        contact_header=request.headers.get("x-contact-id"),
     )
     try:
         async with asyncio.timeout(settings.request_deadline_ms / 1000):

@@ -48,11 +48,25 @@ class PolicyError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Who is asking and why. `roles` sorted so equal requests hash equal."""
+    """Who is asking, why, and where the contact they serve stands.
+
+    `roles` sorted so equal requests hash equal. The contact fields are `ContactFacts`
+    (hub/contacts.py) less the contact's identity: two contacts with the same facts share
+    their decisions, so the cache keeps working across contacts.
+    """
 
     roles: tuple[str, ...]
     agency: str | None
     purpose: str
+    team: str | None = None
+    has_contact: bool = False
+    stage: str | None = None
+    assigned: bool = False
+    consent: str | None = None
+    consent_scope: tuple[str, ...] = ()
+    override: bool = False
+    decision: str | None = None
+    break_glass: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -69,12 +83,19 @@ class Resource:
     investigation_sensitive: bool = False
     location_protected: bool = False
     consent: str | None = None
+    flags: tuple[str, ...] = ()
+    owner_team: str | None = None
 
     def has_category(self, category: str) -> bool:
         return category in self.special_categories
 
+    def has_flag(self, flag: str) -> bool:
+        return flag in self.flags
+
     @classmethod
-    def of(cls, kind: str, labels: Labels, consent: str | None = None) -> Resource:
+    def of(
+        cls, kind: str, labels: Labels, consent: str | None = None, flags: tuple[str, ...] = ()
+    ) -> Resource:
         return cls(
             kind=kind,
             agency=labels.agency,
@@ -83,16 +104,28 @@ class Resource:
             investigation_sensitive=labels.investigation_sensitive,
             location_protected=labels.location_protected,
             consent=consent,
+            flags=flags,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Released or not; if released, which fields are withheld (field -> reason)."""
+    """Released or not; if released, which fields are withheld (field -> reason).
+
+    `because` names the rule that withheld the record (for `policy explain` and the audit)."""
 
     allowed: bool
     reason: str | None = None
     hidden_fields: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    because: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What the policies said about one question, and which rules said it."""
+
+    outcome: str
+    rules: tuple[str, ...]
 
 
 class PolicyEngine:
@@ -120,12 +153,24 @@ class PolicyEngine:
         for f in files:
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
         self.version = digest.hexdigest()[:16]
+        # Process-wide caches: a decision depends only on its (small, frozen) arguments.
         self.decide = lru_cache(maxsize=65536)(self._decide)
         self.allows = lru_cache(maxsize=16384)(self._allows)
+        self.applies = lru_cache(maxsize=16384)(self._applies)
+
+    def clear_caches(self) -> None:
+        """Forget every cached decision (benchmarks measure the engine cold)."""
+        self.decide.cache_clear()
+        self.allows.cache_clear()
+        self.applies.cache_clear()
 
     def _allows(self, rule: str, request: Request) -> bool:
         """A yes/no rule over the request alone, e.g. "read_child", "decide_link"."""
         return self._oso.query_rule_once(rule, request)  # type: ignore[no-any-return]
+
+    def _applies(self, rule: str, request: Request, resource: Resource) -> bool:
+        """A yes/no rule over a request and a record class, e.g. "notify_owner"."""
+        return self._oso.query_rule_once(rule, request, resource)  # type: ignore[no-any-return]
 
     def may_read_child(self, request: Request) -> bool:
         return self.allows("read_child", request)
@@ -134,40 +179,120 @@ class PolicyEngine:
         return self.allows("decide_link", request)
 
     def _decide(self, request: Request, resource: Resource) -> Decision:
-        denied = self._first(self._oso.query_rule("withhold", request, resource, Variable("r")))
-        if denied is not None:
-            return Decision(allowed=False, reason=denied)
+        for result in self._oso.query_rule(
+            "withhold", request, resource, Variable("r"), Variable("why")
+        ):
+            b = result["bindings"]
+            return Decision(allowed=False, reason=str(b["r"]), because=str(b["why"]))
         if not self._oso.query_rule_once("release", request, resource):
-            return Decision(allowed=False, reason=NOT_PERMITTED)
+            return Decision(allowed=False, reason=NOT_PERMITTED, because="no rule releases it")
         hidden: dict[str, str] = {}
         for result in self._oso.query_rule(
-            "hide_field", request, resource, Variable("f"), Variable("r")
+            "hide_field", request, resource, Variable("f"), Variable("r"), Variable("why")
         ):
             hidden.setdefault(result["bindings"]["f"], result["bindings"]["r"])
         return Decision(allowed=True, hidden_fields=MappingProxyType(hidden))
 
-    @staticmethod
-    def _first(results: Any) -> str | None:
-        for result in results:
-            return str(result["bindings"]["r"])
-        return None
+    def explain(
+        self, request: Request, resource: Resource | None = None, field: str | None = None
+    ) -> Explanation:
+        """The decision on a request (and record class, and field), with every rule that
+        bore on it: the rules that withhold or hide, or for a yes/no answer the rules that
+        state what it depends on (`explains/2` facts in the policies)."""
+        if resource is None:
+            rule = "read_child"
+            allowed = self.allows(rule, request)
+            return Explanation("ALLOW" if allowed else "DENY", self._explains(rule))
+        reasons = [
+            (str(r["bindings"]["r"]), str(r["bindings"]["why"]))
+            for r in self._oso.query_rule(
+                "withhold", request, resource, Variable("r"), Variable("why")
+            )
+        ]
+        if reasons:
+            return Explanation(reasons[0][0], tuple(dict.fromkeys(w for _, w in reasons)))
+        if not self._oso.query_rule_once("release", request, resource):
+            return Explanation(NOT_PERMITTED, self._explains("release"))
+        if field is None:
+            return Explanation("ALLOW", self._explains("release"))
+        hides = [
+            (str(r["bindings"]["r"]), str(r["bindings"]["why"]))
+            for r in self._oso.query_rule(
+                "hide_field", request, resource, field, Variable("r"), Variable("why")
+            )
+        ]
+        if hides:
+            return Explanation(hides[0][0], tuple(dict.fromkeys(w for _, w in hides)))
+        return Explanation("SHOWN", ("no rule hides this field of a released record",))
+
+    def explain_rule(self, rule: str, request: Request) -> Explanation:
+        allowed = self.allows(rule, request)
+        return Explanation("ALLOW" if allowed else "DENY", self._explains(rule))
+
+    def _explains(self, rule: str) -> tuple[str, ...]:
+        return tuple(
+            str(r["bindings"]["why"])
+            for r in self._oso.query_rule("explains", rule, Variable("why"))
+        )
+
+
+CONTACT_FIELDS = frozenset(
+    {
+        "has_contact",
+        "stage",
+        "assigned",
+        "consent",
+        "consent_scope",
+        "override",
+        "decision",
+        "break_glass",
+    }
+)
+
+
+def case_request(case: Mapping[str, Any]) -> Request:
+    """The request of a decision-table row: `roles`, `agency`, `purpose`, `team` and a
+    `contact` table (any of stage, assigned, consent, consent_scope, override, decision,
+    break_glass; `has_contact` is implied by its presence)."""
+    contact = dict(case.get("contact", {}))
+    unknown = set(contact) - CONTACT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown contact fields: {sorted(unknown)}")
+    if contact:
+        contact.setdefault("has_contact", True)
+    contact["consent_scope"] = tuple(contact.get("consent_scope", ()))
+    return Request(
+        tuple(sorted(case["roles"])),
+        case.get("agency"),
+        case["purpose"],
+        team=case.get("team"),
+        **contact,
+    )
+
+
+def case_resource(spec: Mapping[str, Any]) -> Resource:
+    values = dict(spec)
+    values["special_categories"] = tuple(sorted(values.get("special_categories", ())))
+    values["flags"] = tuple(sorted(values.get("flags", ())))
+    return Resource(**values)
 
 
 def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
     """Run one decision-table row; None if it holds, else what the engine said instead.
 
-    A row: `roles`, `agency`, `purpose`, and either a `rule` (any yes/no rule over the request,
-    e.g. "read_child", "decide_link") with `expect` ALLOW / DENY, or a `resource`
-    (RecordClass fields) with `expect` ALLOW or the withholding reason, or with `field` too,
-    `expect` SHOWN or the field's reason.
+    A row: the request (see `case_request`), and either a `rule` (a yes/no rule over the
+    request, e.g. "read_child", or with a `resource` over both, e.g. "notify_owner") with
+    `expect` ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or the
+    withholding reason, or with `field` too, `expect` SHOWN or the field's reason.
     """
-    request = Request(tuple(sorted(case["roles"])), case.get("agency"), case["purpose"])
-    if "rule" in case:
+    request = case_request(case)
+    if "rule" in case and "resource" in case:
+        allowed = engine.applies(case["rule"], request, case_resource(case["resource"]))
+        got = "ALLOW" if allowed else "DENY"
+    elif "rule" in case:
         got = "ALLOW" if engine.allows(case["rule"], request) else "DENY"
     else:
-        spec = dict(case["resource"])
-        spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))
-        decision = engine.decide(request, Resource(**spec))
+        decision = engine.decide(request, case_resource(case["resource"]))
         if "field" in case:
             got = (
                 decision.hidden_fields.get(case["field"], "SHOWN")

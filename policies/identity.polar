@@ -10,9 +10,11 @@
 link_decider("mash_social_worker");
 link_decider("mash_manager");
 
-# Deciding a link reads the child's record, so it needs a purpose for which the actor may
-# read child records (child_record.polar).
+# Deciding a link reads the child's record and changes what every later read links, so it
+# needs a purpose for which the actor may read child records and write (access.polar: not
+# under break-glass).
 decide_link(req: ReadRequest) if
-    read_child(req) and
+    may_write(req) and
     role in req.roles and
     link_decider(role);
+explains("decide_link", "identity: MASH social workers and managers decide links, for a purpose that may read child records and write");

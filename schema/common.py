@@ -42,13 +42,23 @@ class SourceStatus(enum.Enum):
     REDACTED = "REDACTED"
 
 
-@strawberry.enum(description="Why a value is withheld.")
+@strawberry.enum(
+    description="Why a value is withheld. NOT_PERMITTED: this role or purpose may not see it; "
+    "CONSENT_REQUIRED: it needs the family's recorded consent (or an override, or s47); "
+    "ORIGINATOR_RESTRICTED: the originating agency keeps it (handling conditions, "
+    "investigation-sensitive, extra-protected); LOCATION_PROTECTED: the person's location is "
+    "protected; STAGE_RESTRICTED: before research only 'known to agency: yes/no'; "
+    "NO_RELATIONSHIP: the reader does not work an open contact about this child; "
+    "NOT_SHARED: the originating agency recorded a decision not to share it."
+)
 class RedactionReason(enum.Enum):
     NOT_PERMITTED = "NOT_PERMITTED"
     CONSENT_REQUIRED = "CONSENT_REQUIRED"
     ORIGINATOR_RESTRICTED = "ORIGINATOR_RESTRICTED"
     LOCATION_PROTECTED = "LOCATION_PROTECTED"
     STAGE_RESTRICTED = "STAGE_RESTRICTED"
+    NO_RELATIONSHIP = "NO_RELATIONSHIP"
+    NOT_SHARED = "NOT_SHARED"
 
 
 @strawberry.type(

@@ -49,14 +49,25 @@ ITEM_TYPES: dict[str, type] = {
 DATE_FIELDS = frozenset(
     {"occurred_on", "recorded_on", "date", "start", "end", "reported_on", "returned_on"}
 )
-PERSON_FIELDS = ("postcode", "address")
+PERSON_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "nhs_number",
+    "postcode",
+    "address",
+)
 
 
-def open_access(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
-    """Name the purpose, then check this actor may read child records for it."""
+def valid_contact_id(contact_id: str | None) -> str | None:
     if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
         raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
-    access = ctx.access(purpose.value, contact_id)
+    return contact_id
+
+
+async def open_access(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
+    """Name the purpose (and contact), then check this actor may read child records for it."""
+    access = await ctx.access(purpose.value, valid_contact_id(contact_id))
     if not access.may_read_child():
         raise client_error("not permitted to read child records for this purpose", "FORBIDDEN")
     return access
@@ -96,29 +107,74 @@ def child_match(match: Match, ctx: Context) -> t.ChildMatch:
 
 
 async def child_record(ctx: Context, access: Access, subject_id: str) -> t.ChildRecord | None:
+    """The child's record as this reader may see it. Without a relationship to the child
+    (rule 2) no source is asked and every part comes back withheld, typed."""
+    ctx.audit.subjects[subject_id] = "child"
+    relationship = access.relationship(subject_id)
+    if not relationship.allowed:
+        return withheld_record(subject_id, access, relationship.reason)
     record = await ctx.services.records.assemble(subject_id)
     if record is None:
         raise client_error("no child with this id", "NOT_FOUND")
-    ctx.audit.subjects[subject_id] = "child"
     for member in record.household:
         ctx.audit.subjects.setdefault(member.subject_id, "household_member")
     return ChildView(record, access).build()
 
 
+def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.ChildRecord:
+    why = RedactionReason(reason or "NOT_PERMITTED")
+    access.audit.add_redaction("child", why.value)
+    return t.ChildRecord(
+        id=strawberry.ID(subject_id),
+        person=withheld_person(subject_id, why, Relationship.CHILD),
+        household=[],
+        police=Redaction(reason=why, agency="police"),
+        health=Redaction(reason=why, agency="health"),
+        adult_social_care=Redaction(reason=why, agency="adult_social_care"),
+        early_help=Redaction(reason=why, agency="early_help"),
+        sources=[],
+        links=[],
+        withheld=Redaction(reason=why, agency="hub"),
+    )
+
+
+def withheld_person(subject_id: str, why: RedactionReason, relationship: Relationship) -> t.Person:
+    return t.Person(
+        id=strawberry.ID(subject_id),
+        relationship=relationship,
+        redacted_fields=[FieldRedaction(field=_camel(f), reason=why) for f in PERSON_FIELDS],
+    )
+
+
 async def child_reference(ctx: Context, id: str) -> t.ChildRecord | None:
-    """Federation `_entities`: same policy and audit as `child`; the purpose comes from the
-    `X-Purpose-Of-Use` header since entity references carry no arguments."""
+    """Federation `_entities`: same policy and audit as `child`. Entity references carry no
+    arguments, so the purpose comes from the `X-Purpose-Of-Use` header and the contact from
+    `X-Contact-Id`."""
     sid = subject_id(id)
     ctx.audit.subjects[sid] = "child"
-    access = open_access(ctx, _header_purpose(ctx), None)
+    access = await open_access(ctx, _header_purpose(ctx), ctx.contact_header or None)
     return await child_record(ctx, access, sid)
 
 
 async def person_reference(ctx: Context, id: str) -> t.Person | None:
+    """Federation `_entities` for a person: the same relationship check, then their
+    demographics through the same policy as a child record's `person`."""
     sid = subject_id(id)
     ctx.audit.subjects.setdefault(sid, "person")
-    open_access(ctx, _header_purpose(ctx), None)
-    return t.Person(id=strawberry.ID(sid))
+    access = await open_access(ctx, _header_purpose(ctx), ctx.contact_header or None)
+    relationship = access.relationship(sid)
+    if not relationship.allowed:
+        why = RedactionReason(relationship.reason or "NOT_PERMITTED")
+        access.audit.add_redaction("_entities.person", why.value)
+        return withheld_person(sid, why, Relationship.CHILD)
+    record = await ctx.services.records.assemble(sid)
+    if record is None:
+        raise client_error("no person with this id", "NOT_FOUND")
+    view = ChildView(record, access)
+    person = view.child_person()
+    person.relationship = None  # looked up on its own, not relative to a child
+    access.audit.sources.update({s.value: a.status for s, a in record.answers.items()})
+    return person
 
 
 def _header_purpose(ctx: Context) -> Purpose:
@@ -297,23 +353,28 @@ class ChildView:
         )
         decision = self.access.decide(path, "person", labels)
         hidden = (
-            decision.hidden_fields
+            dict(decision.hidden_fields)
             if decision.allowed
             else dict.fromkeys(PERSON_FIELDS, decision.reason or "NOT_PERMITTED")
         )
+        values: dict[str, Any] = {
+            "given_name": best.given_name if best else (d.given_name if d else None),
+            "family_name": best.family_name if best else (d.family_name if d else None),
+            "date_of_birth": best.date_of_birth if best else (d.date_of_birth if d else None),
+            "nhs_number": (best.nhs_number if best else None) or (d.nhs_number if d else None),
+            "postcode": best.postcode if best else None,
+            "address": best.address if best else None,
+        }
         return t.Person(
             id=strawberry.ID(subject_id),
-            given_name=best.given_name if best else (d.given_name if d else None),
-            family_name=best.family_name if best else (d.family_name if d else None),
-            date_of_birth=best.date_of_birth if best else (d.date_of_birth if d else None),
-            nhs_number=(best.nhs_number if best else None) or (d.nhs_number if d else None),
-            postcode=None if "postcode" in hidden or not best else best.postcode,
-            address=None if "address" in hidden or not best else best.address,
             relationship=relationship,
             agencies=sorted({r.source for r in records}, key=lambda s: s.value),
             redacted_fields=[
-                FieldRedaction(field=f, reason=RedactionReason(r)) for f, r in hidden.items()
+                FieldRedaction(field=_camel(f), reason=RedactionReason(r))
+                for f, r in hidden.items()
+                if f in values
             ],
+            **{f: None if f in hidden else v for f, v in values.items()},
         )
 
     @staticmethod

@@ -21,7 +21,7 @@ class ChildQueries:
         purpose: Purpose,
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> list[ChildMatch]:
-        build.open_access(info.context, purpose, contact_id or None)
+        await build.open_access(info.context, purpose, contact_id or None)
         matches, statuses = await info.context.services.records.search(build.search_query(criteria))
         info.context.audit.sources.update({s.value: st for s, st in statuses.items()})
         return [build.child_match(m, info.context) for m in matches]
@@ -36,5 +36,5 @@ class ChildQueries:
     ) -> ChildRecord | None:
         subject_id = build.subject_id(id)
         info.context.audit.subjects[subject_id] = "child"  # an attempt is audited too
-        access = build.open_access(info.context, purpose, contact_id or None)
+        access = await build.open_access(info.context, purpose, contact_id or None)
         return await build.child_record(info.context, access, subject_id)

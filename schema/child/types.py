@@ -247,6 +247,12 @@ class ChildRecord:
     early_help: EarlyHelpSectionResult | None
     sources: list[SourceState]
     links: list[SourceLink]
+    withheld: Redaction | None = strawberry.field(
+        default=None,
+        description="Set when the whole record is withheld from this reader (e.g. "
+        "NO_RELATIONSHIP: no open contact about this child is assigned to them): no source "
+        "was asked, and every section says so too.",
+    )
 
     @classmethod
     async def resolve_reference(

@@ -7,16 +7,14 @@ from adapters.base import Source
 from hub import decisions
 from hub.context import Access, Context
 
-from ..child.build import subject_id
+from ..child.build import subject_id, valid_contact_id
 from ..common import Purpose, client_error
 from .types import LinkDecision
 
 
-def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
+async def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
     """Name the purpose, then check this actor may decide links for it (MASH roles)."""
-    if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
-        raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
-    access = ctx.access(purpose.value, contact_id)
+    access = await ctx.access(purpose.value, valid_contact_id(contact_id))
     if not access.policy.may_decide_link(access.request):
         raise client_error(
             "not permitted to decide identity links for this purpose (MASH roles only)",
@@ -44,7 +42,7 @@ async def decide(
     ctx.audit.subjects[sid] = "child"  # an attempt is audited too
     if _valid_record_id(source_record_id):
         ctx.audit.subjects[decisions.target_id(source, source_record_id)] = "link_target"
-    open_decider(ctx, purpose, contact_id)
+    await open_decider(ctx, purpose, contact_id)
     if not _valid_record_id(source_record_id):
         raise client_error(
             f"sourceRecordId must be 1 to {decisions.MAX_RECORD_ID} printable characters",

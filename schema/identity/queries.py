@@ -33,7 +33,7 @@ class IdentityQueries:
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> LinkReviewConnection:
         ctx = info.context
-        build.open_decider(ctx, purpose, contact_id or None)
+        await build.open_decider(ctx, purpose, contact_id or None)
         first = DEFAULT_PAGE if first is None or first is strawberry.UNSET else first
         if not 0 < first <= MAX_PAGE:
             raise client_error(f"first must be between 1 and {MAX_PAGE}", "BAD_USER_INPUT")

@@ -4,16 +4,53 @@ hub store on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from hub import devissuer
+from hub import contacts, devissuer
+from hub.auth import Actor
+from hub.contacts import ContactFacts
 from hub.demo.stack import demo_sources, ensure_seeded, running_hub
 from hub.settings import Settings
+
+
+@dataclass
+class FakeContacts:
+    """Stands in for the contact workflow in end-to-end tests: a contact added here has the
+    facts the test gives it; any other contact id goes to the real `facts_for`."""
+
+    facts: dict[str, ContactFacts] = field(default_factory=dict)
+
+    def add(self, subject_id: str, **facts: Any) -> str:
+        contact_id = f"test-contact-{len(self.facts) + 1}"
+        facts.setdefault("subject_ids", (subject_id,))
+        self.facts[contact_id] = ContactFacts(contact_id=contact_id, **facts)
+        return contact_id
+
+
+FAKE_CONTACTS = FakeContacts()
+
+
+@pytest.fixture(scope="session")
+def fake_contacts() -> Iterator[FakeContacts]:
+    real = contacts.facts_for
+
+    async def facts_for(
+        store: Any, actor: Actor, purpose: str, contact_id: str | None, now: datetime
+    ) -> ContactFacts:
+        if contact_id in FAKE_CONTACTS.facts:
+            return FAKE_CONTACTS.facts[contact_id]
+        return await real(store, actor, purpose, contact_id, now)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(contacts, "facts_for", facts_for)
+    yield FAKE_CONTACTS
+    patch.undo()
 
 
 @dataclass
@@ -21,6 +58,13 @@ class Hub:
     url: str
     data_dir: Path
     database_url: str
+    contacts: FakeContacts = field(default_factory=lambda: FAKE_CONTACTS)
+
+    def contact(self, subject_id: str, **facts: Any) -> str:
+        """A contact about `subject_id`, assigned to whoever reads it; by default in research
+        with the family's consent given."""
+        facts = {"stage": "RESEARCH", "assigned": True, "consent": "GIVEN", **facts}
+        return self.contacts.add(subject_id, **facts)
 
     def token(self, role: str, **claims: Any) -> str:
         return devissuer.mint(self.data_dir, role, **claims)
@@ -69,6 +113,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
-def hub(demo_data: Path, source_config: dict[str, Any], store_url: str) -> Iterator[Hub]:
+def hub(
+    demo_data: Path,
+    source_config: dict[str, Any],
+    store_url: str,
+    fake_contacts: FakeContacts,
+) -> Iterator[Hub]:
     with running_hub(hub_settings(demo_data, store_url, source_config)) as url:
         yield Hub(url, demo_data, store_url)

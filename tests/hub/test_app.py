@@ -28,10 +28,12 @@ query Find($criteria: PersonSearch!, $purpose: Purpose!) {
 }"""
 
 RECORD = """
-query Record($id: ID!, $purpose: Purpose!) {
-  child(id: $id, purpose: $purpose) {
+query Record($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
     id
-    person { id givenName familyName dateOfBirth nhsNumber agencies }
+    withheld { reason }
+    person { id givenName familyName dateOfBirth nhsNumber agencies address postcode
+             redactedFields { field reason } }
     household { id givenName familyName relationship agencies }
     sources { source status latencyMs circuitOpen }
     links { source sourceRecordId rule agreedFields }
@@ -121,9 +123,19 @@ def find_ava(hub: Hub, role: str = "mash_social_worker") -> str:
     return str(ava[0]["id"])
 
 
-def read_record(hub: Hub, role: str, purpose: str = "MASH_RESEARCH") -> dict[str, Any]:
+def read_record(
+    hub: Hub, role: str, purpose: str = "MASH_RESEARCH", **facts: Any
+) -> dict[str, Any]:
+    """Ava's record, read for a contact about her (by default in research, consent given)."""
     child_id = find_ava(hub)
-    return ok(hub.gql(role, RECORD, {"id": child_id, "purpose": purpose}))["child"]
+    contact = hub.contact(child_id, **facts)
+    variables = {"id": child_id, "purpose": purpose, "contactId": contact}
+    return ok(hub.gql(role, RECORD, variables))["child"]
+
+
+def reading(hub: Hub, child_id: str, purpose: str = "MASH_RESEARCH") -> dict[str, Any]:
+    """Variables to read a child for a research contact about them."""
+    return {"id": child_id, "purpose": purpose, "contactId": hub.contact(child_id)}
 
 
 def all_events(hub: Hub) -> list[dict[str, Any]]:
@@ -211,7 +223,7 @@ def test_social_worker_sees_handling_code_c_summary_but_not_its_text(hub: Hub) -
 
 
 def test_screening_shows_known_to_health_but_no_health_detail(hub: Hub) -> None:
-    record = read_record(hub, "police_researcher", purpose="MASH_SCREENING")
+    record = read_record(hub, "police_researcher", stage="SCREENING", consent=None)
     assert record["health"] == {
         "__typename": "Redaction",
         "reason": "STAGE_RESTRICTED",
@@ -228,11 +240,11 @@ def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hu
     listing = ok(hub.gql("ig_officer", AUDIT, {"first": 1}))["auditEvents"]
     assert listing["totalCount"] >= before
     child_id = find_ava(hub)
-    denied = hub.gql("ig_officer", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
+    denied = hub.gql("ig_officer", RECORD, reading(hub, child_id))
     body = denied.json()
     assert body["data"] == {"child": None}
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    ok(hub.gql("early_help_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}))
+    ok(hub.gql("early_help_worker", RECORD, reading(hub, child_id)))
 
     new = all_events(hub)[before:]
     kinds = [(e["operationName"], e["outcome"]) for e in new]
@@ -311,9 +323,7 @@ def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
     with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
         other = Hub(base, hub.data_dir, hub.database_url)
         started = time.perf_counter()
-        record = ok(
-            other.gql("mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
-        )["child"]
+        record = ok(other.gql("mash_social_worker", RECORD, reading(hub, child_id)))["child"]
         elapsed = time.perf_counter() - started
     statuses = {s["source"]: s["status"] for s in record["sources"]}
     assert statuses == {
@@ -336,9 +346,7 @@ def test_slow_source_reports_timed_out_within_its_deadline(
     with running_hub(hub_settings(hub.data_dir, hub.database_url, config)) as base:
         other = Hub(base, hub.data_dir, hub.database_url)
         child_id = find_ava(other)
-        record = ok(
-            other.gql("mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
-        )["child"]
+        record = ok(other.gql("mash_social_worker", RECORD, reading(hub, child_id)))["child"]
     states = {s["source"]: s for s in record["sources"]}
     assert states["ADULT_SOCIAL_CARE"]["status"] == "TIMED_OUT"
     assert states["ADULT_SOCIAL_CARE"]["latencyMs"] < 200
@@ -354,9 +362,7 @@ def test_no_data_leaves_when_the_audit_event_cannot_be_committed(
         child_id = find_ava(other)
         run_sql(hub.database_url, "ALTER TABLE audit_events RENAME TO audit_events_away")
         try:
-            response = other.gql(
-                "mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}
-            )
+            response = other.gql("mash_social_worker", RECORD, reading(hub, child_id))
         finally:
             run_sql(hub.database_url, "ALTER TABLE audit_events_away RENAME TO audit_events")
     assert response.status_code == 503
@@ -370,7 +376,7 @@ def test_concurrent_searches_and_reads_are_all_answered_and_all_audited(hub: Hub
     child_id = find_ava(hub)
     before = len(all_events(hub))
     token = hub.token("mash_social_worker")
-    read = {"query": RECORD, "variables": {"id": child_id, "purpose": "MASH_RESEARCH"}}
+    read = {"query": RECORD, "variables": reading(hub, child_id)}
     search = {"query": SEARCH, "variables": {"criteria": AVA, "purpose": "MASH_RESEARCH"}}
 
     async def worker(client: httpx.AsyncClient) -> list[int]:
@@ -413,11 +419,9 @@ def test_hung_source_times_out_then_its_circuit_opens_then_it_is_used_again(
 
             def read() -> tuple[dict[str, Any], float]:
                 started = time.perf_counter()
-                record = ok(
-                    other.gql(
-                        "mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"}
-                    )
-                )["child"]
+                record = ok(other.gql("mash_social_worker", RECORD, reading(hub, child_id)))[
+                    "child"
+                ]
                 states = {s["source"]: s for s in record["sources"]}
                 return states, time.perf_counter() - started
 

@@ -25,7 +25,7 @@ from hub.records import RecordService
 from hub.store import Base, LinkDecision, Store, Subject, migrate_async
 
 from .conftest import Hub, hub_settings
-from .test_app import RECORD, all_events, find_ava, ok, run_sql
+from .test_app import RECORD, all_events, find_ava, ok, reading, run_sql
 
 # --- the store -------------------------------------------------------------------------
 
@@ -295,8 +295,8 @@ async def test_search_leaves_a_rejected_record_out_of_the_childs_sources(
 # --- end to end through the hub -----------------------------------------------------------
 
 LINKS = """
-query Links($id: ID!, $purpose: Purpose!) {
-  child(id: $id, purpose: $purpose) {
+query Links($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
     links { source sourceRecordId rule band score explanation { field level weight }
             decision { id decision reason decidedBy supersededAt } }
   }
@@ -326,7 +326,7 @@ query Queue($first: Int, $after: String, $purpose: Purpose!) {
 
 
 def police_link(hub: Hub, child_id: str) -> dict[str, Any] | None:
-    links = ok(hub.gql("mash_social_worker", LINKS, {"id": child_id, "purpose": "MASH_RESEARCH"}))
+    links = ok(hub.gql("mash_social_worker", LINKS, reading(hub, child_id)))
     police = [x for x in links["child"]["links"] if x["source"] == "POLICE"]
     assert len(police) <= 1, police
     return police[0] if police else None
@@ -369,9 +369,7 @@ def test_rejected_police_link_stays_rejected_and_confirming_it_links_it_again(
 
         # then the next read links no police record, and no police item is the child's
         assert police_link(hub, child_id) is None
-        record = ok(
-            hub.gql("mash_social_worker", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH"})
-        )["child"]
+        record = ok(hub.gql("mash_social_worker", RECORD, reading(hub, child_id)))["child"]
         police = record["police"]
         if police["__typename"] == "PoliceSection":
             assert all(i.get("about") != "CHILD" for i in police["incidents"]), police
@@ -410,7 +408,7 @@ def test_rejected_police_link_stays_rejected_and_confirming_it_links_it_again(
 
 def test_links_carry_their_band_and_explanation(hub: Hub) -> None:
     child_id = find_ava(hub)
-    links = ok(hub.gql("mash_social_worker", LINKS, {"id": child_id, "purpose": "MASH_RESEARCH"}))
+    links = ok(hub.gql("mash_social_worker", LINKS, reading(hub, child_id)))
     health = [x for x in links["child"]["links"] if x["source"] == "HEALTH"]
     assert health and all(x["band"] in ("auto", "confirmed") for x in health)
     for link in links["child"]["links"]:

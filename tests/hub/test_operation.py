@@ -94,8 +94,10 @@ def test_one_operation_serves_one_purpose(hub: Hub) -> None:
 
 def test_audited_field_paths_are_schema_names_not_the_clients_aliases(hub: Hub) -> None:
     child_id = find_ava(hub)
+    contact = hub.contact(child_id)
     query = (
-        f'query Aliased {{ AvaThompson: child(id: "{child_id}", purpose: MASH_RESEARCH) '
+        f'query Aliased {{ AvaThompson: child(id: "{child_id}", purpose: MASH_RESEARCH, '
+        f'contactId: "{contact}") '
         "{ x: police { ... on PoliceSection { y: intelligence { "
         "... on PoliceIntelligence { z: summary } } } } } }"
     )
@@ -181,20 +183,25 @@ def test_location_protected_child_shows_no_location_in_record_household_or_postc
         )
     )["searchChildren"]
     assert [m["nhsNumber"] for m in found] == [nhs]
-    record = ok(
-        post(
-            hub,
-            {
-                "query": """query($id: ID!) { child(id: $id, purpose: S47_STRATEGY) {
-        person { postcode address redactedFields { field reason } }
-        household { postcode address redactedFields { field reason } } } }""",
-                "variables": {"id": found[0]["id"]},
-            },
-        )
-    )["child"]
-    for person in [record["person"], *record["household"]]:
-        assert person["postcode"] is None and person["address"] is None
-        assert {"field": "address", "reason": "LOCATION_PROTECTED"} in person["redactedFields"]
+    contact = hub.contact(found[0]["id"], decision="S47")
+    for role in ("mash_manager", "health_practitioner", "police_researcher", "partner_system"):
+        record = ok(
+            post(
+                hub,
+                {
+                    "query": """query($id: ID!, $contactId: ID) {
+            child(id: $id, purpose: S47_STRATEGY, contactId: $contactId) {
+            person { givenName postcode address redactedFields { field reason } }
+            household { postcode address redactedFields { field reason } } } }""",
+                    "variables": {"id": found[0]["id"], "contactId": contact},
+                },
+                role,
+            )
+        )["child"]
+        assert record["person"]["givenName"], "the child is identified; only location is not"
+        for person in [record["person"], *record["household"]]:
+            assert person["postcode"] is None and person["address"] is None
+            assert {"field": "address", "reason": "LOCATION_PROTECTED"} in person["redactedFields"]
     by_postcode = ok(
         post(
             hub,

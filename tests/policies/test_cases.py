@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,11 @@ import pytest
 
 from hub.policy import PolicyEngine, PolicyError, check_case, load_tables, run_tables
 from hub.settings import PROJECT_ROOT
+from schema.common import RedactionReason
 
 POLICIES = PROJECT_ROOT / "policies"
+ALLOWING = {"ALLOW", "SHOWN"}
+RULE_NUMBERS = re.compile(r"^rules? ((?:\d+)(?:(?:, | and )\d+)*):")
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +60,29 @@ def test_policy_engine_refuses_to_start_on_a_broken_policy(tmp_path: Path) -> No
     (tmp_path / "broken.polar").write_text("read_child(req) if req.purpose = ;")
     with pytest.raises(PolicyError, match="policy failed to load"):
         PolicyEngine(tmp_path)
+
+
+def test_every_rule_of_domain_section_3_has_an_allow_and_a_deny_row() -> None:
+    allow: dict[int, int] = {}
+    deny: dict[int, int] = {}
+    for name, case in load_tables(POLICIES):
+        if name.startswith("identity."):
+            continue  # identity decisions are not a §3 rule
+        numbers = RULE_NUMBERS.match(case["why"])
+        assert numbers, f"{name}: the why must start with the rule it checks"
+        for n in re.findall(r"\d+", numbers.group(1)):
+            tally = allow if case["expect"] in ALLOWING else deny
+            tally[int(n)] = tally.get(int(n), 0) + 1
+    rules = set(range(1, 17))
+    assert rules - set(allow) == set(), "rules without an allow row"
+    assert rules - set(deny) == set(), "rules without a deny row"
+    assert sum(allow.values()) >= 16 and sum(deny.values()) >= 16
+
+
+def test_every_reason_the_policies_give_is_a_typed_redaction_reason() -> None:
+    text = "\n".join(f.read_text() for f in POLICIES.glob("*.polar"))
+    reasons = set(re.findall(r'^(?:withhold|hide_field)\(.*?"([A-Z_]+)",\s*$', text, re.M))
+    assert {"STAGE_RESTRICTED", "NO_RELATIONSHIP", "LOCATION_PROTECTED"} <= reasons
+    assert reasons <= {r.value for r in RedactionReason}, reasons - {
+        r.value for r in RedactionReason
+    }

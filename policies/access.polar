@@ -1,0 +1,95 @@
+# Who may read child records at all, about which child, and what a read may change
+# (DOMAIN.md §3 rules 1, 2, 15, 16).
+#
+# Questions the hub asks (hub/policy.py):
+#   read_child(req)                             may this actor read child records for this purpose?
+#   withhold(req, res, reason, why)             is this record class withheld, why, by which rule?
+#   release(req, res)                           is it released? (neither: NOT_PERMITTED)
+#   hide_field(req, res, field, reason, why)    which fields of a released record are withheld?
+#   may_write(req)                              may this operation change anything?
+#   notify_owner(req, res)                      does this read notify the child's owning team?
+# `req` is a ReadRequest: the actor (roles, agency, team), the purpose, and the contact's
+# facts (has_contact, stage, assigned, consent, consent_scope, override, decision,
+# break_glass). `res` is a RecordClass: kind, agency, handling_code, special_categories,
+# investigation_sensitive, location_protected, consent, flags, owner_team.
+# Kinds: "child" (the record as a whole, for the relationship check), "person" (a person's
+# demographics), "<agency>.section", the item kinds of adapters/base.py KINDS,
+# "contact.referrer" and "access.entry" (one line of "previously accessed by").
+# Every withhold/hide_field names its rule in `why`; `explains` says what a yes/no rule
+# depends on (`mash-hub policy explain` prints them).
+
+# --- Rule 1: no purpose, no data. Purposes for which child records may be read. ---
+child_purpose("MASH_SCREENING");
+child_purpose("MASH_RESEARCH");
+child_purpose("THRESHOLD_DECISION");
+child_purpose("S47_STRATEGY");
+child_purpose("S17_ASSESSMENT");
+child_purpose("EARLY_HELP");
+
+# Roles that read child records. ig_officer reads the audit log, never child data.
+child_reader("mash_social_worker");
+child_reader("mash_manager");
+child_reader("police_researcher");
+child_reader("health_practitioner");
+child_reader("asc_practitioner");
+child_reader("early_help_worker");
+child_reader("partner_system");
+
+read_child(req: ReadRequest) if
+    child_purpose(req.purpose) and
+    role in req.roles and
+    child_reader(role);
+
+# --- Rule 15: break-glass reads need an active, time-boxed grant, and never write. ---
+glass(req: ReadRequest) if
+    req.purpose = "BREAK_GLASS" and
+    req.break_glass;
+
+read_child(req: ReadRequest) if
+    glass(req) and
+    role in req.roles and
+    child_reader(role);
+
+may_write(req: ReadRequest) if
+    read_child(req) and
+    req.purpose != "BREAK_GLASS";
+
+explains("read_child", "rule 1: child records are read only for a child purpose (not IG_AUDIT, SAR_RESPONSE) by a child-reading role (never ig_officer)");
+explains("read_child", "rule 15: BREAK_GLASS reads need an active break-glass grant");
+explains("may_write", "rule 15: a break-glass operation is read-only; writes need a read purpose");
+explains("release", "rule 1: released to a child-reading role for a child purpose when no rule withholds it");
+
+release(req: ReadRequest, _res: RecordClass) if read_child(req);
+
+# --- Rule 2: person-level reads need a legitimate relationship: the actor works the open
+# contact about this child (assigned staff or team, or the MASH rota for their agency's
+# research task), or holds a break-glass grant. A search returns match identities only and
+# needs no relationship (it is how a contact finds its child). ---
+related(req: ReadRequest, _res: RecordClass) if glass(req);
+related(req: ReadRequest, res: RecordClass) if
+    req.assigned and
+    req.stage != "CLOSED" and
+    res.has_flag("contact_subject");
+
+withhold(req: ReadRequest, res: RecordClass, "NO_RELATIONSHIP",
+         "rule 2: person-level reads need the open contact about this child, assigned to the actor, or break-glass") if
+    res.kind = "child" and
+    not related(req, res);
+
+# --- Rule 16: reading a child with a child-protection or looked-after flag, by someone
+# outside the owning team, notifies that team; "previously accessed by" shows staff names
+# only to the accessor's own agency and to MASH managers (others see agency, team, purpose). ---
+flagged(res: RecordClass) if res.has_flag("child_protection");
+flagged(res: RecordClass) if res.has_flag("looked_after");
+
+notify_owner(req: ReadRequest, res: RecordClass) if
+    res.kind = "child" and
+    flagged(res) and
+    req.team != res.owner_team;
+explains("notify_owner", "rule 16: reading a CP/LAC-flagged child from outside its owning team notifies that team");
+
+hide_field(req: ReadRequest, res: RecordClass, "staff_name", "NOT_PERMITTED",
+           "rule 16: accessors' names only to their own agency and MASH managers") if
+    res.kind = "access.entry" and
+    req.agency != res.agency and
+    not req.has_role("mash_manager");

@@ -1,0 +1,92 @@
+# Where the contact stands and what the family agreed to (DOMAIN.md §3 rules 3, 5, 6, 7, 8).
+# The contact's facts come from hub/contacts.py (`ContactFacts`), loaded once per operation.
+
+# Another agency's content: everything but the identity-level kinds.
+identity_kind("child");
+identity_kind("person");
+identity_kind("contact.referrer");
+identity_kind("access.entry");
+
+other_agency_detail(req: ReadRequest, res: RecordClass) if
+    not identity_kind(res.kind) and
+    res.agency != req.agency;
+
+# --- Rule 3: stage gating. Without a contact, or while it is in screening (or the purpose
+# is screening), another agency's records answer only "known to X: yes/no". ---
+early_stage(req: ReadRequest) if not req.has_contact;
+early_stage(req: ReadRequest) if req.stage = "SCREENING";
+early_stage(req: ReadRequest) if req.purpose = "MASH_SCREENING";
+
+withhold(req: ReadRequest, res: RecordClass, "STAGE_RESTRICTED",
+         "rule 3: before research another agency's records answer only known yes/no") if
+    other_agency_detail(req, res) and
+    early_stage(req) and
+    not glass(req);
+
+# --- Rules 3, 5 and 6: from research on, detail needs recorded consent covering the
+# agency, or a manager's override, or s47 (decision or strategy purpose: no consent needed),
+# or break-glass (emergency). Consent counts only as a recorded GIVEN (rule 5): NOT_SOUGHT,
+# REFUSED, WITHDRAWN or nothing recorded are not consent. ---
+consent_covers(req: ReadRequest, res: RecordClass) if
+    req.consent = "GIVEN" and
+    res.agency in req.consent_scope;
+consent_covers(req: ReadRequest, _res: RecordClass) if
+    req.consent = "GIVEN" and
+    not _agency in req.consent_scope;
+
+s47(req: ReadRequest) if req.purpose = "S47_STRATEGY";
+s47(req: ReadRequest) if req.decision = "S47";
+s47(req: ReadRequest) if req.decision = "IMMEDIATE_PROTECTION";
+
+without_consent(req: ReadRequest) if s47(req);
+without_consent(req: ReadRequest) if req.override;
+without_consent(req: ReadRequest) if glass(req);
+
+withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
+         "rules 3, 5 and 6: another agency's detail needs consent given for it, a manager's override, or s47") if
+    other_agency_detail(req, res) and
+    not early_stage(req) and
+    not consent_covers(req, res) and
+    not without_consent(req);
+
+# Rule 6: only a manager authorises sharing without consent (and not under break-glass).
+authorise_override(req: ReadRequest) if
+    may_write(req) and
+    req.has_role("mash_manager");
+explains("authorise_override", "rule 6: sharing without consent is authorised by a MASH manager, with a reason code");
+
+# --- Rule 7: early-help records are seen only with the family's consent (recorded in the
+# early help system, or on the contact and covering early help), unless s47. This holds for
+# every reader: the hub shares early help work only where the family agreed. ---
+family_consent(_req: ReadRequest, res: RecordClass) if res.consent = "GIVEN";
+family_consent(req: ReadRequest, res: RecordClass) if
+    res.consent != "REFUSED" and
+    res.consent != "WITHDRAWN" and
+    consent_covers(req, res);
+
+withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
+         "rule 7: early help records need the family's consent unless the contact is at s47") if
+    res.agency = "early_help" and
+    not identity_kind(res.kind) and
+    not family_consent(req, res) and
+    not s47(req);
+
+# --- Rule 8: an agency may decide not to share an item (recorded with a reason); others
+# see it as withheld by that agency. Any practitioner may make that decision. ---
+withhold(req: ReadRequest, res: RecordClass, "NOT_SHARED",
+         "rule 8: the originating agency recorded a decision not to share this item") if
+    res.has_flag("not_shared") and
+    res.agency != req.agency;
+
+practitioner("police_researcher");
+practitioner("health_practitioner");
+practitioner("asc_practitioner");
+practitioner("early_help_worker");
+practitioner("mash_social_worker");
+practitioner("mash_manager");
+
+decide_not_to_share(req: ReadRequest) if
+    may_write(req) and
+    role in req.roles and
+    practitioner(role);
+explains("decide_not_to_share", "rule 8: an agency practitioner records a decision not to share, with a reason");
