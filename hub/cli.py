@@ -180,6 +180,91 @@ def policy_test() -> None:
         raise typer.Exit(1)
 
 
+@policy_app.command("explain")
+def policy_explain(
+    role: Annotated[list[str], typer.Option(help="The actor's role (repeat for several).")],
+    purpose: Annotated[str, typer.Option(help="Purpose of use, e.g. MASH_RESEARCH.")],
+    agency: Annotated[str | None, typer.Option(help="The actor's agency.")] = None,
+    team: Annotated[str | None, typer.Option(help="The actor's team.")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Contact stage (SCREENING, RESEARCH, ...); none: no contact.")
+    ] = None,
+    assigned: Annotated[bool, typer.Option(help="The actor works the contact.")] = True,
+    consent: Annotated[
+        str | None, typer.Option(help="Consent on the contact (GIVEN, ...).")
+    ] = None,
+    consent_scope: Annotated[
+        list[str] | None, typer.Option(help="An agency the consent covers (repeat).")
+    ] = None,
+    override: Annotated[bool, typer.Option(help="A manager's override is active.")] = False,
+    decision: Annotated[str | None, typer.Option(help="Threshold decision, e.g. S47.")] = None,
+    break_glass: Annotated[bool, typer.Option(help="An active break-glass grant.")] = False,
+    rule: Annotated[
+        str | None, typer.Option(help="A yes/no rule to ask instead, e.g. decide_link.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Record class, e.g. health.section, police.intelligence.")
+    ] = None,
+    resource_agency: Annotated[
+        str | None, typer.Option(help="The record's agency (default: from --kind).")
+    ] = None,
+    field: Annotated[str | None, typer.Option(help="A field of the record, e.g. text.")] = None,
+    handling_code: Annotated[str | None, typer.Option(help="Police handling code P or C.")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="A special category label (repeat).")
+    ] = None,
+    investigation_sensitive: Annotated[bool, typer.Option()] = False,
+    location_protected: Annotated[bool, typer.Option()] = False,
+    source_consent: Annotated[
+        str | None, typer.Option(help="Consent recorded on the record itself (early help).")
+    ] = None,
+    flag: Annotated[
+        list[str] | None, typer.Option(help="A record flag, e.g. contact_subject (repeat).")
+    ] = None,
+) -> None:
+    """Print the decision on one question and the rules that made it."""
+    from .policy import PolicyEngine, case_request, case_resource
+
+    contact: dict[str, Any] = {}
+    if stage or break_glass:
+        contact = {
+            "stage": stage,
+            "assigned": assigned and stage is not None,
+            "consent": consent,
+            "consent_scope": consent_scope or [],
+            "override": override,
+            "decision": decision,
+            "break_glass": break_glass,
+        }
+    case: dict[str, Any] = {
+        "roles": role,
+        "agency": agency,
+        "team": team,
+        "purpose": purpose,
+        "contact": contact,
+    }
+    resource = None
+    if kind:
+        resource = case_resource(
+            {
+                "kind": kind,
+                "agency": resource_agency or kind.partition(".")[0],
+                "handling_code": handling_code,
+                "special_categories": category or [],
+                "investigation_sensitive": investigation_sensitive,
+                "location_protected": location_protected,
+                "consent": source_consent,
+                "flags": flag or [],
+            }
+        )
+    settings = _settings()
+    engine = PolicyEngine(settings.policy_dir)
+    answer = engine.explain(case_request(case), resource, field, rule)
+    typer.echo(f"decision: {answer.outcome}")
+    for why in answer.rules:
+        typer.echo(f"because:  {why}")
+
+
 @app.command("export-schema")
 def export_schema(
     check: Annotated[bool, typer.Option(help="Exit 1 if the checked-in SDL differs.")] = False,

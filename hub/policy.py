@@ -194,40 +194,41 @@ class PolicyEngine:
         return Decision(allowed=True, hidden_fields=MappingProxyType(hidden))
 
     def explain(
-        self, request: Request, resource: Resource | None = None, field: str | None = None
+        self,
+        request: Request,
+        resource: Resource | None = None,
+        field: str | None = None,
+        rule: str | None = None,
     ) -> Explanation:
-        """The decision on a request (and record class, and field), with every rule that
-        bore on it: the rules that withhold or hide, or for a yes/no answer the rules that
-        state what it depends on (`explains/2` facts in the policies)."""
-        if resource is None:
-            rule = "read_child"
-            allowed = self.allows(rule, request)
-            return Explanation("ALLOW" if allowed else "DENY", self._explains(rule))
-        reasons = [
-            (str(r["bindings"]["r"]), str(r["bindings"]["why"]))
-            for r in self._oso.query_rule(
-                "withhold", request, resource, Variable("r"), Variable("why")
+        """The decision on a question, with the rules that made it: for a record class
+        (and field), every rule that withholds or hides it; for a yes/no rule (`read_child`
+        when nothing else is asked), what that rule depends on (`explains/2` in the
+        policies)."""
+        if rule is not None or resource is None:
+            rule = rule or "read_child"
+            allowed = (
+                self.applies(rule, request, resource)
+                if resource is not None
+                else self.allows(rule, request)
             )
-        ]
-        if reasons:
-            return Explanation(reasons[0][0], tuple(dict.fromkeys(w for _, w in reasons)))
+            return Explanation("ALLOW" if allowed else "DENY", self._explains(rule))
+        withheld = self._reasons("withhold", request, resource)
+        if withheld:
+            return Explanation(withheld[0][0], tuple(dict.fromkeys(w for _, w in withheld)))
         if not self._oso.query_rule_once("release", request, resource):
             return Explanation(NOT_PERMITTED, self._explains("release"))
         if field is None:
             return Explanation("ALLOW", self._explains("release"))
-        hides = [
-            (str(r["bindings"]["r"]), str(r["bindings"]["why"]))
-            for r in self._oso.query_rule(
-                "hide_field", request, resource, field, Variable("r"), Variable("why")
-            )
-        ]
-        if hides:
-            return Explanation(hides[0][0], tuple(dict.fromkeys(w for _, w in hides)))
+        hidden = self._reasons("hide_field", request, resource, field)
+        if hidden:
+            return Explanation(hidden[0][0], tuple(dict.fromkeys(w for _, w in hidden)))
         return Explanation("SHOWN", ("no rule hides this field of a released record",))
 
-    def explain_rule(self, rule: str, request: Request) -> Explanation:
-        allowed = self.allows(rule, request)
-        return Explanation("ALLOW" if allowed else "DENY", self._explains(rule))
+    def _reasons(self, rule: str, *args: Any) -> list[tuple[str, str]]:
+        return [
+            (str(r["bindings"]["r"]), str(r["bindings"]["why"]))
+            for r in self._oso.query_rule(rule, *args, Variable("r"), Variable("why"))
+        ]
 
     def _explains(self, rule: str) -> tuple[str, ...]:
         return tuple(

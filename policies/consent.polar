@@ -7,15 +7,15 @@ identity_kind("person");
 identity_kind("contact.referrer");
 identity_kind("access.entry");
 
-other_agency_detail(req: ReadRequest, res: RecordClass) if
+other_agency_detail(req, res) if
     not identity_kind(res.kind) and
     res.agency != req.agency;
 
 # --- Rule 3: stage gating. Without a contact, or while it is in screening (or the purpose
 # is screening), another agency's records answer only "known to X: yes/no". ---
-early_stage(req: ReadRequest) if not req.has_contact;
-early_stage(req: ReadRequest) if req.stage = "SCREENING";
-early_stage(req: ReadRequest) if req.purpose = "MASH_SCREENING";
+early_stage(req) if not req.has_contact;
+early_stage(req) if req.stage = "SCREENING";
+early_stage(req) if req.purpose = "MASH_SCREENING";
 
 withhold(req: ReadRequest, res: RecordClass, "STAGE_RESTRICTED",
          "rule 3: before research another agency's records answer only known yes/no") if
@@ -27,20 +27,20 @@ withhold(req: ReadRequest, res: RecordClass, "STAGE_RESTRICTED",
 # agency, or a manager's override, or s47 (decision or strategy purpose: no consent needed),
 # or break-glass (emergency). Consent counts only as a recorded GIVEN (rule 5): NOT_SOUGHT,
 # REFUSED, WITHDRAWN or nothing recorded are not consent. ---
-consent_covers(req: ReadRequest, res: RecordClass) if
+consent_covers(req, res) if
     req.consent = "GIVEN" and
     res.agency in req.consent_scope;
-consent_covers(req: ReadRequest, _res: RecordClass) if
+consent_covers(req, _res) if
     req.consent = "GIVEN" and
     not _agency in req.consent_scope;
 
-s47(req: ReadRequest) if req.purpose = "S47_STRATEGY";
-s47(req: ReadRequest) if req.decision = "S47";
-s47(req: ReadRequest) if req.decision = "IMMEDIATE_PROTECTION";
+s47(req) if req.purpose = "S47_STRATEGY";
+s47(req) if req.decision = "S47";
+s47(req) if req.decision = "IMMEDIATE_PROTECTION";
 
-without_consent(req: ReadRequest) if s47(req);
-without_consent(req: ReadRequest) if req.override;
-without_consent(req: ReadRequest) if glass(req);
+without_consent(req) if s47(req);
+without_consent(req) if req.override;
+without_consent(req) if glass(req);
 
 withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
          "rules 3, 5 and 6: another agency's detail needs consent given for it, a manager's override, or s47") if
@@ -58,8 +58,8 @@ explains("authorise_override", "rule 6: sharing without consent is authorised by
 # --- Rule 7: early-help records are seen only with the family's consent (recorded in the
 # early help system, or on the contact and covering early help), unless s47. This holds for
 # every reader: the hub shares early help work only where the family agreed. ---
-family_consent(_req: ReadRequest, res: RecordClass) if res.consent = "GIVEN";
-family_consent(req: ReadRequest, res: RecordClass) if
+family_consent(_req, res) if res.consent = "GIVEN";
+family_consent(req, res) if
     res.consent != "REFUSED" and
     res.consent != "WITHDRAWN" and
     consent_covers(req, res);

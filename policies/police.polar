@@ -3,8 +3,8 @@
 # --- Rule 13: handling code P is shareable for safeguarding; C only under its conditions:
 # within the MASH (police and MASH council staff) and as its permitted summary only.
 # Investigation-sensitive items are not shown to non-police roles. ---
-mash_council(req: ReadRequest) if req.has_role("mash_social_worker");
-mash_council(req: ReadRequest) if req.has_role("mash_manager");
+mash_council(req) if req.has_role("mash_social_worker");
+mash_council(req) if req.has_role("mash_manager");
 
 # Rule 4 (minimum necessary by role) first, so that a role that may never see intelligence
 # is told so rather than a handling condition.

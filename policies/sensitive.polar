@@ -31,9 +31,9 @@ special_purpose("BREAK_GLASS");
 
 withhold(req: ReadRequest, res: RecordClass, "NOT_PERMITTED",
          "rule 9: special-category data is released only for purposes that need it") if
-    special_category(category) and
-    res.has_category(category) and
     res.agency != req.agency and
+    category in res.special_categories and
+    special_category(category) and
     not special_purpose(req.purpose);
 
 # --- Rule 10: extra-protected categories stay with their originator unless it releases
@@ -44,9 +44,9 @@ extra_protected("identity_change");
 
 withhold(req: ReadRequest, res: RecordClass, "ORIGINATOR_RESTRICTED",
          "rule 10: sexual health, substance misuse and identity changes stay with their originator") if
-    extra_protected(category) and
-    res.has_category(category) and
     res.agency != req.agency and
+    category in res.special_categories and
+    extra_protected(category) and
     not res.has_flag("originator_released");
 
 # --- Rule 11: a sensitive-flagged patient or a refuge address never shows address, phone
