@@ -1,0 +1,223 @@
+"""The information-sharing rules end to end on the demo data (issue 5, "done when"): who sees
+what of the showcase family, by role, purpose and where the contact stands — through `child`
+and through federation's `_entities`, with the same policy and audit.
+
+Until the contact workflow lands, contacts are the test's own (`Hub.contact`: the facts the
+policies see, as `hub.contacts.facts_for` will load them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .conftest import Hub
+from .test_app import RECORD, SEARCH, all_events, find_ava, ok
+
+ENTITIES = """
+query Entities($reps: [_Any!]!) {
+  _entities(representations: $reps) {
+    __typename
+    ... on ChildRecord {
+      id
+      withheld { reason }
+      health { __typename ... on Redaction { reason agency knownToAgency }
+               ... on HealthSection { known } }
+      police { __typename ... on Redaction { reason } ... on PoliceSection { known } }
+    }
+    ... on Person { id givenName familyName nhsNumber redactedFields { field reason } }
+  }
+}"""
+
+
+def read(hub: Hub, role: str, child_id: str, purpose: str, contact: str | None) -> dict[str, Any]:
+    variables = {"id": child_id, "purpose": purpose, "contactId": contact}
+    return ok(hub.gql(role, RECORD, variables))["child"]  # type: ignore[no-any-return]
+
+
+def entities(
+    hub: Hub, role: str, reps: list[dict[str, str]], purpose: str, contact: str | None
+) -> dict[str, Any]:
+    headers = {"X-Purpose-Of-Use": purpose}
+    if contact:
+        headers["X-Contact-Id"] = contact
+    return hub.gql(role, ENTITIES, {"reps": reps}, headers).json()  # type: ignore[no-any-return]
+
+
+def test_without_a_contact_no_source_is_asked_and_the_record_is_withheld_typed(
+    hub: Hub,
+) -> None:
+    child_id = find_ava(hub)
+    record = read(hub, "mash_social_worker", child_id, "MASH_RESEARCH", None)
+    assert record["withheld"] == {"reason": "NO_RELATIONSHIP"}
+    assert record["sources"] == [] and record["household"] == []
+    assert record["health"]["reason"] == "NO_RELATIONSHIP"
+    assert record["health"]["knownToAgency"] is None, "not even whether she is known"
+    assert record["person"]["givenName"] is None
+    assert {"field": "givenName", "reason": "NO_RELATIONSHIP"} in record["person"]["redactedFields"]
+    event = all_events(hub)[-1]
+    assert event["sources"] == {} and child_id in event["subjects"]
+    assert {"path": "child", "reason": "NO_RELATIONSHIP"} in event["fieldsRedacted"]
+
+
+def test_a_contact_about_another_child_gives_no_relationship(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    other = hub.contact("00000000-0000-0000-0000-000000000001")
+    record = read(hub, "mash_manager", child_id, "MASH_RESEARCH", other)
+    assert record["withheld"] == {"reason": "NO_RELATIONSHIP"}
+
+
+def test_research_with_consent_shows_health_to_police_without_consultation_detail(
+    hub: Hub,
+) -> None:
+    child_id = find_ava(hub)
+    screening = hub.contact(child_id, stage="SCREENING", consent=None)
+    record = read(hub, "police_researcher", child_id, "MASH_RESEARCH", screening)
+    assert record["health"]["reason"] == "STAGE_RESTRICTED"
+    assert record["health"]["knownToAgency"] is True
+
+    no_consent = hub.contact(child_id, consent="NOT_SOUGHT")
+    record = read(hub, "police_researcher", child_id, "MASH_RESEARCH", no_consent)
+    assert record["health"] == {
+        "__typename": "Redaction",
+        "reason": "CONSENT_REQUIRED",
+        "agency": "health",
+        "knownToAgency": True,
+    }
+
+    consented = hub.contact(child_id, consent="GIVEN")
+    record = read(hub, "police_researcher", child_id, "MASH_RESEARCH", consented)
+    health = record["health"]
+    assert health["__typename"] == "HealthSection"
+    assert any(p.get("category") == "CPP" for p in health["plans"])
+    encounters = [e for e in health["encounters"] if e.get("encounterClass")]
+    assert len(encounters) >= 2
+    for encounter in encounters:
+        assert encounter["reason"] is None
+        assert {"field": "reason", "reason": "NOT_PERMITTED"} in encounter["redactedFields"]
+
+
+def test_an_override_or_s47_shares_without_consent(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    override = hub.contact(child_id, consent="REFUSED", override=True)
+    record = read(hub, "police_researcher", child_id, "MASH_RESEARCH", override)
+    assert record["health"]["__typename"] == "HealthSection"
+    s47 = hub.contact(child_id, stage="DECISION", consent="REFUSED", decision="S47")
+    record = read(hub, "police_researcher", child_id, "S47_STRATEGY", s47)
+    assert record["health"]["__typename"] == "HealthSection"
+
+
+def test_early_help_detail_only_where_the_family_consented(hub: Hub) -> None:
+    # Ava's family gave consent in early help: her early help worker sees the episode.
+    record = read(hub, "early_help_worker", find_ava(hub), "EARLY_HELP", None)
+    assert record["withheld"] == {"reason": "NO_RELATIONSHIP"}
+    child_id = find_ava(hub)
+    record = read(hub, "early_help_worker", child_id, "EARLY_HELP", hub.contact(child_id))
+    assert record["earlyHelp"]["__typename"] == "EarlyHelpSection"
+    assert any(e.get("about") == "CHILD" for e in record["earlyHelp"]["episodes"])
+
+    # A child whose family refused: the section answers only "known to early help: yes".
+    with sqlite3.connect(hub.data_dir / "sources" / "early_help.sqlite3") as db:
+        given, family, born = db.execute(
+            "SELECT p.given_name, p.family_name, p.date_of_birth FROM persons p "
+            "JOIN consents c ON c.person_id = p.id "
+            "WHERE c.status = 'REFUSED' AND p.date_of_birth >= '2010-01-01' "
+            "AND EXISTS (SELECT 1 FROM episodes e WHERE e.person_id = p.id) "
+            "AND c.recorded_on = (SELECT max(recorded_on) FROM consents WHERE person_id = p.id) "
+            "ORDER BY p.id LIMIT 1"
+        ).fetchone()
+    criteria = {"givenName": given, "familyName": family, "dateOfBirth": born}
+    matches = ok(
+        hub.gql("early_help_worker", SEARCH, {"criteria": criteria, "purpose": "EARLY_HELP"})
+    )["searchChildren"]
+    [refused] = [m for m in matches if "EARLY_HELP" in m["sources"]]
+    contact = hub.contact(refused["id"])
+    record = read(hub, "early_help_worker", refused["id"], "EARLY_HELP", contact)
+    assert record["earlyHelp"] == {
+        "__typename": "Redaction",
+        "reason": "CONSENT_REQUIRED",
+        "agency": "early_help",
+        "knownToAgency": True,
+    }
+
+
+def test_ig_officer_sees_no_child_data_through_child_or_entities(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    contact = hub.contact(child_id)
+    body = hub.gql(
+        "ig_officer", RECORD, {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": contact}
+    ).json()
+    assert body["data"] == {"child": None}
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    reps = [{"__typename": "ChildRecord", "id": child_id}]
+    body = entities(hub, "ig_officer", reps, "MASH_RESEARCH", contact)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert body["data"]["_entities"] == [None]
+
+
+def test_entities_are_no_back_door_same_policy_and_audit_as_child(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    reps = [{"__typename": "ChildRecord", "id": child_id}]
+
+    body = entities(hub, "police_researcher", reps, "MASH_RESEARCH", None)
+    assert "errors" not in body, body
+    assert body["data"]["_entities"][0]["withheld"] == {"reason": "NO_RELATIONSHIP"}
+
+    screening = hub.contact(child_id, stage="SCREENING", consent=None)
+    body = entities(hub, "police_researcher", reps, "MASH_RESEARCH", screening)
+    [record] = body["data"]["_entities"]
+    assert record["health"] == {
+        "__typename": "Redaction",
+        "reason": "STAGE_RESTRICTED",
+        "agency": "health",
+        "knownToAgency": True,
+    }
+    assert record["police"] == {"__typename": "PoliceSection", "known": True}
+    event = all_events(hub)[-1]
+    assert event["operationName"] == "Entities" and event["purpose"] == "MASH_RESEARCH"
+    assert child_id in event["subjects"]
+    assert {"path": "child.health", "reason": "STAGE_RESTRICTED"} in event["fieldsRedacted"]
+    assert event["sources"]["HEALTH"] == "REDACTED"
+
+    no_purpose = hub.gql("police_researcher", ENTITIES, {"reps": reps}).json()
+    assert no_purpose["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
+
+
+def test_person_entities_give_demographics_only_to_those_with_a_relationship(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    reps = [{"__typename": "Person", "id": child_id}]
+    body = entities(hub, "mash_social_worker", reps, "MASH_RESEARCH", hub.contact(child_id))
+    [person] = body["data"]["_entities"]
+    assert person["givenName"] == "Ava" and person["nhsNumber"] == "9434765919"
+
+    body = entities(hub, "mash_social_worker", reps, "MASH_RESEARCH", None)
+    [person] = body["data"]["_entities"]
+    assert person["givenName"] is None and person["nhsNumber"] is None
+    assert {"field": "nhsNumber", "reason": "NO_RELATIONSHIP"} in person["redactedFields"]
+    event = all_events(hub)[-1]
+    assert child_id in event["subjects"]
+    assert {"path": "_entities.person", "reason": "NO_RELATIONSHIP"} in event["fieldsRedacted"]
+    assert "_entities.givenName" not in event["fieldsReturned"]
+
+
+def test_break_glass_reads_with_a_grant_and_never_writes(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    no_grant = hub.gql(
+        "mash_manager", RECORD, {"id": child_id, "purpose": "BREAK_GLASS", "contactId": None}
+    ).json()
+    assert no_grant["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    grant = hub.contacts.add(child_id, break_glass=True, subject_ids=())
+    record = read(hub, "mash_manager", child_id, "BREAK_GLASS", grant)
+    assert record["withheld"] is None
+    assert record["health"]["__typename"] == "HealthSection"
+    coded_c = [i for i in record["police"]["intelligence"] if i.get("handlingCode") == "C"]
+    assert coded_c and all(i["text"] is None for i in coded_c), "rule 13 still holds"
+
+    write = hub.gql(
+        "mash_manager",
+        """mutation($id: ID!, $contactId: ID) { rejectLink(childId: $id, source: POLICE,
+            sourceRecordId: "PP000001", reason: "emergency", purpose: BREAK_GLASS,
+            contactId: $contactId) { id } }""",
+        {"id": child_id, "contactId": grant},
+    ).json()
+    assert write["errors"][0]["extensions"]["code"] == "FORBIDDEN"
