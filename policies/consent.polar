@@ -17,7 +17,7 @@ early_stage(req) if not req.has_contact;
 early_stage(req) if req.stage = "SCREENING";
 early_stage(req) if req.purpose = "MASH_SCREENING";
 
-withhold(req: ReadRequest, res: RecordClass, "STAGE_RESTRICTED",
+withhold(req, res, "STAGE_RESTRICTED",
          "rule 3: before research another agency's records answer only known yes/no") if
     other_agency_detail(req, res) and
     early_stage(req) and
@@ -42,7 +42,7 @@ without_consent(req) if s47(req);
 without_consent(req) if req.override;
 without_consent(req) if glass(req);
 
-withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
+withhold(req, res, "CONSENT_REQUIRED",
          "rules 3, 5 and 6: another agency's detail needs consent given for it, a manager's override, or s47") if
     other_agency_detail(req, res) and
     not early_stage(req) and
@@ -50,9 +50,9 @@ withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
     not without_consent(req);
 
 # Rule 6: only a manager authorises sharing without consent (and not under break-glass).
-authorise_override(req: ReadRequest) if
+authorise_override(req) if
     may_write(req) and
-    req.has_role("mash_manager");
+    "mash_manager" in req.roles;
 explains("authorise_override", "rule 6: sharing without consent is authorised by a MASH manager, with a reason code");
 
 # --- Rule 7: early-help records are seen only with the family's consent (recorded in the
@@ -64,7 +64,7 @@ family_consent(req, res) if
     res.consent != "WITHDRAWN" and
     consent_covers(req, res);
 
-withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
+withhold(req, res, "CONSENT_REQUIRED",
          "rule 7: early help records need the family's consent unless the contact is at s47") if
     res.agency = "early_help" and
     not identity_kind(res.kind) and
@@ -73,9 +73,9 @@ withhold(req: ReadRequest, res: RecordClass, "CONSENT_REQUIRED",
 
 # --- Rule 8: an agency may decide not to share an item (recorded with a reason); others
 # see it as withheld by that agency. Any practitioner may make that decision. ---
-withhold(req: ReadRequest, res: RecordClass, "NOT_SHARED",
+withhold(req, res, "NOT_SHARED",
          "rule 8: the originating agency recorded a decision not to share this item") if
-    res.has_flag("not_shared") and
+    "not_shared" in res.flags and
     res.agency != req.agency;
 
 practitioner("police_researcher");
@@ -85,7 +85,7 @@ practitioner("early_help_worker");
 practitioner("mash_social_worker");
 practitioner("mash_manager");
 
-decide_not_to_share(req: ReadRequest) if
+decide_not_to_share(req) if
     may_write(req) and
     role in req.roles and
     practitioner(role);

@@ -4,7 +4,7 @@
 # Question the hub asks (hub/policy.py):
 #   decide_link(req)   may this actor confirm or reject links, and work the review queue,
 #                      for this purpose?
-# `req` is a ReadRequest (roles, agency, purpose).
+# `req` is a request (hub/policy.py `Request`: roles, agency, purpose, contact facts).
 
 # Identity is MASH work: the analysts who screen and research contacts decide links.
 link_decider("mash_social_worker");
@@ -13,7 +13,7 @@ link_decider("mash_manager");
 # Deciding a link reads the child's record and changes what every later read links, so it
 # needs a purpose for which the actor may read child records and write (access.polar: not
 # under break-glass).
-decide_link(req: ReadRequest) if
+decide_link(req) if
     may_write(req) and
     role in req.roles and
     link_decider(role);

@@ -4,15 +4,15 @@
 # council staff; a police researcher sees that a child attended A&E, not why; a health
 # practitioner sees domestic-abuse incidents and their DASH level, not the narrative. ---
 # (The intelligence rule is in police.polar.)
-hide_field(req: ReadRequest, res: RecordClass, "reason", "NOT_PERMITTED",
+hide_field(req, res, "reason", "NOT_PERMITTED",
            "rule 4: a police researcher sees the attendance, not the consultation detail") if
     res.kind = "health.encounter" and
-    req.has_role("police_researcher");
+    "police_researcher" in req.roles;
 
-hide_field(req: ReadRequest, res: RecordClass, "summary", "NOT_PERMITTED",
+hide_field(req, res, "summary", "NOT_PERMITTED",
            "rule 4: a health practitioner sees incidents and DASH level, not their narrative") if
     res.kind = "police.incident" and
-    req.has_role("health_practitioner");
+    "health_practitioner" in req.roles;
 
 # --- Rule 9: special-category and criminal-offence data only for the purposes that need
 # it (the originating agency always sees its own). ---
@@ -29,7 +29,7 @@ special_purpose("S47_STRATEGY");
 special_purpose("S17_ASSESSMENT");
 special_purpose("BREAK_GLASS");
 
-withhold(req: ReadRequest, res: RecordClass, "NOT_PERMITTED",
+withhold(req, res, "NOT_PERMITTED",
          "rule 9: special-category data is released only for purposes that need it") if
     res.agency != req.agency and
     category in res.special_categories and
@@ -42,12 +42,12 @@ extra_protected("sexual_health");
 extra_protected("substance_misuse");
 extra_protected("identity_change");
 
-withhold(req: ReadRequest, res: RecordClass, "ORIGINATOR_RESTRICTED",
+withhold(req, res, "ORIGINATOR_RESTRICTED",
          "rule 10: sexual health, substance misuse and identity changes stay with their originator") if
     res.agency != req.agency and
     category in res.special_categories and
     extra_protected(category) and
-    not res.has_flag("originator_released");
+    not "originator_released" in res.flags;
 
 # --- Rule 11: a sensitive-flagged patient or a refuge address never shows address, phone
 # or school, to any role. ---
@@ -56,7 +56,7 @@ location_field("postcode");
 location_field("phone");
 location_field("school");
 
-hide_field(_req: ReadRequest, res: RecordClass, field, "LOCATION_PROTECTED",
+hide_field(_req, res, field, "LOCATION_PROTECTED",
            "rule 11: a location-protected person's address, phone and school are never shown") if
     res.location_protected and
     location_field(field);
@@ -68,9 +68,9 @@ referrer_identity("phone");
 referrer_identity("email");
 referrer_identity("address");
 
-hide_field(req: ReadRequest, res: RecordClass, field, "NOT_PERMITTED",
+hide_field(req, res, field, "NOT_PERMITTED",
            "rule 12: an anonymous referrer is not identified to other agencies") if
     res.kind = "contact.referrer" and
-    res.has_flag("anonymous") and
+    "anonymous" in res.flags and
     res.agency != req.agency and
     referrer_identity(field);

@@ -307,7 +307,11 @@ class ChildView:
         path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
         decision = self.access.decide(path, item.kind, item.labels, consent)
         if not decision.allowed:
-            return Redaction(reason=RedactionReason(decision.reason), agency=item.labels.agency)
+            return Redaction(
+                reason=RedactionReason(decision.reason),
+                agency=item.labels.agency,
+                known_to_agency=True,
+            )
         values: dict[str, Any] = {}
         for key, value in item.data.items():
             if key in decision.hidden_fields:
