@@ -138,7 +138,9 @@ def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.Ch
     )
 
 
-def withheld_person(subject_id: str, why: RedactionReason, relationship: Relationship) -> t.Person:
+def withheld_person(
+    subject_id: str, why: RedactionReason, relationship: Relationship | None
+) -> t.Person:
     return t.Person(
         id=strawberry.ID(subject_id),
         relationship=relationship,
@@ -166,7 +168,7 @@ async def person_reference(ctx: Context, id: str) -> t.Person | None:
     if not relationship.allowed:
         why = RedactionReason(relationship.reason or "NOT_PERMITTED")
         access.audit.add_redaction("_entities.person", why.value)
-        return withheld_person(sid, why, Relationship.CHILD)
+        return withheld_person(sid, why, None)
     record = await ctx.services.records.assemble(sid)
     if record is None:
         raise client_error("no person with this id", "NOT_FOUND")
