@@ -12,6 +12,7 @@ from adapters.base import Labels
 
 from .audit import AuditRecord
 from .auth import Actor
+from .contacts import ContactSettings
 from .policy import Decision, PolicyEngine, Request, Resource
 from .records import RecordService
 from .store import Store
@@ -26,6 +27,8 @@ class Services:
     store: Store
     # The hub's clock: contacts' timescales, break-glass expiry. Tests pass their own.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The contact workflow's timescales, office hours and break-glass duration.
+    contacts: ContactSettings = field(default_factory=ContactSettings)
 
 
 class Access:

@@ -123,9 +123,10 @@ class PolicyEngine:
         self.decide = lru_cache(maxsize=65536)(self._decide)
         self.allows = lru_cache(maxsize=16384)(self._allows)
 
-    def _allows(self, rule: str, request: Request) -> bool:
-        """A yes/no rule over the request alone, e.g. "read_child", "decide_link"."""
-        return self._oso.query_rule_once(rule, request)  # type: ignore[no-any-return]
+    def _allows(self, rule: str, request: Request, *args: str) -> bool:
+        """A yes/no rule over the request (and any further string arguments, e.g. the agency
+        whose research task is updated), e.g. "read_child", "decide_link"."""
+        return self._oso.query_rule_once(rule, request, *args)  # type: ignore[no-any-return]
 
     def may_read_child(self, request: Request) -> bool:
         return self.allows("read_child", request)
@@ -157,13 +158,14 @@ def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
     """Run one decision-table row; None if it holds, else what the engine said instead.
 
     A row: `roles`, `agency`, `purpose`, and either a `rule` (any yes/no rule over the request,
-    e.g. "read_child", "decide_link") with `expect` ALLOW / DENY, or a `resource`
+    e.g. "read_child", "decide_link", with its further string `args` if any) with `expect`
+    ALLOW / DENY, or a `resource`
     (RecordClass fields) with `expect` ALLOW or the withholding reason, or with `field` too,
     `expect` SHOWN or the field's reason.
     """
     request = Request(tuple(sorted(case["roles"])), case.get("agency"), case["purpose"])
     if "rule" in case:
-        got = "ALLOW" if engine.allows(case["rule"], request) else "DENY"
+        got = "ALLOW" if engine.allows(case["rule"], request, *case.get("args", ())) else "DENY"
     else:
         spec = dict(case["resource"])
         spec["special_categories"] = tuple(sorted(spec.get("special_categories", ())))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
+from ..contacts.types import PastAccess
 from ..identity.types import LinkDecision, LinkWeight
 
 if TYPE_CHECKING:
@@ -247,6 +248,10 @@ class ChildRecord:
     early_help: EarlyHelpSectionResult | None
     sources: list[SourceState]
     links: list[SourceLink]
+    previously_accessed_by: list[PastAccess] = strawberry.field(
+        default_factory=list,
+        description="The last 25 reads of this child before this one, newest first.",
+    )
 
     @classmethod
     async def resolve_reference(
