@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +90,22 @@ class Settings(BaseSettings):
     def _office_hours_in_a_day(cls, value: tuple[int, int]) -> tuple[int, int]:
         if not 0 <= value[0] < value[1] <= 24:
             raise ValueError("office_hours is [opening hour, closing hour] within a day")
+        return value
+
+    @field_validator("office_days")
+    @classmethod
+    def _some_office_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or not set(value) <= set(range(7)):
+            raise ValueError("office_days lists weekdays 0 (Monday) to 6, at least one")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("timezone must be an IANA name, e.g. Europe/London") from None
         return value
 
     @property

@@ -61,6 +61,27 @@ def test_timescales_and_office_hours_come_from_configuration() -> None:
     assert svc.due_time(saturday_5pm, "AMBER", cfg) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
+def test_settings_read_timescales_office_hours_and_break_glass_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from hub.settings import Settings
+
+    monkeypatch.setenv("MASH_RAG_HOURS", '{"RED": 1, "AMBER": 4, "GREEN": 16}')
+    monkeypatch.setenv("MASH_OFFICE_HOURS", "[8, 18]")
+    monkeypatch.setenv("MASH_BREAK_GLASS_MINUTES", "30")
+    cfg = svc.ContactSettings.of(Settings())
+    assert (cfg.rag_hours["RED"], cfg.office_hours, cfg.break_glass_minutes) == (1, (8, 18), 30)
+    monkeypatch.setenv("MASH_RAG_HOURS", '{"RED": 1}')
+    with pytest.raises(ValidationError, match="rag_hours"):
+        Settings()
+    monkeypatch.delenv("MASH_RAG_HOURS")
+    monkeypatch.setenv("MASH_OFFICE_DAYS", "[]")
+    with pytest.raises(ValidationError, match="office_days"):
+        Settings()
+
+
 def test_office_hours_follow_local_summer_time() -> None:
     # 09:00 in London in June is 08:00 UTC
     monday_early = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
