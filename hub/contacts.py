@@ -309,20 +309,17 @@ async def find(
             )
         )
     if filters.received_from:
-        query = query.where(Contact.received_at >= filters.received_from)
+        query = query.where(Contact.received_at >= _aware(filters.received_from))
     if filters.received_to:
-        query = query.where(Contact.received_at < filters.received_to)
+        query = query.where(Contact.received_at < _aware(filters.received_to))
     if filters.overdue is not None:
         late = (Contact.decided_at.is_(None)) & (Contact.due_at < now)
         query = query.where(late if filters.overdue else ~late)
+    query = query.order_by(Contact.received_at.desc(), Contact.id)
+    if not filters.assigned_team:  # a JSON list: filtered below, on every backend alike
+        query = query.limit(limit)
     async with store.sessions() as session:
-        rows = list(
-            (
-                await session.execute(
-                    _loaded(query.order_by(Contact.received_at.desc(), Contact.id))
-                )
-            ).scalars()
-        )
+        rows = list((await session.execute(_loaded(query))).scalars())
     if filters.assigned_team:
         rows = [r for r in rows if filters.assigned_team in r.assigned_teams]
     return rows[:limit]
@@ -472,6 +469,8 @@ async def create(
     received = _aware(new.received_at) if new.received_at else now
     if received > now:
         raise ContactError("receivedAt cannot be in the future")
+    if received < now - RE_REFERRAL_WINDOW:
+        raise ContactError("receivedAt must be within the last 12 months")
     if child_ids:
         async with store.sessions() as session:
             known = set(
@@ -850,7 +849,10 @@ async def review_alert(
     notes: str | None,
     now: datetime,
 ) -> IgAlert:
-    aid = contact_uuid(alert_id) if alert_id else ""
+    try:
+        aid = str(uuid.UUID(str(alert_id)))
+    except ValueError:
+        raise ContactError("no alert with this id", "NOT_FOUND") from None
     one_of(outcome, IG_OUTCOMES, "outcome")
     note = text(notes, "notes", required=False)
     async with store.sessions() as session:
@@ -1071,6 +1073,7 @@ async def kpis(store: Store, start: datetime, end: datetime, now: datetime) -> K
     their timescale have not yet succeeded or failed). A re-referral is a contact about a
     child with an earlier contact in the 12 months before it.
     """
+    start, end = _aware(start), _aware(end)
     if end <= start:
         raise ContactError("'to' must be after 'from'")
     rows = await find(store, ContactFilter(received_from=start, received_to=end), now, 10**6)

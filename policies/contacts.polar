@@ -3,6 +3,8 @@
 # Questions the hub asks (hub/policy.py `allows(rule, req, *args)`); `req` is a ReadRequest
 # (roles, agency, purpose):
 #   read_contact(req)                   may this actor read MASH contacts for this purpose?
+#   see_contact(req, relation)          this contact, given the actor's relationship to it
+#                                       ("WORKS_ON" or "NONE")?
 #   create_contact(req)                 record a new contact (screening)?
 #   advance_contact(req)                move a contact one stage on?
 #   reopen_contact(req)                 move a contact back a stage (with a reason)?
@@ -44,6 +46,11 @@ is_researcher(req: ReadRequest, agency) if
 
 read_contact(req: ReadRequest) if work_purpose(req.purpose) and is_mash_staff(req);
 read_contact(req: ReadRequest) if work_purpose(req.purpose) and is_researcher(req, _);
+
+# Rule 2: MASH staff see the front door's contacts; an agency's practitioner sees only the
+# contacts it works (assigned, or its agency has a research task on it).
+see_contact(req: ReadRequest, _relation) if read_contact(req) and is_mash_staff(req);
+see_contact(req: ReadRequest, "WORKS_ON") if read_contact(req);
 
 create_contact(req: ReadRequest) if req.purpose = "MASH_SCREENING" and is_mash_staff(req);
 advance_contact(req: ReadRequest) if work_purpose(req.purpose) and is_mash_staff(req);

@@ -35,6 +35,12 @@ def open_contact(ctx: Context, purpose: Purpose, contact_id: str, rule: str, why
     return cid
 
 
+def may_see(ctx: Context, row: ContactRow, purpose: str) -> bool:
+    """Rule 2, asked of the policy with the actor's relationship to this contact."""
+    relation = "WORKS_ON" if svc.works_on(row, ctx.actor) else "NONE"
+    return allowed(ctx, "see_contact", purpose, relation)
+
+
 def view(ctx: Context, row: ContactRow, purpose: str) -> t.Contact:
     anonymity = "ANONYMOUS" if row.referrer_anonymous else "NAMED"
     show = allowed(ctx, "see_referrer", purpose, anonymity)

@@ -27,6 +27,8 @@ class ContactQueries:
         cid = build.open_contact(ctx, purpose, id, "read_contact", "reading contacts")
         row = await svc.get(ctx.services.store, cid)
         svc.describe(ctx.audit, row)
+        if not build.may_see(ctx, row, purpose.value):
+            raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
         return build.view(ctx, row, purpose.value)
 
     @strawberry.field(description="Contacts matching every filter, newest first.")
@@ -52,7 +54,8 @@ class ContactQueries:
             received_from=f.received_from,
             received_to=f.received_to,
         )
-        rows = await svc.find(ctx.services.store, query, ctx.services.clock(), first)
+        found = await svc.find(ctx.services.store, query, ctx.services.clock(), 10 * first)
+        rows = [r for r in found if build.may_see(ctx, r, purpose.value)][:first]
         for row in rows:
             for s in row.subjects:
                 ctx.audit.subjects.setdefault(s.subject_id, "child")
@@ -81,7 +84,7 @@ class ContactQueries:
         self, info: strawberry.Info[Context, None], team: str | None = None
     ) -> list[t.Notification]:
         ctx = info.context
-        team = team or ctx.actor.team
+        team = svc.text(team, "team", svc.MAX_SHORT, required=False) or ctx.actor.team
         if not team:
             raise client_error("name a team: your token names none", "BAD_USER_INPUT")
         whose = "OWN_TEAM" if team == ctx.actor.team else "OTHER_TEAM"

@@ -8,7 +8,7 @@ error naming the allowed values; the descriptions list them too.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import strawberry
 
@@ -129,13 +129,22 @@ class Contact:
     created_by: str
 
 
+def utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone (stored as UTC): say so."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
 def consent_of(row: store.ConsentRecord) -> Consent:
     return Consent(
         state=row.state,
         given_by=row.given_by,
         scope=list(row.scope),
         recorded_by=row.recorded_by,
-        recorded_at=row.recorded_at,
+        recorded_at=utc(row.recorded_at),
     )
 
 
@@ -161,14 +170,14 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
             referrer_feedback=row.referrer_feedback,
             parents_told=row.parents_told,
             decided_by=row.decided_by,
-            decided_at=row.decided_at,
+            decided_at=utc_or_none(row.decided_at),
         )
         if row.decision
         else None
     )
     return Contact(
         id=strawberry.ID(row.id),
-        received_at=row.received_at,
+        received_at=utc(row.received_at),
         concern=row.concern,
         child_ids=[strawberry.ID(s.subject_id) for s in row.subjects],
         child_details=[
@@ -185,7 +194,7 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
         referrer=referrer_of(row, show_referrer),
         stage=ContactStage(row.stage),
         rag=Rag(row.rag),
-        due_at=row.due_at,
+        due_at=utc(row.due_at),
         overdue=svc.overdue(row, now),
         assigned_staff=list(row.assigned_staff),
         assigned_teams=list(row.assigned_teams),
@@ -193,9 +202,9 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
             ResearchTask(
                 agency=t.agency,
                 status=t.status,
-                requested_at=t.requested_at,
-                due_at=t.due_at,
-                completed_at=t.completed_at,
+                requested_at=utc(t.requested_at),
+                due_at=utc(t.due_at),
+                completed_at=utc_or_none(t.completed_at),
                 overdue=svc.task_overdue(t, now),
                 summary=t.summary,
                 updated_by=t.updated_by,
@@ -211,7 +220,7 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
                 authoriser_role=o.authoriser_role,
                 reason_code=o.reason_code,
                 justification=o.justification,
-                authorised_at=o.authorised_at,
+                authorised_at=utc(o.authorised_at),
             )
             for o in row.overrides
         ],
@@ -222,7 +231,7 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
                 to_stage=ContactStage(t.to_stage),
                 reason=t.reason,
                 by=t.by,
-                at=t.at,
+                at=utc(t.at),
             )
             for t in row.transitions
         ],
@@ -311,11 +320,11 @@ class IgAlert:
             actor=row.actor_subject,
             actor_agency=row.actor_agency,
             reason_code=row.reason_code,
-            raised_at=row.raised_at,
+            raised_at=utc(row.raised_at),
             review_outcome=row.review_outcome,
             review_notes=row.review_notes,
             reviewed_by=row.reviewed_by,
-            reviewed_at=row.reviewed_at,
+            reviewed_at=utc_or_none(row.reviewed_at),
         )
 
 
@@ -349,7 +358,7 @@ class Notification:
             actor_agency=row.actor_agency,
             actor_team=row.actor_team,
             purpose=row.purpose,
-            created_at=row.created_at,
+            created_at=utc(row.created_at),
         )
 
 

@@ -775,11 +775,26 @@ def test_contact_goes_from_research_to_an_s47_decision_with_override_and_is_clos
     assert error(gql(chub, "mash_social_worker", kpis, window)) == "FORBIDDEN"
 
 
+DESK = "police-desk"  # not the MASH team the dev tokens name by default
+
+
 def test_an_anonymous_member_of_the_public_is_not_identified_to_other_agencies(chub: Hub) -> None:
     ava = find_ava(chub)
     cid = create_for(
         chub, ava, type="PUBLIC", anonymous=True, name="a neighbour", contactDetails="07000"
     )["id"]
+    # rule 2: the police have no part in it until research opens their task
+    early = gql(chub, "police_researcher", READ, {"id": cid, "purpose": "MASH_RESEARCH"}, team=DESK)
+    assert error(early) == "FORBIDDEN"
+    listed = """query L($child: ID!) { contacts(purpose: MASH_RESEARCH, filters: {childId: $child})
+      { id } }"""
+    assert cid not in [
+        c["id"]
+        for c in ok(gql(chub, "police_researcher", listed, {"child": ava}, team=DESK))["contacts"]
+    ]
+    assert cid in [
+        c["id"] for c in ok(gql(chub, "mash_social_worker", listed, {"child": ava}))["contacts"]
+    ]
     ok(
         gql(
             chub,
@@ -788,9 +803,9 @@ def test_an_anonymous_member_of_the_public_is_not_identified_to_other_agencies(c
             {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
         )
     )
-    police = ok(gql(chub, "police_researcher", READ, {"id": cid, "purpose": "MASH_RESEARCH"}))[
-        "contact"
-    ]
+    police = ok(
+        gql(chub, "police_researcher", READ, {"id": cid, "purpose": "MASH_RESEARCH"}, team=DESK)
+    )["contact"]
     assert police["referrer"] == {
         "type": "PUBLIC",
         "anonymous": True,
@@ -803,6 +818,10 @@ def test_an_anonymous_member_of_the_public_is_not_identified_to_other_agencies(c
     }
     council = ok(gql(chub, "mash_social_worker", READ, {"id": cid, "purpose": "MASH_RESEARCH"}))[
         "contact"
+    ]
+    assert cid in [
+        c["id"]
+        for c in ok(gql(chub, "police_researcher", listed, {"child": ava}, team=DESK))["contacts"]
     ]
     assert council["referrer"]["name"] == "a neighbour"
     assert (
