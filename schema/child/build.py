@@ -14,7 +14,7 @@ from typing import Any
 import strawberry
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
-from hub import contacts
+from hub import oversight
 from hub.context import Access, Context
 from hub.records import OK, REVIEW, AssembledRecord, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
@@ -108,14 +108,16 @@ async def child_record(ctx: Context, access: Access, subject_id: str) -> t.Child
         ctx.audit.subjects.setdefault(member.subject_id, "household_member")
     s = ctx.services
     pairs = [(src.value, i.local_id) for src, a in record.answers.items() for i in a.items]
-    flagged = contacts.flagged(record)
-    seen = await contacts.read_context(s.store, subject_id, pairs, flagged, s.contacts)
+    flagged = oversight.flagged(record)
+    seen = await oversight.read_context(s.store, subject_id, pairs, flagged, s.contacts)
     child = ChildView(record, access, seen.withheld).build()
     # Rule 16: the owning team hears of a read of a flagged child; every reader sees who
     # else looked recently (staff names only where the policy allows).
     if seen.owning_team is not None:
         purpose = access.request.purpose
-        contacts.notify_read(ctx.audit, ctx.actor, subject_id, seen.owning_team, purpose, s.clock())
+        oversight.notify_read(
+            ctx.audit, ctx.actor, subject_id, seen.owning_team, purpose, s.clock()
+        )
     names = s.policy.allows("see_accessor_names", access.request)
     child.previously_accessed_by = [
         PastAccess(

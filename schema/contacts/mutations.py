@@ -8,6 +8,7 @@ import uuid
 import strawberry
 
 from hub import contacts as svc
+from hub import oversight
 from hub.context import Context
 
 from ..child.build import subject_id
@@ -195,7 +196,7 @@ class ContactMutations:
         ctx.declare_purpose(Purpose.BREAK_GLASS.value, None)
         build.require(ctx, "break_glass", "BREAK_GLASS", why="breaking glass")
         s = ctx.services
-        grant, alert, notice = await svc.break_glass(
+        grant, alert, notice = await oversight.break_glass(
             s.store, ctx.audit, ctx.actor, sid, reason_code, justification, s.clock(), s.contacts
         )
         return t.BreakGlassGrant(
@@ -228,7 +229,7 @@ class ContactMutations:
         build.require(
             ctx, "withhold_item", purpose.value, agency, why="only the originating agency withholds"
         )
-        row = await svc.withhold(
+        row = await oversight.withhold(
             ctx.services.store,
             ctx.audit,
             ctx.actor,
@@ -264,7 +265,7 @@ class ContactMutations:
         ctx = info.context
         ctx.declare_purpose(Purpose.IG_AUDIT.value, None)
         build.require(ctx, "review_alerts", "IG_AUDIT", why="reviewing IG alerts")
-        row = await svc.review_alert(
+        row = await oversight.review_alert(
             ctx.services.store, ctx.audit, ctx.actor, id, outcome, notes, ctx.services.clock()
         )
         return t.IgAlert.of(row)

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from hub import contacts as svc
+from hub import kpis, oversight
 from hub.context import Context
 
 from ..common import Purpose, client_error
@@ -73,7 +74,7 @@ class ContactQueries:
     ) -> t.ContactKpis:
         ctx = info.context
         build.require(ctx, "view_kpis", "", why="MASH managers only")
-        k = await svc.kpis(ctx.services.store, from_, to, ctx.services.clock())
+        k = await kpis.compute(ctx.services.store, from_, to, ctx.services.clock())
         return t.ContactKpis.of(k)
 
     @strawberry.field(
@@ -89,7 +90,7 @@ class ContactQueries:
             raise client_error("name a team: your token names none", "BAD_USER_INPUT")
         whose = "OWN_TEAM" if team == ctx.actor.team else "OTHER_TEAM"
         build.require(ctx, "read_notifications", "", whose, why="reading this team's notices")
-        rows = await svc.notifications(ctx.services.store, team)
+        rows = await oversight.notifications(ctx.services.store, team)
         names = build.allowed(ctx, "see_accessor_names")
         for r in rows:
             ctx.audit.subjects.setdefault(r.subject_id, "child")
@@ -102,4 +103,6 @@ class ContactQueries:
         ctx = info.context
         ctx.declare_purpose(Purpose.IG_AUDIT.value, None)
         build.require(ctx, "review_alerts", "IG_AUDIT", why="IG officers only")
-        return [t.IgAlert.of(r) for r in await svc.ig_alerts(ctx.services.store, unreviewed_only)]
+        return [
+            t.IgAlert.of(r) for r in await oversight.ig_alerts(ctx.services.store, unreviewed_only)
+        ]

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import strawberry
 
 from hub import contacts as svc
-from hub import store
+from hub import kpis, store
 
 from ..common import FieldRedaction, RedactionReason, SourceName
 
@@ -413,7 +413,7 @@ class ContactKpis:
     agencies: list[AgencyKpi]
 
     @classmethod
-    def of(cls, k: svc.Kpis) -> ContactKpis:
+    def of(cls, k: kpis.Kpis) -> ContactKpis:
         return cls(
             contacts=k.contacts,
             by_rag=[

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from hub import contacts as svc
+from hub import kpis, oversight
 from hub.audit import AuditRecord
 from hub.auth import Actor
 from hub.demo.stack import running_hub
@@ -249,7 +250,7 @@ async def test_break_glass_grant_counts_for_its_actor_and_child_until_it_expires
         )
     now = datetime.now(UTC)
     audit = AuditRecord(actor=POLICE)
-    grant, alert, notice = await svc.break_glass(
+    grant, alert, notice = await oversight.break_glass(
         store, audit, POLICE, child, "MISSING_CHILD", "found at night", now, CFG
     )
     await commit(store, audit)
@@ -278,7 +279,9 @@ async def test_break_glass_refuses_an_unknown_reason_code_and_an_empty_justifica
     now = datetime.now(UTC)
     for code, why in (("CURIOSITY", "x"), ("MISSING_CHILD", "  ")):
         with pytest.raises(svc.ContactError) as caught:
-            await svc.break_glass(store, audit, POLICE, str(uuid.uuid4()), code, why, now, CFG)
+            await oversight.break_glass(
+                store, audit, POLICE, str(uuid.uuid4()), code, why, now, CFG
+            )
         assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
     assert audit.staged == []
 
@@ -307,14 +310,14 @@ async def test_kpis_count_timeliness_outcomes_and_re_referrals(store: Store) -> 
         await commit(store, audit)
     # the first decided in one hour (within RED's two), the second in three
     for cid, took in zip(ids, (1, 3), strict=True):
-        start = svc._aware((await svc.get(store, cid)).received_at)
+        start = svc.as_utc((await svc.get(store, cid)).received_at)
         for stage in ("RESEARCH", "DECISION"):
             await apply(store, cid, svc.advance(stage, None, ACTOR, start, False))
         half_hour = start + timedelta(minutes=30)
         await apply(store, cid, svc.update_task("police", "COMPLETED", "known", POLICE, half_hour))
         decided = start + timedelta(hours=took)
         await apply(store, cid, svc.record_decision("S17", "needs", None, None, ACTOR, decided))
-    k = await svc.kpis(store, t0, t0 + timedelta(days=7), t0 + timedelta(days=8))
+    k = await kpis.compute(store, t0, t0 + timedelta(days=7), t0 + timedelta(days=8))
     red = next(r for r in k.by_rag if r.rag == "RED")
     assert (k.contacts, red.decided, red.decided_within_timescale) == (2, 2, 1)
     assert red.percent_within_timescale == 50.0
@@ -323,7 +326,7 @@ async def test_kpis_count_timeliness_outcomes_and_re_referrals(store: Store) -> 
     police = next(a for a in k.agencies if a.agency == "police")
     assert (police.completed, police.median_response_minutes) == (2, 30.0)
     with pytest.raises(svc.ContactError):
-        await svc.kpis(store, t0, t0, t0)
+        await kpis.compute(store, t0, t0, t0)
 
 
 # --- end to end ------------------------------------------------------------------------
@@ -859,7 +862,7 @@ def test_reading_a_flagged_child_from_outside_the_owning_team_notifies_it(chub: 
 async def _owner(hub: Hub, child: str) -> str:
     store = Store(hub.database_url)
     try:
-        return await svc.owner(store, child, svc.ContactSettings())
+        return await oversight.owner(store, child, svc.ContactSettings())
     finally:
         await store.aclose()
 
