@@ -8,9 +8,11 @@ no data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -27,6 +29,7 @@ from . import devissuer
 from .audit import AuditRecord, AuditUnavailable, AuditWriter
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
+from .contacts import ContactSettings
 from .context import Services
 from .operation import error_body, run_operation
 from .policy import PolicyEngine
@@ -59,8 +62,10 @@ def build_verifier(settings: Settings) -> TokenVerifier:
 QUIET_LOGGERS = ("httpx", "httpcore", "sqlalchemy.engine", "aiosqlite")
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI app. Start-up fails on a policy error or an unreachable/unmigrated store."""
+def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> Starlette:
+    """The ASGI app. Start-up fails on a policy error or an unreachable/unmigrated store.
+
+    `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     from schema import schema  # composed here only: schema depends on hub, not the reverse
@@ -79,7 +84,9 @@ def create_app(settings: Settings) -> Starlette:
             for s, c in settings.sources.items()
         }
         records = RecordService(adapters, deadlines, store, breakers=breakers)
-        state["services"] = Services(records, policy, store)
+        state["services"] = Services(records, policy, store, contacts=ContactSettings.of(settings))
+        if clock is not None:
+            state["services"] = dataclasses.replace(state["services"], clock=clock)
         state["writer"] = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
         try:

@@ -14,7 +14,7 @@ from adapters.base import Labels
 from . import contacts
 from .audit import AuditRecord
 from .auth import Actor
-from .contacts import ContactFacts
+from .contacts import ContactFacts, ContactSettings
 from .policy import Decision, PolicyEngine, Request, Resource
 from .records import RecordService
 from .store import Store
@@ -29,6 +29,8 @@ class Services:
     store: Store
     # The hub's clock: contacts' timescales, break-glass expiry. Tests pass their own.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The contact workflow's timescales, office hours and break-glass duration.
+    contacts: ContactSettings = field(default_factory=ContactSettings)
 
 
 def policy_request(actor: Actor, purpose: str, facts: ContactFacts) -> Request:
@@ -88,7 +90,14 @@ class Access:
 
     def relationship(self, subject_id: str) -> Decision:
         """May this operation read this person's record (rule 2)?"""
-        flags = ("contact_subject",) if subject_id in self.facts.subject_ids else ()
+        flags = tuple(
+            flag
+            for flag, held in (
+                ("contact_subject", subject_id in self.facts.subject_ids),
+                ("glass_subject", subject_id in self.facts.break_glass_subject_ids),
+            )
+            if held
+        )
         return self.policy.decide(self.request, Resource("child", "council", flags=flags))
 
     def decide(

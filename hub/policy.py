@@ -165,9 +165,12 @@ class PolicyEngine:
         self.allows.cache_clear()
         self.applies.cache_clear()
 
-    def _allows(self, rule: str, request: Request) -> bool:
-        """A yes/no rule over the request alone, e.g. "read_child", "decide_link"."""
-        return self._oso.query_rule_once(rule, _polar(request))  # type: ignore[no-any-return]
+    def _allows(self, rule: str, request: Request, *args: str) -> bool:
+        """A yes/no rule over the request (and any further string arguments, e.g. the agency
+        whose research task is updated), e.g. "read_child", "decide_link"."""
+        return self._oso.query_rule_once(  # type: ignore[no-any-return]
+            rule, _polar(request), *args
+        )
 
     def _applies(self, rule: str, request: Request, resource: Resource) -> bool:
         """A yes/no rule over a request and a record class, e.g. "notify_owner"."""
@@ -298,16 +301,17 @@ def check_case(engine: PolicyEngine, case: Mapping[str, Any]) -> str | None:
     """Run one decision-table row; None if it holds, else what the engine said instead.
 
     A row: the request (see `case_request`), and either a `rule` (a yes/no rule over the
-    request, e.g. "read_child", or with a `resource` over both, e.g. "notify_owner") with
-    `expect` ALLOW / DENY, or a `resource` (RecordClass fields) with `expect` ALLOW or the
-    withholding reason, or with `field` too, `expect` SHOWN or the field's reason.
+    request, e.g. "read_child", with its further string `args` if any, or with a `resource`
+    over both, e.g. "notify_owner") with `expect` ALLOW / DENY, or a `resource` (RecordClass
+    fields) with `expect` ALLOW or the withholding reason, or with `field` too, `expect` SHOWN
+    or the field's reason.
     """
     request = case_request(case)
     if "rule" in case and "resource" in case:
         allowed = engine.applies(case["rule"], request, case_resource(case["resource"]))
         got = "ALLOW" if allowed else "DENY"
     elif "rule" in case:
-        got = "ALLOW" if engine.allows(case["rule"], request) else "DENY"
+        got = "ALLOW" if engine.allows(case["rule"], request, *case.get("args", ())) else "DENY"
     else:
         decision = engine.decide(request, case_resource(case["resource"]))
         if "field" in case:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -159,6 +159,201 @@ class AuditSubject(Base):
     )
     subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     relationship: Mapped[str] = mapped_column(String(30))
+
+
+# --- MASH contacts (issue 5): the front door's workflow, break-glass, notifications --------
+# Free text here (concern, reasons, justifications) is stored for the people working the
+# contact and never copied into the audit log or the logs.
+
+
+class Contact(Base):
+    """A contact about a child received by the MASH, and where it stands."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    concern: Mapped[str] = mapped_column(String(4000))
+    # Demographics as the referrer gave them, when no hub subject is known yet.
+    child_details: Mapped[list[Any]] = mapped_column(default=list)
+    referrer_type: Mapped[str] = mapped_column(String(30))
+    referrer_name: Mapped[str | None] = mapped_column(String(200))
+    referrer_contact: Mapped[str | None] = mapped_column(String(200))
+    referrer_anonymous: Mapped[bool] = mapped_column(default=False)
+    stage: Mapped[str] = mapped_column(String(20), index=True)
+    rag: Mapped[str] = mapped_column(String(10))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assigned_staff: Mapped[list[Any]] = mapped_column(default=list)
+    assigned_teams: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_by_agency: Mapped[str | None] = mapped_column(String(50))
+    decision: Mapped[str | None] = mapped_column(String(30))
+    decision_reasons: Mapped[str | None] = mapped_column(String(4000))
+    referrer_feedback: Mapped[str | None] = mapped_column(String(4000))
+    parents_told: Mapped[bool | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    subjects: Mapped[list[ContactSubject]] = relationship(
+        order_by="ContactSubject.subject_id", cascade="all, delete-orphan", lazy="raise"
+    )
+    tasks: Mapped[list[ResearchTask]] = relationship(
+        order_by="ResearchTask.agency", cascade="all, delete-orphan", lazy="raise"
+    )
+    consents: Mapped[list[ConsentRecord]] = relationship(
+        order_by="ConsentRecord.seq", cascade="all, delete-orphan", lazy="raise"
+    )
+    overrides: Mapped[list[ConsentOverride]] = relationship(
+        order_by="ConsentOverride.seq", cascade="all, delete-orphan", lazy="raise"
+    )
+    transitions: Mapped[list[StageTransition]] = relationship(
+        order_by="StageTransition.seq", cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+class ContactSubject(Base):
+    """A hub subject (child) a contact is about: "earlier contacts about this child" and
+    "the team working this child" are index lookups."""
+
+    __tablename__ = "contact_subjects"
+    __table_args__ = (Index("ix_contact_subjects_subject", "subject_id"),)
+
+    contact_id: Mapped[str] = mapped_column(String(36), ForeignKey("contacts.id"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class ResearchTask(Base):
+    """One agency's research for a contact: at most one per agency."""
+
+    __tablename__ = "research_tasks"
+    __table_args__ = (UniqueConstraint("contact_id", "agency", name="uq_research_tasks_agency"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(36), ForeignKey("contacts.id"))
+    agency: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[str | None] = mapped_column(String(4000))
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ConsentRecord(Base):
+    """Consent as a recorded fact (DOMAIN.md §3 rule 5); the latest record is the one in force."""
+
+    __tablename__ = "consent_records"
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(36), ForeignKey("contacts.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    given_by: Mapped[str | None] = mapped_column(String(200))
+    scope: Mapped[list[Any]] = mapped_column(default=list)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentOverride(Base):
+    """A manager's recorded decision to share without consent, for this contact only."""
+
+    __tablename__ = "consent_overrides"
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(36), ForeignKey("contacts.id"), index=True)
+    authorised_by: Mapped[str] = mapped_column(String(200))
+    authoriser_role: Mapped[str] = mapped_column(String(50))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    justification: Mapped[str] = mapped_column(String(4000))
+    authorised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StageTransition(Base):
+    """Every change of a contact's stage, with the reason when it moved back."""
+
+    __tablename__ = "stage_transitions"
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(String(36), ForeignKey("contacts.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(4000))
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BreakGlassGrant(Base):
+    """A time-boxed, read-only emergency grant for one actor and one child."""
+
+    __tablename__ = "break_glass_grants"
+    __table_args__ = (Index("ix_break_glass_actor", "actor_subject", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    actor_subject: Mapped[str] = mapped_column(String(200))
+    actor_issuer: Mapped[str] = mapped_column(String(300))
+    actor_agency: Mapped[str | None] = mapped_column(String(50))
+    actor_team: Mapped[str | None] = mapped_column(String(100))
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    reason_code: Mapped[str] = mapped_column(String(40))
+    justification: Mapped[str] = mapped_column(String(4000))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IgAlert(Base):
+    """An item for information governance to review (a break-glass use), and its review."""
+
+    __tablename__ = "ig_alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    grant_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("break_glass_grants.id"))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    actor_subject: Mapped[str] = mapped_column(String(200))
+    actor_agency: Mapped[str | None] = mapped_column(String(50))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    review_outcome: Mapped[str | None] = mapped_column(String(30))
+    review_notes: Mapped[str | None] = mapped_column(String(4000))
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """A notice for the team that owns a child: someone outside it looked, or broke glass."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_team", "team", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    team: Mapped[str] = mapped_column(String(100))
+    agency: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    actor_subject: Mapped[str | None] = mapped_column(String(200))
+    actor_agency: Mapped[str | None] = mapped_column(String(50))
+    actor_team: Mapped[str | None] = mapped_column(String(100))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WithheldItem(Base):
+    """An originating agency's recorded decision not to share one item (rule 8)."""
+
+    __tablename__ = "withheld_items"
+    __table_args__ = (UniqueConstraint("source", "item_id", name="uq_withheld_items_item"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(30))
+    item_id: Mapped[str] = mapped_column(String(200))
+    agency: Mapped[str] = mapped_column(String(50))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(4000))
+    withheld_by: Mapped[str] = mapped_column(String(200))
+    withheld_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -66,9 +66,9 @@ release(req, _res) if read_child(req);
 
 # --- Rule 2: person-level reads need a legitimate relationship: the actor works the open
 # contact about this child (assigned staff or team, or the MASH rota for their agency's
-# research task), or holds a break-glass grant. A search returns match identities only and
+# research task), or holds a break-glass grant covering this child. A search returns match identities only and
 # needs no relationship (it is how a contact finds its child). ---
-related(req, _res) if glass(req);
+related(req, res) if glass(req) and "glass_subject" in res.flags;
 related(req, res) if
     req.assigned and
     req.stage != "CLOSED" and

@@ -18,6 +18,8 @@ from strawberry.extensions import (
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
 from .child.types import ChildRecord, Person
+from .contacts.mutations import ContactMutations
+from .contacts.queries import ContactQueries
 from .identity.mutations import IdentityMutations
 from .identity.queries import IdentityQueries
 
@@ -25,12 +27,12 @@ SDL_PATH = Path(__file__).resolve().parent / "hub.graphql"
 
 
 @strawberry.type
-class Query(ChildQueries, IdentityQueries, AuditQueries):
+class Query(ChildQueries, IdentityQueries, AuditQueries, ContactQueries):
     pass
 
 
 @strawberry.type
-class Mutation(IdentityMutations):
+class Mutation(IdentityMutations, ContactMutations):
     pass
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,19 @@ def demo_sources(
 
 
 @contextlib.contextmanager
-def running_hub(settings: Settings, port: int | None = None) -> Iterator[str]:
-    """Serve the hub on loopback in a background thread; yields its base URL."""
+def running_hub(
+    settings: Settings, port: int | None = None, clock: Callable[[], datetime] | None = None
+) -> Iterator[str]:
+    """Serve the hub on loopback in a background thread; yields its base URL. `clock`
+    replaces the hub's clock (tests that move time)."""
     port = port or sources.free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            create_app(settings, clock),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,15 +7,18 @@ Every section, item and field goes through `Access.decide`; a withheld one becom
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 import strawberry
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
+from hub import oversight
 from hub.context import Access, Context
 from hub.records import OK, REVIEW, AssembledRecord, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
+from hub.store import WithheldItem
 
 from ..common import (
     FieldRedaction,
@@ -26,6 +29,7 @@ from ..common import (
     SourceStatus,
     client_error,
 )
+from ..contacts.types import PastAccess
 from ..identity.types import LinkDecision, LinkWeight
 from . import types as t
 
@@ -118,7 +122,30 @@ async def child_record(ctx: Context, access: Access, subject_id: str) -> t.Child
         raise client_error("no child with this id", "NOT_FOUND")
     for member in record.household:
         ctx.audit.subjects.setdefault(member.subject_id, "household_member")
-    return ChildView(record, access).build()
+    s = ctx.services
+    pairs = [(src.value, i.local_id) for src, a in record.answers.items() for i in a.items]
+    flagged = oversight.flagged(record)
+    seen = await oversight.read_context(s.store, subject_id, pairs, flagged, s.contacts)
+    child = ChildView(record, access, seen.withheld).build()
+    # Rule 16: the owning team hears of a read of a flagged child; every reader sees who
+    # else looked recently (staff names only where the policy allows).
+    if seen.owning_team is not None:
+        purpose = access.request.purpose
+        oversight.notify_read(
+            ctx.audit, ctx.actor, subject_id, seen.owning_team, purpose, s.clock()
+        )
+    names = s.policy.allows("see_accessor_names", access.request)
+    child.previously_accessed_by = [
+        PastAccess(
+            at=p.at,
+            agency=p.agency,
+            team=p.team,
+            purpose=p.purpose,
+            staff=p.actor if names else None,
+        )
+        for p in seen.past
+    ]
+    return child
 
 
 def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.ChildRecord:
@@ -191,9 +218,15 @@ def _header_purpose(ctx: Context) -> Purpose:
 class ChildView:
     """Applies one reader's decisions to one assembled record."""
 
-    def __init__(self, record: AssembledRecord, access: Access) -> None:
+    def __init__(
+        self,
+        record: AssembledRecord,
+        access: Access,
+        withheld: Mapping[tuple[str, str], WithheldItem] | None = None,
+    ) -> None:
         self.record = record
         self.access = access
+        self.withheld = withheld or {}
         self.household_ids = {
             (r.source, r.local_id): m.subject_id for m in record.household for r in m.records
         }
@@ -307,6 +340,11 @@ class ChildView:
 
     def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
         path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
+        kept = self.withheld.get((source.value, item.local_id))
+        # Rule 8: the originating agency decided not to share it; the policy says who still sees it.
+        if kept and not self.access.policy.allows("see_withheld", self.access.request, kept.agency):
+            self.access.audit.add_redaction(path, "WITHHELD_BY_ORIGINATOR")
+            return Redaction(reason=RedactionReason.WITHHELD_BY_ORIGINATOR, agency=kept.agency)
         decision = self.access.decide(path, item.kind, item.labels, consent)
         if not decision.allowed:
             return Redaction(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
+from ..contacts.types import PastAccess
 from ..identity.types import LinkDecision, LinkWeight
 
 if TYPE_CHECKING:
@@ -252,6 +253,10 @@ class ChildRecord:
         description="Set when the whole record is withheld from this reader (e.g. "
         "NO_RELATIONSHIP: no open contact about this child is assigned to them): no source "
         "was asked, and every section says so too.",
+    )
+    previously_accessed_by: list[PastAccess] = strawberry.field(
+        default_factory=list,
+        description="The last 25 reads of this child before this one, newest first.",
     )
 
     @classmethod

@@ -41,11 +41,16 @@ def fake_contacts() -> Iterator[FakeContacts]:
     real = contacts.facts_for
 
     async def facts_for(
-        store: Any, actor: Actor, purpose: str, contact_id: str | None, now: datetime
+        store: Any,
+        actor: Actor,
+        purpose: str,
+        contact_id: str | None,
+        now: datetime,
+        subject_id: str | None = None,
     ) -> ContactFacts:
         if contact_id in FAKE_CONTACTS.facts:
             return FAKE_CONTACTS.facts[contact_id]
-        return await real(store, actor, purpose, contact_id, now)
+        return await real(store, actor, purpose, contact_id, now, subject_id)
 
     patch = pytest.MonkeyPatch()
     patch.setattr(contacts, "facts_for", facts_for)

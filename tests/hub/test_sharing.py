@@ -206,7 +206,9 @@ def test_break_glass_reads_with_a_grant_and_never_writes(hub: Hub) -> None:
     ).json()
     assert no_grant["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
-    grant = hub.contacts.add(child_id, break_glass=True, subject_ids=())
+    grant = hub.contacts.add(
+        child_id, break_glass=True, subject_ids=(), break_glass_subject_ids=(child_id,)
+    )
     record = read(hub, "mash_manager", child_id, "BREAK_GLASS", grant)
     assert record["withheld"] is None
     assert record["health"]["__typename"] == "HealthSection"
