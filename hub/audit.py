@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphql import DocumentNode, print_ast
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Table, func, insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .auth import Actor
 from .store import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
@@ -98,6 +100,7 @@ class AuditWriter:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: AsyncConnection | None = None  # PostgreSQL: the writer's own connection
 
     async def write(self, record: AuditRecord) -> str:
         """Commit one event and its subject entries; returns the event id.
@@ -134,6 +137,15 @@ class AuditWriter:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
@@ -150,7 +162,10 @@ class AuditWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
             async with asyncio.timeout(self.commit_timeout_s):
-                await self._insert(batch)
+                if self.store.sqlite or batch[0].staged:
+                    await self._insert(batch)
+                else:
+                    await self._insert_postgres(batch)
         except asyncio.CancelledError:
             for p in batch:
                 if not p.done.done():
@@ -186,6 +201,57 @@ class AuditWriter:
             ]
             if subjects:
                 await session.execute(insert(AUDIT_SUBJECTS), subjects)
+
+    async def _insert_postgres(self, batch: list[_Pending]) -> None:
+        """The hot path: on a connection of its own (no pool checkout, no ping), one
+        `INSERT ... SELECT FROM unnest(arrays)` per table, the same statement whatever the
+        batch size, so asyncpg prepares it once."""
+        if self._conn is None:
+            self._conn = await self.store.engine.connect()
+        conn = self._conn
+        try:
+            async with conn.begin():
+                await conn.execute(select(func.pg_advisory_xact_lock_shared(WRITE_LOCK)))
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                rows = await raw.fetch(
+                    *_unnest_insert(AUDIT_EVENTS, [p.values for p in batch], "seq, event_id")
+                )
+                seqs = {event_id: seq for seq, event_id in rows}
+                subjects = [
+                    {"event_seq": seqs[p.values["event_id"]], **s}
+                    for p in batch
+                    for s in p.subjects
+                ]
+                if subjects:
+                    await raw.execute(*_unnest_insert(AUDIT_SUBJECTS, subjects))
+        except BaseException:
+            await self._drop_connection()  # in doubt: a fresh connection next time
+            raise
+
+
+def _unnest_insert(
+    table: Table, rows: list[dict[str, Any]], returning: str | None = None
+) -> tuple[Any, ...]:
+    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...)` and its array arguments
+    (JSON values go as text). Columns are the rows' keys, typed from the table."""
+    names = list(rows[0])
+    types, arrays = [], []
+    for i, name in enumerate(names, 1):
+        column_type = table.c[name].type
+        sql_type = column_type.compile(dialect=_PG)
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON):
+            values = [None if v is None else json.dumps(v) for v in values]
+        types.append(f"${i}::{sql_type}[]")
+        arrays.append(values)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(types)})"
+    if returning:
+        sql += f" RETURNING {returning}"
+    return (sql, *arrays)
+
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:

@@ -30,6 +30,9 @@ MAX_SAFE_INT = 2**53 - 1
 
 def _plain(value: Any) -> Any:
     """A database value as JSON data, the same on every read of the same row."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is None:  # SQLite keeps no offset; the writer stores UTC
             value = value.replace(tzinfo=UTC)
@@ -46,28 +49,37 @@ def _plain(value: Any) -> Any:
 def _json_is_jcs(value: Any) -> bool:
     """True when `json.dumps(sort_keys, compact, ensure_ascii=False)` gives exactly the
     RFC 8785 bytes: no floats (JCS formats numbers as ECMAScript does), integers within
-    the safe range, and keys whose code-point order equals UTF-16 order (below U+D800)."""
-    if value is None or isinstance(value, bool | str):
-        return True
-    if isinstance(value, int):
-        return -MAX_SAFE_INT <= value <= MAX_SAFE_INT
-    if isinstance(value, list):
-        return all(_json_is_jcs(v) for v in value)
-    if isinstance(value, dict):
-        return all(
-            isinstance(k, str) and (k.isascii() or max(k) < "\ud800") and _json_is_jcs(v)
-            for k, v in value.items()
-        )
-    return False
+    the safe range, and keys whose code-point order equals UTF-16 order (below U+D800).
+    Strings are escaped alike by both."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        kind = type(v)
+        if kind is str or kind is bool or v is None:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                return False
+        elif kind is list:
+            stack.extend(v)
+        elif kind is dict:
+            for k in v:
+                if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+                    return False
+            stack.extend(v.values())
+        else:
+            return False
+    return True
+
+
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def canonical(value: Any) -> bytes:
     """RFC 8785 bytes of `value`; the `rfc8785` library unless the fast path is exact."""
     if _json_is_jcs(value):
         try:
-            return json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode()
+            return _dumps(value).encode()
         except UnicodeEncodeError:  # a lone surrogate: let the library refuse it
             pass
     return rfc8785.dumps(value)
@@ -83,7 +95,7 @@ def content_hash(row: Mapping[str, Any], subjects: Sequence[Mapping[str, Any]]) 
         "event": {k: _plain(v) for k, v in row.items()},
         "subjects": sorted(
             ({k: _plain(v) for k, v in s.items() if k != "event_seq"} for s in subjects),
-            key=lambda s: canonical(s),
+            key=lambda s: sorted((k, str(v)) for k, v in s.items()),
         ),
     }
     return hashlib.sha256(canonical(doc)).hexdigest()
@@ -101,11 +113,9 @@ class Entry:
     chain_hash: str = ""
 
     def digest(self) -> bytes:
-        return hashlib.sha256(
-            canonical(
-                [self.seq, self.event_id, self.occurred_at, self.event_class, self.content_hash]
-            )
-        ).digest()
+        # Text and a seq only: plain compact JSON is already the RFC 8785 form.
+        fields = [self.seq, self.event_id, self.occurred_at, self.event_class, self.content_hash]
+        return hashlib.sha256(_dumps(fields).encode()).digest()
 
 
 def genesis(log_id: str) -> bytes:
