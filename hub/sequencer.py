@@ -173,8 +173,9 @@ class Sequencer:
         return done
 
     async def _chain_batch(self, top: int) -> int:
-        async with self.store.writing() as session, session.begin():
-            conn = await session.connection()
+        # Read and hash outside the write transaction (on SQLite it holds the one write
+        # turn that requests wait for); insert only if the head has not moved meanwhile.
+        async with self.store.engine.connect() as conn:
             if self._tables is None:
                 self._tables = await chain.AuditTables.reflect(conn)
             lid = await log_id(conn)
@@ -182,23 +183,28 @@ class Sequencer:
             if head_seq >= top:
                 return 0
             events = await self._tables.events_between(conn, head_seq, top, self.config.batch)
-            rows: list[dict[str, Any]] = []
-            for row, subjects in events:
-                entry = chain.entry_for(row, subjects)
-                head = chain.link(head, entry.digest())
-                rows.append(
-                    {
-                        "seq": entry.seq,
-                        "event_id": entry.event_id,
-                        "occurred_at": entry.occurred_at,
-                        "event_class": entry.event_class,
-                        "content_hash": entry.content_hash,
-                        "chain_hash": head.hex(),
-                    }
-                )
-            if rows:
-                await session.execute(insert(AuditChain), rows)
-        return len(events)
+        rows: list[dict[str, Any]] = []
+        for row, subjects in events:
+            entry = self._tables.entry(row, subjects)
+            head = chain.link(head, entry.digest())
+            rows.append(
+                {
+                    "seq": entry.seq,
+                    "event_id": entry.event_id,
+                    "occurred_at": entry.occurred_at,
+                    "event_class": entry.event_class,
+                    "content_hash": entry.content_hash,
+                    "chain_hash": head.hex(),
+                }
+            )
+        if not rows:
+            return 0
+        async with self.store.writing() as session, session.begin():
+            now_seq, _ = await chain_head(await session.connection(), lid)
+            if now_seq != head_seq:
+                raise RuntimeError("the chain head moved: another sequencer is at work")
+            await session.execute(insert(AuditChain), rows)
+        return len(rows)
 
     async def checkpoint(self) -> dict[str, Any] | None:
         """Sign and append a checkpoint of the chain since the last one (None if no news)."""

@@ -103,7 +103,10 @@ def _checkpoint_chain(records: list[dict[str, Any]], lid: str, path: Path) -> No
 class _Checker:
     """Walks the stored chain once, in seq order, against the events and the checkpoints."""
 
-    def __init__(self, lid: str, cps: list[dict[str, Any]], purges: list[_Purge]) -> None:
+    def __init__(
+        self, lid: str, cps: list[dict[str, Any]], purges: list[_Purge], tables: chain.AuditTables
+    ) -> None:
+        self.tables = tables
         self.head = chain.genesis(lid)
         self.cps, self.purges = cps, purges
         self.cp_index = 0
@@ -126,7 +129,7 @@ class _Checker:
                         "not the event the chain holds at this seq: rows reordered or renumbered",
                     )
                 )
-            rebuilt = chain.entry_for(row, subjects)
+            rebuilt = self.tables.entry(row, subjects)
             if rebuilt != chain.Entry(
                 e.seq, e.event_id, e.occurred_at, e.event_class, e.content_hash
             ):
@@ -242,7 +245,7 @@ async def verify(store: Store, checkpoint_dir: Path, public: Ed25519PublicKey) -
                     checkpoints.purge_file(checkpoint_dir, lid), "purge", lid, public
                 )
             ]
-            checker = _Checker(lid, cps, purges)
+            checker = _Checker(lid, cps, purges, tables)
             async for batch in chain.chain_entries(conn, 0):
                 events = {
                     row["seq"]: (row, subjects)
