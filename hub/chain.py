@@ -219,12 +219,14 @@ class AuditTables:
         return await conn.run_sync(load)
 
     async def events_between(
-        self, conn: AsyncConnection, after: int, upto: int | None, limit: int
+        self, conn: AsyncConnection, after: int, upto: int | None, limit: int | None
     ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """Events with after < seq <= upto (oldest first, at most `limit`), each with its
         subject entries."""
         seq = self.events.c.seq
-        query = select(self.events).where(seq > after).order_by(seq).limit(limit)
+        query = select(self.events).where(seq > after).order_by(seq)
+        if limit is not None:
+            query = query.limit(limit)
         if upto is not None:
             query = query.where(seq <= upto)
         rows = [dict(r._mapping) for r in await conn.execute(query)]

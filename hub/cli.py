@@ -269,7 +269,12 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes rebuilding the chain (default: by log size, CPUs)."),
+    ] = None,
+) -> None:
     """Rebuild the audit chain from the database and check it against the signed
     checkpoints. Exit 0 when intact; 1 naming the first bad event when not."""
     from .checkpoints import load_public_key
@@ -286,7 +291,7 @@ def audit_verify() -> None:
     async def run() -> Any:
         store = Store(settings.hub_database_url)
         try:
-            return await verify(store, settings.audit_checkpoints, public)
+            return await verify(store, settings.audit_checkpoints, public, workers)
         finally:
             await store.aclose()
 

@@ -30,7 +30,6 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import chain, checkpoints
-from .audit import WRITE_LOCK
 from .store import AuditChain, AuditLogIdentity, Store
 
 log = logging.getLogger(__name__)
@@ -149,9 +148,12 @@ class Sequencer:
     async def horizon(self) -> int:
         """The highest seq below which no insert is still in flight."""
         async with self.store.engine.connect() as conn:
+            # PostgreSQL: a function of migration 0003 takes WRITE_LOCK exclusively, reads,
+            # and lets go within one statement. SQLite: one writer at a time, in seq order.
+            query = "SELECT max(seq) FROM audit_events"
             if not self.store.sqlite:
-                await conn.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK)))
-            top = (await conn.execute(text("SELECT max(seq) FROM audit_events"))).scalar()
+                query = "SELECT mash_audit_horizon()"
+            top = (await conn.execute(text(query))).scalar()
             await conn.commit()
         return int(top or 0)
 

@@ -10,17 +10,24 @@ rebuilt chain differs from a signed checkpoint: its per-event leaves name the ev
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import multiprocessing
+import os
 import time
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import chain, checkpoints
-from .sequencer import log_id
+from .sequencer import chain_head, log_id
 from .store import AuditEvent, Store
 
 
@@ -103,10 +110,7 @@ def _checkpoint_chain(records: list[dict[str, Any]], lid: str, path: Path) -> No
 class _Checker:
     """Walks the stored chain once, in seq order, against the events and the checkpoints."""
 
-    def __init__(
-        self, lid: str, cps: list[dict[str, Any]], purges: list[_Purge], tables: chain.AuditTables
-    ) -> None:
-        self.tables = tables
+    def __init__(self, lid: str, cps: list[dict[str, Any]], purges: list[_Purge]) -> None:
         self.head = chain.genesis(lid)
         self.cps, self.purges = cps, purges
         self.cp_index = 0
@@ -115,21 +119,19 @@ class _Checker:
         self.ids: list[str] = []
         self.report = Report(checkpoints=len(cps))
 
-    def entry(
-        self, e: chain.Entry, event: tuple[dict[str, Any], list[dict[str, Any]]] | None
-    ) -> None:
+    def entry(self, e: chain.Entry, rebuilt: chain.Entry | None) -> None:
+        """Check one stored chain entry against the entry rebuilt from its event row
+        (None: no row at that seq)."""
         self._close_checkpoints_before(e.seq)
-        if event is not None:
-            row, subjects = event
-            if row["event_id"] != e.event_id:
+        if rebuilt is not None:
+            if rebuilt.event_id != e.event_id:
                 raise _Bad(
                     Finding(
                         e.seq,
-                        str(row["event_id"]),
+                        rebuilt.event_id,
                         "not the event the chain holds at this seq: rows reordered or renumbered",
                     )
                 )
-            rebuilt = self.tables.entry(row, subjects)
             if rebuilt != chain.Entry(
                 e.seq, e.event_id, e.occurred_at, e.event_class, e.content_hash
             ):
@@ -141,7 +143,9 @@ class _Checker:
         else:
             raise _Bad(
                 Finding(
-                    e.seq, e.event_id, "event missing and no signed purge covers it: row deleted"
+                    e.seq,
+                    e.event_id,
+                    "event missing and no signed purge covers it: row deleted",
                 )
             )
         digest = e.digest()
@@ -228,8 +232,67 @@ class _Checker:
         self.report.unsigned_tail = len(self.seqs)
 
 
-async def verify(store: Store, checkpoint_dir: Path, public: Ed25519PublicKey) -> Report:
-    """Check the whole log; `Report.finding` names the first bad event, if any."""
+BATCH = 10_000
+PARALLEL_FROM = 50_000  # below this many events, worker processes cost more than they save
+
+
+def _rebuild_range(url: str, after: int, upto: int) -> list[chain.Entry]:
+    """In a worker process: the entries rebuilt from the event rows with after < seq <= upto."""
+
+    async def run() -> list[chain.Entry]:
+        store = Store(url)
+        try:
+            async with store.engine.connect() as conn:
+                tables = await chain.AuditTables.reflect(conn)
+                rows = await tables.events_between(conn, after, upto, None)
+                return [tables.entry(r, s) for r, s in rows]
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+async def _rebuilt_batches(
+    conn: AsyncConnection, tables: chain.AuditTables, url: str, workers: int
+) -> AsyncIterator[tuple[list[chain.Entry], list[chain.Entry]]]:
+    """(stored chain entries, entries rebuilt from the rows in the same seq range), in
+    order; rebuilding (fetch, canonical bytes, hashes) spread over worker processes."""
+    entries = chain.chain_entries(conn, 0, BATCH)
+    if workers <= 1:
+        after = 0
+        async for batch in entries:
+            rows = await tables.events_between(conn, after, batch[-1].seq, None)
+            yield batch, [tables.entry(r, s) for r, s in rows]
+            after = batch[-1].seq
+        return
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque[tuple[list[chain.Entry], asyncio.Future[list[chain.Entry]]]] = deque()
+        after, more = 0, True
+        while True:
+            while more and len(pending) < 2 * workers:
+                try:
+                    batch = await anext(entries)
+                except StopAsyncIteration:
+                    more = False
+                    break
+                job = loop.run_in_executor(pool, _rebuild_range, url, after, batch[-1].seq)
+                pending.append((batch, job))
+                after = batch[-1].seq
+            if not pending:
+                return
+            batch, job = pending.popleft()
+            yield batch, await job
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def verify(
+    store: Store, checkpoint_dir: Path, public: Ed25519PublicKey, workers: int | None = None
+) -> Report:
+    """Check the whole log; `Report.finding` names the first bad event, if any. `workers`
+    processes rebuild entries in parallel (default: by the log's size and the CPUs)."""
     started = time.perf_counter()
     async with store.engine.connect() as conn:
         lid = await log_id(conn)
@@ -245,25 +308,22 @@ async def verify(store: Store, checkpoint_dir: Path, public: Ed25519PublicKey) -
                     checkpoints.purge_file(checkpoint_dir, lid), "purge", lid, public
                 )
             ]
-            checker = _Checker(lid, cps, purges, tables)
-            async for batch in chain.chain_entries(conn, 0):
-                events = {
-                    row["seq"]: (row, subjects)
-                    for row, subjects in await tables.events_between(
-                        conn, after, batch[-1].seq, limit=10 * len(batch) + 1000
-                    )
-                }
+            checker = _Checker(lid, cps, purges)
+            head_seq, _ = await chain_head(conn, lid)
+            if workers is None:
+                workers = min(os.cpu_count() or 1, 4) if head_seq > PARALLEL_FROM else 1
+            async for batch, rebuilt in _rebuilt_batches(conn, tables, store.url, workers):
+                by_seq = {r.seq: r for r in rebuilt}
                 for e in batch:
-                    checker.entry(e, events.pop(e.seq, None))
-                if events:
-                    seq = min(events)
+                    checker.entry(e, by_seq.pop(e.seq, None))
+                if by_seq:
+                    seq = min(by_seq)
                     raise _Bad(
                         Finding(
                             seq,
-                            str(events[seq][0]["event_id"]),
-                            "event below the "
-                            "chain head but not in the chain: row inserted or "
-                            "renumbered",
+                            by_seq[seq].event_id,
+                            "event below the chain head but not in the chain: "
+                            "row inserted or renumbered",
                         )
                     )
                 after = batch[-1].seq

@@ -35,6 +35,27 @@ BEGIN
 END $$;
 """
 
+# The sequencer's horizon (hub.sequencer): take the writers' advisory lock exclusively, which
+# waits out every transaction that drew a seq, read the highest seq with a fresh snapshot,
+# and let go, all inside one statement so writers are held up only on the server side.
+PG_HORIZON = """
+CREATE OR REPLACE FUNCTION mash_audit_horizon() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE top bigint;
+BEGIN
+  PERFORM pg_advisory_lock({lock});
+  BEGIN
+    SELECT max(seq) INTO top FROM audit_events;
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    PERFORM pg_advisory_unlock({lock});
+    RAISE;
+  END;
+  PERFORM pg_advisory_unlock({lock});
+  RETURN coalesce(top, 0);
+END $$;
+"""
+WRITE_LOCK = 0x6D617368_0002
+
 # Roles are cluster-wide and many databases are migrated side by side (tests): create each
 # only if missing, and tolerate a concurrent creator.
 PG_ROLE = """
@@ -82,6 +103,7 @@ def upgrade() -> None:
 
 def _postgres_guards() -> None:
     op.execute(PG_FUNCTION)
+    op.execute(PG_HORIZON.format(lock=WRITE_LOCK))  # the same key as hub.audit.WRITE_LOCK
     for table in GUARDED:
         kind = "purgeable" if table in PURGEABLE else "fixed"
         op.execute(
@@ -132,6 +154,7 @@ def downgrade() -> None:
         )
         op.execute("REVOKE ALL ON SEQUENCE audit_events_seq_seq FROM mash_audit_writer")
         op.execute("DROP FUNCTION IF EXISTS mash_audit_append_only()")
+        op.execute("DROP FUNCTION IF EXISTS mash_audit_horizon()")
     op.drop_table("audit_purge_gate")
     op.drop_table("audit_log_identity")
     op.drop_table("audit_chain")
