@@ -89,8 +89,9 @@ class Sequencer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         try:
-            if await self._lead():
-                await self.step(force_checkpoint=True)
+            async with asyncio.timeout(15):  # the store may be away: do not hang shutdown
+                if await self._lead():
+                    await self.step(force_checkpoint=True)
         except Exception as exc:
             log.warning("audit sequencer: final round failed (%s)", type(exc).__name__)
         await self._resign()
