@@ -7,6 +7,8 @@ added_p50_ms / added_p99_ms: what the audit adds to one request: the time `write
   (the request waits for its event's commit before it answers), one request at a time.
 sequencer_events_per_s: events chained per second by the sequencer.
 verify_events_per_min: events `audit verify` rebuilds and checks per minute.
+commit_floor_p50_ms: a bare durable INSERT on the same server (the fsync floor).
+load_average_1m: the machine's load when the run ended (other work shares its CPUs).
 Everything runs on loopback: a throwaway database on the PostgreSQL server named by
 MASH_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
@@ -95,6 +97,23 @@ async def latency(writer: AuditWriter) -> list[float]:
     return samples
 
 
+async def commit_floor(url: str) -> list[float]:
+    """The server's own cost of one durable commit (a bare INSERT, autocommit): the floor
+    under added_p50_ms, set by the disk's fsync, not by the hub."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("CREATE TABLE bench_commit_floor (x int)")
+        samples = []
+        for _ in range(SAMPLES):
+            started = time.perf_counter()
+            await conn.execute("INSERT INTO bench_commit_floor VALUES (1)")
+            samples.append((time.perf_counter() - started) * 1000)
+        await conn.execute("DROP TABLE bench_commit_floor")
+    finally:
+        await conn.close()
+    return samples
+
+
 async def bulk_load(store: Store, n: int) -> None:
     """Events straight into the tables (the verify benchmark needs many, fast)."""
     now = datetime.now(UTC)
@@ -128,6 +147,7 @@ async def measure(url: str, tmp: Path) -> dict[str, Any]:
         sequencer.start()
         for i in range(200):  # warm up the pool and the statement cache
             await writer.write(record(i))
+        floor = await commit_floor(url)
         samples = await latency(writer)
         ops = await throughput(writer)
         await writer.aclose()
@@ -147,6 +167,7 @@ async def measure(url: str, tmp: Path) -> dict[str, Any]:
         "ops_per_s": round(ops, 1),
         "added_p50_ms": round(statistics.median(samples), 3),
         "added_p99_ms": round(percentile(samples, 99), 3),
+        "commit_floor_p50_ms": round(statistics.median(floor), 3),
         "sequencer_events_per_s": round(sequencing, 1),
         "verify_events_per_min": round(report.chained / report.seconds * 60),
         "verified_events": report.chained,
@@ -154,6 +175,8 @@ async def measure(url: str, tmp: Path) -> dict[str, Any]:
         "seconds": SECONDS,
         "latency_samples": SAMPLES,
         "store": "postgresql",
+        "verify_workers": min(os.cpu_count() or 1, 4),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
     }
 

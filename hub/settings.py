@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     request_deadline_ms: int = 5000
     # Audit integrity (hub.sequencer, hub.checkpoints, hub.retention):
     audit_sequencer: bool = True
-    audit_sequencer_interval_s: float = Field(default=0.2, gt=0)
+    audit_sequencer_interval_s: float = Field(default=0.5, gt=0)
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
     audit_checkpoint_dir: Path | None = None
     audit_key_file: Path | None = None
