@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-HARNESSES = ("hub", "sources", "identity", "policy")
+HARNESSES = ("hub", "sources", "identity", "policy", "audit")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

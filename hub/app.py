@@ -34,12 +34,15 @@ from .context import Services
 from .operation import error_body, run_operation
 from .policy import PolicyEngine
 from .records import RecordService
+from .sequencer import Sequencer, SequencerConfig
 from .settings import Settings
 from .store import Store, migrate_async
 
 log = logging.getLogger(__name__)
 
 OPERATIONS = Counter("mash_hub_operations_total", "GraphQL operations by outcome", ["outcome"])
+# Every answered operation names its committed audit event (clients can quote it to IG).
+AUDIT_HEADER = "x-audit-event-id"
 LATENCY = Histogram("mash_hub_operation_seconds", "GraphQL operation latency")
 
 
@@ -55,6 +58,15 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     if settings.dev_issuer:
         issuers.append(devissuer.issuer_config(settings.data_dir))
     return TokenVerifier(issuers)
+
+
+def sequencer_config(settings: Settings) -> SequencerConfig:
+    return SequencerConfig(
+        checkpoint_dir=settings.audit_checkpoints,
+        key_file=settings.audit_signing_key,
+        interval_s=settings.audit_sequencer_interval_s,
+        checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+    )
 
 
 # Libraries that log request URLs at INFO: an adapter's URL carries search keys (names,
@@ -87,11 +99,18 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         state["services"] = Services(records, policy, store, contacts=ContactSettings.of(settings))
         if clock is not None:
             state["services"] = dataclasses.replace(state["services"], clock=clock)
-        state["writer"] = AuditWriter(store)
+        state["writer"] = writer = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
+        sequencer = None
+        if settings.audit_sequencer:
+            sequencer = Sequencer(store, sequencer_config(settings))
+            sequencer.start()
         try:
             yield
         finally:
+            await writer.aclose()
+            if sequencer is not None:
+                await sequencer.stop()
             for adapter in adapters.values():
                 await adapter.aclose()
             await store.aclose()
@@ -109,7 +128,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             record.outcome, record.error_code = "error", "INTERNAL_ERROR"
             status, body = 500, error_body("internal error", "INTERNAL_ERROR")
         try:
-            await state["writer"].write(record)
+            event_id = await state["writer"].write(record)
         except AuditUnavailable as exc:
             cause = type(exc.__cause__).__name__
             log.error("audit store unavailable (%s): response withheld", cause)
@@ -117,7 +136,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             return JSONResponse(error_body("service unavailable", "AUDIT_UNAVAILABLE"), 503)
         OPERATIONS.labels(record.outcome).inc()
         LATENCY.observe(time.perf_counter() - started)
-        return JSONResponse(body, status)
+        return JSONResponse(body, status, headers={AUDIT_HEADER: event_id})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

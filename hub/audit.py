@@ -7,8 +7,11 @@ error and no data (`AuditUnavailable`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphql import DocumentNode, print_ast
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Table, func, insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .auth import Actor
-from .store import AuditEvent, AuditSubject, Store
+from .store import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
+
+# The writers' shared advisory lock key (hub.sequencer takes it exclusively).
+WRITE_LOCK = 0x6D617368_0002
 
 AuditEventRow = AuditEvent
 
@@ -67,11 +74,33 @@ class AuditRecord:
         self.fields_redacted.setdefault(path, reason)
 
 
-class AuditWriter:
-    """Writes audit events to the hub store, each in its own committed transaction."""
+@dataclass
+class _Pending:
+    values: dict[str, Any]
+    subjects: list[dict[str, Any]]
+    staged: list[Callable[[AsyncSession], Awaitable[None]]]
+    done: asyncio.Future[None]
 
-    def __init__(self, store: Store) -> None:
+
+class AuditWriter:
+    """Writes audit events to the hub store with group commit.
+
+    `write` hands the event to one writer task per process and waits for its commit. The
+    task takes every event waiting at that moment and inserts them in one transaction, so
+    concurrent requests share a commit; any failure fails every request in that batch
+    closed. An event with staged writes commits in a transaction of its own, with them.
+    On PostgreSQL each transaction holds the writers' shared advisory lock while it draws
+    seqs (see hub.sequencer: how the sequencer knows no earlier seq is still in flight).
+    """
+
+    def __init__(self, store: Store, max_batch: int = 1000, commit_timeout_s: float = 10.0):
         self.store = store
+        self.max_batch = max_batch
+        self.commit_timeout_s = commit_timeout_s
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: AsyncConnection | None = None  # PostgreSQL: the writer's own connection
 
     async def write(self, record: AuditRecord) -> str:
         """Commit one event and its subject entries; returns the event id.
@@ -80,51 +109,177 @@ class AuditWriter:
             AuditUnavailable: the store did not commit it.
         """
         event_id = str(uuid.uuid4())
-        actor = record.actor
-        values: dict[str, Any] = {
-            "event_id": event_id,
-            "occurred_at": datetime.now(UTC),
-            "actor_subject": actor.subject if actor else None,
-            "actor_issuer": actor.issuer if actor else None,
-            "actor_roles": sorted(actor.roles) if actor else [],
-            "actor_agency": actor.agency if actor else None,
-            "actor_team": actor.team if actor else None,
-            "client": actor.client if actor else None,
-            "purpose": record.purpose,
-            "contact_id": record.contact_id,
-            "operation_type": record.operation_type,
-            "operation_name": record.operation_name,
-            "query_hash": record.query_hash,
-            "outcome": record.outcome,
-            "error_code": record.error_code,
-            "subjects": sorted(record.subjects),
-            "sources": dict(sorted(record.sources.items())),
-            "fields_returned": sorted(set(record.fields_returned)),
-            "fields_redacted": [
-                {"path": p, "reason": r} for p, r in sorted(record.fields_redacted.items())
-            ],
-            "policy_version": record.policy_version,
-        }
+        pending = _Pending(
+            values=event_values(record, event_id),
+            subjects=[{"subject_id": s, "relationship": r} for s, r in record.subjects.items()],
+            staged=list(record.staged),
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._queue_for_this_loop().put_nowait(pending)
         try:
-            async with self.store.writing() as session, session.begin():
-                for stage in record.staged:
-                    await stage(session)
-                seq = (
-                    await session.execute(
-                        insert(AuditEvent).values(values).returning(AuditEvent.seq)
-                    )
-                ).scalar_one()
-                if record.subjects:
-                    await session.execute(
-                        insert(AuditSubject),
-                        [
-                            {"event_seq": seq, "subject_id": s, "relationship": r}
-                            for s, r in record.subjects.items()
-                        ],
-                    )
+            await pending.done
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # any store failure means: fail closed
             raise AuditUnavailable("audit event not committed") from exc
         return event_id
+
+    def _queue_for_this_loop(self) -> asyncio.Queue[_Pending]:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._task = loop.create_task(self._run(self._queue), name="audit-writer")
+        return self._queue
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            plain = [p for p in batch if not p.staged]
+            if plain:
+                await self._commit(plain)
+            for p in batch:
+                if p.staged:
+                    await self._commit([p])
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            async with asyncio.timeout(self.commit_timeout_s):
+                if self.store.sqlite or batch[0].staged:
+                    await self._insert(batch)
+                else:
+                    await self._insert_postgres(batch)
+        except asyncio.CancelledError:
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(AuditUnavailable("audit writer stopped"))
+            raise
+        except Exception as exc:
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+            return
+        for p in batch:
+            if not p.done.done():
+                p.done.set_result(None)
+
+    async def _insert(self, batch: list[_Pending]) -> None:
+        async with self.store.writing() as session, session.begin():
+            if not self.store.sqlite:
+                await session.execute(select(func.pg_advisory_xact_lock_shared(WRITE_LOCK)))
+            for p in batch:
+                for stage in p.staged:
+                    await stage(session)
+            rows = await session.execute(
+                insert(AUDIT_EVENTS).returning(
+                    AUDIT_EVENTS.c.seq,
+                    AUDIT_EVENTS.c.event_id,
+                    sort_by_parameter_order=True,
+                ),
+                [p.values for p in batch],
+            )
+            seqs = {event_id: seq for seq, event_id in rows}
+            subjects = [
+                {"event_seq": seqs[p.values["event_id"]], **s} for p in batch for s in p.subjects
+            ]
+            if subjects:
+                await session.execute(insert(AUDIT_SUBJECTS), subjects)
+
+    async def _insert_postgres(self, batch: list[_Pending]) -> None:
+        """The hot path: on a connection of its own (no pool checkout, no ping), one
+        `INSERT ... SELECT FROM unnest(arrays)` per table, the same statement whatever the
+        batch size, so asyncpg prepares it once."""
+        if self._conn is None:
+            self._conn = await self.store.engine.connect()
+        conn = self._conn
+        try:
+            async with conn.begin():
+                await conn.execute(select(func.pg_advisory_xact_lock_shared(WRITE_LOCK)))
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                rows = await raw.fetch(
+                    *_unnest_insert(AUDIT_EVENTS, [p.values for p in batch], "seq, event_id")
+                )
+                seqs = {event_id: seq for seq, event_id in rows}
+                subjects = [
+                    {"event_seq": seqs[p.values["event_id"]], **s}
+                    for p in batch
+                    for s in p.subjects
+                ]
+                if subjects:
+                    await raw.execute(*_unnest_insert(AUDIT_SUBJECTS, subjects))
+        except BaseException:
+            await self._drop_connection()  # in doubt: a fresh connection next time
+            raise
+
+
+def _unnest_insert(
+    table: Table, rows: list[dict[str, Any]], returning: str | None = None
+) -> tuple[Any, ...]:
+    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...)` and its array arguments
+    (JSON values go as text). Columns are the rows' keys, typed from the table."""
+    names = list(rows[0])
+    types, arrays = [], []
+    for i, name in enumerate(names, 1):
+        column_type = table.c[name].type
+        sql_type = column_type.compile(dialect=_PG)
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON):
+            values = [None if v is None else json.dumps(v) for v in values]
+        types.append(f"${i}::{sql_type}[]")
+        arrays.append(values)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(types)})"
+    if returning:
+        sql += f" RETURNING {returning}"
+    return (sql, *arrays)
+
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
+    actor = record.actor
+    return {
+        "event_id": event_id,
+        "occurred_at": datetime.now(UTC),
+        "actor_subject": actor.subject if actor else None,
+        "actor_issuer": actor.issuer if actor else None,
+        "actor_roles": sorted(actor.roles) if actor else [],
+        "actor_agency": actor.agency if actor else None,
+        "actor_team": actor.team if actor else None,
+        "client": actor.client if actor else None,
+        "purpose": record.purpose,
+        "contact_id": record.contact_id,
+        "operation_type": record.operation_type,
+        "operation_name": record.operation_name,
+        "query_hash": record.query_hash,
+        "outcome": record.outcome,
+        "error_code": record.error_code,
+        "subjects": sorted(record.subjects),
+        "sources": dict(sorted(record.sources.items())),
+        "fields_returned": sorted(set(record.fields_returned)),
+        "fields_redacted": [
+            {"path": p, "reason": r} for p, r in sorted(record.fields_redacted.items())
+        ],
+        "policy_version": record.policy_version,
+    }
 
 
 @dataclass(frozen=True)

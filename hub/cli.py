@@ -347,6 +347,83 @@ def link(
     )
 
 
+# --- audit (issue 6): integrity (verify, purge); exports join this group -------------------
+
+audit_app = typer.Typer(help="The audit log: integrity checks and retention.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes rebuilding the chain (default: by log size, CPUs)."),
+    ] = None,
+) -> None:
+    """Rebuild the audit chain from the database and check it against the signed
+    checkpoints. Exit 0 when intact; 1 naming the first bad event when not."""
+    from .checkpoints import load_public_key
+    from .store import Store
+    from .verify import verify
+
+    settings = _settings()
+    try:
+        public = load_public_key(settings.audit_signing_key)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: no usable audit public key ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> Any:
+        store = Store(settings.hub_database_url)
+        try:
+            return await verify(store, settings.audit_checkpoints, public, workers)
+        finally:
+            await store.aclose()
+
+    report = asyncio.run(run())
+    if not report.ok:
+        typer.echo(f"AUDIT LOG NOT INTACT: {report.finding}", err=True)
+        raise typer.Exit(1)
+    rate = report.chained / report.seconds * 60 if report.seconds else 0.0
+    typer.echo(
+        f"audit log intact: {report.chained} events chained ({report.purged} purged under "
+        f"signed purge records), {report.checkpoints} signed checkpoints up to seq "
+        f"{report.signed_seq}, {report.unsigned_tail} after the last checkpoint, "
+        f"{report.unsequenced} not yet sequenced; {report.seconds:.2f} s ({rate:,.0f}/min)"
+    )
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+
+
+@audit_app.command("purge")
+def audit_purge() -> None:
+    """Delete events past their retention (MASH_AUDIT_RETENTION_DAYS, per event class),
+    signing a purge record first so that `audit verify` keeps passing."""
+    from .checkpoints import load_or_create_key
+    from .retention import purge
+    from .store import Store
+
+    settings = _settings()
+    if not settings.audit_retention_days:
+        typer.echo("no retention configured (MASH_AUDIT_RETENTION_DAYS): nothing purged")
+        return
+    key = load_or_create_key(settings.audit_signing_key)
+
+    async def run() -> dict[str, int]:
+        store = Store(settings.hub_database_url)
+        try:
+            return await purge(
+                store, settings.audit_retention_days, settings.audit_checkpoints, key
+            )
+        finally:
+            await store.aclose()
+
+    counts = asyncio.run(run())
+    total = sum(counts.values())
+    detail = ", ".join(f"{pattern}: {n}" for pattern, n in counts.items()) or "none due"
+    typer.echo(f"purged {total} audit events ({detail})")
+
+
 def main() -> None:
     app(prog_name="mash-hub")
 

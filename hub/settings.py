@@ -72,6 +72,28 @@ class Settings(BaseSettings):
     break_glass_minutes: int = Field(default=60, gt=0)
     # The council team notified about a flagged child with no open contact assigned to a team.
     default_owning_team: str = "council-child-protection"
+    # Audit integrity (hub.sequencer, hub.checkpoints, hub.retention):
+    audit_sequencer: bool = True
+    audit_sequencer_interval_s: float = Field(default=0.5, gt=0)
+    audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    audit_checkpoint_dir: Path | None = None
+    audit_key_file: Path | None = None
+    # Retention in days per event class `<operation type>.<outcome>` (shell-style patterns,
+    # first match wins; no match: kept), e.g. {"*.invalid": 90, "query.*": 2557}.
+    audit_retention_days: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("audit_retention_days", mode="before")
+    @classmethod
+    def _retention_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _retention_positive(cls, value: dict[str, int]) -> dict[str, int]:
+        for pattern, days in value.items():
+            if days < 1:
+                raise ValueError(f"retention for {pattern!r} must be at least 1 day")
+        return value
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -107,6 +129,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("timezone must be an IANA name, e.g. Europe/London") from None
         return value
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """Signed checkpoint files: outside the database, in the data folder by default."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
+
+    @property
+    def audit_signing_key(self) -> Path:
+        """The Ed25519 checkpoint key (its public half beside it, `.pub`)."""
+        return self.audit_key_file or self.data_dir / "audit-signing-key.pem"
 
     @property
     def hub_database_url(self) -> str:

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
     event,
     text,
@@ -354,6 +355,47 @@ class WithheldItem(Base):
     reason: Mapped[str] = mapped_column(String(4000))
     withheld_by: Mapped[str] = mapped_column(String(200))
     withheld_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditChain(Base):
+    """The sequencer's hash chain: one entry per sequenced event, in `seq` order.
+
+    Kept apart from the events so the events stay insert-only; entries are insert-only
+    too, and outlive a purged event (its content hash keeps the chain verifiable).
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36))
+    occurred_at: Mapped[str] = mapped_column(String(40))  # canonical ISO text, UTC
+    event_class: Mapped[str] = mapped_column(String(80))  # "<operation type>.<outcome>"
+    content_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditLogIdentity(Base):
+    """One row: the id that names this log's chain genesis and its checkpoint files."""
+
+    __tablename__ = "audit_log_identity"
+
+    log_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditPurgeGate(Base):
+    """Open (a row present) only inside the purge job's own transaction: the append-only
+    triggers let DELETEs of events through while it is."""
+
+    __tablename__ = "audit_purge_gate"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+# Core handles on the audit tables (bulk inserts and the purge's deletes).
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+AUDIT_SUBJECTS = cast(Table, AuditSubject.__table__)
+AUDIT_PURGE_GATE = cast(Table, AuditPurgeGate.__table__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,267 @@
+"""Canonical bytes of audit events and the hash chain over them (shared by the sequencer,
+which builds the chain, and `audit verify`, which rebuilds it).
+
+An event's content hash is SHA-256 over RFC 8785 (JCS) bytes of every column of its row
+(read generically from the database, so columns added by later migrations are covered) and
+of its subject entries. Each chain entry binds seq, event id, time, retention class and
+content hash; the chain is `H(previous chain hash || entry hash)` from a genesis derived from
+the log's id.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import rfc8785
+from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .store import AuditChain
+
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> Any:
+    """A database value as JSON data, the same on every read of the same row."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite keeps no offset; the writer stores UTC
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return value
+
+
+def _json_is_jcs(value: Any) -> bool:
+    """True when `json.dumps(sort_keys, compact, ensure_ascii=False)` gives exactly the
+    RFC 8785 bytes: no floats (JCS formats numbers as ECMAScript does), integers within
+    the safe range, and keys whose code-point order equals UTF-16 order (below U+D800).
+    Strings are escaped alike by both."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        kind = type(v)
+        if kind is str or kind is bool or v is None:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                return False
+        elif kind is list:
+            stack.extend(v)
+        elif kind is dict:
+            for k in v:
+                if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+                    return False
+            stack.extend(v.values())
+        else:
+            return False
+    return True
+
+
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 bytes of `value`; the `rfc8785` library unless the fast path is exact."""
+    if _json_is_jcs(value):
+        try:
+            return _dumps(value).encode()
+        except UnicodeEncodeError:  # a lone surrogate: let the library refuse it
+            pass
+    return rfc8785.dumps(value)
+
+
+def event_class(row: Mapping[str, Any]) -> str:
+    """The retention class: `<operation type>.<outcome>`, e.g. `query.ok`, `-.invalid`."""
+    return f"{row.get('operation_type') or '-'}.{row.get('outcome') or '-'}"
+
+
+@dataclass(frozen=True)
+class RowShape:
+    """What a table's column types say about its values: which need converting to JSON
+    data (times, decimals, bytes, unknown types) and which may hold something the fast
+    canonical path must look into (JSON documents, numbers, unknown types). Text, booleans
+    and converted values are always safe."""
+
+    convert: frozenset[str]
+    check: frozenset[str]
+
+    @classmethod
+    def of(cls, table: Table) -> RowShape | None:
+        if not all(c.name.isascii() for c in table.c):
+            return None  # key order would need the general path
+        convert, check = set(), set()
+        for column in table.c:
+            kind = column.type
+            if isinstance(kind, String | Boolean):
+                continue
+            if isinstance(kind, DateTime | Date):
+                convert.add(column.name)
+            elif isinstance(kind, Integer | JSON):
+                check.add(column.name)
+            else:
+                convert.add(column.name)
+                check.add(column.name)
+        return cls(frozenset(convert), frozenset(check))
+
+    def plain(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for name in self.convert:
+            out[name] = _plain(out[name])
+        return out
+
+    def safe(self, row: Mapping[str, Any]) -> bool:
+        return all(_json_is_jcs(row[name]) for name in self.check if name in row)
+
+
+def content_hash(
+    row: Mapping[str, Any],
+    subjects: Sequence[Mapping[str, Any]],
+    shapes: tuple[RowShape, RowShape] | None = None,
+) -> str:
+    """SHA-256 of the RFC 8785 bytes of {"event": row, "subjects": [entries]}. With the
+    tables' shapes the same bytes come faster (only the columns that need it are looked at)."""
+    if shapes is None:
+        event = {k: _plain(v) for k, v in row.items()}
+        subs = [{k: _plain(v) for k, v in s.items() if k != "event_seq"} for s in subjects]
+        fast = False
+    else:
+        event = shapes[0].plain(row)
+        subs = [shapes[1].plain(s) for s in subjects]
+        for s in subs:
+            del s["event_seq"]
+        fast = shapes[0].safe(event) and all(shapes[1].safe(s) for s in subs)
+    doc = {
+        "event": event,
+        "subjects": sorted(subs, key=lambda s: sorted((k, str(v)) for k, v in s.items())),
+    }
+    data = None
+    if fast:
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: the library refuses
+            data = _dumps(doc).encode()
+    return hashlib.sha256(data or canonical(doc)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One chain entry, as stored in `audit_chain`."""
+
+    seq: int
+    event_id: str
+    occurred_at: str
+    event_class: str
+    content_hash: str
+    chain_hash: str = ""
+
+    def digest(self) -> bytes:
+        # Text and a seq only: plain compact JSON is already the RFC 8785 form.
+        fields = [self.seq, self.event_id, self.occurred_at, self.event_class, self.content_hash]
+        return hashlib.sha256(_dumps(fields).encode()).digest()
+
+
+def genesis(log_id: str) -> bytes:
+    return hashlib.sha256(f"mash-hub audit log {log_id}".encode()).digest()
+
+
+def link(previous: bytes, entry_digest: bytes) -> bytes:
+    return hashlib.sha256(previous + entry_digest).digest()
+
+
+def entry_for(
+    row: Mapping[str, Any],
+    subjects: Sequence[Mapping[str, Any]],
+    shapes: tuple[RowShape, RowShape] | None = None,
+) -> Entry:
+    return Entry(
+        seq=int(row["seq"]),
+        event_id=str(row["event_id"]),
+        occurred_at=str(_plain(row["occurred_at"])),
+        event_class=event_class(row),
+        content_hash=content_hash(row, subjects, shapes),
+    )
+
+
+class AuditTables:
+    """The audit tables as the database has them now (reflected, so every column counts)."""
+
+    def __init__(self, events: Table, subjects: Table) -> None:
+        self.events, self.subjects = events, subjects
+        event_shape, subject_shape = RowShape.of(events), RowShape.of(subjects)
+        self.shapes = (event_shape, subject_shape) if event_shape and subject_shape else None
+
+    def entry(self, row: Mapping[str, Any], subjects: Sequence[Mapping[str, Any]]) -> Entry:
+        return entry_for(row, subjects, self.shapes)
+
+    @classmethod
+    async def reflect(cls, conn: AsyncConnection) -> AuditTables:
+        def load(sync_conn: Any) -> AuditTables:
+            meta = MetaData()
+            return cls(
+                Table("audit_events", meta, autoload_with=sync_conn),
+                Table("audit_subjects", meta, autoload_with=sync_conn),
+            )
+
+        return await conn.run_sync(load)
+
+    async def events_between(
+        self, conn: AsyncConnection, after: int, upto: int | None, limit: int | None
+    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Events with after < seq <= upto (oldest first, at most `limit`), each with its
+        subject entries."""
+        seq = self.events.c.seq
+        query = select(self.events).where(seq > after).order_by(seq)
+        if limit is not None:
+            query = query.limit(limit)
+        if upto is not None:
+            query = query.where(seq <= upto)
+        rows = [dict(r._mapping) for r in await conn.execute(query)]
+        if not rows:
+            return []
+        event_seq = self.subjects.c.event_seq
+        subjects: dict[int, list[dict[str, Any]]] = {}
+        for s in await conn.execute(
+            select(self.subjects).where(event_seq > after, event_seq <= rows[-1]["seq"])
+        ):
+            subjects.setdefault(s.event_seq, []).append(dict(s._mapping))
+        return [(r, subjects.get(r["seq"], [])) for r in rows]
+
+
+async def chain_entries(
+    conn: AsyncConnection, after: int, batch: int = 20_000
+) -> AsyncIterator[list[Entry]]:
+    """Stored chain entries with seq > after, oldest first, in batches."""
+    while True:
+        rows = (
+            await conn.execute(
+                select(
+                    AuditChain.seq,
+                    AuditChain.event_id,
+                    AuditChain.occurred_at,
+                    AuditChain.event_class,
+                    AuditChain.content_hash,
+                    AuditChain.chain_hash,
+                )
+                .where(AuditChain.seq > after)
+                .order_by(AuditChain.seq)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        yield [Entry(*r) for r in rows]
+        after = rows[-1][0]

@@ -1,0 +1,256 @@
+"""The audit sequencer: a background task that chains committed events in `seq` order and
+signs checkpoints of the chain to files at a configured interval.
+
+Exactly one sequencer works at a time across hub processes on PostgreSQL: it holds a
+session advisory lock on a connection of its own, which the server releases when that
+process dies, so another process takes over on its next try. On SQLite one process serves.
+
+A `seq` is drawn when a row is inserted, not when it commits, so a later seq can become
+visible before an earlier one. Writers hold a shared transaction-level advisory lock while
+they insert; each round the sequencer takes the same lock exclusively for a moment, which
+waits out every transaction that drew a seq, and reads the highest seq then: every seq up
+to that horizon has committed or never will, so a missing one is a rolled-back insert, not
+a row still to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import Gauge
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import chain, checkpoints
+from .store import AuditChain, AuditLogIdentity, Store
+
+log = logging.getLogger(__name__)
+
+# Advisory lock key (per database) of the sequencer's role; WRITE_LOCK is the writers' gate.
+SEQUENCER_LOCK = 0x6D617368_0001
+
+ACTIVE = Gauge("mash_hub_audit_sequencer_active", "1 while this process is the sequencer")
+SEQUENCED = Gauge("mash_hub_audit_sequenced_seq", "Highest seq in the chain")
+
+
+async def log_id(conn: AsyncConnection) -> str:
+    return str((await conn.execute(select(AuditLogIdentity.log_id))).scalar_one())
+
+
+async def chain_head(conn: AsyncConnection, lid: str) -> tuple[int, bytes]:
+    """(seq, chain hash) at the end of the stored chain."""
+    row = (
+        await conn.execute(
+            select(AuditChain.seq, AuditChain.chain_hash).order_by(AuditChain.seq.desc()).limit(1)
+        )
+    ).first()
+    if row is None:
+        return 0, chain.genesis(lid)
+    return int(row[0]), bytes.fromhex(row[1])
+
+
+@dataclass
+class SequencerConfig:
+    checkpoint_dir: Path
+    key_file: Path
+    interval_s: float = 0.5
+    checkpoint_interval_s: float = 60.0
+    batch: int = 5000
+
+
+class Sequencer:
+    def __init__(self, store: Store, config: SequencerConfig) -> None:
+        self.store, self.config = store, config
+        self.key: Ed25519PrivateKey = checkpoints.load_or_create_key(config.key_file)
+        self._leader: AsyncConnection | None = None
+        self._last_checkpoint = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._tables: chain.AuditTables | None = None
+        self._chained = 0  # every seq up to here is chained (as far as this process knows)
+
+    @property
+    def active(self) -> bool:
+        return self._leader is not None or self.store.sqlite
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-sequencer")
+
+    async def stop(self) -> None:
+        """Stop; if leading, chain what is committed and sign a last checkpoint."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        try:
+            async with asyncio.timeout(15):  # the store may be away: do not hang shutdown
+                if await self._lead():
+                    await self.step(force_checkpoint=True)
+        except Exception as exc:
+            log.warning("audit sequencer: final round failed (%s)", type(exc).__name__)
+        await self._resign()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if await self._lead():
+                    await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is away: try again next round
+                log.warning("audit sequencer round failed (%s)", type(exc).__name__)
+                await self._resign()
+            await asyncio.sleep(self.config.interval_s)
+
+    async def _lead(self) -> bool:
+        """True while this process holds the sequencer's role."""
+        if self.store.sqlite:
+            return True
+        if self._leader is not None:
+            try:
+                await self._leader.execute(text("SELECT 1"))
+                await self._leader.commit()
+                return True
+            except Exception:
+                await self._resign()
+        conn = await self.store.engine.connect()
+        try:
+            got = (
+                await conn.execute(select(func.pg_try_advisory_lock(SEQUENCER_LOCK)))
+            ).scalar_one()
+            await conn.commit()
+        except Exception:
+            await conn.close()
+            raise
+        if not got:
+            await conn.close()
+            return False
+        self._leader = conn
+        self._chained = 0  # another process may have sequenced meanwhile: look again
+        self._last_checkpoint = time.monotonic()
+        ACTIVE.set(1)
+        log.info("audit sequencer: this process now sequences the audit log")
+        return True
+
+    async def _resign(self) -> None:
+        conn, self._leader = self._leader, None
+        ACTIVE.set(0)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()  # drop the session: the server releases the lock
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def horizon(self) -> int:
+        """The highest seq below which no insert is still in flight."""
+        async with self.store.engine.connect() as conn:
+            # PostgreSQL: a function of migration 0003 takes WRITE_LOCK exclusively, reads,
+            # and lets go within one statement. SQLite: one writer at a time, in seq order.
+            query = "SELECT max(seq) FROM audit_events"
+            if not self.store.sqlite:
+                query = "SELECT mash_audit_horizon()"
+            top = (await conn.execute(text(query))).scalar()
+            await conn.commit()
+        return int(top or 0)
+
+    async def step(self, force_checkpoint: bool = False) -> int:
+        """Chain every event committed up to the horizon; sign a checkpoint when due.
+        Returns the number of events chained."""
+        top = await self.horizon()
+        done = 0
+        if top > self._chained:  # an idle round costs one query
+            while True:
+                n = await self._chain_batch(top)
+                done += n
+                if n < self.config.batch:
+                    break
+            self._chained = top
+        SEQUENCED.set(top)
+        due = time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
+        if due or force_checkpoint:
+            await self.checkpoint()
+            self._last_checkpoint = time.monotonic()
+        return done
+
+    async def _chain_batch(self, top: int) -> int:
+        # Read and hash outside the write transaction (on SQLite it holds the one write
+        # turn that requests wait for); insert only if the head has not moved meanwhile.
+        async with self.store.engine.connect() as conn:
+            if self._tables is None:
+                self._tables = await chain.AuditTables.reflect(conn)
+            lid = await log_id(conn)
+            head_seq, head = await chain_head(conn, lid)
+            if head_seq >= top:
+                return 0
+            events = await self._tables.events_between(conn, head_seq, top, self.config.batch)
+        rows: list[dict[str, Any]] = []
+        for row, subjects in events:
+            entry = self._tables.entry(row, subjects)
+            head = chain.link(head, entry.digest())
+            rows.append(
+                {
+                    "seq": entry.seq,
+                    "event_id": entry.event_id,
+                    "occurred_at": entry.occurred_at,
+                    "event_class": entry.event_class,
+                    "content_hash": entry.content_hash,
+                    "chain_hash": head.hex(),
+                }
+            )
+        if not rows:
+            return 0
+        async with self.store.writing() as session, session.begin():
+            now_seq, _ = await chain_head(await session.connection(), lid)
+            if now_seq != head_seq:
+                raise RuntimeError("the chain head moved: another sequencer is at work")
+            await session.execute(insert(AuditChain), rows)
+        return len(rows)
+
+    async def checkpoint(self) -> dict[str, Any] | None:
+        """Sign and append a checkpoint of the chain since the last one (None if no news)."""
+        async with self.store.engine.connect() as conn:
+            lid = await log_id(conn)
+            path = checkpoints.checkpoint_file(self.config.checkpoint_dir, lid)
+            last = checkpoints.CheckpointState.of(checkpoints.last_record(path))
+            prev_seq = last.seq if last else 0
+            prev_head = last.head if last else chain.genesis(lid).hex()
+            count = last.count if last else 0
+            seqs: list[int] = []
+            digests: list[bytes] = []
+            head = bytes.fromhex(prev_head)
+            async for batch in chain.chain_entries(conn, prev_seq):
+                for entry in batch:
+                    digest = entry.digest()
+                    head = chain.link(head, digest)
+                    if head.hex() != entry.chain_hash:
+                        # Never sign what does not follow from the last signed head.
+                        log.error("audit chain altered at seq %d: checkpoint withheld", entry.seq)
+                        return None
+                    seqs.append(entry.seq)
+                    digests.append(digest)
+        if not seqs:
+            return None
+        record = checkpoints.sign(
+            {
+                "type": "checkpoint",
+                "log_id": lid,
+                "prev_seq": prev_seq,
+                "prev_head": prev_head,
+                "last_seq": seqs[-1],
+                "head": head.hex(),
+                "count": count + len(seqs),
+                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seqs": checkpoints.seq_runs(seqs),
+                "leaves": checkpoints.leaves(digests),
+            },
+            self.key,
+        )
+        await asyncio.to_thread(checkpoints.append, path, record)
+        return record
