@@ -44,7 +44,7 @@ SEED = 20160314
 EXAMPLES = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 50}
 # The contact workflow's fields check their input with one set of helpers (hub.contacts) and
 # rarely reach a source: a smaller budget each keeps the suite's time in bounds.
-CONTACT_EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 10}
+CONTACT_EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 5}
 
 LEAKS = re.compile(r"Traceback|File \"|\b[A-Z]\w*(?:Error|Exception|Warning)\b|\bStopIteration\b")
 
