@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> Starlette:
             for s, c in settings.sources.items()
         }
         records = RecordService(adapters, deadlines, store, breakers=breakers)
-        state["services"] = Services(records, policy, store)
+        state["services"] = Services(records, policy, store, ig=settings.ig)
         state["writer"] = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
         try:

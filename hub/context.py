@@ -14,6 +14,7 @@ from .audit import AuditRecord
 from .auth import Actor
 from .policy import Decision, PolicyEngine, Request, Resource
 from .records import RecordService
+from .settings import IgSettings
 from .store import Store
 
 
@@ -26,6 +27,8 @@ class Services:
     store: Store
     # The hub's clock: contacts' timescales, break-glass expiry. Tests pass their own.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # What the IG anomaly report counts as unusual (office hours, volume).
+    ig: IgSettings = field(default_factory=IgSettings)
 
 
 class Access:
@@ -38,10 +41,26 @@ class Access:
         audit.policy_version = policy.version
 
     def may_read_child(self) -> bool:
-        return self.policy.may_read_child(self.request)
+        return self.allows("read_child")
+
+    def allows(self, rule: str) -> bool:
+        """A yes/no policy rule over the request (e.g. "read_child", "decide_link"), noted
+        on the audit event."""
+        allowed = self.policy.allows(rule, self.request)
+        self.audit.add_decision(rule, None, allowed, None if allowed else "NOT_PERMITTED")
+        return allowed
 
     def decide(self, path: str, kind: str, labels: Labels, consent: str | None = None) -> Decision:
-        decision = self.policy.decide(self.request, Resource.of(kind, labels, consent))
+        resource = Resource.of(kind, labels, consent)
+        decision = self.policy.decide(self.request, resource)
+        self.audit.add_decision(
+            kind,
+            resource.agency,
+            decision.allowed,
+            decision.reason,
+            decision.hidden_fields,
+            resource.handling_code,
+        )
         if not decision.allowed:
             self.audit.add_redaction(path, decision.reason or "NOT_PERMITTED")
         for name, reason in decision.hidden_fields.items():

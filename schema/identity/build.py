@@ -17,7 +17,7 @@ def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Acce
     if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
         raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
     access = ctx.access(purpose.value, contact_id)
-    if not access.policy.may_decide_link(access.request):
+    if not access.allows("decide_link"):
         raise client_error(
             "not permitted to decide identity links for this purpose (MASH roles only)",
             "FORBIDDEN",
