@@ -17,13 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from strawberry.http.ides import get_graphql_ide_html
 
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import devissuer
+from . import devissuer, igweb
 from .audit import AuditRecord, AuditUnavailable, AuditWriter
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -136,6 +136,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount(igweb.PATH, routes=igweb.routes(state)),  # the IG web page
         ],
         lifespan=lifespan,
     )
