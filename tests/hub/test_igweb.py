@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -18,6 +19,17 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from hub import devissuer, igweb
+from hub.audit import AuditRecord, AuditUnavailable
+from hub.auth import TokenVerifier
+from hub.context import Services
+from hub.policy import PolicyEngine
+from hub.records import RecordService
+from hub.settings import PROJECT_ROOT
+from hub.store import Store
 
 from .conftest import Hub
 from .test_app import RECORD, find_ava, ok
@@ -155,3 +167,29 @@ def test_login_and_logout_forms_refuse_requests_without_the_csrf_token(hub: Hub)
         out = client.post("/ig/logout", data={"csrf": csrf})
         assert out.status_code == 303
         assert client.get("/ig/").headers.get("location") == "/ig/login"
+
+
+class UnavailableAuditStore:
+    async def write(self, record: AuditRecord) -> str:
+        raise AuditUnavailable("audit event not committed")
+
+
+async def test_no_report_is_shown_when_its_view_cannot_be_audited(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite3'}")  # never reached: the audit fails
+    services = Services(cast(RecordService, None), PolicyEngine(PROJECT_ROOT / "policies"), store)
+    state = {
+        "verifier": TokenVerifier([devissuer.issuer_config(tmp_path)]),
+        "services": services,
+        "writer": UnavailableAuditStore(),
+    }
+    app = Starlette(routes=[Mount(igweb.PATH, routes=igweb.routes(state))])
+    token = devissuer.mint(tmp_path, "ig_officer")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://127.0.0.1",
+        cookies={"mash_ig_token": token},
+    ) as client:
+        page = await client.get("/ig/report/police_s62")
+    await store.aclose()
+    assert page.status_code == 503
+    assert "audit store is unavailable" in page.text and 'id="entries"' not in page.text
