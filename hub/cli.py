@@ -323,7 +323,7 @@ def audit_export(
     record = AuditRecord(
         actor=Actor(
             subject=f"local:{operator}",
-            issuer="local",
+            issuer="urn:mash-hub:local",
             roles=frozenset(),
             agency=None,
             team=None,

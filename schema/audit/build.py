@@ -44,11 +44,15 @@ def open_report(
 async def run_report(
     ctx: Context, name: str, filters: reports.Filters, first: int, after: str | None
 ) -> t.ReportPage:
+    report = reports.REPORTS[name]
+    missing = [f for f in report.required if not getattr(filters, f)]
+    if missing:
+        raise client_error(f"give {_camel(missing[0])}", "BAD_USER_INPUT")
     try:
         page_request = reports.PageRequest(first, after or None)
     except ValueError as exc:
         raise client_error(str(exc), "BAD_USER_INPUT") from None
-    page = await reports.REPORTS[name].run(ctx.services.store, filters, page_request)
+    page = await report.run(ctx.services.store, filters, page_request)
     return t.ReportPage(
         total_count=page.total_count,
         entries=[entry(r) for r in page.rows],
@@ -58,7 +62,10 @@ async def run_report(
 
 async def anomalies(ctx: Context, filters: reports.Filters) -> t.AnomalyReport:
     services = ctx.services
-    found = await reports.anomalies(services.store, filters, services.ig, services.clock())
+    try:
+        found = await reports.anomalies(services.store, filters, services.ig, services.clock())
+    except ValueError as exc:  # e.g. a window that starts after now
+        raise client_error(str(exc), "BAD_USER_INPUT") from None
     return t.AnomalyReport(
         since=found.since,
         until=found.until,
@@ -78,6 +85,11 @@ async def anomalies(ctx: Context, filters: reports.Filters) -> t.AnomalyReport:
             for a in found.anomalies
         ],
     )
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
 def _redacted(paths: Sequence[dict[str, str]]) -> list[t.RedactedPath]:

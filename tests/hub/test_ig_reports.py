@@ -160,7 +160,11 @@ def test_only_ig_may_ask_and_a_refused_attempt_is_audited_with_what_it_asked(hub
 
 
 def test_bad_report_input_gets_a_clear_error_that_echoes_nothing(hub: Hub) -> None:
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    future = hub.gql("ig_officer", ANOMALIES, {"since": later}).json()
+    assert future["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", future
     for variables in (
+        {"id": ""},
         {"id": "Ava Thompson"},
         {"id": "00000000-0000-0000-0000-000000000000", "first": 0},
         {"id": "00000000-0000-0000-0000-000000000000", "after": "Thompson"},
