@@ -34,6 +34,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates" / "ig"
 TOKEN_COOKIE, CSRF_COOKIE = "mash_ig_token", "mash_ig_csrf"
 PATH = "/ig"
 MAX_FORM = 16 * 1024
+PAGE_SIZE = 100  # rows per report page
 FORM_TYPE = "application/x-www-form-urlencoded"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 IG_PURPOSE = "IG_AUDIT"
@@ -241,7 +242,7 @@ class IgPage:
             try:
                 filters = self._filters(values)
                 filters.note(record, name)
-                page_request = reports.PageRequest(100, params.get("after") or None)
+                page_request = reports.PageRequest(PAGE_SIZE, params.get("after") or None)
                 if name != ANOMALIES:
                     missing = [f for f in reports.REPORTS[name].required if not values.get(f)]
                     if missing:
