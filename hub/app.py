@@ -19,13 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from strawberry.http.ides import get_graphql_ide_html
 
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import devissuer
+from . import devissuer, igweb
 from .audit import AuditRecord, AuditUnavailable, AuditWriter
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -96,7 +96,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             for s, c in settings.sources.items()
         }
         records = RecordService(adapters, deadlines, store, breakers=breakers)
-        state["services"] = Services(records, policy, store, contacts=ContactSettings.of(settings))
+        state["services"] = Services(
+            records, policy, store, contacts=ContactSettings.of(settings), ig=settings.ig
+        )
         if clock is not None:
             state["services"] = dataclasses.replace(state["services"], clock=clock)
         state["writer"] = writer = AuditWriter(store)
@@ -162,6 +164,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount(igweb.PATH, routes=igweb.routes(state)),  # the IG web page
         ],
         lifespan=lifespan,
     )

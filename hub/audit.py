@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,9 @@ WRITE_LOCK = 0x6D617368_0002
 AuditEventRow = AuditEvent
 
 OUTCOMES = ("ok", "partial", "redacted", "denied", "error", "invalid", "unauthenticated")
+# A police source that answered (even "not known", even with its detail withheld) was
+# consulted: DPA 2018 s62 logs the consultation, not only what was shown.
+POLICE_CONSULTED = frozenset({"OK", "NOT_KNOWN", "REDACTED"})
 
 
 class AuditUnavailable(Exception):
@@ -66,12 +69,63 @@ class AuditRecord:
     justification: str | None = None  # free text the actor gave (break-glass, override)
     break_glass: dict[str, Any] | None = None  # grant id, reason code, expiry
     consent_override: dict[str, Any] | None = None  # override id, authoriser, reason code
+    # (kind, agency, handling code, released, reason) -> hidden fields and count
+    decisions: dict[tuple[str, str, str | None, bool, str | None], PolicyDecision] = field(
+        default_factory=dict
+    )
+    root_fields: list[str] = field(default_factory=list)
+    report: dict[str, Any] | None = None  # an IG report read: name and parameters (ids only)
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
     staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
     def add_redaction(self, path: str, reason: str) -> None:
         self.fields_redacted.setdefault(path, reason)
+
+    def add_decision(
+        self,
+        kind: str,
+        agency: str | None,
+        released: bool,
+        reason: str | None = None,
+        hidden_fields: Mapping[str, str] | None = None,
+        handling_code: str | None = None,
+    ) -> None:
+        """Note one policy decision on a class of record (many records share a class)."""
+        key = (kind, agency or "", handling_code, released, reason)
+        decision = self.decisions.setdefault(key, PolicyDecision())
+        decision.count += 1
+        decision.hidden_fields.update(hidden_fields or {})
+
+    @property
+    def police_consulted(self) -> bool:
+        """The operation consulted police-originated data (the s62 extract lists it)."""
+        return self.sources.get("POLICE") in POLICE_CONSULTED or any(
+            agency == "police" for _, agency, *_ in self.decisions
+        )
+
+    def policy_decisions(self) -> list[dict[str, Any]]:
+        """The decisions as stored: one entry per class and outcome, in a stable order."""
+        return [
+            {
+                "class": kind,
+                "agency": agency or None,
+                "handling_code": code,
+                "decision": "RELEASED" if released else "WITHHELD",
+                "reason": reason,
+                "hidden_fields": dict(sorted(d.hidden_fields.items())),
+                "count": d.count,
+            }
+            for (kind, agency, code, released, reason), d in sorted(
+                self.decisions.items(), key=lambda kv: repr(kv[0])
+            )
+        ]
+
+
+@dataclass
+class PolicyDecision:
+    count: int = 0
+    hidden_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -279,6 +333,14 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
             {"path": p, "reason": r} for p, r in sorted(record.fields_redacted.items())
         ],
         "policy_version": record.policy_version,
+        "contact_stage": record.contact_stage,
+        "justification": record.justification,
+        "break_glass": record.break_glass,
+        "consent_override": record.consent_override,
+        "policy_decisions": record.policy_decisions(),
+        "root_fields": sorted(set(record.root_fields)),
+        "police_consulted": record.police_consulted,
+        "report": record.report,
     }
 
 

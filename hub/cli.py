@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -422,6 +423,107 @@ def audit_purge() -> None:
     total = sum(counts.values())
     detail = ", ".join(f"{pattern}: {n}" for pattern, n in counts.items()) or "none due"
     typer.echo(f"purged {total} audit events ({detail})")
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"error: --{name} must be an ISO date or date-time", err=True)
+        raise typer.Exit(2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_app.command("export")
+def audit_export(
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="jsonl, csv, or fhir (FHIR R4 AuditEvent, IHE BALP, one per line)."
+        ),
+    ] = "jsonl",
+    since: Annotated[
+        str | None, typer.Option(help="Events from this ISO date/time on (UTC unless given).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Events before this ISO date/time.")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Export the audit log. The export is itself audited (purpose IG_AUDIT) before any
+    event is written out; if that fails, nothing is exported."""
+    import getpass
+    import os
+    import sys
+    from pathlib import Path
+
+    from . import export
+    from .audit import AuditRecord, AuditUnavailable, AuditWriter
+    from .auth import Actor
+    from .reports import Filters
+    from .store import Store
+
+    if fmt not in export.FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(export.FORMATS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        window = Filters(since=_moment(since, "since"), until=_moment(until, "until"))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = _settings()
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = str(os.getuid())
+    record = AuditRecord(
+        actor=Actor(
+            subject=f"local:{operator}",
+            issuer="urn:mash-hub:local",
+            roles=frozenset(),
+            agency=None,
+            team=None,
+            client="mash-hub audit export",
+        ),
+        operation_type="export",
+        operation_name="audit export",
+        purpose="IG_AUDIT",
+        report=window.audit("export") | {"format": fmt},
+    )
+
+    async def run(target: Any) -> int:
+        store = Store(settings.hub_database_url)
+        try:
+            writer = AuditWriter(store)
+            try:
+                await writer.write(record)
+            finally:
+                await writer.aclose()
+            return await export.write(store, fmt, target, window.since, window.until)
+        finally:
+            await store.aclose()
+
+    partial = Path(out + ".partial") if out else None
+    try:
+        if partial is None:
+            count = asyncio.run(run(sys.stdout))
+        else:
+            with partial.open("w", encoding="utf-8", newline="") as target:
+                count = asyncio.run(run(target))
+            partial.replace(Path(str(out)))
+    except AuditUnavailable:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        typer.echo(
+            "error: the audit store is unavailable or not migrated: nothing exported", err=True
+        )
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"error: the export cannot be written ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"exported {count} audit events ({fmt})", err=True)
 
 
 def main() -> None:

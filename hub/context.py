@@ -17,6 +17,7 @@ from .auth import Actor
 from .contacts import ContactFacts, ContactSettings
 from .policy import Decision, PolicyEngine, Request, Resource
 from .records import RecordService
+from .settings import IgSettings
 from .store import Store
 
 
@@ -31,6 +32,8 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # The contact workflow's timescales, office hours and break-glass duration.
     contacts: ContactSettings = field(default_factory=ContactSettings)
+    # What the IG anomaly report counts as unusual (office hours, volume).
+    ig: IgSettings = field(default_factory=IgSettings)
 
 
 def policy_request(actor: Actor, purpose: str, facts: ContactFacts) -> Request:
@@ -82,11 +85,14 @@ class Access:
         audit.contact_stage = facts.stage
 
     def may_read_child(self) -> bool:
-        return self.policy.may_read_child(self.request)
+        return self.allows("read_child")
 
     def allows(self, rule: str) -> bool:
-        """A yes/no rule over this operation, e.g. "may_write", "decide_link"."""
-        return self.policy.allows(rule, self.request)
+        """A yes/no policy rule over the request (e.g. "read_child", "decide_link"), noted
+        on the audit event."""
+        allowed = self.policy.allows(rule, self.request)
+        self.audit.add_decision(rule, None, allowed, None if allowed else "NOT_PERMITTED")
+        return allowed
 
     def relationship(self, subject_id: str) -> Decision:
         """May this operation read this person's record (rule 2)?"""
@@ -113,6 +119,14 @@ class Access:
         if decision is None:
             resource = Resource.of(kind, labels, consent, flags)
             decision = self._decided[key] = self.policy.decide(self.request, resource)
+        self.audit.add_decision(
+            kind,
+            labels.agency,
+            decision.allowed,
+            decision.reason,
+            decision.hidden_fields,
+            labels.handling_code,
+        )
         if not decision.allowed:
             self.audit.add_redaction(path, decision.reason or "NOT_PERMITTED")
         for name, reason in decision.hidden_fields.items():

@@ -136,6 +136,11 @@ async def run_operation(
         return 400, error_body(exc.message, exc.code)
     record.operation_type = op.operation.value
     record.operation_name = op.name.value[:MAX_NAME] if op.name else None
+    # Only names the schema has: an unknown field name is client-typed text.
+    root_type = schema._schema.get_root_type(op.operation)
+    record.root_fields = sorted(
+        n for n in root_fields(document, op) if root_type is not None and n in root_type.fields
+    )
 
     context = Context(
         actor=record.actor,
@@ -221,6 +226,27 @@ def vocabulary(gql: GraphQLSchema) -> frozenset[str]:
             if not isinstance(t, GraphQLInputObjectType):
                 names.update(field.args)
     return frozenset(names)
+
+
+def root_fields(document: DocumentNode, op: OperationDefinitionNode) -> set[str]:
+    """Schema fields the operation asks for at its root, e.g. `child`, `searchChildren`
+    (schema names, unlike the operation name a client chooses)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    out: set[str] = set()
+    pending, seen = [op.selection_set], set()
+    while pending:
+        for sel in pending.pop().selections:
+            if isinstance(sel, FieldNode):
+                out.add(sel.name.value)
+            elif isinstance(sel, InlineFragmentNode):
+                pending.append(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                if sel.name.value in fragments:
+                    pending.append(fragments[sel.name.value].selection_set)
+    return out
 
 
 def returned_paths(data: Any, document: DocumentNode, op: OperationDefinitionNode) -> set[str]:

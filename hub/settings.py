@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,11 +45,52 @@ class IssuerSetting(BaseModel):
     agencies: tuple[str, ...] | None = None
 
 
+class IgSettings(BaseModel):
+    """Information governance: what the anomaly report counts as unusual.
+
+    Office hours are local (`timezone`) wall-clock times on `office_days` (Monday = 0).
+    A user's volume is "far above their usual" when their accesses in a report window reach
+    `volume_floor` and exceed `volume_factor` times their rate over the `baseline_days`
+    before it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str = "Europe/London"
+    office_start: time = time(8, 0)
+    office_end: time = time(18, 0)
+    office_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    volume_factor: float = Field(default=3.0, gt=1)
+    volume_floor: int = Field(default=20, gt=0)
+    baseline_days: int = Field(default=28, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("office_days")
+    @classmethod
+    def _weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(0 <= d <= 6 for d in value):
+            raise ValueError("office_days are weekdays 0 (Monday) to 6 (Sunday)")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class Settings(BaseSettings):
     """Hub configuration from `MASH_*` environment variables.
 
     `MASH_SOURCES` and `MASH_ISSUERS` are JSON: `{"POLICE": {"url": ..., "deadline_ms": 2000}}`
-    and `[{"issuer": ..., "audience": ..., "jwks_url": ...}]`.
+    and `[{"issuer": ..., "audience": ..., "jwks_url": ...}]`; so is `MASH_IG`
+    (`{"office_start": "08:00", "office_end": "18:00", ...}`, see `IgSettings`).
     """
 
     model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True)
@@ -94,6 +136,8 @@ class Settings(BaseSettings):
             if days < 1:
                 raise ValueError(f"retention for {pattern!r} must be at least 1 day")
         return value
+
+    ig: IgSettings = Field(default_factory=IgSettings)
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -125,6 +125,7 @@ class AuditEvent(Base):
     """One GraphQL operation. Holds identifiers and field paths, never returned values."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_police", "police_consulted", "occurred_at"),)
 
     seq: Mapped[int] = mapped_column(_EVENT_PK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -147,6 +148,19 @@ class AuditEvent(Base):
     fields_returned: Mapped[list[Any]] = mapped_column(default=list)
     fields_redacted: Mapped[list[Any]] = mapped_column(default=list)
     policy_version: Mapped[str | None] = mapped_column(String(64))
+    contact_stage: Mapped[str | None] = mapped_column(String(20))
+    justification: Mapped[str | None] = mapped_column(String(1000))
+    break_glass: Mapped[dict[str, Any] | None] = mapped_column()
+    consent_override: Mapped[dict[str, Any] | None] = mapped_column()
+    # Per record class: released or withheld, the reason, the fields hidden, how many.
+    policy_decisions: Mapped[list[Any]] = mapped_column(default=list)
+    # Schema fields at the operation's root (e.g. "child", "searchChildren"): unlike the
+    # operation name, not free text.
+    root_fields: Mapped[list[Any]] = mapped_column(default=list)
+    # DPA 2018 s62: the operation consulted police-originated data.
+    police_consulted: Mapped[bool] = mapped_column(default=False)
+    # An IG report read: its name and parameters (ids and dates, never names).
+    report: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class AuditSubject(Base):

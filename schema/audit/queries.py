@@ -1,21 +1,25 @@
-"""Reading the audit log: IG roles only; the read is itself audited."""
+"""Reading the audit log and the IG reports: the `read_audit_log` policy (IG roles, purpose
+IG_AUDIT) decides; every read is itself audited, naming what it asked about by id."""
 
 from __future__ import annotations
 
-import uuid
-from typing import cast
+from datetime import datetime
 
 import strawberry
-from strawberry.scalars import JSON
 
-from hub import audit
+from hub import audit, reports
 from hub.context import Context
 
 from ..common import client_error
-from .types import AuditEvent, AuditEventConnection, AuditEventEdge, PageInfo, RedactedPath
+from . import build
+from .types import (
+    AnomalyReport,
+    AuditEventConnection,
+    AuditEventEdge,
+    PageInfo,
+    ReportPage,
+)
 
-IG_ROLES = frozenset({"ig_officer"})
-MAX_PAGE = 500
 DEFAULT_PAGE = 50
 
 
@@ -32,66 +36,105 @@ class AuditQueries:
         outcome: str | None = strawberry.UNSET,
     ) -> AuditEventConnection:
         ctx = info.context
-        ctx.declare_purpose("IG_AUDIT", None)
-        if not ctx.actor.roles & IG_ROLES:
-            raise client_error("the audit log is for information governance roles", "FORBIDDEN")
+        filters = await build.open_report(ctx, "audit_events", subject_id, actor_subject)
         first = DEFAULT_PAGE if first is None or first is strawberry.UNSET else first
-        if not 0 < first <= MAX_PAGE:
-            raise client_error(f"first must be between 1 and {MAX_PAGE}", "BAD_USER_INPUT")
+        if not 0 < first <= reports.MAX_PAGE:
+            raise client_error(f"first must be between 1 and {reports.MAX_PAGE}", "BAD_USER_INPUT")
         if outcome and outcome not in audit.OUTCOMES:
             raise client_error(
                 f"outcome must be one of {', '.join(audit.OUTCOMES)}", "BAD_USER_INPUT"
             )
-        if actor_subject and (len(actor_subject) > 200 or "\x00" in actor_subject):
-            raise client_error("actorSubject is not a valid subject", "BAD_USER_INPUT")
-        if subject_id:
-            try:
-                subject_id = strawberry.ID(str(uuid.UUID(str(subject_id))))
-            except ValueError:
-                raise client_error("subjectId is not a hub id", "BAD_USER_INPUT") from None
         try:
             page = await audit.read_events(
                 ctx.services.store,
                 first,
                 after or None,
-                str(subject_id) if subject_id else None,
-                actor_subject or None,
+                filters.subject_id,
+                filters.actor_subject,
                 outcome or None,
             )
         except ValueError:
             raise client_error("invalid cursor", "BAD_USER_INPUT") from None
+        entries = await reports.subject_entries(ctx.services.store, [e.seq for e in page.events])
         return AuditEventConnection(
             total_count=page.total_count,
             edges=[
-                AuditEventEdge(cursor=audit.encode_cursor(e.seq), node=_event(e))
+                AuditEventEdge(
+                    cursor=audit.encode_cursor(e.seq), node=build.event(e, entries.get(e.seq, ()))
+                )
                 for e in page.events
             ],
             page_info=PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
         )
 
-
-def _event(e: audit.AuditEventRow) -> AuditEvent:
-    return AuditEvent(
-        id=strawberry.ID(e.event_id),
-        occurred_at=e.occurred_at,
-        actor_subject=e.actor_subject,
-        actor_issuer=e.actor_issuer,
-        actor_roles=list(e.actor_roles),
-        actor_agency=e.actor_agency,
-        actor_team=e.actor_team,
-        client=e.client,
-        purpose=e.purpose,
-        contact_id=e.contact_id,
-        operation_type=e.operation_type,
-        operation_name=e.operation_name,
-        query_hash=e.query_hash,
-        outcome=e.outcome,
-        error_code=e.error_code,
-        subjects=list(e.subjects),
-        sources=cast(JSON, e.sources),
-        fields_returned=list(e.fields_returned),
-        fields_redacted=[
-            RedactedPath(path=r["path"], reason=r["reason"]) for r in e.fields_redacted
-        ],
-        policy_version=e.policy_version,
+    @strawberry.field(
+        description="Subject access: who saw this person (a child's or household member's "
+        "hub id) — when, why, from which agency and team, what was shown and withheld. "
+        "IG roles only; the read is audited."
     )
+    async def subject_access_report(
+        self,
+        info: strawberry.Info[Context, None],
+        subject_id: strawberry.ID,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> ReportPage:
+        filters = await build.open_report(
+            info.context, "subject_access", subject_id, None, since, until
+        )
+        return await build.run_report(info.context, "subject_access", filters, first, after)
+
+    @strawberry.field(
+        description="Accessor activity: what this user (token subject) has looked at. "
+        "IG roles only; the read is audited."
+    )
+    async def accessor_activity_report(
+        self,
+        info: strawberry.Info[Context, None],
+        actor_subject: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> ReportPage:
+        filters = await build.open_report(
+            info.context, "accessor_activity", None, actor_subject, since, until
+        )
+        return await build.run_report(info.context, "accessor_activity", filters, first, after)
+
+    @strawberry.field(
+        description="Data Protection Act 2018 s62 extract: every consultation of "
+        "police-originated data, optionally for one user or one subject. IG roles only."
+    )
+    async def police_s62_extract(
+        self,
+        info: strawberry.Info[Context, None],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor_subject: str | None = None,
+        subject_id: strawberry.ID | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> ReportPage:
+        filters = await build.open_report(
+            info.context, "police_s62", subject_id, actor_subject, since, until
+        )
+        return await build.run_report(info.context, "police_s62", filters, first, after)
+
+    @strawberry.field(
+        description="Anomalies in a window (default: the last day): accesses outside office "
+        "hours and users far above their usual volume (configured in MASH_IG). IG roles only."
+    )
+    async def audit_anomalies(
+        self,
+        info: strawberry.Info[Context, None],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor_subject: str | None = None,
+    ) -> AnomalyReport:
+        filters = await build.open_report(
+            info.context, "anomalies", None, actor_subject, since, until
+        )
+        return await build.anomalies(info.context, filters)

@@ -15,7 +15,7 @@ from .types import LinkDecision
 async def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
     """Name the purpose, then check this actor may decide links for it (MASH roles)."""
     access = await ctx.access(purpose.value, valid_contact_id(contact_id))
-    if not access.policy.may_decide_link(access.request):
+    if not access.allows("decide_link"):
         raise client_error(
             "not permitted to decide identity links for this purpose (MASH roles only)",
             "FORBIDDEN",

@@ -24,17 +24,27 @@ from schemathesis.specs.graphql.schemas import GraphQLSchema
 
 from .conftest import Hub
 
-# ig_officer reads the audit log and the IG review queue (and nothing else); managers' own
-# operations as a MASH manager; every other field as a social worker.
+# ig_officer reads the audit log, its reports and the IG review queue (and nothing else);
+# managers' own operations as a MASH manager; every other field as a social worker.
 ROLE_FOR = {
     "Query.auditEvents": "ig_officer",
     "Query.igAlerts": "ig_officer",
+    "Query.subjectAccessReport": "ig_officer",
+    "Query.accessorActivityReport": "ig_officer",
+    "Query.policeS62Extract": "ig_officer",
+    "Query.auditAnomalies": "ig_officer",
     "Mutation.reviewIgAlert": "ig_officer",
     "Query.contactKpis": "mash_manager",
     "Mutation.assignContact": "mash_manager",
     "Mutation.overrideConsent": "mash_manager",
     "Mutation.recordDecision": "mash_manager",
 }
+IG_REPORTS = (
+    "Query.subjectAccessReport",
+    "Query.accessorActivityReport",
+    "Query.policeS62Extract",
+    "Query.auditAnomalies",
+)
 DEFAULT_ROLE = "mash_social_worker"
 
 # A fixed seed and no example database: the same queries on every run, so CI is deterministic.
@@ -45,6 +55,8 @@ EXAMPLES = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 50}
 # The contact workflow's fields check their input with one set of helpers (hub.contacts) and
 # rarely reach a source: a smaller budget each keeps the suite's time in bounds.
 CONTACT_EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 5}
+# The IG reports are plain reads of the audit log with a few scalar filters: fewer suffice.
+REPORT_EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10}
 
 LEAKS = re.compile(r"Traceback|File \"|\b[A-Z]\w*(?:Error|Exception|Warning)\b|\bStopIteration\b")
 
@@ -55,6 +67,10 @@ OPERATIONS = [
     "Query.searchChildren",
     "Query.child",
     "Query.auditEvents",
+    "Query.subjectAccessReport",
+    "Query.accessorActivityReport",
+    "Query.policeS62Extract",
+    "Query.auditAnomalies",
     "Query.reviewQueue",
     "Mutation.confirmLink",
     "Mutation.rejectLink",
@@ -118,7 +134,13 @@ def test_fuzzed_queries_never_leak_internals(hub: Hub, label: str, mode: Generat
     assert operation is not None, label
 
     @settings(
-        max_examples=(CONTACT_EXAMPLES if label in CONTACT_OPERATIONS else EXAMPLES)[mode],
+        max_examples=(
+            CONTACT_EXAMPLES
+            if label in CONTACT_OPERATIONS
+            else REPORT_EXAMPLES
+            if label in IG_REPORTS
+            else EXAMPLES
+        )[mode],
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),

@@ -1,0 +1,360 @@
+"""The IG web page (`/ig`): the audit reports for information governance, server-rendered.
+
+Authentication is the same as `/graphql`: a bearer JWT from a trusted issuer, checked on
+every page. A browser cannot send a header, so the IG officer pastes the token into the
+login form once; it is kept in an HttpOnly, SameSite=Strict cookie scoped to `/ig` (Secure
+except on loopback http) and verified again on each request, so it expires with the token.
+Only actors the `read_audit_log` policy allows get past the login. Forms that change state
+(login, logout) carry a double-submit CSRF token and must come from the same origin;
+report pages are GETs and, like the GraphQL reports, each view is audited before it is
+sent (no audit, no page). Jinja2 autoescapes everything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import reports
+from .audit import AuditRecord, AuditUnavailable
+from .auth import Actor, AuthError
+from .context import Access, Services
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "ig"
+TOKEN_COOKIE, CSRF_COOKIE = "mash_ig_token", "mash_ig_csrf"
+PATH = "/ig"
+MAX_FORM = 16 * 1024
+PAGE_SIZE = 100  # rows per report page
+FORM_TYPE = "application/x-www-form-urlencoded"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+IG_PURPOSE = "IG_AUDIT"
+FILTER_LABELS = {
+    "subject_id": "Subject (hub id)",
+    "actor_subject": "User (token subject)",
+    "since": "From (date)",
+    "until": "To (date, inclusive)",
+}
+ANOMALIES = "anomalies"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form
+    # posts, and the login form checks its origin. Report URLs never leave the site.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+)
+
+
+def routes(state: Mapping[str, Any]) -> list[BaseRoute]:
+    """The page's routes, to mount at `/ig`. `state` is the app's (verifier, services,
+    writer), filled at start-up."""
+    page = IgPage(state)
+    return [
+        Route("/", page.index, methods=["GET"]),
+        Route("/login", page.login_form, methods=["GET"]),
+        Route("/login", page.login, methods=["POST"]),
+        Route("/logout", page.logout, methods=["POST"]),
+        Route("/report/{name}", page.report, methods=["GET"]),
+        Route("/ig.css", page.stylesheet, methods=["GET"]),
+    ]
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env.get_template(name).render(base=PATH, **context)
+    return HTMLResponse(html, status, headers=SECURITY_HEADERS)
+
+
+def _secure(request: Request) -> bool:
+    """Secure cookies everywhere but plain http on loopback (where browsers may drop them)."""
+    return not (request.url.scheme == "http" and request.url.hostname in LOOPBACK)
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # a missing Origin (older browsers) relies on SameSite + token
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin == own
+
+
+class IgPage:
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.state = state
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.state["services"]
+        return services
+
+    # --- authentication -------------------------------------------------------------
+
+    async def _actor(self, request: Request) -> Actor | None:
+        token = request.cookies.get(TOKEN_COOKIE)
+        if not token:
+            return None
+        try:
+            actor: Actor = await self.state["verifier"].verify(token)
+        except AuthError:
+            return None
+        return actor
+
+    def _csrf(self, request: Request) -> str:
+        return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+    def _with_csrf(self, response: Response, request: Request, value: str) -> Response:
+        if request.cookies.get(CSRF_COOKIE) != value:
+            response.set_cookie(
+                CSRF_COOKIE,
+                value,
+                httponly=True,
+                samesite="strict",
+                secure=_secure(request),
+                path=PATH,
+            )
+        return response
+
+    async def _checked_form(self, request: Request) -> dict[str, str]:
+        """The posted form's fields, once its CSRF token and origin check out. The forms
+        are small url-encoded ones, parsed here (bounded) rather than by a multipart
+        parser."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != FORM_TYPE:
+            raise PageError(415, "Send the form from this page.")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                raise PageError(413, "The form is too large.")
+        try:
+            fields = parse_qs(body.decode(), max_num_fields=4, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise PageError(400, "The form could not be read.") from None
+        values = {k: v[0] for k, v in fields.items()}
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        given = values.get("csrf", "")
+        if not (expected and hmac.compare_digest(expected, given) and _same_origin(request)):
+            raise PageError(403, "The form expired or came from another site: try again.")
+        return values
+
+    def _allowed(self, actor: Actor, record: AuditRecord) -> bool:
+        record.actor, record.purpose = actor, IG_PURPOSE
+        return Access(self.services.policy, actor, IG_PURPOSE, record).allows("read_audit_log")
+
+    async def _audit(self, record: AuditRecord) -> None:
+        try:
+            await self.state["writer"].write(record)
+        except AuditUnavailable:
+            raise PageError(503, "The audit store is unavailable: nothing can be shown.") from None
+
+    # --- pages ------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        csrf = self._csrf(request)
+        return self._with_csrf(_render("login.html", csrf=csrf), request, csrf)
+
+    async def login(self, request: Request) -> Response:
+        try:
+            form = await self._checked_form(request)
+            record = AuditRecord(actor=None, operation_type="ig_page", operation_name="ig login")
+            try:
+                actor = await self.state["verifier"].verify(form.get("token", "").strip())
+            except AuthError:
+                record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
+                await self._audit(record)
+                raise PageError(401, "The token was not accepted.") from None
+            if not self._allowed(actor, record):
+                record.outcome, record.error_code = "denied", "FORBIDDEN"
+                await self._audit(record)
+                raise PageError(403, "This page is for information governance roles only.")
+            await self._audit(record)
+        except PageError as exc:
+            csrf = self._csrf(request)
+            page = _render("login.html", exc.status, csrf=csrf, error=exc.message)
+            return self._with_csrf(page, request, csrf)
+        response = RedirectResponse(f"{PATH}/", 303, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            TOKEN_COOKIE,
+            form["token"].strip(),
+            httponly=True,
+            samesite="strict",
+            secure=_secure(request),
+            path=PATH,
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        try:
+            await self._checked_form(request)
+        except PageError as exc:
+            return _render("error.html", exc.status, message=exc.message)
+        response = RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
+        response.delete_cookie(TOKEN_COOKIE, path=PATH)
+        return response
+
+    async def index(self, request: Request) -> Response:
+        actor = await self._actor(request)
+        if actor is None:
+            return RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
+        if not self._allowed(actor, AuditRecord(actor=actor)):
+            return _render("error.html", 403, message="This page is for IG roles only.")
+        csrf = self._csrf(request)
+        page = _render("index.html", actor=actor, reports=self._menu(), csrf=csrf, values={})
+        return self._with_csrf(page, request, csrf)
+
+    async def report(self, request: Request) -> Response:
+        actor = await self._actor(request)
+        if actor is None:
+            return RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
+        name = request.path_params["name"]
+        if name not in reports.REPORTS and name != ANOMALIES:
+            return _render("error.html", 404, message="There is no such report.")
+        record = AuditRecord(actor=actor, operation_type="ig_page", operation_name=f"ig {name}")
+        csrf = self._csrf(request)
+        params = request.query_params
+        values = {k: params.get(k, "") for k in FILTER_LABELS}
+        try:
+            if not self._allowed(actor, record):
+                record.outcome, record.error_code = "denied", "FORBIDDEN"
+                await self._audit(record)
+                raise PageError(403, "This page is for information governance roles only.")
+            try:
+                filters = self._filters(values)
+                filters.note(record, name)
+                page_request = reports.PageRequest(PAGE_SIZE, params.get("after") or None)
+                if name != ANOMALIES:
+                    missing = [f for f in reports.REPORTS[name].required if not values.get(f)]
+                    if missing:
+                        raise ValueError(f"give the {FILTER_LABELS[missing[0]].lower()}")
+            except ValueError as exc:
+                record.outcome, record.error_code = "invalid", "BAD_USER_INPUT"
+                await self._audit(record)
+                raise PageError(400, str(exc)) from None
+            await self._audit(record)  # before anything from the log is shown
+            context = await self._run(name, filters, page_request, values)
+        except PageError as exc:
+            return _render(
+                "index.html",
+                exc.status,
+                actor=actor,
+                reports=self._menu(),
+                csrf=csrf,
+                error=exc.message,
+                selected=name,
+                values=values,
+            )
+        page = _render(
+            "report.html",
+            actor=actor,
+            reports=self._menu(),
+            csrf=csrf,
+            selected=name,
+            values=values,
+            **context,
+        )
+        return self._with_csrf(page, request, csrf)
+
+    async def stylesheet(self, request: Request) -> Response:
+        return Response((TEMPLATES / "ig.css").read_text(), media_type="text/css")
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _menu(self) -> list[dict[str, Any]]:
+        menu: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
+            (r.name, r.title, r.filters, r.required) for r in reports.REPORTS.values()
+        ]
+        menu.append(
+            (
+                ANOMALIES,
+                "Anomalies: out-of-hours access and unusual volume",
+                ("actor_subject", "since", "until"),
+                (),
+            )
+        )
+        return [
+            {
+                "name": name,
+                "title": title,
+                "labels": {f: FILTER_LABELS[f] for f in filters},
+                "required": required,
+            }
+            for name, title, filters, required in menu
+        ]
+
+    def _filters(self, values: Mapping[str, str]) -> reports.Filters:
+        zone = self.services.ig.zone
+
+        def moment(text: str, end: bool) -> datetime | None:
+            if not text:
+                return None
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise ValueError("dates are written YYYY-MM-DD") from None
+            start = datetime.combine(day, time(0), tzinfo=zone)  # the IG office's day
+            return start + timedelta(days=1) if end else start
+
+        return reports.Filters(
+            subject_id=values.get("subject_id") or None,
+            actor_subject=values.get("actor_subject") or None,
+            since=moment(values.get("since", ""), end=False),
+            until=moment(values.get("until", ""), end=True),
+        )
+
+    async def _run(
+        self,
+        name: str,
+        filters: reports.Filters,
+        page: reports.PageRequest,
+        values: Mapping[str, str],
+    ) -> dict[str, Any]:
+        store, zone = self.services.store, self.services.ig.zone
+
+        def local(moment: datetime | None) -> str:
+            at = reports.utc(moment)
+            return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if at else ""
+
+        if name == ANOMALIES:
+            found = await reports.anomalies(store, filters, self.services.ig, self.services.clock())
+            return {
+                "title": "Anomalies",
+                "anomalies": found.anomalies,
+                "window": (local(found.since), local(found.until)),
+                "truncated": found.truncated,
+                "local": local,
+            }
+        report = reports.REPORTS[name]
+        result = await report.run(store, filters, page)
+        asked = {k: v for k, v in values.items() if v}
+        return {
+            "next_query": urlencode(asked | {"after": result.end_cursor})
+            if result.has_next_page
+            else None,
+            "title": report.title,
+            "rows": result.rows,
+            "total": result.total_count,
+            "subject_access": name == "subject_access",
+            "local": local,
+            "now": local(datetime.now(UTC)),
+        }

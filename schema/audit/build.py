@@ -1,0 +1,183 @@
+"""Checks and conversions shared by the audit queries: who may read the log, what the read's
+own event records, and the GraphQL view of audit rows. Messages never echo input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from hub import reports
+from hub.context import Context
+from hub.store import AuditEvent as EventRow
+
+from ..common import client_error
+from . import types as t
+
+IG_PURPOSE = "IG_AUDIT"
+
+
+async def open_report(
+    ctx: Context,
+    report: str,
+    subject_id: str | None,
+    actor_subject: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> reports.Filters:
+    """Name the IG purpose, note what is asked about on this read's audit event, then check
+    the `read_audit_log` policy. A refused attempt is audited with what it asked for."""
+    access = await ctx.access(IG_PURPOSE, None)
+    try:
+        filters = reports.Filters(subject_id or None, actor_subject or None, since, until)
+    except ValueError as exc:
+        raise client_error(str(exc), "BAD_USER_INPUT") from None
+    filters.note(ctx.audit, report)
+    if not access.allows("read_audit_log"):
+        raise client_error("the audit log is for information governance roles", "FORBIDDEN")
+    return filters
+
+
+async def run_report(
+    ctx: Context, name: str, filters: reports.Filters, first: int, after: str | None
+) -> t.ReportPage:
+    report = reports.REPORTS[name]
+    missing = [f for f in report.required if not getattr(filters, f)]
+    if missing:
+        raise client_error(f"give {_camel(missing[0])}", "BAD_USER_INPUT")
+    try:
+        page_request = reports.PageRequest(first, after or None)
+    except ValueError as exc:
+        raise client_error(str(exc), "BAD_USER_INPUT") from None
+    page = await report.run(ctx.services.store, filters, page_request)
+    return t.ReportPage(
+        total_count=page.total_count,
+        entries=[entry(r) for r in page.rows],
+        page_info=t.PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
+    )
+
+
+async def anomalies(ctx: Context, filters: reports.Filters) -> t.AnomalyReport:
+    services = ctx.services
+    try:
+        found = await reports.anomalies(services.store, filters, services.ig, services.clock())
+    except ValueError as exc:  # e.g. a window that starts after now
+        raise client_error(str(exc), "BAD_USER_INPUT") from None
+    return t.AnomalyReport(
+        since=found.since,
+        until=found.until,
+        truncated=found.truncated,
+        anomalies=[
+            t.AuditAnomaly(
+                kind=a.kind,
+                actor_subject=a.actor_subject,
+                actor_agency=a.actor_agency,
+                actor_team=a.actor_team,
+                occurred_at=a.occurred_at,
+                event_id=strawberry.ID(a.event_id) if a.event_id else None,
+                subject_ids=[strawberry.ID(s) for s in a.subject_ids],
+                count=a.count,
+                usual=a.usual,
+            )
+            for a in found.anomalies
+        ],
+    )
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+def _redacted(paths: Sequence[dict[str, str]]) -> list[t.RedactedPath]:
+    return [t.RedactedPath(path=r["path"], reason=r["reason"]) for r in paths]
+
+
+def _decisions(decisions: Sequence[dict[str, Any]]) -> list[t.PolicyDecision]:
+    return [
+        t.PolicyDecision(
+            record_class=d["class"],
+            agency=d.get("agency"),
+            handling_code=d.get("handling_code"),
+            decision=d["decision"],
+            reason=d.get("reason"),
+            hidden_fields=[
+                t.RedactedPath(path=f, reason=r) for f, r in (d.get("hidden_fields") or {}).items()
+            ],
+            count=int(d.get("count", 1)),
+        )
+        for d in decisions
+    ]
+
+
+def _subjects(entries: Sequence[reports.SubjectEntry]) -> list[t.SubjectEntry]:
+    return [
+        t.SubjectEntry(subject_id=strawberry.ID(s.subject_id), relationship=s.relationship)
+        for s in entries
+    ]
+
+
+def entry(row: reports.Row) -> t.ReportEntry:
+    e = row.event
+    return t.ReportEntry(
+        event_id=strawberry.ID(e.event_id),
+        occurred_at=reports.utc(e.occurred_at) or e.occurred_at,
+        relationship=row.relationship,
+        actor_subject=e.actor_subject,
+        actor_issuer=e.actor_issuer,
+        actor_roles=list(e.actor_roles),
+        actor_agency=e.actor_agency,
+        actor_team=e.actor_team,
+        client=e.client,
+        purpose=e.purpose,
+        contact_id=e.contact_id,
+        contact_stage=e.contact_stage,
+        justification=e.justification,
+        operation=list(e.root_fields),
+        outcome=e.outcome,
+        subjects=_subjects(row.subjects),
+        sources=cast(JSON, e.sources),
+        fields_returned=list(e.fields_returned),
+        fields_redacted=_redacted(e.fields_redacted),
+        policy_decisions=_decisions(e.policy_decisions),
+        police_consulted=e.police_consulted,
+        break_glass=e.break_glass is not None,
+        consent_override=e.consent_override is not None,
+    )
+
+
+def event(e: EventRow, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent:
+    return t.AuditEvent(
+        id=strawberry.ID(e.event_id),
+        occurred_at=e.occurred_at,
+        actor_subject=e.actor_subject,
+        actor_issuer=e.actor_issuer,
+        actor_roles=list(e.actor_roles),
+        actor_agency=e.actor_agency,
+        actor_team=e.actor_team,
+        client=e.client,
+        purpose=e.purpose,
+        contact_id=e.contact_id,
+        operation_type=e.operation_type,
+        operation_name=e.operation_name,
+        query_hash=e.query_hash,
+        outcome=e.outcome,
+        error_code=e.error_code,
+        subjects=list(e.subjects),
+        sources=cast(JSON, e.sources),
+        fields_returned=list(e.fields_returned),
+        fields_redacted=_redacted(e.fields_redacted),
+        policy_version=e.policy_version,
+        contact_stage=e.contact_stage,
+        justification=e.justification,
+        break_glass=cast(JSON, e.break_glass),
+        consent_override=cast(JSON, e.consent_override),
+        policy_decisions=_decisions(e.policy_decisions),
+        root_fields=list(e.root_fields),
+        police_consulted=e.police_consulted,
+        report=cast(JSON, e.report),
+        subject_entries=_subjects(subjects),
+    )

@@ -1,0 +1,169 @@
+"""What an audit event holds (DOMAIN.md §4): who, why, which subjects (the child and the
+household), which sources, the policy decisions per record class, the s62 police marker —
+and never a returned value, a name or a raw token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hub.audit import AuditRecord
+
+from .conftest import Hub
+from .test_app import AVA, AVA_NHS, RECORD, SEARCH, find_ava, ok
+
+EVENTS = """
+query ContentAudit($first: Int, $after: String) {
+  auditEvents(first: $first, after: $after) {
+    pageInfo { endCursor hasNextPage }
+    edges { node { id operationName outcome purpose actorSubject subjects rootFields
+      policeConsulted contactStage justification breakGlass consentOverride report
+      subjectEntries { subjectId relationship }
+      policyDecisions { recordClass agency handlingCode decision reason count
+                        hiddenFields { path reason } }
+      fieldsRedacted { path reason } fieldsReturned sources } }
+  }
+}"""
+
+
+def events_named(hub: Hub, name: str) -> list[dict[str, Any]]:
+    found, after = [], None
+    while True:
+        page = ok(hub.gql("ig_officer", EVENTS, {"first": 500, "after": after}))["auditEvents"]
+        found += [e["node"] for e in page["edges"] if e["node"]["operationName"] == name]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+def named(query: str, name: str) -> str:
+    """The same document under another operation name, to find its event again."""
+    return query.replace("query Record(", f"query {name}(").replace("query Find(", f"query {name}(")
+
+
+def test_a_child_read_records_subjects_decisions_and_the_police_marker(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    token = hub.token("mash_social_worker")
+    ok(
+        hub.gql(
+            "mash_social_worker",
+            named(RECORD, "ContentRead"),
+            {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
+        )
+    )
+
+    event = events_named(hub, "ContentRead")[-1]
+
+    assert event["rootFields"] == ["child"] and event["policeConsulted"] is True
+    entries = {(s["subjectId"], s["relationship"]) for s in event["subjectEntries"]}
+    assert (child_id, "child") in entries
+    household = [s for s, r in entries if r == "household_member"]
+    assert len(household) >= 2 and child_id not in household, "Jade and Noah are entered"
+    assert set(event["subjects"]) == {s for s, _ in entries}
+    decisions = event["policyDecisions"]
+    assert {
+        "recordClass": "read_child",
+        "agency": None,
+        "handlingCode": None,
+        "decision": "RELEASED",
+        "reason": None,
+        "count": 1,
+        "hiddenFields": [],
+    } in decisions
+    coded_c = [
+        d
+        for d in decisions
+        if d["recordClass"] == "police.intelligence" and d["handlingCode"] == "C"
+    ]
+    assert coded_c and coded_c[0]["decision"] == "RELEASED"
+    assert {"path": "text", "reason": "ORIGINATOR_RESTRICTED"} in coded_c[0]["hiddenFields"]
+    assert all(d["count"] >= 1 for d in decisions)
+    # Identifiers, paths, codes — never values, names or the token.
+    text = json.dumps(event)
+    for value in ("Thompson", "Thomson", "Jade", "Noah", AVA_NHS, "2016-03-14", token):
+        assert value not in text
+    assert token.split(".")[2] not in text
+
+
+def test_withheld_classes_are_recorded_with_the_reason(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    ok(
+        hub.gql(
+            "early_help_worker",
+            named(RECORD, "ContentWithheld"),
+            {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
+        )
+    )
+
+    event = events_named(hub, "ContentWithheld")[-1]
+
+    withheld = {
+        (d["recordClass"], d["reason"])
+        for d in event["policyDecisions"]
+        if d["decision"] == "WITHHELD"
+    }
+    assert ("police.intelligence", "NOT_PERMITTED") in withheld
+    assert event["outcome"] == "redacted" and event["policeConsulted"] is True
+
+
+def test_a_search_is_marked_police_consulted_and_an_operation_without_police_is_not(
+    hub: Hub,
+) -> None:
+    ok(
+        hub.gql(
+            "mash_social_worker",
+            named(SEARCH, "ContentSearch"),
+            {"criteria": AVA, "purpose": "MASH_RESEARCH"},
+        )
+    )
+    ok(hub.gql("mash_social_worker", "query ContentNothing { __typename }"))
+
+    search = events_named(hub, "ContentSearch")[-1]
+    nothing = events_named(hub, "ContentNothing")[-1]
+
+    assert search["rootFields"] == ["searchChildren"]
+    assert search["sources"]["POLICE"] == "OK" and search["policeConsulted"] is True
+    assert {s["relationship"] for s in search["subjectEntries"]} == {"search_result"}
+    assert nothing["policeConsulted"] is False and nothing["policyDecisions"] == []
+    assert nothing["rootFields"] == []
+
+
+def test_a_denied_read_records_the_refusing_decision(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    hub.gql(
+        "ig_officer", named(RECORD, "ContentDenied"), {"id": child_id, "purpose": "MASH_RESEARCH"}
+    )
+
+    event = events_named(hub, "ContentDenied")[-1]
+
+    assert event["outcome"] == "denied"
+    assert [(d["recordClass"], d["decision"], d["reason"]) for d in event["policyDecisions"]] == [
+        ("read_child", "WITHHELD", "NOT_PERMITTED")
+    ]
+    assert event["policeConsulted"] is False
+
+
+def test_an_unknown_root_field_a_client_typed_is_not_recorded(hub: Hub) -> None:
+    response = hub.gql("mash_social_worker", "query ContentUnknown { AvaThompson child }")
+    assert response.status_code == 200 and response.json()["errors"]
+
+    event = events_named(hub, "ContentUnknown")[-1]
+
+    assert event["outcome"] == "invalid"
+    assert event["rootFields"] == ["child"]
+    assert "AvaThompson" not in json.dumps(event)
+
+
+def test_the_record_aggregates_decisions_per_class_and_flags_police_from_decisions() -> None:
+    record = AuditRecord(actor=None)
+    record.add_decision("police.incident", "police", True)
+    record.add_decision("police.incident", "police", True)
+    record.add_decision("health.encounter", "health", True, None, {"reason": "NOT_PERMITTED"})
+
+    assert record.police_consulted  # no source status, but a police class was decided on
+    assert [(d["class"], d["count"], d["hidden_fields"]) for d in record.policy_decisions()] == [
+        ("health.encounter", 1, {"reason": "NOT_PERMITTED"}),
+        ("police.incident", 2, {}),
+    ]
+    assert not AuditRecord(actor=None, sources={"POLICE": "TIMED_OUT"}).police_consulted
+    assert AuditRecord(actor=None, sources={"POLICE": "NOT_KNOWN"}).police_consulted
