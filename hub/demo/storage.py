@@ -152,6 +152,20 @@ def _name_keys(persons: Iterable[Any]) -> list[Row]:
     ]
 
 
+def _relations(records: Sequence[Any], relations: Iterable[g.Relation]) -> list[Row]:
+    """The family relations a source records: those between two people it holds (between
+    each of their records, where it holds someone twice)."""
+    ids: dict[str, list[str]] = {}
+    for r in records:
+        ids.setdefault(r.person_id, []).append(r.id)
+    return [
+        (a, b, rel.relation)
+        for rel in relations
+        for a in ids.get(rel.person_id, ())
+        for b in ids.get(rel.related_id, ())
+    ]
+
+
 def chunk_rows(chunk: g.Chunk) -> Rows:
     """Every store's rows for one chunk, keyed "<store>.<table>", dates as ISO strings."""
     police, eh, health, asc = (
@@ -191,7 +205,9 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
         "police.warning_markers": [
             (w.id, w.person_id, w.marker, w.recorded_on.isoformat()) for w in police.warning_markers
         ],
+        "police.relations": _relations(police.persons, chunk.relations),
         "early_help.persons": [_sql_person(p) for p in eh.persons],
+        "early_help.relations": _relations(eh.persons, chunk.relations),
         "early_help.person_name_keys": _name_keys(eh.persons),
         "early_help.episodes": [
             (

@@ -187,12 +187,12 @@ def test_location_protected_child_shows_no_location_in_record_household_or_postc
             {
                 "query": """query($id: ID!) { child(id: $id, purpose: S47_STRATEGY) {
         person { postcode address redactedFields { field reason } }
-        household { postcode address redactedFields { field reason } } } }""",
+        household { person { postcode address redactedFields { field reason } } } } }""",
                 "variables": {"id": found[0]["id"]},
             },
         )
     )["child"]
-    for person in [record["person"], *record["household"]]:
+    for person in [record["person"], *(m["person"] for m in record["household"])]:
         assert person["postcode"] is None and person["address"] is None
         assert {"field": "address", "reason": "LOCATION_PROTECTED"} in person["redactedFields"]
     by_postcode = ok(
