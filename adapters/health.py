@@ -235,6 +235,28 @@ class HealthAdapter:
             labels=Labels(agency=AGENCY, location_protected=_restricted(p)),
         )
 
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        """Patients by id (`_id=a,b,...`), in batches."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return []
+        budget = self._http.budget()
+        batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
+        pages = await gather_lists(
+            [
+                self._bundles([("_id", ",".join(b)), ("_count", str(len(b)))], budget)
+                for b in batches
+            ]
+        )
+        wanted = set(ids)
+        patients = {
+            str(e.resource.id): e.resource
+            for page in pages
+            for e in page.entry or ()
+            if isinstance(e.resource, Patient) and e.resource.id in wanted
+        }
+        return [self._person(patients[k]) for k in sorted(patients)]
+
     # --- content ------------------------------------------------------------------------
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))

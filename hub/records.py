@@ -6,8 +6,8 @@ it never looks like a source that knows nothing (`NOT_KNOWN`).
 
 Analysts' decisions (`hub.decisions`) outrank the scorer on every query: a rejected source
 record is never the child (it may still be a household member by address); a confirmed one
-is linked whatever the scorer says, provided the source returns it among its candidates (the
-Adapter protocol has no fetch by id). Review-band candidates are not linked; they are noted
+is linked whatever the scorer says; where the search no longer brings it back, it is read by
+id (adapters with `SupportsFetch`). Review-band candidates are not linked; they are noted
 for the review queue.
 """
 
@@ -34,6 +34,7 @@ from adapters.base import (
     SourceError,
     SourcePerson,
     SourceTimedOut,
+    SupportsFetch,
     SupportsProbe,
     SupportsRelations,
     swapped_date,
@@ -300,6 +301,7 @@ class RecordService:
 
         async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
+            candidates += await _confirmed_elsewhere(adapter, source, candidates, decided)
             linked, reviews = _links(d, source, candidates, decided)
             household = _household(d, candidates, linked)
             related = await _related(adapter, linked)
@@ -484,6 +486,25 @@ def _sibling_safe(
     kept = {c.local_id for c, link in guarded if link.band == AUTO}
     doubtful = [(c, link) for c, link in guarded if link.band == REVIEW]
     return [(c, k) for c, k in linked if k.decision is not None or c.local_id in kept], doubtful
+
+
+async def _confirmed_elsewhere(
+    adapter: Adapter,
+    source: Source,
+    candidates: list[SourcePerson],
+    decided: Mapping[decisions.Pair, LinkDecision],
+) -> list[SourcePerson]:
+    """The records an analyst confirmed as the child's that the search no longer brings
+    back (the source's record has changed since), read by id where the adapter can."""
+    found = {c.local_id for c in candidates}
+    missing = sorted(
+        record_id
+        for (s, record_id), decision in decided.items()
+        if s == source and decision.decision == decisions.CONFIRMED and record_id not in found
+    )
+    if not missing or not isinstance(adapter, SupportsFetch):
+        return []
+    return list(await adapter.fetch(missing))
 
 
 async def _related(
