@@ -87,6 +87,7 @@ class SourcePerson:
     postcode: str | None = None
     address: str | None = None
     labels: Labels = field(default_factory=lambda: Labels(agency="unknown"))
+    uprn: str | None = None  # the property's Unique Property Reference Number, where recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -346,10 +346,12 @@ class RecordService:
         records join only on the NHS number or the deterministic rules."""
         basis: dict[tuple[Source, str], list[Basis]] = {}
         records: dict[tuple[Source, str], SourcePerson] = {}
+        uprns = {p.uprn for a in answers.values() for p, _ in a.linked if p.uprn}
         for a in answers.values():
             for p in a.household:
                 records[(p.source, p.local_id)] = p
-                basis.setdefault((p.source, p.local_id), []).append(Basis(SHARED_ADDRESS, p.source))
+                kind = SHARED_UPRN if p.uprn and p.uprn in uprns else SHARED_ADDRESS
+                basis.setdefault((p.source, p.local_id), []).append(Basis(kind, p.source))
             for p, relation in a.related:
                 records[(p.source, p.local_id)] = p
                 basis.setdefault((p.source, p.local_id), []).append(
@@ -537,13 +539,18 @@ def _household(
     d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, ChildLink]]
 ) -> list[SourcePerson]:
     """The people a source records at the child's address: where the source knows the
-    child, the address of its own linked records; elsewhere the child's current address."""
+    child, the address (or property reference, UPRN) of its own linked records; elsewhere
+    the child's current address."""
     linked_ids = {c.local_id for c, _ in linked}
     homes = {k for c, _ in linked if (k := identity.address_key(c))} or (
         {d.address_key} if d.address_key else set()
     )
+    uprns = {c.uprn for c, _ in linked if c.uprn}
     return [
-        c for c in candidates if c.local_id not in linked_ids and identity.address_key(c) in homes
+        c
+        for c in candidates
+        if c.local_id not in linked_ids
+        and (identity.address_key(c) in homes or (c.uprn is not None and c.uprn in uprns))
     ]
 
 

@@ -38,6 +38,7 @@ T = TypeVar("T")
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ADDRESS_KEY_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AddressKey"
 PLAN_CATEGORY_SYSTEM = "https://mash-hub.example/fhir/CodeSystem/care-plan-category"
 _PLAN_DISPLAY = {
     "CPP": "Child protection plan",
@@ -65,7 +66,7 @@ def _iso(value: date | None) -> str | None:
 
 
 # --- FHIR resources -----------------------------------------------------------------------
-def patient_resource(p: g.HealthPatient) -> dict[str, Any]:
+def patient_resource(p: g.HealthPatient, uprn: str | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {"resourceType": "Patient", "id": p.id}
     if p.restricted:
         res["meta"] = {
@@ -85,6 +86,16 @@ def patient_resource(p: g.HealthPatient) -> dict[str, Any]:
             address["city"] = city
         if p.postcode:
             address["postalCode"] = p.postcode
+        if uprn:
+            address["extension"] = [
+                {
+                    "url": ADDRESS_KEY_EXTENSION,
+                    "extension": [
+                        {"url": "type", "valueCoding": {"code": "uprn"}},
+                        {"url": "value", "valueString": uprn},
+                    ],
+                }
+            ]
         res["address"] = [address]
     res["generalPractitioner"] = [{"display": p.gp}]
     return res
@@ -166,8 +177,21 @@ def _relations(records: Sequence[Any], relations: Iterable[g.Relation]) -> list[
     ]
 
 
+def _uprns(chunk: g.Chunk) -> dict[str, str]:
+    """The UPRN of each patient's home, where the record holds the current address (a stale
+    address has none: its reference is not known)."""
+    homes = {h.id: h for h in chunk.households}
+    lives = {x.id: homes.get(x.household_id) for x in chunk.persons}
+    return {
+        p.id: home.uprn
+        for p in chunk.health.patients
+        if (home := lives.get(p.person_id)) is not None and p.address == home.address
+    }
+
+
 def chunk_rows(chunk: g.Chunk) -> Rows:
     """Every store's rows for one chunk, keyed "<store>.<table>", dates as ISO strings."""
+    uprns = _uprns(chunk)
     police, eh, health, asc = (
         chunk.police,
         chunk.early_help,
@@ -235,7 +259,7 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
                 p.date_of_birth.isoformat(),
                 postcode_key(p.postcode),
                 int(p.restricted),
-                _json(patient_resource(p)),
+                _json(patient_resource(p, uprns.get(p.id))),
             )
             for p in health.patients
         ],

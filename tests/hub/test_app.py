@@ -201,7 +201,8 @@ def test_showcase_household_shows_mother_brother_and_mothers_partner_with_their_
     jade, liam, noah = members["Jade"][0], members["Liam"][0], members["Noah"]
     assert jade["relation"] == "MOTHER"
     assert {"kind": "SOURCE_RELATION", "source": "POLICE", "relation": "MOTHER"} in jade["basis"]
-    assert {"kind": "SHARED_ADDRESS", "source": "HEALTH", "relation": None} in jade["basis"]
+    assert {"kind": "SHARED_UPRN", "source": "HEALTH", "relation": None} in jade["basis"]
+    assert {"kind": "SHARED_ADDRESS", "source": "POLICE", "relation": None} in jade["basis"]
     assert {"HEALTH", "POLICE", "ADULT_SOCIAL_CARE"} <= set(jade["person"]["agencies"])
     assert liam["relation"] == "PARENTS_PARTNER"
     assert {"kind": "SOURCE_RELATION", "source": "POLICE", "relation": "PARENTS_PARTNER"} in (
