@@ -27,10 +27,16 @@ Guards no weight can override: two different valid NHS numbers are never a match
 birth a generation apart (a same-named parent and child) are never `auto` at query time, nor
 is a pair whose given names are different names (not a nickname, not a slip of a rare
 spelling), nor a date of birth slip together with a given-name slip (`Model.score`, strict).
-The batch linker (`link`, `mash-hub link`) applies the given-name and generation guards where
-a household is in sight (another record with the family name at the postcode, or with the
-family name and date of birth) and sends a record's two near-equal auto candidates that are
-two people to review.
+The batch linker (`link`, `mash-hub link`) never auto-links dates of birth a generation
+apart, applies the given-name guard where a household is in sight (another record with the
+family name at the address or postcode, or with the family name and date of birth) and sends
+a record's two near-equal auto candidates that are two people to review.
+
+Batch options: `train` estimates m and u on the two files themselves (the same EM, no ground
+truth; u's exact levels from the values' frequencies in each file) for files whose fields or
+quality differ from the generated data; `one_to_one` says neither file holds a person twice,
+so a pair that is each record's clear best candidate (by AMBIGUITY) is linked from the review
+threshold up. An optional address column is compared by the share of words in common.
 """
 
 from __future__ import annotations
@@ -916,9 +922,16 @@ def score_candidates(
     model: Model | None = None,
     progress: Any = None,
     floor: float | None = None,
+    one_to_one: bool = False,
 ) -> tuple[list[Scored], int, set[tuple[int, int]]]:
     """Every candidate pair scoring at least `floor` (default: the review threshold), the
-    number of candidate pairs, and the candidate pairs themselves."""
+    number of candidate pairs, and the candidate pairs themselves.
+
+    Guarded (never auto): a pair whose dates of birth are a generation apart (a parent and
+    a child of one name), and a pair whose given names are different names where another
+    record of the household is in sight. With `one_to_one` (each file holds a person once)
+    the generation guard too applies only where a household is in sight: such files are
+    curated lists whose dates of birth are keyed with errors, not a parent and a child."""
     model = model or default_model()
     floor = model.review if floor is None else floor
     tf = term_frequencies(right)
@@ -934,8 +947,9 @@ def score_candidates(
             lv = {f: level for f, level, _ in s.weights}
             # a parent and a child of one name are never auto-linked; other given names
             # only where no one else of the household is in sight
-            guarded = _another_generation(lv, left[i], right[j]) or (
-                lv["given_name"] not in GIVEN_SAME | {MISSING}
+            generation = _another_generation(lv, left[i], right[j])
+            guarded = (generation and not one_to_one) or (
+                (generation or lv["given_name"] not in GIVEN_SAME | {MISSING})
                 and (_has_housemate(left[i], left_homes) or _has_housemate(right[j], right_homes))
             )
             scored.append(Scored(i, j, s, guarded))
@@ -1067,7 +1081,7 @@ def link(
         model = fit(left, right, TRAIN_RANDOM_PAIRS, base=model)
     # every candidate that might be a record's best counts towards the one-to-one margin
     floor = min(0.0, model.review) if one_to_one else None
-    scored, n, _ = score_candidates(left, right, model, progress, floor)
+    scored, n, _ = score_candidates(left, right, model, progress, floor, one_to_one)
     return assign(scored, model.auto, model.review, left, right, one_to_one), n
 
 

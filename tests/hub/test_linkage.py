@@ -392,3 +392,14 @@ def test_csv_address_column_is_optional_and_read_when_present(tmp_path: Path) ->
     )
     (r,) = linkage.read_csv(path)
     assert r.address == ("14", "larch", "close", "hilltown")
+
+
+def test_one_to_one_still_guards_a_parent_and_child_of_one_name_with_the_household_in_sight() -> (
+    None
+):
+    father = record("F", "Matthew", "Ross", "1986-07-27", "male", ["HT14 7ER"])
+    son = record("S", "Matthew", "Ross", "2026-01-08", "male", ["HT14 7ER"], "9434765919")
+    mother = record("M", "Kate", "Ross", "1988-02-02", "female", ["HT14 7ER"])
+    model = linkage.default_model().with_thresholds(auto=10.0, review=5.0)
+    pairs, _ = linkage.link([son, mother], [father], model, one_to_one=True)
+    assert AUTO not in {p.band for p in pairs}
