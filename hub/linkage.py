@@ -287,17 +287,20 @@ def compare_dob(a: str, b: str) -> str:
     return "different"
 
 
+@functools.lru_cache(maxsize=100_000)
 def _district(postcode: str) -> str:
     """The outward code of a UK postcode (without spaces: all but the last three)."""
     return postcode[:-3] if len(postcode) >= 5 else ""
 
 
+@functools.lru_cache(maxsize=100_000)
 def _area(postcode: str) -> str:
     """The postcode area: the letters the outward code starts with ("" when none)."""
     return re.match(r"[A-Z]*", postcode).group()  # type: ignore[union-attr]
 
 
-def compare_postcode(a: Sequence[str], b: Sequence[str]) -> str:
+@functools.lru_cache(maxsize=200_000)
+def compare_postcode(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     if set(a) & set(b):
         return "exact"
     if {_district(x) for x in a} & {_district(y) for y in b} - {""}:
@@ -545,7 +548,8 @@ def load_model(path: Path | None = None) -> Model:
 
 
 # --- blocking -----------------------------------------------------------------------------
-def blocking_keys(r: Record) -> set[tuple[str, ...]]:
+@functools.lru_cache(maxsize=300_000)
+def blocking_keys(r: Record) -> frozenset[tuple[str, ...]]:
     """Keys under which two records become a candidate pair: date of birth; swapped date of
     birth with a family initial; postcode with a family or given initial; NHS number;
     phonetic family part with the birth year; phonetic given and family names together; one
@@ -575,7 +579,7 @@ def blocking_keys(r: Record) -> set[tuple[str, ...]]:
         keys |= {("fg", p, r.given[:2]) for p in r.family_parts}
     if r.nhs:
         keys.add(("nhs", r.nhs))
-    return keys
+    return frozenset(keys)
 
 
 @functools.lru_cache(maxsize=100_000)

@@ -320,8 +320,8 @@ def test_addresses_compare_by_shared_words_with_slips_allowed() -> None:
 
 
 def test_postcodes_in_another_area_weigh_against_more_than_a_move_within_the_area() -> None:
-    assert linkage.compare_postcode(["HT42QX"], ["HT91AB"]) == "area"
-    assert linkage.compare_postcode(["HT42QX"], ["KW47NA"]) == "different"
+    assert linkage.compare_postcode(("HT42QX",), ("HT91AB",)) == "area"
+    assert linkage.compare_postcode(("HT42QX",), ("KW47NA",)) == "different"
     table = linkage.default_model().table["postcode"]
     assert table["area"] > table["different"]
 
