@@ -346,7 +346,10 @@ def query_time(data_dir: Path = QUERY_DATA, n: int = QUERY_SAMPLE) -> dict[str, 
 
 
 def run() -> dict[str, Any]:
-    return {"febrl4": febrl4(), "generated": generated(), "query_time": query_time()}
+    # the machine is shared: timings mean little without the load they were taken under
+    load = [round(x, 2) for x in os.getloadavg()]
+    figures = {"febrl4": febrl4(), "generated": generated(), "query_time": query_time()}
+    return figures | {"load_average_at_start": load, "cpus": os.cpu_count()}
 
 
 if __name__ == "__main__":
