@@ -202,6 +202,26 @@ class AdultSocialCareAdapter:
             raise SourceResponseInvalid("adult social care person record is malformed") from None
         return [found[k] for k in sorted(found)]
 
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        """Persons by id (`GET /persons?id=a&id=b`), in batches."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return []
+        budget = self._http.budget()
+        batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
+        rows = await gather_lists(
+            [
+                self._pages("persons", [*(("id", pid) for pid in b), *self._page_params()], budget)
+                for b in batches
+            ]
+        )
+        wanted = set(ids)
+        try:
+            found = {str(r["id"]): _person(str(r["id"]), r) for r in rows}
+        except (KeyError, TypeError, ValueError):
+            raise SourceResponseInvalid("adult social care person record is malformed") from None
+        return [found[k] for k in sorted(found) if k in wanted]
+
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
         if not ids:

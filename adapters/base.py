@@ -87,6 +87,7 @@ class SourcePerson:
     postcode: str | None = None
     address: str | None = None
     labels: Labels = field(default_factory=lambda: Labels(agency="unknown"))
+    uprn: str | None = None  # the property's Unique Property Reference Number, where recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,59 @@ class SupportsProbe(Protocol):
             SourceUnavailable: the source cannot be reached or is failing.
             SourceMisconfigured: wrong URL, credentials rejected, schema missing.
             SourceResponseInvalid: the source answered with something unreadable.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation a source records between two of its person records: `related` is the
+    `relation` of the person record `person_id` (relation "parent": `related` is a parent of
+    `person_id`).
+
+    Attributes:
+        person_id: the SourcePerson.local_id asked about.
+        relation: one of RELATIONS.
+        related: the related person as the source records them.
+    """
+
+    person_id: str
+    relation: str
+    related: SourcePerson
+
+
+# What a related person is to the person asked about.
+RELATIONS = frozenset({"parent", "child", "partner", "sibling", "half_sibling", "twin", "carer"})
+
+
+@runtime_checkable
+class SupportsRelations(Protocol):
+    """Optional: an adapter whose source records family relations between its person
+    records (a police system's associations, an early help family). The hub offers those
+    related as household members, with the source as the basis."""
+
+    async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
+        """The relations of the given person records (SourcePerson.local_id).
+
+        Returns:
+            every recorded relation whose `person_id` is one of `person_ids`.
+        Raises:
+            SourceError: the source could not answer.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsFetch(Protocol):
+    """Optional: an adapter that can read person records by their ids, e.g. a record an
+    analyst confirmed as the child's that a later search no longer brings back."""
+
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        """The person records with the given ids (SourcePerson.local_id); unknown ids are
+        left out.
+
+        Raises:
+            SourceError: the source could not answer.
         """
         ...
 

@@ -44,6 +44,7 @@ from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 AGENCY = "health"
 IDS_PER_REQUEST = 50
+ADDRESS_KEY_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AddressKey"
 # v3-Confidentiality codes that mark a sensitive patient whose location must not be shown
 _RESTRICTED_CODES = frozenset({"R", "V"})
 _PLAN_CATEGORIES = frozenset({"CPP", "LAC", "UNBORN"})
@@ -107,6 +108,19 @@ def _ref_id(reference: str | None) -> str | None:
     if not reference:
         return None
     return reference.rstrip("/").split("/")[-1]
+
+
+def _uprn(address: Any) -> str | None:
+    """The UPRN in a UK Core address key extension, if the address carries one."""
+    for ext in (address.extension or ()) if address is not None else ():
+        if ext.url != ADDRESS_KEY_EXTENSION:
+            continue
+        parts = {e.url: e for e in ext.extension or ()}
+        kind, value = parts.get("type"), parts.get("value")
+        code = kind.valueCoding.code if kind is not None and kind.valueCoding else None
+        if code and code.lower() == "uprn" and value is not None and value.valueString:
+            return str(value.valueString)
+    return None
 
 
 def _restricted(patient: Patient) -> bool:
@@ -233,7 +247,30 @@ class HealthAdapter:
             postcode=addr.postalCode if addr else None,
             address=address_text or None,
             labels=Labels(agency=AGENCY, location_protected=_restricted(p)),
+            uprn=_uprn(addr),
         )
+
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        """Patients by id (`_id=a,b,...`), in batches."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return []
+        budget = self._http.budget()
+        batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
+        pages = await gather_lists(
+            [
+                self._bundles([("_id", ",".join(b)), ("_count", str(len(b)))], budget)
+                for b in batches
+            ]
+        )
+        wanted = set(ids)
+        patients = {
+            str(e.resource.id): e.resource
+            for page in pages
+            for e in page.entry or ()
+            if isinstance(e.resource, Patient) and e.resource.id in wanted
+        }
+        return [self._person(patients[k]) for k in sorted(patients)]
 
     # --- content ------------------------------------------------------------------------
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:

@@ -13,19 +13,21 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from .base import Item, Labels, PersonQuery, Source, SourceHealth, SourcePerson
+from .base import Item, Labels, PersonQuery, Relation, Source, SourceHealth, SourcePerson
 from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
     as_date,
     person_from_row,
     person_tables,
+    relation_table,
     sql_settings,
 )
 
 metadata = sa.MetaData()
 
 persons, person_name_keys = person_tables(metadata, "police")
+relations = relation_table(metadata, "police")
 
 incidents = sa.Table(
     "incidents",
@@ -141,6 +143,14 @@ class PoliceAdapter:
         out += [_missing_episode(r) for r in sorted(missing_rows, key=_newest("reported_on"))]
         out += [_warning_marker(r) for r in sorted(marker_rows, key=_newest("recorded_on"))]
         return out
+
+    async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
+        rows = await self._db.relations(persons, relations, person_ids)
+        return [Relation(i, rel, person_from_row(Source.POLICE, AGENCY, r)) for i, rel, r in rows]
+
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        rows = await self._db.persons_by_id(persons, person_ids)
+        return [person_from_row(Source.POLICE, AGENCY, r) for r in rows]
 
     async def probe(self) -> SourceHealth:
         return await self._db.probe(persons)

@@ -187,6 +187,20 @@ def person_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Table, sa.Tabl
     return persons, name_keys
 
 
+def relation_table(metadata: sa.MetaData, prefix: str) -> sa.Table:
+    """`relations(person_id, related_id, relation)`: `person_id` is the `relation` (parent,
+    child, partner, sibling, half_sibling, twin, carer) of `related_id`, both `persons`."""
+    relations = sa.Table(
+        "relations",
+        metadata,
+        sa.Column("person_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
+        sa.Column("related_id", sa.String(32), sa.ForeignKey("persons.id"), nullable=False),
+        sa.Column("relation", sa.String(16), nullable=False),
+    )
+    sa.Index(f"ix_{prefix}_relations_related", relations.c.related_id)
+    return relations
+
+
 def candidate_search(
     persons: sa.Table, name_keys: sa.Table, query: PersonQuery
 ) -> sa.Select[Any] | None:
@@ -300,6 +314,24 @@ class SqlSource:
         for start in range(0, len(ids), 500):
             rows += await self.fetch(statement.where(column.in_(ids[start : start + 500])))
         return rows
+
+    async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[RowMapping]:
+        return await self.fetch_by_person(sa.select(persons), persons.c.id, sorted(set(ids)))
+
+    async def relations(
+        self, persons: sa.Table, relations: sa.Table, ids: Sequence[str]
+    ) -> list[tuple[str, str, RowMapping]]:
+        """(person asked about, relation, the related person's row) for the given ids."""
+        rows = await self.fetch_by_person(
+            sa.select(
+                relations.c.related_id.label("asked_id"),
+                relations.c.relation,
+                persons,
+            ).join(persons, persons.c.id == relations.c.person_id),
+            relations.c.related_id,
+            sorted(set(ids)),
+        )
+        return [(str(r["asked_id"]), str(r["relation"]), r) for r in rows]
 
     async def probe(self, persons: sa.Table) -> SourceHealth:
         """Connect, check the persons table is there and estimate its size cheaply."""

@@ -296,10 +296,25 @@ def link(
     weights: Annotated[
         str | None, typer.Option(help="Trained weights (default: the shipped ones).")
     ] = None,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Estimate the weights on the two files themselves (EM, no ground truth).",
+        ),
+    ] = False,
+    one_to_one: Annotated[
+        bool,
+        typer.Option(
+            "--one-to-one",
+            help="Neither file holds a person twice: link each record's clear best candidate.",
+        ),
+    ] = False,
 ) -> None:
     """Batch-link two CSV files of people (columns id, given_name, family_name,
-    date_of_birth, sex, postcode, nhs_number; empty = unknown). Writes one row per linked
-    pair, one-to-one, with band auto or review and the match weight as score."""
+    date_of_birth, sex, postcode, nhs_number, and optionally address; empty = unknown).
+    Writes one row per linked pair, one-to-one, with band auto or review and the match
+    weight as score."""
     from pathlib import Path
 
     from rich.progress import Progress
@@ -331,6 +346,8 @@ def link(
             right_records,
             model,
             lambda done, total: progress.update(task, completed=done, total=total),
+            train=train,
+            one_to_one=one_to_one,
         )
     try:
         linkage.write_pairs(out_path, left_records, right_records, pairs)

@@ -297,13 +297,44 @@ class Cluster:
         )
 
 
-def cluster(records: Sequence[SourcePerson]) -> list[Cluster]:
-    """Group records into people, anchoring on records with an NHS number first."""
+# The tiers that may join an adult's records: an NHS number or the deterministic rules,
+# never a probabilistic score alone (an analyst may still confirm such a link).
+DETERMINISTIC = frozenset(
+    {"nhs_number", "name_and_date_of_birth", "name_and_swapped_date_of_birth"}
+)
+ADULT_AGE = 18
+
+
+def is_adult(born: date | None, today: date) -> bool:
+    """Born at least ADULT_AGE years before `today`; an unknown date of birth counts as an
+    adult (the stricter rule)."""
+    if born is None:
+        return True
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day)) >= (
+        ADULT_AGE
+    )
+
+
+def _joins(d: Demographics, record: SourcePerson, adults_on: date | None) -> bool:
+    link = match(d, record)
+    if link is None:
+        return False
+    if adults_on is not None and (
+        is_adult(record.date_of_birth, adults_on) or is_adult(d.date_of_birth, adults_on)
+    ):
+        return link.rule in DETERMINISTIC
+    return True
+
+
+def cluster(records: Sequence[SourcePerson], adults_on: date | None = None) -> list[Cluster]:
+    """Group records into people, anchoring on records with an NHS number first. With
+    `adults_on` (today), an adult's records join only on the NHS number or the deterministic
+    rules (`DETERMINISTIC`): adults are never merged on a fuzzy score alone."""
     ordered = sorted(records, key=lambda r: (r.nhs_number is None, r.source.value, r.local_id))
     clusters: list[Cluster] = []
     for record in ordered:
         for c in clusters:
-            if match(c.demographics, record) and all(
+            if _joins(c.demographics, record, adults_on) and all(
                 match(demographics_of(m), record) or not _conflicts(m, record) for m in c.members
             ):
                 c.add(record)

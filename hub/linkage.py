@@ -27,10 +27,16 @@ Guards no weight can override: two different valid NHS numbers are never a match
 birth a generation apart (a same-named parent and child) are never `auto` at query time, nor
 is a pair whose given names are different names (not a nickname, not a slip of a rare
 spelling), nor a date of birth slip together with a given-name slip (`Model.score`, strict).
-The batch linker (`link`, `mash-hub link`) applies the given-name and generation guards where
-a household is in sight (another record with the family name at the postcode, or with the
-family name and date of birth) and sends a record's two near-equal auto candidates that are
-two people to review.
+The batch linker (`link`, `mash-hub link`) never auto-links dates of birth a generation
+apart, applies the given-name guard where a household is in sight (another record with the
+family name at the address or postcode, or with the family name and date of birth) and sends
+a record's two near-equal auto candidates that are two people to review.
+
+Batch options: `train` estimates m and u on the two files themselves (the same EM, no ground
+truth; u's exact levels from the values' frequencies in each file) for files whose fields or
+quality differ from the generated data; `one_to_one` says neither file holds a person twice,
+so a pair that is each record's clear best candidate (by AMBIGUITY) is linked from the review
+threshold up. An optional address column is compared by the share of words in common.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from typing import Any
 
 import jellyfish
 import nhs_number as _nhs
+from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "identity_weights.json"
@@ -62,9 +69,15 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "family_name": ("exact", "part", "typo", "similar", "different"),
     "date_of_birth": ("exact", "swap", "year", "typo", "different"),
     "sex": ("agree", "different"),
-    "postcode": ("exact", "district", "different"),
+    # district: the same outward code (HT4); area: the same postcode area (HT)
+    "postcode": ("exact", "district", "area", "different"),
+    # the address's words and numbers: all, most (>= 80 %), half, some in common (small
+    # spelling slips allowed), or none; only where both records carry an address
+    "address": ("exact", "most", "half", "some", "different"),
 }
 FIELDS = tuple(LEVELS)
+# Fields left out of a pair's explanation where either record lacks them.
+OPTIONAL_FIELDS = frozenset({"address"})
 # Given-name levels that may be auto-linked: anything else is a different name.
 GIVEN_SAME = frozenset({"exact", "nickname", "typo"})
 NHS_WEIGHT = 20.0  # equal valid NHS numbers (with the date of birth agreeing): decisive
@@ -120,6 +133,7 @@ class Record:
     sex: str | None
     postcodes: tuple[str, ...]
     nhs: str | None  # valid NHS number only
+    address: tuple[str, ...] = ()  # the address's words and numbers, lower case, in order
 
 
 def record(
@@ -130,6 +144,7 @@ def record(
     sex: str | None = None,
     postcodes: Iterable[str | None] = (),
     nhs_number: str | None = None,
+    address: str | None = None,
 ) -> Record:
     parts = tuple(normalise((family_name or "").replace("-", " ")).split())
     first = [g for g in normalise(given_name).split()[:1] if g not in PLACEHOLDER_GIVEN]
@@ -142,7 +157,16 @@ def record(
         sex=_sex(sex),
         postcodes=tuple(dict.fromkeys(p for p in map(normalise_postcode, postcodes) if p)),
         nhs=valid_nhs(nhs_number),
+        address=address_tokens(address),
     )
+
+
+def address_tokens(address: str | None) -> tuple[str, ...]:
+    """The words and numbers of an address, lower case, accents removed, each once."""
+    if not address:
+        return ()
+    text = unicodedata.normalize("NFKD", address).encode("ascii", "ignore").decode().lower()
+    return tuple(dict.fromkeys(re.findall(r"[a-z]+|[0-9]+", text)))
 
 
 GENERATION_YEARS = 12
@@ -176,7 +200,15 @@ def _crossed(r: Record) -> Record:
     family_parts = tuple(r.given.split())
     first = r.family_parts[0] if r.family_parts else ""
     return Record(
-        r.id, first, " ".join(family_parts), family_parts, r.dob, r.sex, r.postcodes, r.nhs
+        r.id,
+        first,
+        " ".join(family_parts),
+        family_parts,
+        r.dob,
+        r.sex,
+        r.postcodes,
+        r.nhs,
+        r.address,
     )
 
 
@@ -255,17 +287,60 @@ def compare_dob(a: str, b: str) -> str:
     return "different"
 
 
+@functools.lru_cache(maxsize=100_000)
 def _district(postcode: str) -> str:
     """The outward code of a UK postcode (without spaces: all but the last three)."""
     return postcode[:-3] if len(postcode) >= 5 else ""
 
 
-def compare_postcode(a: Sequence[str], b: Sequence[str]) -> str:
+@functools.lru_cache(maxsize=100_000)
+def _area(postcode: str) -> str:
+    """The postcode area: the letters the outward code starts with ("" when none)."""
+    return re.match(r"[A-Z]*", postcode).group()  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=200_000)
+def compare_postcode(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     if set(a) & set(b):
         return "exact"
     if {_district(x) for x in a} & {_district(y) for y in b} - {""}:
         return "district"
+    if {_area(x) for x in a} & {_area(y) for y in b} - {""}:
+        return "area"
     return "different"
+
+
+def _fuzzy_word(word: str) -> bool:
+    """A word of an address that may carry a slip (numbers and short words must be equal)."""
+    return len(word) >= 4 and not word.isdigit()
+
+
+def _near_word(word: str, words: list[str]) -> bool:
+    """One of `words` is `word` but for one slip."""
+    return bool(
+        process.extractOne(word, words, scorer=OSA.distance, score_cutoff=1)
+        or process.extractOne(word, words, scorer=JaroWinkler.similarity, score_cutoff=0.92)
+    )
+
+
+@functools.lru_cache(maxsize=200_000)
+def compare_address(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    """Addresses by the share of words they have in common (of the longer one); a word
+    with one slip (optimal string alignment 1, or Jaro-Winkler >= 0.92) counts."""
+    set_a, set_b = set(a), set(b)
+    if set_a == set_b:
+        return "exact"
+    shared = len(set_a & set_b)
+    rest = [y for y in b if y not in set_a and _fuzzy_word(y)]
+    for x in a if rest else ():
+        if x not in set_b and _fuzzy_word(x) and _near_word(x, rest):
+            shared += 1
+    share = shared / max(len(a), len(b))
+    if share >= 0.8:
+        return "most"
+    if share >= 0.5:
+        return "half"
+    return "some" if shared else "different"
 
 
 def levels(left: Record, right: Record, known: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -287,6 +362,9 @@ def levels(left: Record, right: Record, known: frozenset[str] = frozenset()) -> 
         compare_postcode(left.postcodes, right.postcodes)
         if left.postcodes and right.postcodes
         else MISSING
+    )
+    out["address"] = (
+        compare_address(left.address, right.address) if left.address and right.address else MISSING
     )
     return out
 
@@ -327,6 +405,9 @@ class Model:
         for f in FIELDS:
             best = math.inf
             out[f] = {}
+            if f not in self.m:  # a field the model was not trained with weighs nothing
+                out[f] = dict.fromkeys(LEVELS[f], 0.0)
+                continue
             for lv in LEVELS[f]:
                 best = min(best, math.log2(self.m[f][lv] / self.u[f][lv]))
                 out[f][lv] = best
@@ -382,6 +463,8 @@ class Model:
             )
         for name in FIELDS:
             level = lv[name]
+            if name in OPTIONAL_FIELDS and level == MISSING:
+                continue
             w = 0.0 if level == MISSING else table[name][level]
             if name == "family_name" and level == "exact":
                 w += self._tf_adjustment(
@@ -465,7 +548,8 @@ def load_model(path: Path | None = None) -> Model:
 
 
 # --- blocking -----------------------------------------------------------------------------
-def blocking_keys(r: Record) -> set[tuple[str, ...]]:
+@functools.lru_cache(maxsize=300_000)
+def blocking_keys(r: Record) -> frozenset[tuple[str, ...]]:
     """Keys under which two records become a candidate pair: date of birth; swapped date of
     birth with a family initial; postcode with a family or given initial; NHS number;
     phonetic family part with the birth year; phonetic given and family names together; one
@@ -495,7 +579,7 @@ def blocking_keys(r: Record) -> set[tuple[str, ...]]:
         keys |= {("fg", p, r.given[:2]) for p in r.family_parts}
     if r.nhs:
         keys.add(("nhs", r.nhs))
-    return keys
+    return frozenset(keys)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -578,7 +662,7 @@ def em(
 
 # Blocking rules for training and the fields each estimates m for (those it does not fix).
 TRAINING_BLOCKS: dict[str, tuple[str, ...]] = {
-    "dob": ("given_name", "family_name", "sex", "postcode"),
+    "dob": ("given_name", "family_name", "sex", "postcode", "address"),
     "pcf": ("given_name", "date_of_birth", "sex"),
 }
 
@@ -597,12 +681,43 @@ def _random_u(
         for f in FIELDS:
             if lv[f] != MISSING:
                 counts[f][lv[f]] += 1
-    return {
+    u = {
         f: {
             lv: (counts[f][lv] + 1) / (sum(counts[f].values()) + len(LEVELS[f])) for lv in LEVELS[f]
         }
         for f in FIELDS
     }
+    for f, value in _EXACT_VALUE.items():
+        _set_exact(u[f], _chance_equal([value(r) for r in left], [value(r) for r in right]))
+    return u
+
+
+# The value whose equality is a field's "exact" level: its chance between two random records
+# follows from the values' frequencies in each file, more precisely than sampling finds it.
+_EXACT_VALUE: dict[str, Any] = {
+    "given_name": lambda r: r.given,
+    "family_name": lambda r: r.family,
+    "date_of_birth": lambda r: r.dob,
+}
+
+
+def _chance_equal(left: Sequence[str | None], right: Sequence[str | None]) -> float | None:
+    """P(two records drawn at random, one from each side, hold the same value), among those
+    that hold one; None when a side holds none."""
+    a, b = Counter(v for v in left if v), Counter(v for v in right if v)
+    n_a, n_b = sum(a.values()), sum(b.values())
+    if not n_a or not n_b:
+        return None
+    return max(sum(k * b[v] for v, k in a.items()) / (n_a * n_b), 1 / (n_a * n_b))
+
+
+def _set_exact(u: dict[str, float], exact: float | None) -> None:
+    """Put `exact` as the exact level's u, rescaling the other levels to keep the sum 1."""
+    if exact is None:
+        return
+    rest = sum(p for lv, p in u.items() if lv != "exact")
+    for lv in u:
+        u[lv] = exact if lv == "exact" else u[lv] * (1 - exact) / rest
 
 
 def _generated_sides(
@@ -702,10 +817,13 @@ def fit(
     m["date_of_birth"] = (
         _m_from_nhs_pairs(left, right, known, "date_of_birth") or m["date_of_birth"]
     )
-    if base is not None:  # a field absent from both files: nothing to learn from
-        for f in FIELDS:
-            if not any(_has(r, f) for r in left) or not any(_has(r, f) for r in right):
+    for f in FIELDS:  # a field absent from either file: nothing to learn from
+        if not any(_has(r, f) for r in left) or not any(_has(r, f) for r in right):
+            if base is not None and f in base.m:
                 m[f], u[f] = base.m[f], base.u[f]
+            else:
+                m.pop(f, None)
+                u.pop(f, None)
     tf = term_frequencies(right)
     return Model(
         m=m,
@@ -731,6 +849,7 @@ def _has(r: Record, name: str) -> bool:
             "date_of_birth": r.dob,
             "sex": r.sex,
             "postcode": r.postcodes,
+            "address": r.address,
         }[name]
     )
 
@@ -770,6 +889,7 @@ def read_csv(path: Path) -> list[Record]:
                     row["sex"],
                     [row["postcode"]],
                     row["nhs_number"],
+                    row.get("address"),
                 )
                 for row in reader
             ]
@@ -806,9 +926,16 @@ def score_candidates(
     model: Model | None = None,
     progress: Any = None,
     floor: float | None = None,
+    one_to_one: bool = False,
 ) -> tuple[list[Scored], int, set[tuple[int, int]]]:
     """Every candidate pair scoring at least `floor` (default: the review threshold), the
-    number of candidate pairs, and the candidate pairs themselves."""
+    number of candidate pairs, and the candidate pairs themselves.
+
+    Guarded (never auto): a pair whose dates of birth are a generation apart (a parent and
+    a child of one name), and a pair whose given names are different names where another
+    record of the household is in sight. With `one_to_one` (each file holds a person once)
+    the generation guard too applies only where a household is in sight: such files are
+    curated lists whose dates of birth are keyed with errors, not a parent and a child."""
     model = model or default_model()
     floor = model.review if floor is None else floor
     tf = term_frequencies(right)
@@ -822,10 +949,13 @@ def score_candidates(
         s = model.score(left[i], right[j], tf, known, strict_given=False)
         if s.weight >= floor and s.level("nhs_number") != "different":
             lv = {f: level for f, level, _ in s.weights}
-            guarded = (
-                _another_generation(lv, left[i], right[j])
-                or lv["given_name"] not in GIVEN_SAME | {MISSING}
-            ) and (_has_housemate(left[i], left_homes) or _has_housemate(right[j], right_homes))
+            # a parent and a child of one name are never auto-linked; other given names
+            # only where no one else of the household is in sight
+            generation = _another_generation(lv, left[i], right[j])
+            guarded = (generation and not one_to_one) or (
+                (generation or lv["given_name"] not in GIVEN_SAME | {MISSING})
+                and (_has_housemate(left[i], left_homes) or _has_housemate(right[j], right_homes))
+            )
             scored.append(Scored(i, j, s, guarded))
         if progress is not None and (n % step == 0 or n == len(ordered) - 1):
             progress(n + 1, len(ordered))
@@ -838,13 +968,22 @@ def assign(
     review: float,
     left: Sequence[Record] | None = None,
     right: Sequence[Record] | None = None,
+    one_to_one: bool = False,
 ) -> list[Pair]:
     """One-to-one pairs, auto-band pairs first (best weight first), then review-band pairs
     between records not yet paired. Given the records, an auto pair whose record has a
-    second auto candidate, another person, scoring nearly as well goes to review."""
+    second auto candidate, another person, scoring nearly as well goes to review.
+
+    `one_to_one`: neither file holds a person twice, so a review-band pair that is each
+    record's clear best candidate (the runner-up on either side at least AMBIGUITY behind)
+    is linked (`auto`), unless the sibling guard holds it back."""
+    scored = list(scored)
+    clear = _clear_best(scored) if one_to_one else set()
     banded: list[Pair] = []
     for p in scored:
-        if p.score.weight >= auto and not p.guarded:
+        if not p.guarded and (
+            p.score.weight >= auto or (p.score.weight >= review and (p.left, p.right) in clear)
+        ):
             banded.append(Pair(p.left, p.right, AUTO, p.score))
         elif p.score.weight >= review:
             banded.append(Pair(p.left, p.right, REVIEW, p.score))
@@ -863,6 +1002,27 @@ def assign(
 
 
 AMBIGUITY = 3.0  # log2: two auto candidates closer than this are not told apart
+
+
+def _clear_best(scored: Sequence[Scored]) -> set[tuple[int, int]]:
+    """The pairs that are both records' best candidate, ahead of each one's runner-up by at
+    least AMBIGUITY."""
+    best: dict[tuple[str, int], list[float]] = {}
+    for p in scored:
+        for key in (("l", p.left), ("r", p.right)):
+            top = best.setdefault(key, [-math.inf, -math.inf])
+            if p.score.weight > top[0]:
+                top[:] = [p.score.weight, top[0]]
+            elif p.score.weight > top[1]:
+                top[1] = p.score.weight
+    return {
+        (p.left, p.right)
+        for p in scored
+        if all(
+            best[k][0] == p.score.weight and best[k][0] - best[k][1] >= AMBIGUITY
+            for k in (("l", p.left), ("r", p.right))
+        )
+    }
 
 
 def _ambiguous_to_review(
@@ -906,22 +1066,37 @@ def link(
     right: Sequence[Record],
     model: Model | None = None,
     progress: Any = None,
+    train: bool = False,
+    one_to_one: bool = False,
 ) -> tuple[list[Pair], int]:
     """Pairs in the auto or review band, one-to-one (see `assign`), and the number of
     candidate pairs scored. `progress(done, total)` is called as candidates are scored.
+
+    `train`: the m and u probabilities are estimated on the two files themselves (`fit`,
+    unsupervised: no ground truth), for files whose fields or quality differ from the
+    generated data the shipped weights were trained on; the thresholds stay the model's.
+    `one_to_one`: neither file holds a person twice (see `assign`).
 
     The sibling guard, in batch: a pair whose given names are different names is auto-linked
     only when neither file holds another record of the same household (family name part and
     postcode); otherwise it is at most reviewed."""
     model = model or default_model()
-    scored, n, _ = score_candidates(left, right, model, progress)
-    return assign(scored, model.auto, model.review, left, right), n
+    if train:
+        model = fit(left, right, TRAIN_RANDOM_PAIRS, base=model)
+    # every candidate that might be a record's best counts towards the one-to-one margin
+    floor = min(0.0, model.review) if one_to_one else None
+    scored, n, _ = score_candidates(left, right, model, progress, floor, one_to_one)
+    return assign(scored, model.auto, model.review, left, right, one_to_one), n
+
+
+TRAIN_RANDOM_PAIRS = 50_000  # u of a batch's own files (exact levels from frequencies)
 
 
 def _home_keys(r: Record) -> set[tuple[str, str]]:
-    """(family name part, postcode) and (family name part, date of birth): the household,
-    and a twin even where one of them is recorded at another address."""
-    keys = {(p, pc) for p in r.family_parts for pc in r.postcodes}
+    """(family name part, address or else postcode) and (family name part, date of birth):
+    the household, and a twin even where one of them is recorded at another address."""
+    homes = [" ".join(sorted(r.address))] if r.address else r.postcodes
+    keys = {(p, home) for p in r.family_parts for home in homes}
     if r.dob:
         keys |= {(p, "dob:" + r.dob) for p in r.family_parts}
     return keys

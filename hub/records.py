@@ -6,8 +6,8 @@ it never looks like a source that knows nothing (`NOT_KNOWN`).
 
 Analysts' decisions (`hub.decisions`) outrank the scorer on every query: a rejected source
 record is never the child (it may still be a household member by address); a confirmed one
-is linked whatever the scorer says, provided the source returns it among its candidates (the
-Adapter protocol has no fetch by id). Review-band candidates are not linked; they are noted
+is linked whatever the scorer says; where the search no longer brings it back, it is read by
+id (adapters with `SupportsFetch`). Review-band candidates are not linked; they are noted
 for the review queue.
 """
 
@@ -29,11 +29,14 @@ from adapters.base import (
     Adapter,
     Item,
     PersonQuery,
+    Relation,
     Source,
     SourceError,
     SourcePerson,
     SourceTimedOut,
+    SupportsFetch,
     SupportsProbe,
+    SupportsRelations,
     swapped_date,
 )
 
@@ -100,6 +103,8 @@ class SourceAnswer:
     candidates: list[SourcePerson] = field(default_factory=list)
     circuit_open: bool = False
     reviews: list[tuple[SourcePerson, Link]] = field(default_factory=list)  # undecided
+    # what the source relates to the child's records: (record, relation to the child)
+    related: list[tuple[SourcePerson, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,45 @@ class ChildMatch:
     records: tuple[SourcePerson, ...]
 
 
+# Why someone is offered as a household member.
+SOURCE_RELATION, SHARED_ADDRESS, SHARED_UPRN = "SOURCE_RELATION", "SHARED_ADDRESS", "SHARED_UPRN"
+# What a related person is to the child, most telling first: a source's relation of a
+# person record ("parent" of the child's record), and "parents_partner" (the partner of a
+# parent or carer, found through the parent's own relations).
+RELATION_ORDER = (
+    "parent",
+    "carer",
+    "parents_partner",
+    "twin",
+    "sibling",
+    "half_sibling",
+    "partner",
+    "child",
+)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One reason a person is in the child's household: the kind (SOURCE_RELATION,
+    SHARED_ADDRESS, SHARED_UPRN), the source that said so and, for a relation, what the
+    person is to the child."""
+
+    kind: str
+    source: Source
+    relation: str | None = None
+
+
 @dataclass(frozen=True)
 class HouseholdMember:
     subject_id: str
     records: tuple[SourcePerson, ...]
+    basis: tuple[Basis, ...] = ()
+
+    @property
+    def relation(self) -> str | None:
+        """The most telling relation any source records (None: only the address says)."""
+        said = {b.relation for b in self.basis if b.relation}
+        return next((r for r in RELATION_ORDER if r in said), None)
 
 
 @dataclass
@@ -261,12 +301,23 @@ class RecordService:
 
         async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
+            candidates += await _confirmed_elsewhere(adapter, source, candidates, decided)
             linked, reviews = _links(d, source, candidates, decided)
             household = _household(d, candidates, linked)
+            related = await _related(adapter, linked)
             ids = [c.local_id for c, _ in linked] + [c.local_id for c in household]
-            items = list(await adapter.items(ids)) if ids else []
+            ids += [p.local_id for p, _ in related]
+            items = list(await adapter.items(list(dict.fromkeys(ids)))) if ids else []
             return SourceAnswer(
-                source, OK, 0, linked, household, items, candidates, reviews=reviews
+                source,
+                OK,
+                0,
+                linked,
+                household,
+                items,
+                candidates,
+                reviews=reviews,
+                related=related,
             )
 
         answers = await self._fan_out(ask)
@@ -279,14 +330,43 @@ class RecordService:
             a.linked, doubtful = _sibling_safe(d, a.linked, everyone)
             a.reviews += doubtful
             a.household = _household(d, a.candidates, a.linked)
-            keep = {c.local_id for c, _ in a.linked} | {c.local_id for c in a.household}
+            own = {c.local_id for c, _ in a.linked}
+            a.related = [(p, r) for p, r in a.related if p.local_id not in own]
+            keep = own | {c.local_id for c in a.household} | {p.local_id for p, _ in a.related}
             a.items = [i for i in a.items if i.person_id in keep]
             a.status = OK if keep else NOT_KNOWN
         await self._note_reviews(subject_id, answers)
-        clusters = identity.cluster([p for a in answers.values() for p in a.household])
+        return AssembledRecord(subject_id, d, answers, await self._household_members(answers))
+
+    async def _household_members(
+        self, answers: Mapping[Source, SourceAnswer]
+    ) -> list[HouseholdMember]:
+        """The people the sources relate to the child or record at the child's address, each
+        with its basis. Their records are grouped into people the strict way: an adult's
+        records join only on the NHS number or the deterministic rules."""
+        basis: dict[tuple[Source, str], list[Basis]] = {}
+        records: dict[tuple[Source, str], SourcePerson] = {}
+        uprns = {p.uprn for a in answers.values() for p, _ in a.linked if p.uprn}
+        for a in answers.values():
+            for p in a.household:
+                records[(p.source, p.local_id)] = p
+                kind = SHARED_UPRN if p.uprn and p.uprn in uprns else SHARED_ADDRESS
+                basis.setdefault((p.source, p.local_id), []).append(Basis(kind, p.source))
+            for p, relation in a.related:
+                records[(p.source, p.local_id)] = p
+                basis.setdefault((p.source, p.local_id), []).append(
+                    Basis(SOURCE_RELATION, p.source, relation)
+                )
+        clusters = identity.cluster(list(records.values()), adults_on=self.today())
         ids = await self._subjects_for([c.demographics for c in clusters])
-        members = [HouseholdMember(i, tuple(c.members)) for i, c in zip(ids, clusters, strict=True)]
-        return AssembledRecord(subject_id, d, answers, members)
+        return [
+            HouseholdMember(
+                i,
+                tuple(c.members),
+                tuple(dict.fromkeys(b for m in c.members for b in basis[(m.source, m.local_id)])),
+            )
+            for i, c in zip(ids, clusters, strict=True)
+        ]
 
     async def _note_reviews(self, subject_id: str, answers: dict[Source, SourceAnswer]) -> None:
         """Queue the review-band candidates for an analyst. The queue is a by-product of
@@ -410,17 +490,67 @@ def _sibling_safe(
     return [(c, k) for c, k in linked if k.decision is not None or c.local_id in kept], doubtful
 
 
+async def _confirmed_elsewhere(
+    adapter: Adapter,
+    source: Source,
+    candidates: list[SourcePerson],
+    decided: Mapping[decisions.Pair, LinkDecision],
+) -> list[SourcePerson]:
+    """The records an analyst confirmed as the child's that the search no longer brings
+    back (the source's record has changed since), read by id where the adapter can."""
+    found = {c.local_id for c in candidates}
+    missing = sorted(
+        record_id
+        for (s, record_id), decision in decided.items()
+        if s == source and decision.decision == decisions.CONFIRMED and record_id not in found
+    )
+    if not missing or not isinstance(adapter, SupportsFetch):
+        return []
+    return list(await adapter.fetch(missing))
+
+
+async def _related(
+    adapter: Adapter, linked: list[tuple[SourcePerson, ChildLink]]
+) -> list[tuple[SourcePerson, str]]:
+    """What the source relates to the child's records: (record, what it is to the child),
+    and the partners of the child's parents and carers. A source that records no relations
+    (or cannot answer this optional question) leaves the household to the address."""
+    if not linked or not isinstance(adapter, SupportsRelations):
+        return []
+    own = {c.local_id for c, _ in linked}
+    try:
+        first = [r for r in await adapter.relations(sorted(own)) if r.related.local_id not in own]
+        parents = sorted({r.related.local_id for r in first if r.relation in ("parent", "carer")})
+        second: Sequence[Relation] = await adapter.relations(parents) if parents else ()
+    except SourceError as exc:
+        log.info("source relations not read: %s", type(exc).__name__)
+        return []
+    found = [(r.related, r.relation) for r in first]
+    seen = own | {p.local_id for p, _ in found}
+    found += [
+        (r.related, "parents_partner")
+        for r in second
+        if r.relation == "partner" and r.related.local_id not in seen
+    ]
+    return found
+
+
 def _household(
     d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, ChildLink]]
 ) -> list[SourcePerson]:
     """The people a source records at the child's address: where the source knows the
-    child, the address of its own linked records; elsewhere the child's current address."""
+    child, the address (or property reference, UPRN) of its own linked records; elsewhere
+    the child's current address."""
     linked_ids = {c.local_id for c, _ in linked}
     homes = {k for c, _ in linked if (k := identity.address_key(c))} or (
         {d.address_key} if d.address_key else set()
     )
+    uprns = {c.uprn for c, _ in linked if c.uprn}
     return [
-        c for c in candidates if c.local_id not in linked_ids and identity.address_key(c) in homes
+        c
+        for c in candidates
+        if c.local_id not in linked_ids
+        and (identity.address_key(c) in homes or (c.uprn is not None and c.uprn in uprns))
     ]
 
 

@@ -141,12 +141,18 @@ def asc_app(data_dir: Path, *, allow_faults: bool = False) -> ASGIApp:
 
     def persons(request: Request) -> Response:
         params = request.query_params
-        unknown = sorted(set(params.keys()) - {*_SEARCH_KEYS, "page_size", "cursor"})
+        unknown = sorted(set(params.keys()) - {*_SEARCH_KEYS, "id", "page_size", "cursor"})
         if unknown:
             raise _BadRequest(f"unknown parameter(s): {', '.join(unknown)}")
         size = _page_size(request)
         where: list[str] = []
         args: list[Any] = []
+        ids = [v for raw in params.getlist("id") for v in raw.split(",") if v]
+        if ids:
+            if len(ids) > 500:
+                raise _BadRequest("at most 500 ids")
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            args += ids
         for key in _SEARCH_KEYS:
             for raw in params.getlist(key):
                 value = raw.strip()

@@ -38,6 +38,7 @@ T = TypeVar("T")
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ADDRESS_KEY_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AddressKey"
 PLAN_CATEGORY_SYSTEM = "https://mash-hub.example/fhir/CodeSystem/care-plan-category"
 _PLAN_DISPLAY = {
     "CPP": "Child protection plan",
@@ -65,7 +66,7 @@ def _iso(value: date | None) -> str | None:
 
 
 # --- FHIR resources -----------------------------------------------------------------------
-def patient_resource(p: g.HealthPatient) -> dict[str, Any]:
+def patient_resource(p: g.HealthPatient, uprn: str | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {"resourceType": "Patient", "id": p.id}
     if p.restricted:
         res["meta"] = {
@@ -85,6 +86,16 @@ def patient_resource(p: g.HealthPatient) -> dict[str, Any]:
             address["city"] = city
         if p.postcode:
             address["postalCode"] = p.postcode
+        if uprn:
+            address["extension"] = [
+                {
+                    "url": ADDRESS_KEY_EXTENSION,
+                    "extension": [
+                        {"url": "type", "valueCoding": {"code": "uprn"}},
+                        {"url": "value", "valueString": uprn},
+                    ],
+                }
+            ]
         res["address"] = [address]
     res["generalPractitioner"] = [{"display": p.gp}]
     return res
@@ -152,8 +163,35 @@ def _name_keys(persons: Iterable[Any]) -> list[Row]:
     ]
 
 
+def _relations(records: Sequence[Any], relations: Iterable[g.Relation]) -> list[Row]:
+    """The family relations a source records: those between two people it holds (between
+    each of their records, where it holds someone twice)."""
+    ids: dict[str, list[str]] = {}
+    for r in records:
+        ids.setdefault(r.person_id, []).append(r.id)
+    return [
+        (a, b, rel.relation)
+        for rel in relations
+        for a in ids.get(rel.person_id, ())
+        for b in ids.get(rel.related_id, ())
+    ]
+
+
+def _uprns(chunk: g.Chunk) -> dict[str, str]:
+    """The UPRN of each patient's home, where the record holds the current address (a stale
+    address has none: its reference is not known)."""
+    homes = {h.id: h for h in chunk.households}
+    lives = {x.id: homes.get(x.household_id) for x in chunk.persons}
+    return {
+        p.id: home.uprn
+        for p in chunk.health.patients
+        if (home := lives.get(p.person_id)) is not None and p.address == home.address
+    }
+
+
 def chunk_rows(chunk: g.Chunk) -> Rows:
     """Every store's rows for one chunk, keyed "<store>.<table>", dates as ISO strings."""
+    uprns = _uprns(chunk)
     police, eh, health, asc = (
         chunk.police,
         chunk.early_help,
@@ -191,7 +229,9 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
         "police.warning_markers": [
             (w.id, w.person_id, w.marker, w.recorded_on.isoformat()) for w in police.warning_markers
         ],
+        "police.relations": _relations(police.persons, chunk.relations),
         "early_help.persons": [_sql_person(p) for p in eh.persons],
+        "early_help.relations": _relations(eh.persons, chunk.relations),
         "early_help.person_name_keys": _name_keys(eh.persons),
         "early_help.episodes": [
             (
@@ -219,7 +259,7 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
                 p.date_of_birth.isoformat(),
                 postcode_key(p.postcode),
                 int(p.restricted),
-                _json(patient_resource(p)),
+                _json(patient_resource(p, uprns.get(p.id))),
             )
             for p in health.patients
         ],

@@ -16,7 +16,7 @@ import strawberry
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub import oversight
 from hub.context import Access, Context
-from hub.records import OK, REVIEW, AssembledRecord, SourceAnswer, weights_of
+from hub.records import OK, REVIEW, AssembledRecord, HouseholdMember, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
 from hub.store import WithheldItem
 
@@ -241,9 +241,7 @@ class ChildView:
         return t.ChildRecord(
             id=strawberry.ID(self.record.subject_id),
             person=self.child_person(),
-            household=[
-                self.household_person(m.subject_id, m.records) for m in self.record.household
-            ],
+            household=[self.household_member(m) for m in self.record.household],
             police=sections[Source.POLICE],
             health=sections[Source.HEALTH],
             adult_social_care=sections[Source.ADULT_SOCIAL_CARE],
@@ -378,6 +376,22 @@ class ChildView:
         records = [p for a in self.record.answers.values() for p, _ in a.linked]
         return self.person(self.record.subject_id, records, Relationship.CHILD, "child.person")
 
+    def household_member(self, member: HouseholdMember) -> t.HouseholdMember:
+        person = self.household_person(member.subject_id, member.records)
+        sex = next((r.sex for r in member.records if r.sex in ("female", "male")), None)
+        return t.HouseholdMember(
+            person=person,
+            relation=_relation(member.relation, sex),
+            basis=[
+                t.HouseholdBasis(
+                    kind=t.HouseholdBasisKind(b.kind),
+                    source=b.source,
+                    relation=_relation(b.relation, sex),
+                )
+                for b in member.basis
+            ],
+        )
+
     def household_person(self, subject_id: str, records: tuple[SourcePerson, ...]) -> t.Person:
         return self.person(
             subject_id, list(records), Relationship.HOUSEHOLD_MEMBER, "child.household"
@@ -432,6 +446,16 @@ class ChildView:
             return None
         latest = max(consents, key=lambda i: str(i.data.get("recorded_on") or ""))
         return str(latest.data["status"]) if latest.data.get("status") else None
+
+
+def _relation(relation: str | None, sex: str | None) -> t.HouseholdRelation | None:
+    """A source's relation as the child's: a parent is the mother or father where the
+    sources record the parent's sex."""
+    if relation is None:
+        return None
+    if relation == "parent" and sex in ("female", "male"):
+        return t.HouseholdRelation.MOTHER if sex == "female" else t.HouseholdRelation.FATHER
+    return t.HouseholdRelation(relation.upper())
 
 
 def _camel(snake: str) -> str:

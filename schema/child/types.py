@@ -3,6 +3,7 @@ source nulls its own section, never the record."""
 
 from __future__ import annotations
 
+import enum
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -233,6 +234,50 @@ EarlyHelpSectionResult = Annotated[
 ]
 
 
+@strawberry.enum(description="Why a person is offered as a member of the child's household.")
+class HouseholdBasisKind(enum.Enum):
+    SOURCE_RELATION = "SOURCE_RELATION"  # a source records the relation
+    SHARED_ADDRESS = "SHARED_ADDRESS"  # a source records them at the child's address
+    SHARED_UPRN = "SHARED_UPRN"  # the same property reference (UPRN) as the child
+
+
+@strawberry.enum(description="What a household member is to the child, as a source records it.")
+class HouseholdRelation(enum.Enum):
+    MOTHER = "MOTHER"
+    FATHER = "FATHER"
+    PARENT = "PARENT"
+    CARER = "CARER"
+    PARENTS_PARTNER = "PARENTS_PARTNER"
+    TWIN = "TWIN"
+    SIBLING = "SIBLING"
+    HALF_SIBLING = "HALF_SIBLING"
+    PARTNER = "PARTNER"
+    CHILD = "CHILD"
+
+
+@strawberry.type(
+    description="One reason for a household member: the kind, the source that said so and, "
+    "for a source relation, what the person is to the child."
+)
+class HouseholdBasis:
+    kind: HouseholdBasisKind
+    source: SourceName
+    relation: HouseholdRelation | None = None
+
+
+@strawberry.type(
+    description="A person offered as a member of the child's household, with the basis. "
+    "Adults' records from several sources are one person only on an NHS number or the "
+    "deterministic identity rules (or an analyst's confirmation), never on a fuzzy score: "
+    "otherwise they are listed separately. `relation`: the most telling relation any source "
+    "records (null where only the address connects them)."
+)
+class HouseholdMember:
+    person: Person
+    relation: HouseholdRelation | None
+    basis: list[HouseholdBasis]
+
+
 @strawberry.federation.type(
     keys=["id"],
     description="One child's record assembled live from every source. A section is null only "
@@ -241,7 +286,7 @@ EarlyHelpSectionResult = Annotated[
 class ChildRecord:
     id: strawberry.ID
     person: Person | None
-    household: list[Person]
+    household: list[HouseholdMember]
     police: PoliceSectionResult | None
     health: HealthSectionResult | None
     adult_social_care: AdultSocialCareSectionResult | None

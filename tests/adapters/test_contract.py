@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from adapters import REGISTRY
 from adapters.base import (
     KINDS,
+    RELATIONS,
     Adapter,
     PersonQuery,
     Source,
@@ -34,6 +35,8 @@ from adapters.base import (
     SourceMisconfigured,
     SourceResponseInvalid,
     SourceUnavailable,
+    SupportsFetch,
+    SupportsRelations,
 )
 from hub.demo import sources
 from hub.demo.faults import FaultProxy
@@ -41,6 +44,7 @@ from hub.demo.faults import FaultProxy
 FHIR_TOKEN = "contract-suite-token"
 SLOW_DEADLINE_S = 0.5
 NOBODY = PersonQuery(nhs_number="0000000000")
+RELATED_SOURCES = {Source.POLICE, Source.EARLY_HELP}
 
 
 @dataclass
@@ -205,6 +209,39 @@ async def test_found_person_comes_back_with_labelled_items(contract: Contract) -
             assert item.labels.agency == contract.agency
             assert item.person_id == match[0].local_id
             assert set(item.data) == set(KINDS[item.kind])
+
+    await _use(contract, work)
+
+
+async def test_person_found_by_search_is_read_again_by_id(contract: Contract) -> None:
+    async def work(a: Adapter) -> None:
+        assert isinstance(a, SupportsFetch), "every adapter here reads persons by id"
+        people = await a.search(contract.found)
+        wanted = sorted(p.local_id for p in people)[:3]
+        fetched = await a.fetch([*wanted, "no-such-record"])
+        assert sorted(p.local_id for p in fetched) == wanted
+        by_id = {p.local_id: p for p in people}
+        assert all(p == by_id[p.local_id] for p in fetched), "the same record as search gave"
+        assert list(await a.fetch([])) == []
+
+    await _use(contract, work)
+
+
+async def test_relations_where_recorded_are_people_of_the_same_source(contract: Contract) -> None:
+    async def work(a: Adapter) -> None:
+        if contract.source not in RELATED_SOURCES:  # the HTTP demo sources record none
+            assert not isinstance(a, SupportsRelations)
+            return
+        assert isinstance(a, SupportsRelations)
+        people = await a.search(contract.found)
+        (child,) = [p for p in people if (p.given_name, p.family_name) == contract.found_name]
+        relations = await a.relations([child.local_id])
+        assert relations, "the showcase child's family is related in this source"
+        assert all(r.person_id == child.local_id for r in relations)
+        assert all(
+            r.relation in RELATIONS and r.related.source is contract.source for r in relations
+        )
+        assert list(await a.relations(["no-such-record"])) == []
 
     await _use(contract, work)
 

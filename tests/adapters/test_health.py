@@ -68,6 +68,13 @@ async def test_search_finds_ava_by_nhs_number_when_spaced(health: HealthAdapter)
     assert ava.labels.location_protected is False
 
 
+async def test_patient_at_their_current_home_carries_its_uprn(health: HealthAdapter) -> None:
+    [ava] = await health.search(PersonQuery(nhs_number=g.AVA_NHS))
+    assert ava.uprn == g.SHOWCASE_UPRN
+    family = await health.search(PersonQuery(postcodes=(g.SHOWCASE_POSTCODE,)))
+    assert {p.given_name for p in family if p.uprn == g.SHOWCASE_UPRN} >= {"Ava", "Noah", "Jade"}
+
+
 async def test_items_are_labelled_health_and_named_as_in_kinds(health: HealthAdapter) -> None:
     [ava] = await health.search(PersonQuery(nhs_number=g.AVA_NHS))
     items = await health.items([ava.local_id])

@@ -34,7 +34,11 @@ query Record($id: ID!, $purpose: Purpose!, $contactId: ID) {
     withheld { reason }
     person { id givenName familyName dateOfBirth nhsNumber agencies address postcode
              redactedFields { field reason } }
-    household { id givenName familyName relationship agencies }
+    household {
+      relation
+      basis { kind source relation }
+      person { id givenName familyName relationship agencies }
+    }
     sources { source status latencyMs circuitOpen }
     links { source sourceRecordId rule agreedFields }
     police {
@@ -191,10 +195,37 @@ def test_police_record_held_as_eva_thomson_is_linked_to_ava_and_noah_never_is(hu
     assert ("HEALTH", "nhs_number") in linked
     assert any(source == "POLICE" for source, _ in linked)
     assert any(source == "EARLY_HELP" for source, _ in linked)
-    household = {(p["givenName"], p["familyName"]) for p in record["household"]}
+    household = {(m["person"]["givenName"], m["person"]["familyName"]) for m in record["household"]}
     assert ("Jade", "Thompson") in household
     assert any(given == "Noah" for given, _ in household), "Noah is a household member"
     assert record["person"]["givenName"] == "Ava"
+
+
+def test_showcase_household_shows_mother_brother_and_mothers_partner_with_their_basis(
+    hub: Hub,
+) -> None:
+    record = read_record(hub, "mash_social_worker")
+    members: dict[str, list[dict[str, Any]]] = {}
+    for m in record["household"]:
+        members.setdefault(m["person"]["givenName"], []).append(m)
+    # every adult appears once: their records join on NHS number or the deterministic rules
+    assert len(members["Jade"]) == 1 and len(members["Liam"]) == 1, members
+    jade, liam, noah = members["Jade"][0], members["Liam"][0], members["Noah"]
+    assert jade["relation"] == "MOTHER"
+    assert {"kind": "SOURCE_RELATION", "source": "POLICE", "relation": "MOTHER"} in jade["basis"]
+    assert {"kind": "SHARED_UPRN", "source": "HEALTH", "relation": None} in jade["basis"]
+    assert {"kind": "SHARED_ADDRESS", "source": "POLICE", "relation": None} in jade["basis"]
+    assert {"HEALTH", "POLICE", "ADULT_SOCIAL_CARE"} <= set(jade["person"]["agencies"])
+    assert liam["relation"] == "PARENTS_PARTNER"
+    assert {"kind": "SOURCE_RELATION", "source": "POLICE", "relation": "PARENTS_PARTNER"} in (
+        liam["basis"]
+    )
+    assert [m["relation"] for m in noah] == ["SIBLING"], "Noah is one person, her brother"
+    sources_saying_sibling = {
+        b["source"] for b in noah[0]["basis"] if b["kind"] == "SOURCE_RELATION"
+    }
+    assert sources_saying_sibling == {"POLICE", "EARLY_HELP"}
+    assert all(m["person"]["id"] != record["id"] for m in record["household"])
 
 
 def test_early_help_worker_sees_police_intelligence_redacted_with_a_typed_reason(

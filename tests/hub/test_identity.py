@@ -143,3 +143,31 @@ def test_a_parent_with_the_childs_name_is_never_auto_linked() -> None:
     junior = Demographics(None, "Edward", "Bell", date(2022, 2, 28), ("HT42QX",), "male")
     father = person("P1", "Edward", "Bell", date(1998, 7, 21), "male")
     assert identity.match(junior, father) is None
+
+
+def test_household_clustering_never_joins_an_adult_on_a_fuzzy_score_alone() -> None:
+    today = date(2026, 11, 26)
+    health = person("H1", "Jade", "Thompson", date(1990, 1, 2), source=Source.HEALTH)
+    police = person("P1", "Jade", "Thompson", date(1991, 1, 2))  # year slip: scored, not ruled
+    link = identity.match(identity.demographics_of(health), police)
+    assert link is not None and link.rule == "probabilistic" and link.band == "auto"
+
+    assert len(identity.cluster([health, police])) == 1
+    assert len(identity.cluster([health, police], adults_on=today)) == 2
+
+    # the deterministic rules and the NHS number still join an adult's records
+    same_day = person("P2", "Jade", "Thomson", date(1990, 1, 2))
+    assert len(identity.cluster([health, same_day], adults_on=today)) == 1
+    nhs = "9434765927"
+    by_number = [
+        person("H3", "Jade", "Thompson", date(1990, 1, 2), nhs=nhs, source=Source.HEALTH),
+        person("A3", "J", "Carter", date(1990, 1, 2), nhs=nhs, source=Source.ADULT_SOCIAL_CARE),
+    ]
+    assert len(identity.cluster(by_number, adults_on=today)) == 1
+
+
+def test_household_clustering_still_scores_children() -> None:
+    today = date(2026, 11, 26)
+    health = person("H1", "Noah", "Thompson", date(2019, 5, 7), "male", source=Source.HEALTH)
+    police = person("P1", "Noah", "Thompson", date(2018, 5, 7), "male")
+    assert len(identity.cluster([health, police], adults_on=today)) == 1

@@ -277,6 +277,39 @@ async def test_record_service_links_by_band_and_honours_decisions_on_every_read(
     assert links == {"P-NEAR": "confirmed", "P-JADE": "confirmed"}
 
 
+class MovedPolice(FakePolice):
+    """Police after Ava's record was edited: search no longer finds P-AVA; read by id, it
+    is still there."""
+
+    async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
+        return [p for p in self.people if p.local_id != "P-AVA"]
+
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        return [p for p in self.people if p.local_id in person_ids]
+
+
+class MovedPoliceWithoutFetch(MovedPolice):
+    fetch = None  # type: ignore[assignment]
+
+
+async def test_a_confirmed_record_the_search_no_longer_finds_is_read_by_id(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity, "match", scorer)
+    child = await new_subject(store)
+    await decide(store, child, CONFIRMED, record="P-AVA")
+    service = RecordService({Source.POLICE: MovedPolice()}, {Source.POLICE: 2.0}, store)
+    record = await service.assemble(child)
+    assert record is not None
+    police = record.answers[Source.POLICE]
+    assert {p.local_id: k.band for p, k in police.linked} == {"P-AVA": "confirmed"}
+    assert {i.person_id for i in police.items} >= {"P-AVA"}, "its items are read too"
+
+    # an adapter that cannot read by id still answers, without the record
+    service = RecordService({Source.POLICE: MovedPoliceWithoutFetch()}, {Source.POLICE: 2.0}, store)
+    assert await linked_ids(service, child) == {}
+
+
 async def test_search_leaves_a_rejected_record_out_of_the_childs_sources(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
