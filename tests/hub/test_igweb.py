@@ -100,7 +100,7 @@ def sign_in(browser: WebDriver, hub: Hub, token: str) -> None:
 def test_ig_officer_finds_avas_subject_access_report_listing_this_tests_reads(
     hub: Hub, browser: WebDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(igweb, "PAGE_SIZE", 2)  # the report runs to several pages
+    monkeypatch.setattr(igweb, "PAGE_SIZE", 8)  # the report runs to several pages
     child_id = find_ava(hub)
     today = datetime.now(UTC).date().isoformat()
     ok(

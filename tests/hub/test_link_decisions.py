@@ -24,7 +24,7 @@ from hub.identity import Demographics
 from hub.records import RecordService
 from hub.store import Base, LinkDecision, Store, Subject, migrate_async
 
-from .conftest import Hub, hub_settings
+from .conftest import FAKE_CONTACTS, Hub, hub_settings
 from .test_app import RECORD, all_events, find_ava, ok, reading, run_sql
 
 # --- the store -------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def decide_vars(
         "sourceRecordId": record_id,
         "reason": reason,
         "purpose": "MASH_RESEARCH",
-        "contactId": "CT-1001",
+        "contactId": FAKE_CONTACTS.add(child_id, stage="RESEARCH", assigned=True),
     }
 
 
@@ -398,7 +398,9 @@ def test_rejected_police_link_stays_rejected_and_confirming_it_links_it_again(
         )["rejectLink"]
         assert rejected["decision"] == "REJECTED" and rejected["childId"] == child_id
         assert rejected["decidedBy"] == "demo-mash_social_worker"
-        assert rejected["contactId"] == "CT-1001" and rejected["supersededAt"] is None
+        assert (
+            rejected["contactId"].startswith("test-contact-") and rejected["supersededAt"] is None
+        )
 
         # then the next read links no police record, and no police item is the child's
         assert police_link(hub, child_id) is None
