@@ -73,7 +73,7 @@ withhold(req, res, "CONSENT_REQUIRED",
 
 # --- Rule 8: an agency may decide not to share an item (recorded with a reason); others
 # see it as withheld by that agency. Any practitioner may make that decision. ---
-withhold(req, res, "NOT_SHARED",
+withhold(req, res, "WITHHELD_BY_ORIGINATOR",
          "rule 8: the originating agency recorded a decision not to share this item") if
     "not_shared" in res.flags and
     res.agency != req.agency;

@@ -49,7 +49,7 @@ class SourceStatus(enum.Enum):
     "investigation-sensitive, extra-protected); LOCATION_PROTECTED: the person's location is "
     "protected; STAGE_RESTRICTED: before research only 'known to agency: yes/no'; "
     "NO_RELATIONSHIP: the reader does not work an open contact about this child; "
-    "NOT_SHARED: the originating agency recorded a decision not to share it."
+    "WITHHELD_BY_ORIGINATOR: the originating agency recorded a decision not to share it."
 )
 class RedactionReason(enum.Enum):
     NOT_PERMITTED = "NOT_PERMITTED"
@@ -58,7 +58,6 @@ class RedactionReason(enum.Enum):
     LOCATION_PROTECTED = "LOCATION_PROTECTED"
     STAGE_RESTRICTED = "STAGE_RESTRICTED"
     NO_RELATIONSHIP = "NO_RELATIONSHIP"
-    NOT_SHARED = "NOT_SHARED"
     WITHHELD_BY_ORIGINATOR = "WITHHELD_BY_ORIGINATOR"
 
 
