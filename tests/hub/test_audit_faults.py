@@ -305,7 +305,7 @@ def test_two_hub_processes_have_exactly_one_sequencer_and_the_log_verifies(
             for h in hubs:
                 if h.sequencing():
                     h.kill()
-            for _ in range(100):  # the other takes over once the server drops the lock
+            for _ in range(300):  # the other takes over once the server drops the lock
                 if any(h.sequencing() for h in hubs):
                     break
                 time.sleep(0.1)
