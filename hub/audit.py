@@ -257,52 +257,58 @@ class AuditWriter:
                 await session.execute(insert(AUDIT_SUBJECTS), subjects)
 
     async def _insert_postgres(self, batch: list[_Pending]) -> None:
-        """The hot path: on a connection of its own (no pool checkout, no ping), one
-        `INSERT ... SELECT FROM unnest(arrays)` per table, the same statement whatever the
-        batch size, so asyncpg prepares it once."""
+        """The hot path: one statement, its own transaction (one round trip), on a
+        connection of the writer's own (no pool checkout, no ping). It takes the writers'
+        shared lock before drawing seqs, inserts the events from arrays (`unnest`, the same
+        statement whatever the batch size, so asyncpg prepares it once) and their subject
+        entries, all or nothing."""
         if self._conn is None:
             self._conn = await self.store.engine.connect()
-        conn = self._conn
         try:
-            async with conn.begin():
-                await conn.execute(select(func.pg_advisory_xact_lock_shared(WRITE_LOCK)))
-                raw = (await conn.get_raw_connection()).driver_connection
-                assert raw is not None
-                rows = await raw.fetch(
-                    *_unnest_insert(AUDIT_EVENTS, [p.values for p in batch], "seq, event_id")
-                )
-                seqs = {event_id: seq for seq, event_id in rows}
-                subjects = [
-                    {"event_seq": seqs[p.values["event_id"]], **s}
-                    for p in batch
-                    for s in p.subjects
-                ]
-                if subjects:
-                    await raw.execute(*_unnest_insert(AUDIT_SUBJECTS, subjects))
+            raw = (await self._conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            subjects = [{"event_id": p.values["event_id"], **s} for p in batch for s in p.subjects]
+            await raw.fetch(*_batch_insert([p.values for p in batch], subjects))
         except BaseException:
             await self._drop_connection()  # in doubt: a fresh connection next time
             raise
 
 
-def _unnest_insert(
-    table: Table, rows: list[dict[str, Any]], returning: str | None = None
-) -> tuple[Any, ...]:
-    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...)` and its array arguments
-    (JSON values go as text). Columns are the rows' keys, typed from the table."""
-    names = list(rows[0])
+def _arrays(
+    table: Table, rows: list[dict[str, Any]], names: list[str], first: int
+) -> tuple[list[str], list[list[Any]]]:
+    """`$n::type[]` placeholders and the column arrays for `unnest` (JSON goes as text)."""
     types, arrays = [], []
-    for i, name in enumerate(names, 1):
+    for i, name in enumerate(names, first):
         column_type = table.c[name].type
-        sql_type = column_type.compile(dialect=_PG)
-        values = [row[name] for row in rows]
+        values = [row.get(name) for row in rows]
         if isinstance(column_type, JSON):
             values = [None if v is None else json.dumps(v) for v in values]
-        types.append(f"${i}::{sql_type}[]")
+        types.append(f"${i}::{column_type.compile(dialect=_PG)}[]")
         arrays.append(values)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(types)})"
-    if returning:
-        sql += f" RETURNING {returning}"
-    return (sql, *arrays)
+    return types, arrays
+
+
+def _batch_insert(events: list[dict[str, Any]], subjects: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """One statement: the shared lock (an InitPlan, so it runs before any seq is drawn),
+    the events, and their subject entries joined to the new seqs by event id."""
+    names = list(events[0])
+    event_types, event_arrays = _arrays(AUDIT_EVENTS, events, names, 1)
+    sub_names = [c.name for c in AUDIT_SUBJECTS.c if c.name != "event_seq"]
+    sub_types, sub_arrays = _arrays(AUDIT_SUBJECTS, subjects, sub_names, len(names) + 2)
+    n = len(names) + 1
+    sql = (
+        f"WITH gate AS (SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})), "
+        f"ev AS (INSERT INTO audit_events ({', '.join(names)}) "
+        f"SELECT * FROM unnest({', '.join(event_types)}) WHERE (SELECT true FROM gate) "
+        f"RETURNING seq, event_id), "
+        f"sub AS (INSERT INTO audit_subjects (event_seq, {', '.join(sub_names)}) "
+        f"SELECT ev.seq, {', '.join('s.' + c for c in sub_names)} "
+        f"FROM unnest(${n}::varchar[], {', '.join(sub_types)}) "
+        f"AS s(event_id, {', '.join(sub_names)}) JOIN ev USING (event_id)) "
+        f"SELECT seq, event_id FROM ev"
+    )
+    return (sql, *event_arrays, [s["event_id"] for s in subjects], *sub_arrays)
 
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]

@@ -117,8 +117,11 @@ def append(path: Path, record: dict[str, Any]) -> None:
     """Append one line durably (one write on an O_APPEND descriptor, then fsync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a line torn by a crash stays a line of its own
         os.write(fd, line)
         os.fsync(fd)
     finally:

@@ -27,6 +27,7 @@ import pytest
 
 from hub import devissuer
 from hub.demo.sources import free_port, wait_until_up
+from hub.store import migrate
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 QUERY = {"query": "query Ping { __typename }"}
@@ -286,6 +287,7 @@ def test_two_hub_processes_have_exactly_one_sequencer_and_the_log_verifies(
 ) -> None:
     devissuer.ensure_keys(tmp_path)
     url = cluster.create_database("two_hubs")
+    migrate(url)  # once, as a deployment does: two processes must not race to create tables
     hubs = [HubProcess(tmp_path, url), HubProcess(tmp_path, url)]
     for hub in hubs:
         hub.start()
@@ -303,7 +305,7 @@ def test_two_hub_processes_have_exactly_one_sequencer_and_the_log_verifies(
             for h in hubs:
                 if h.sequencing():
                     h.kill()
-            for _ in range(100):  # the other takes over once the server drops the lock
+            for _ in range(300):  # the other takes over once the server drops the lock
                 if any(h.sequencing() for h in hubs):
                     break
                 time.sleep(0.1)

@@ -425,3 +425,30 @@ async def test_purge_by_class_keeps_the_log_verifiable(log: Log) -> None:
     next(log.checkpoint_dir.glob("audit-*.purges.jsonl")).unlink()
     report = await log.verify()
     assert report.finding is not None and "deleted" in report.finding.problem
+
+
+async def test_writers_wait_while_the_sequencer_holds_the_horizon_lock(pg_log: Log) -> None:
+    log = pg_log
+    await log.write(1)  # the writer's connection is open
+    async with log.store.engine.connect() as conn:
+        await conn.execute(select(func.pg_advisory_lock(WRITE_LOCK)))
+        waiting = asyncio.create_task(log.writer.write(record(1)))
+        done, _ = await asyncio.wait({waiting}, timeout=0.5)
+        assert not done, "the writer drew a seq while the horizon was being read"
+        await conn.execute(select(func.pg_advisory_unlock(WRITE_LOCK)))
+        await conn.commit()
+    assert isinstance(await waiting, str)
+
+
+async def test_a_checkpoint_line_torn_by_a_crash_is_skipped_and_the_next_one_follows(
+    log: Log,
+) -> None:
+    await sequenced_log(log, 5)
+    path = next(log.checkpoint_dir.glob("audit-*.jsonl"))
+    with path.open("ab") as f:
+        f.write(b'{"type":"checkpoint","log_id":"torn')  # the process died mid-write
+    await sequenced_log(log, 5)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and lines[1].endswith("torn")
+    report = await log.verify()
+    assert report.ok and report.checkpoints == 2 and report.unsigned_tail == 0
