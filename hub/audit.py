@@ -314,6 +314,18 @@ def _batch_insert(events: list[dict[str, Any]], subjects: list[dict[str, Any]]) 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
+def justification_digest(text: str | None) -> str | None:
+    """What the event keeps of a justification: its SHA-256, never the text.
+
+    The text is free text a person typed (it may name people), so it stays with the
+    break-glass grant or consent override it justifies, which the event names by id; the
+    digest proves which text was given at the time.
+    """
+    if text is None:
+        return None
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
     actor = record.actor
     return {
@@ -340,7 +352,7 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
         ],
         "policy_version": record.policy_version,
         "contact_stage": record.contact_stage,
-        "justification": record.justification,
+        "justification": justification_digest(record.justification),
         "break_glass": record.break_glass,
         "consent_override": record.consent_override,
         "policy_decisions": record.policy_decisions(),

@@ -56,7 +56,10 @@ class AuditEvent:
     fields_redacted: list[RedactedPath]
     policy_version: str | None
     contact_stage: str | None
-    justification: str | None
+    justification: str | None = strawberry.field(
+        description="SHA-256 of the justification the actor gave (the text stays with the "
+        "break-glass grant or consent override named in breakGlass / consentOverride)."
+    )
     break_glass: JSON | None
     consent_override: JSON | None
     policy_decisions: list[PolicyDecision]

@@ -4,6 +4,7 @@ and never a returned value, a name or a raw token."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -167,3 +168,16 @@ def test_the_record_aggregates_decisions_per_class_and_flags_police_from_decisio
     ]
     assert not AuditRecord(actor=None, sources={"POLICE": "TIMED_OUT"}).police_consulted
     assert AuditRecord(actor=None, sources={"POLICE": "NOT_KNOWN"}).police_consulted
+
+
+def test_an_event_keeps_the_digest_of_a_justification_never_its_text() -> None:
+    from hub.audit import AuditRecord, event_values
+
+    why = "mother's partner Liam seen at the school gate"
+    record = AuditRecord(actor=None, purpose="BREAK_GLASS", justification=why)
+
+    values = event_values(record, "e-1")
+
+    assert why not in str(values) and "Liam" not in str(values)
+    assert values["justification"] == "sha256:" + hashlib.sha256(why.encode()).hexdigest()
+    assert event_values(AuditRecord(actor=None), "e-2")["justification"] is None
