@@ -14,7 +14,6 @@
 #   record_decision(req)                record the threshold decision?
 #   update_research(req, agency)        update that agency's research task?
 #   withhold_item(req, agency)          record that agency's decision not to share (rule 8)?
-#   see_withheld(req, agency)           see an item its originating agency withheld?
 #   see_referrer(req, anonymity)        see who referred ("ANONYMOUS" or "NAMED") (rule 12)?
 #   break_glass(req)                    take an emergency, read-only grant (rule 15)?
 #   read_notifications(req, whose)      read a team's notifications ("OWN_TEAM"/"OTHER_TEAM")?
@@ -75,11 +74,10 @@ update_research(req, agency) if
 update_research(req, _agency) if
     work_purpose(req.purpose) and is_mash_staff(req);
 
-# Rule 8: only the originating agency's practitioners decide not to share its items, and
-# only that agency still sees them.
+# Rule 8: only the originating agency's practitioners decide not to share its items (who
+# still sees them is consent.polar's rule 8).
 withhold_item(req, agency) if
     work_purpose(req.purpose) and is_researcher(req, agency);
-see_withheld(req, agency) if req.agency = agency;
 
 # Rule 12: an anonymous member of the public is identified to no one outside the MASH's own
 # council staff who took the contact.

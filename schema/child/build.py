@@ -338,12 +338,10 @@ class ChildView:
 
     def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
         path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
-        kept = self.withheld.get((source.value, item.local_id))
-        # Rule 8: the originating agency decided not to share it; the policy says who still sees it.
-        if kept and not self.access.policy.allows("see_withheld", self.access.request, kept.agency):
-            self.access.audit.add_redaction(path, "WITHHELD_BY_ORIGINATOR")
-            return Redaction(reason=RedactionReason.WITHHELD_BY_ORIGINATOR, agency=kept.agency)
-        decision = self.access.decide(path, item.kind, item.labels, consent)
+        # Rule 8: an item its agency decided not to share carries that flag into the decision.
+        kept = (source.value, item.local_id) in self.withheld
+        flags = ("not_shared",) if kept else ()
+        decision = self.access.decide(path, item.kind, item.labels, consent, flags)
         if not decision.allowed:
             return Redaction(
                 reason=RedactionReason(decision.reason),
