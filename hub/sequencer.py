@@ -189,10 +189,9 @@ class Sequencer:
             head_seq, head = await chain_head(conn, lid)
             if head_seq >= top:
                 return 0
-            events = await self._tables.events_between(conn, head_seq, top, self.config.batch)
+            entries = await self._tables.entries_between(conn, head_seq, top, self.config.batch)
         rows: list[dict[str, Any]] = []
-        for row, subjects in events:
-            entry = self._tables.entry(row, subjects)
+        for entry in entries:
             head = chain.link(head, entry.digest())
             rows.append(
                 {

@@ -248,8 +248,7 @@ def _rebuild_range(url: str, after: int, upto: int) -> list[chain.Entry]:
         try:
             async with store.engine.connect() as conn:
                 tables = await chain.AuditTables.reflect(conn)
-                rows = await tables.events_between(conn, after, upto, None)
-                return [tables.entry(r, s) for r, s in rows]
+                return await tables.entries_between(conn, after, upto, None)
         finally:
             await store.aclose()
 
@@ -265,8 +264,7 @@ async def _rebuilt_batches(
     if workers <= 1:
         after = 0
         async for batch in entries:
-            rows = await tables.events_between(conn, after, batch[-1].seq, None)
-            yield batch, [tables.entry(r, s) for r, s in rows]
+            yield batch, await tables.entries_between(conn, after, batch[-1].seq, None)
             after = batch[-1].seq
         return
     loop = asyncio.get_running_loop()
@@ -318,8 +316,9 @@ async def verify(
                 workers = min(os.cpu_count() or 1, 4) if head_seq > PARALLEL_FROM else 1
             async for batch, rebuilt in _rebuilt_batches(conn, tables, store.url, workers):
                 by_seq = {r.seq: r for r in rebuilt}
-                for e in batch:
-                    checker.entry(e, by_seq.pop(e.seq, None))
+                with chain.paused_gc():
+                    for e in batch:
+                        checker.entry(e, by_seq.pop(e.seq, None))
                 if by_seq:
                     seq = min(by_seq)
                     raise _Bad(

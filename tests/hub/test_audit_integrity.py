@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,15 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import chain, checkpoints
-from hub.audit import WRITE_LOCK, AuditRecord, AuditUnavailable, AuditWriter
+from hub.audit import WRITE_LOCK, AuditRecord, AuditUnavailable, AuditWriter, event_values
 from hub.auth import Actor
 from hub.retention import purge
 from hub.sequencer import Sequencer, SequencerConfig
-from hub.store import AuditChain, AuditEvent, AuditSubject, Store, migrate_async
+from hub.store import (
+    AUDIT_EVENTS,
+    AUDIT_SUBJECTS,
+    AuditChain,
+    AuditEvent,
+    AuditSubject,
+    Store,
+    migrate_async,
+)
 from hub.verify import Report, verify
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -452,3 +461,64 @@ async def test_a_checkpoint_line_torn_by_a_crash_is_skipped_and_the_next_one_fol
     assert len(lines) == 3 and lines[1].endswith("torn")
     report = await log.verify()
     assert report.ok and report.checkpoints == 2 and report.unsigned_tail == 0
+
+
+ODD_TEXT = ["a", "é", "\u2028", "\x1f", '"', "\\", "/", "\U0001f600", "\ue000", "ß", "\\u0041"]
+
+
+def odd_json(rng: random.Random, depth: int = 0) -> Any:
+    """JSON values where a naive encoder and RFC 8785 may differ: floats, integers of 16
+    digits, keys outside the Basic Multilingual Plane, escapes."""
+    kind = rng.choice(
+        ["str", "int", "float", "bool", "none", "list", "dict"][: 7 - (depth > 2) * 2]
+    )
+    if kind == "str":
+        return "".join(rng.choice(ODD_TEXT) for _ in range(rng.randint(0, 4)))
+    if kind == "int":
+        return rng.choice([0, -7, 2**53 - 1, -(2**53 - 1), 10**15, 123])
+    if kind == "float":
+        return rng.choice([0.5, 1.0, -2.25, 1e21, 1e-7])
+    if kind in ("bool", "none"):
+        return rng.random() < 0.5 if kind == "bool" else None
+    if kind == "list":
+        return [odd_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {
+        "".join(rng.choice(ODD_TEXT) for _ in range(rng.randint(0, 2))): odd_json(rng, depth + 1)
+        for _ in range(rng.randint(0, 3))
+    }
+
+
+async def test_the_fast_reader_rebuilds_exactly_the_generic_entries(log: Log) -> None:
+    """On PostgreSQL entries are read as one JSON array per row; whatever the rows hold
+    (floats, huge integers, astral keys, escapes), the hashes equal the generic path's."""
+    rng = random.Random(62)
+    await log.write(5)  # ordinary events among the odd ones
+    async with log.store.engine.begin() as conn:
+        for i in range(120):
+            values = event_values(record(i), f"odd-{i}")
+            for column in ("sources", "fields_returned", "report", "break_glass"):
+                values[column] = odd_json(rng)
+            values["operation_name"] = "".join(rng.choice(ODD_TEXT) for _ in range(5))
+            seq = (
+                await conn.execute(insert(AUDIT_EVENTS).returning(AUDIT_EVENTS.c.seq), values)
+            ).scalar_one()
+            subjects = [
+                {
+                    "event_seq": seq,
+                    "subject_id": f"s-{i}-{j}",
+                    "relationship": "".join(rng.choice(ODD_TEXT) for _ in range(4)),
+                }
+                for j in range(1 + i % 3)
+            ]
+            await conn.execute(insert(AUDIT_SUBJECTS), subjects)
+    async with log.store.engine.connect() as conn:
+        tables = await chain.AuditTables.reflect(conn)
+        fast = await tables.entries_between(conn, 0, None, None)
+        generic = [
+            chain.entry_for(r, s) for r, s in await tables.events_between(conn, 0, None, None)
+        ]
+        assert fast == generic
+        assert len(fast) == 125
+        assert await tables.entries_between(conn, 3, 60, 10) == generic[3:13]
+    assert await log.sequencer.step(force_checkpoint=True) == 125
+    assert (await log.verify(workers=2)).ok
