@@ -174,7 +174,22 @@ def _hash_doc(event: dict[str, Any], subs: list[dict[str, Any]], fast: bool) -> 
     if fast:
         with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: the library refuses
             data = _dumps(doc).encode()
-    return hashlib.sha256(data or canonical(doc)).hexdigest()
+    if data is None:
+        try:
+            data = canonical(doc)
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+            data = _outside_jcs(doc)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _outside_jcs(doc: Any) -> bytes:
+    """Bytes for a row RFC 8785 cannot express (an integer past 2**53, NaN, a lone
+    surrogate): the hub never writes one, but a tampered row must still hash, to a value
+    of its own, rather than stop the sequencer or `audit verify`. Tagged so that it can
+    never equal JCS bytes (which are UTF-8 and never begin with a NUL)."""
+    return b"\x00outside-jcs:" + json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True
+    ).encode("ascii")
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,13 @@ def test_the_typed_fast_path_hashes_rows_exactly_as_the_general_path() -> None:
         }
         subs = [{"event_seq": i + 1, "subject_id": f"s{j}"} for j in range(i % 3)]
         assert tables.entry(row, subs) == chain.entry_for(row, subs)
+
+
+def test_a_row_outside_what_rfc8785_can_express_still_hashes_to_a_value_of_its_own() -> None:
+    """A tampered row with an integer past 2**53, NaN or a lone surrogate must neither stop
+    the sequencer nor `audit verify`, and must not hash like any other content."""
+    base = {"seq": 1, "event_id": "e", "occurred_at": "2026-01-01T00:00:00+00:00"}
+    odd = [2**60, 2**60 + 1, float("nan"), float("inf"), "\ud800", "\ud801"]
+    hashes = {chain.content_hash({**base, "x": value}, []) for value in odd}
+    hashes.add(chain.content_hash({**base, "x": str(2**60)}, []))
+    assert len(hashes) == len(odd) + 1
