@@ -348,7 +348,8 @@ async def active_grants(store: Store, actor: Actor, now: datetime) -> dict[str, 
             )
             .order_by(BreakGlassGrant.granted_at, BreakGlassGrant.id)
         )
-        return dict(sorted(dict(rows.tuples().all()).items()))
+        newest = {child: grant for child, grant in rows}
+        return dict(sorted(newest.items()))
 
 
 async def facts_for(
