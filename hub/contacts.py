@@ -123,6 +123,8 @@ class ContactFacts:
             the contact's children).
         subject_ids: the hub subjects (children) the contact is about.
         break_glass_subject_ids: the children the actor's active grants cover.
+        break_glass_grants: (child, grant id) of those grants, so a read under one can
+            name it on its audit event (the IG review queue counts the reads by grant).
     """
 
     contact_id: str | None = None
@@ -135,6 +137,11 @@ class ContactFacts:
     break_glass: bool = False
     subject_ids: tuple[str, ...] = ()
     break_glass_subject_ids: tuple[str, ...] = ()
+    break_glass_grants: tuple[tuple[str, str], ...] = ()
+
+    def grant_for(self, subject_id: str) -> str | None:
+        """The active break-glass grant covering this child, if any."""
+        return dict(self.break_glass_grants).get(subject_id)
 
 
 NO_CONTACT = ContactFacts()
@@ -327,18 +334,22 @@ def latest_consent(contact: Contact) -> ConsentRecord | None:
 # --- facts for the policies ------------------------------------------------------------
 
 
-async def active_grants(store: Store, actor: Actor, now: datetime) -> tuple[str, ...]:
-    """The children the actor's unexpired break-glass grants cover."""
+async def active_grants(store: Store, actor: Actor, now: datetime) -> dict[str, str]:
+    """The children the actor's unexpired break-glass grants cover, each with its newest
+    grant's id."""
     async with store.sessions() as session:
         rows = await session.execute(
-            select(BreakGlassGrant.subject_id).where(
+            select(BreakGlassGrant.subject_id, BreakGlassGrant.id)
+            .where(
                 BreakGlassGrant.actor_subject == actor.subject,
                 BreakGlassGrant.actor_issuer == actor.issuer,
                 BreakGlassGrant.expires_at > now,
                 BreakGlassGrant.granted_at <= now,
             )
+            .order_by(BreakGlassGrant.granted_at, BreakGlassGrant.id)
         )
-        return tuple(sorted(set(rows.scalars())))
+        newest = {child: grant for child, grant in rows}
+        return dict(sorted(newest.items()))
 
 
 async def facts_for(
@@ -357,10 +368,13 @@ async def facts_for(
     Raises:
         ContactError: NOT_FOUND when `contact_id` names no contact.
     """
-    grants = await active_grants(store, actor, now) if purpose == "BREAK_GLASS" else ()
+    held = await active_grants(store, actor, now) if purpose == "BREAK_GLASS" else {}
+    grants, by_child = tuple(held), tuple(held.items())
     if contact_id is None:
         glass = bool(grants) if subject_id is None else subject_id in grants
-        return ContactFacts(break_glass=glass, break_glass_subject_ids=grants)
+        return ContactFacts(
+            break_glass=glass, break_glass_subject_ids=grants, break_glass_grants=by_child
+        )
     contact = await get(store, contact_id)
     subjects = tuple(s.subject_id for s in contact.subjects)
     wanted = {subject_id} if subject_id else set(subjects)
@@ -376,6 +390,7 @@ async def facts_for(
         break_glass=bool(wanted & set(grants)),
         subject_ids=subjects,
         break_glass_subject_ids=grants,
+        break_glass_grants=by_child,
     )
 
 

@@ -43,6 +43,53 @@ FILTER_LABELS = {
     "actor_subject": "User (token subject)",
     "since": "From (date)",
     "until": "To (date, inclusive)",
+    "unreviewed_only": "Not yet reviewed only",
+}
+# The registers' tables: (heading, row attribute) by the kind of row a report returns.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "grants": (
+        ("Granted", "granted_at"),
+        ("Expires", "expires_at"),
+        ("User", "actor_subject"),
+        ("Agency", "actor_agency"),
+        ("Team", "actor_team"),
+        ("Child (hub id)", "subject_id"),
+        ("Reason", "reason_code"),
+        ("Justification", "justification"),
+        ("Reads under it", "reads"),
+        ("Review", "review_outcome"),
+        ("Reviewed by", "reviewed_by"),
+        ("Reviewed", "reviewed_at"),
+    ),
+    "overrides": (
+        ("Authorised", "authorised_at"),
+        ("Contact", "contact_id"),
+        ("Children (hub ids)", "subject_ids"),
+        ("Authorised by", "authorised_by"),
+        ("Role", "authoriser_role"),
+        ("Reason", "reason_code"),
+    ),
+    "withheld": (
+        ("Recorded", "withheld_at"),
+        ("Agency", "agency"),
+        ("Source", "source"),
+        ("Item", "item_id"),
+        ("By", "withheld_by"),
+        ("Reason", "reason_code"),
+    ),
+    "contacts": (
+        ("Received", "received_at"),
+        ("Contact", "contact_id"),
+        ("Children (hub ids)", "subject_ids"),
+        ("RAG", "rag"),
+        ("Target (hours)", "target_hours"),
+        ("Due", "due_at"),
+        ("Decided", "decided_at"),
+        ("Decision", "decision"),
+        ("Stage", "stage"),
+        ("Hours", "hours"),
+        ("Within target", "within_target"),
+    ),
 }
 ANOMALIES = "anomalies"
 SECURITY_HEADERS = {
@@ -287,7 +334,8 @@ class IgPage:
         menu.append(
             (
                 ANOMALIES,
-                "Anomalies: out-of-hours access and unusual volume",
+                "Anomalies: out-of-hours access, unusual volume, flagged child read with no "
+                "open contact",
                 ("actor_subject", "since", "until"),
                 (),
             )
@@ -320,6 +368,7 @@ class IgPage:
             actor_subject=values.get("actor_subject") or None,
             since=moment(values.get("since", ""), end=False),
             until=moment(values.get("until", ""), end=True),
+            unreviewed_only=values.get("unreviewed_only") in ("on", "true", "1"),
         )
 
     async def _run(
@@ -335,6 +384,15 @@ class IgPage:
             at = reports.utc(moment)
             return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if at else ""
 
+        def cell(value: Any) -> str:
+            if isinstance(value, datetime):
+                return local(value)
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            if isinstance(value, tuple | list):
+                return ", ".join(map(str, value))
+            return "" if value is None else str(value)
+
         if name == ANOMALIES:
             found = await reports.anomalies(store, filters, self.services.ig, self.services.clock())
             return {
@@ -345,7 +403,8 @@ class IgPage:
                 "local": local,
             }
         report = reports.REPORTS[name]
-        result = await report.run(store, filters, page)
+        env = reports.Env(self.services.clock(), self.services.contacts)
+        result = await report.run(store, filters, page, env)
         asked = {k: v for k, v in values.items() if v}
         return {
             "next_query": urlencode(asked | {"after": result.end_cursor})
@@ -355,6 +414,9 @@ class IgPage:
             "rows": result.rows,
             "total": result.total_count,
             "subject_access": name == "subject_access",
+            "columns": COLUMNS.get(report.rows),
+            "summary": result.summary,
+            "cell": cell,
             "local": local,
             "now": local(datetime.now(UTC)),
         }

@@ -62,6 +62,14 @@ def _minutes(a: datetime, b: datetime) -> float:
     return (as_utc(b) - as_utc(a)).total_seconds() / 60
 
 
+def within_timescale(contact: Contact, now: datetime) -> bool | None:
+    """Was the contact decided within its RAG timescale (its `due_at`, from MASH_RAG_HOURS)?
+    None while it is undecided and not yet due: it has neither succeeded nor failed."""
+    if contact.decided_at is not None:
+        return as_utc(contact.decided_at) <= as_utc(contact.due_at)
+    return False if overdue(contact, now) else None
+
+
 async def compute(store: Store, start: datetime, end: datetime, now: datetime) -> Kpis:
     """The figures councils report, over contacts received in [start, end).
 
@@ -95,11 +103,10 @@ async def compute(store: Store, start: datetime, end: datetime, now: datetime) -
     for rag in RAGS:
         mine = [c for c in rows if c.rag == rag]
         decided = [c for c in mine if c.decided_at is not None]
-        on_time = [c for c in decided if as_utc(c.decided_at or now) <= as_utc(c.due_at)]
-        judged = len(decided) + sum(1 for c in mine if overdue(c, now))
-        by_rag.append(
-            RagKpi(rag, len(mine), len(decided), len(on_time), _pct(len(on_time), judged))
-        )
+        verdicts = [within_timescale(c, now) for c in mine]
+        on_time = sum(1 for v in verdicts if v)
+        judged = sum(1 for v in verdicts if v is not None)
+        by_rag.append(RagKpi(rag, len(mine), len(decided), on_time, _pct(on_time, judged)))
     waits = [_minutes(c.received_at, c.decided_at) for c in rows if c.decided_at is not None]
     agencies = []
     for agency in AGENCIES:

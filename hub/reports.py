@@ -5,27 +5,50 @@ nothing else. Callers (the GraphQL reports, the IG web page) check the `read_aud
 policy first and audit the read itself: `Filters.audit` is what the report's own event
 records about what was asked (ids and dates, never names).
 
-Reports in `REPORTS` share one shape: a coroutine over (store, filters, page) that returns a
-`Page` of rows. The contact workflow's reports (break-glass review queue, consent-override
-register, decisions-not-to-share register, "flagged child read with no open contact", and
-the timeliness of contacts, which needs when each contact arrived) read the contacts tables:
-each slots in as one more function here, one registry entry and one GraphQL field.
+Reports in `REPORTS` share one shape: a coroutine over (store, filters, page, env) that
+returns a `Page` of rows. The audit-log reports (subject access, accessor activity, police
+s62) page `Row`s of audit events by sequence number. The contact workflow's registers read
+the contacts tables and page their own rows by position: the break-glass review queue
+(`GlassEntry`, with the reads made under each grant and IG's review), the consent-override
+register (`OverrideEntry`), the decisions-not-to-share register (`WithheldEntry`) and the
+timeliness of contacts (`TimelinessEntry`, with a `TimelinessSummary`).
+
+Anomalies are not paged: OUT_OF_HOURS, VOLUME and FLAGGED_NO_CONTACT (see
+`flagged_without_contact` for what "flagged" means here).
+
+Free text stays out of every report but the break-glass queue, which shows IG the
+justification it reviews; no report copies free text into its own audit event.
 """
 
 from __future__ import annotations
 
 import base64
+import statistics
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from .audit import AuditRecord
+from .contacts import ContactSettings
+from .kpis import within_timescale
 from .settings import IgSettings
-from .store import AuditEvent, AuditSubject, Store
+from .store import (
+    AuditEvent,
+    AuditSubject,
+    BreakGlassGrant,
+    ConsentOverride,
+    Contact,
+    ContactSubject,
+    IgAlert,
+    Notification,
+    StageTransition,
+    Store,
+    WithheldItem,
+)
 
 MAX_PAGE = 500
 MAX_ACTOR = 200
@@ -33,6 +56,9 @@ REPORT_SUBJECT = "report_subject"
 # Accesses to personal data: operations with data subjects, other than IG's own reads.
 IG_PURPOSE = "IG_AUDIT"
 OUT_OF_HOURS, VOLUME = "OUT_OF_HOURS", "VOLUME"
+FLAGGED_NO_CONTACT = "FLAGGED_NO_CONTACT"
+# Outcomes of an operation that returned (some of) a record.
+READ_OUTCOMES = ("ok", "partial", "redacted")
 DEFAULT_ANOMALY_WINDOW = timedelta(days=1)
 MAX_ANOMALIES = 1000
 
@@ -52,6 +78,7 @@ class Filters:
     actor_subject: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    unreviewed_only: bool = False
 
     def __post_init__(self) -> None:
         """Normalise, or raise ValueError with a message safe to show (it echoes nothing)."""
@@ -82,15 +109,17 @@ class Filters:
             "actor_subject": self.actor_subject,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            "unreviewed_only": self.unreviewed_only or None,
         }
         return {"name": report} | {k: v for k, v in values.items() if v is not None}
 
-    def window(self) -> list[ColumnElement[bool]]:
+    def window(self, column: Any = AuditEvent.occurred_at) -> list[ColumnElement[bool]]:
+        """[since, until) over `column` (by default when the audit event happened)."""
         clauses = []
         if self.since:
-            clauses.append(AuditEvent.occurred_at >= self.since)
+            clauses.append(column >= self.since)
         if self.until:
-            clauses.append(AuditEvent.occurred_at < self.until)
+            clauses.append(column < self.until)
         return clauses
 
 
@@ -150,10 +179,23 @@ class Row:
 
 @dataclass(frozen=True)
 class Page:
-    rows: Sequence[Row]
+    """A page of a report's rows (`Row`s for the audit-log reports, the register's own rows
+    otherwise); `summary` is over every row the filters match, not only this page's."""
+
+    rows: Sequence[Any]
     total_count: int
     end_cursor: str | None
     has_next_page: bool
+    summary: Any = None
+
+
+@dataclass(frozen=True)
+class Env:
+    """What a report may need besides the store: the hub's clock and the contact workflow's
+    timescales (MASH_RAG_HOURS)."""
+
+    now: datetime
+    contacts: ContactSettings = field(default_factory=ContactSettings)
 
 
 def _accesses() -> ColumnElement[bool]:
@@ -253,8 +295,9 @@ async def police_extract(store: Store, filters: Filters, page: PageRequest) -> P
 @dataclass(frozen=True)
 class Anomaly:
     """Something IG should look at. OUT_OF_HOURS: one access outside office hours (`event`
-    set). VOLUME: a user's accesses in the window (`count`) against their usual (`usual`,
-    the baseline rate scaled to the window)."""
+    set). FLAGGED_NO_CONTACT: one read of a flagged child while no contact about them was
+    open (`event` set; `subject_ids` the child). VOLUME: a user's accesses in the window
+    (`count`) against their usual (`usual`, the baseline rate scaled to the window)."""
 
     kind: str
     actor_subject: str | None
@@ -286,14 +329,17 @@ def out_of_hours(moment: datetime, rules: IgSettings) -> bool:
 async def anomalies(
     store: Store, filters: Filters, rules: IgSettings, now: datetime
 ) -> AnomalyReport:
-    """Out-of-hours accesses and users far above their usual volume, in the window
-    (default: the day before `now`), optionally for one actor."""
+    """Users far above their usual volume, reads of flagged children with no open contact
+    and out-of-hours accesses, in the window (default: the day before `now`), optionally
+    for one actor; at most MAX_ANOMALIES, with `truncated` set when there were more."""
     until = filters.until or utc(now) or now
     since = filters.since or until - DEFAULT_ANOMALY_WINDOW
     window = Filters(filters.subject_id, filters.actor_subject, since, until)
     found = await _volume(store, window, rules)
+    flagged, cut = await flagged_without_contact(store, window, MAX_ANOMALIES - len(found))
+    found += flagged
     late, truncated = await _out_of_hours(store, window, rules, MAX_ANOMALIES - len(found))
-    return AnomalyReport(since, until, found + late, truncated)
+    return AnomalyReport(since, until, found + late, cut or truncated)
 
 
 def _actor_clause(filters: Filters) -> list[ColumnElement[bool]]:
@@ -336,6 +382,123 @@ async def _out_of_hours(
                 )
             )
     return found, False
+
+
+async def flagged_without_contact(
+    store: Store, filters: Filters, limit: int
+) -> tuple[list[Anomaly], bool]:
+    """FLAGGED_NO_CONTACT: a read that returned a flagged child's record at a moment when no
+    contact about that child was open (received by then, and not CLOSED by then).
+
+    "Flagged", from what the hub keeps, at the moment of the read:
+    - the hub store holds a FLAGGED_CHILD_READ notification about the child from then or
+      earlier: a read found a current child-protection-plan or looked-after care plan in
+      the child's health record (DOMAIN.md §3 rule 16). It is written with that read's
+      audit event, but only when the reader was outside the child's owning team;
+    - a break-glass grant for the child from then or earlier (a "glass subject", rule 15);
+    - or the read's own event withheld part of the child's record as LOCATION_PROTECTED
+      (a sensitive-flagged patient or refuge address, rule 11).
+    Reads whose whole record was withheld (no relationship) returned nothing and are not
+    counted.
+    """
+    query = (
+        select(AuditEvent, AuditSubject.subject_id)
+        .join(AuditSubject, AuditSubject.event_seq == AuditEvent.seq)
+        .where(
+            AuditSubject.relationship == "child",
+            AuditEvent.outcome.in_(READ_OUTCOMES),
+            AuditEvent.purpose.is_distinct_from(IG_PURPOSE),
+            *filters.window(),
+            *_actor_clause(filters),
+        )
+        .order_by(AuditEvent.seq)
+    )
+    async with store.sessions() as session:
+        reads = [
+            (e, child)
+            for e, child in await session.execute(query)
+            if e.fields_returned and not any(r["path"] == "child" for r in e.fields_redacted)
+        ]
+        children = {child for _, child in reads}
+        flags = await _flagged_since(session, children)
+        spans = await _open_spans(session, children)
+    found: list[Anomaly] = []
+    for e, child in reads:
+        at = utc(e.occurred_at) or e.occurred_at
+        located = any(
+            r["reason"] == "LOCATION_PROTECTED" and not r["path"].startswith("child.household")
+            for r in e.fields_redacted
+        )
+        if not (located or any(t <= at for t in flags.get(child, ()))):
+            continue
+        if any(start <= at and (end is None or at < end) for start, end in spans.get(child, ())):
+            continue
+        if len(found) >= limit:
+            return found, True
+        found.append(
+            Anomaly(
+                FLAGGED_NO_CONTACT,
+                e.actor_subject,
+                e.actor_agency,
+                e.actor_team,
+                occurred_at=at,
+                event_id=e.event_id,
+                subject_ids=(child,),
+            )
+        )
+    return found, False
+
+
+async def _flagged_since(session: Any, children: set[str]) -> dict[str, list[datetime]]:
+    """When each child was first known flagged: flagged-child-read notices, break-glass."""
+    out: dict[str, list[datetime]] = {}
+    if not children:
+        return out
+    notices = select(Notification.subject_id, Notification.created_at).where(
+        Notification.kind == "FLAGGED_CHILD_READ", Notification.subject_id.in_(children)
+    )
+    grants = select(BreakGlassGrant.subject_id, BreakGlassGrant.granted_at).where(
+        BreakGlassGrant.subject_id.in_(children)
+    )
+    for query in (notices, grants):
+        for child, at in await session.execute(query):
+            out.setdefault(child, []).append(utc(at) or at)
+    return out
+
+
+async def _open_spans(
+    session: Any, children: set[str]
+) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    """Each child's contacts as [opened, closed) spans; a reopened contact has several."""
+    if not children:
+        return {}
+    rows = await session.execute(
+        select(ContactSubject.subject_id, Contact.id, Contact.received_at)
+        .join(Contact, Contact.id == ContactSubject.contact_id)
+        .where(ContactSubject.subject_id.in_(children))
+    )
+    contacts = [(child, cid, utc(at) or at) for child, cid, at in rows]
+    moves: dict[str, list[tuple[datetime, str]]] = {}
+    if contacts:
+        changes = await session.execute(
+            select(StageTransition.contact_id, StageTransition.at, StageTransition.to_stage)
+            .where(StageTransition.contact_id.in_({cid for _, cid, _ in contacts}))
+            .order_by(StageTransition.seq)
+        )
+        for cid, at, stage in changes:
+            moves.setdefault(cid, []).append((utc(at) or at, stage))
+    out: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for child, cid, received in contacts:
+        start: datetime | None = received
+        for at, stage in moves.get(cid, []):
+            if stage == "CLOSED" and start is not None:
+                out.setdefault(child, []).append((start, at))
+                start = None
+            elif stage != "CLOSED" and start is None:
+                start = at
+        if start is not None:
+            out.setdefault(child, []).append((start, None))
+    return out
 
 
 async def _volume(store: Store, filters: Filters, rules: IgSettings) -> list[Anomaly]:
@@ -381,16 +544,326 @@ async def _counts(store: Store, filters: Filters) -> dict[tuple[Any, Any, Any], 
         return {(a, g, t): n for a, g, t, n in await session.execute(query)}
 
 
+# --- the contact workflow's registers ---------------------------------------------------
+
+
+async def _positioned(
+    store: Store, query: Select[*tuple[Any, ...]], page: PageRequest
+) -> tuple[list[Any], int]:
+    """(rows of this page plus one, total) for a register ordered by its own columns; its
+    cursors are positions in that order."""
+    start = decode_cursor(page.after) if page.after else 0
+    async with store.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(query.subquery()))
+        ).scalar_one()
+        rows = list(await session.execute(query.offset(start).limit(page.first + 1)))
+    return rows, total
+
+
+def _positions(rows: list[Any], total: int, page: PageRequest, summary: Any = None) -> Page:
+    start = decode_cursor(page.after) if page.after else 0
+    shown = rows[: page.first]
+    return Page(
+        rows=shown,
+        total_count=total,
+        end_cursor=encode_cursor(start + len(shown)) if shown else None,
+        has_next_page=len(rows) > page.first,
+        summary=summary,
+    )
+
+
+async def _contact_children(store: Store, contact_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    if not contact_ids:
+        return {}
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(ContactSubject.contact_id, ContactSubject.subject_id)
+            .where(ContactSubject.contact_id.in_(contact_ids))
+            .order_by(ContactSubject.contact_id, ContactSubject.subject_id)
+        )
+        out: dict[str, list[str]] = {}
+        for cid, sid in rows:
+            out.setdefault(cid, []).append(sid)
+    return {cid: tuple(sids) for cid, sids in out.items()}
+
+
+def _about(contact_id: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    if not filters.subject_id:
+        return []
+    return [
+        contact_id.in_(
+            select(ContactSubject.contact_id).where(ContactSubject.subject_id == filters.subject_id)
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class GlassEntry:
+    """A break-glass grant as IG reviews it: who, which child, why (the justification is
+    what IG reviews, so it is shown here — and never put on an audit event), how long, how
+    many reads were made under it, and IG's review of its alert."""
+
+    grant_id: str
+    actor_subject: str
+    actor_issuer: str
+    actor_agency: str | None
+    actor_team: str | None
+    subject_id: str
+    reason_code: str
+    justification: str
+    granted_at: datetime
+    expires_at: datetime
+    reads: int
+    alert_id: str | None
+    review_outcome: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+GRANT_ID = AuditEvent.break_glass["grant_id"].as_string()
+
+
+async def break_glass_queue(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
+    """Every break-glass grant (granted in the window; optionally for one actor or child, or
+    only those whose alert IG has not reviewed), oldest first. `reads`: audit events of
+    reads that named the grant (a read under break-glass records its grant id)."""
+    clauses = [*filters.window(BreakGlassGrant.granted_at)]
+    if filters.actor_subject:
+        clauses.append(BreakGlassGrant.actor_subject == filters.actor_subject)
+    if filters.subject_id:
+        clauses.append(BreakGlassGrant.subject_id == filters.subject_id)
+    if filters.unreviewed_only:
+        clauses.append(or_(IgAlert.id.is_(None), IgAlert.reviewed_at.is_(None)))
+    query = (
+        select(BreakGlassGrant, IgAlert)
+        .outerjoin(IgAlert, IgAlert.grant_id == BreakGlassGrant.id)
+        .where(*clauses)
+        .order_by(BreakGlassGrant.granted_at, BreakGlassGrant.id)
+    )
+    rows, total = await _positioned(store, query, page)
+    reads = await _reads_under(store, {g.id for g, _ in rows})
+    return _positions(
+        [
+            GlassEntry(
+                g.id,
+                g.actor_subject,
+                g.actor_issuer,
+                g.actor_agency,
+                g.actor_team,
+                g.subject_id,
+                g.reason_code,
+                g.justification,
+                _aware(g.granted_at),
+                _aware(g.expires_at),
+                reads.get(g.id, 0),
+                a.id if a else None,
+                a.review_outcome if a else None,
+                a.reviewed_by if a else None,
+                utc(a.reviewed_at) if a else None,
+            )
+            for g, a in rows
+        ],
+        total,
+        page,
+    )
+
+
+async def _reads_under(store: Store, grant_ids: set[str]) -> dict[str, int]:
+    if not grant_ids:
+        return {}
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(GRANT_ID, func.count())
+            .where(
+                GRANT_ID.in_(grant_ids),
+                AuditEvent.break_glass["use"].as_string() == "READ",
+                AuditEvent.outcome.in_(READ_OUTCOMES),
+            )
+            .group_by(GRANT_ID)
+        )
+        return {grant: n for grant, n in rows}
+
+
+def _aware(moment: datetime) -> datetime:
+    return utc(moment) or moment
+
+
+@dataclass(frozen=True)
+class OverrideEntry:
+    """A manager's decision to share without consent, as stored (no justification text)."""
+
+    override_id: str
+    contact_id: str
+    subject_ids: tuple[str, ...]
+    authorised_by: str
+    authoriser_role: str
+    reason_code: str
+    authorised_at: datetime
+
+
+async def consent_overrides(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
+    """Every consent override authorised in the window, optionally by one authoriser or
+    about one child, oldest first."""
+    clauses = [
+        *filters.window(ConsentOverride.authorised_at),
+        *_about(ConsentOverride.contact_id, filters),
+    ]
+    if filters.actor_subject:
+        clauses.append(ConsentOverride.authorised_by == filters.actor_subject)
+    query = select(ConsentOverride).where(*clauses).order_by(ConsentOverride.seq)
+    rows, total = await _positioned(store, query, page)
+    children = await _contact_children(store, {o.contact_id for (o,) in rows})
+    entries = [
+        OverrideEntry(
+            o.id,
+            o.contact_id,
+            children.get(o.contact_id, ()),
+            o.authorised_by,
+            o.authoriser_role,
+            o.reason_code,
+            _aware(o.authorised_at),
+        )
+        for (o,) in rows
+    ]
+    return _positions(entries, total, page)
+
+
+@dataclass(frozen=True)
+class WithheldEntry:
+    """An agency's decision not to share one of its items (no reason text). The decision is
+    about a source item, recorded outside any contact: the store keeps no contact or child
+    for it."""
+
+    withheld_id: str
+    source: str
+    item_id: str
+    agency: str
+    withheld_by: str
+    reason_code: str
+    withheld_at: datetime
+
+
+async def not_shared(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
+    """Every decision not to share recorded in the window, optionally by one user, oldest
+    first."""
+    clauses = [*filters.window(WithheldItem.withheld_at)]
+    if filters.actor_subject:
+        clauses.append(WithheldItem.withheld_by == filters.actor_subject)
+    query = select(WithheldItem).where(*clauses).order_by(WithheldItem.withheld_at, WithheldItem.id)
+    rows, total = await _positioned(store, query, page)
+    entries = [
+        WithheldEntry(
+            w.id, w.source, w.item_id, w.agency, w.withheld_by, w.reason_code, _aware(w.withheld_at)
+        )
+        for (w,) in rows
+    ]
+    return _positions(entries, total, page)
+
+
+@dataclass(frozen=True)
+class TimelinessEntry:
+    """One contact against its RAG timescale. `hours` is received to decision, or received
+    to now while undecided; `within_target` is None while undecided and not yet due."""
+
+    contact_id: str
+    subject_ids: tuple[str, ...]
+    received_at: datetime
+    rag: str
+    target_hours: float | None
+    due_at: datetime
+    decided_at: datetime | None
+    decision: str | None
+    stage: str
+    hours: float
+    within_target: bool | None
+
+
+@dataclass(frozen=True)
+class TimelinessSummary:
+    """Over every contact the filters match: how many, decided, judged (decided, or
+    undecided past due), decided within target, that as a percentage of judged, and the
+    median hours to decision."""
+
+    contacts: int
+    decided: int
+    judged: int
+    within_target: int
+    percent_within_target: float | None
+    median_hours_to_decision: float | None
+
+
+async def timeliness(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
+    """Contacts received in the window, oldest first, each against its RAG timescale (as
+    the KPIs judge it), with a summary over all of them."""
+    query = (
+        select(Contact)
+        .where(*filters.window(Contact.received_at), *_about(Contact.id, filters))
+        .order_by(Contact.received_at, Contact.id)
+    )
+    async with store.sessions() as session:
+        contacts = list((await session.execute(query)).scalars())
+    now = _aware(env.now)
+    verdicts = [within_timescale(c, now) for c in contacts]
+    taken = [_hours(c.received_at, c.decided_at or now) for c in contacts]
+    start = decode_cursor(page.after) if page.after else 0
+    window = range(start, min(start + page.first + 1, len(contacts)))
+    children = await _contact_children(store, {contacts[i].id for i in window})
+    rows = [
+        TimelinessEntry(
+            c.id,
+            children.get(c.id, ()),
+            _aware(c.received_at),
+            c.rag,
+            env.contacts.rag_hours.get(c.rag),
+            _aware(c.due_at),
+            utc(c.decided_at),
+            c.decision,
+            c.stage,
+            taken[i],
+            verdicts[i],
+        )
+        for i in window
+        for c in (contacts[i],)
+    ]
+    decided = [taken[i] for i, c in enumerate(contacts) if c.decided_at is not None]
+    judged = sum(1 for v in verdicts if v is not None)
+    on_time = sum(1 for v in verdicts if v)
+    summary = TimelinessSummary(
+        contacts=len(contacts),
+        decided=len(decided),
+        judged=judged,
+        within_target=on_time,
+        percent_within_target=round(100 * on_time / judged, 1) if judged else None,
+        median_hours_to_decision=round(statistics.median(decided), 2) if decided else None,
+    )
+    return _positions(rows, len(contacts), page, summary)
+
+
+def _hours(start: datetime, end: datetime) -> float:
+    return round((_aware(end) - _aware(start)).total_seconds() / 3600, 2)
+
+
 @dataclass(frozen=True)
 class Report:
-    """A paged report: its title, the filters it takes (`required` among them) and how it
-    runs."""
+    """A paged report: its title, the filters it takes (`required` among them), how it runs,
+    and what its rows are (`events`: audit events; otherwise a register's own rows)."""
 
     name: str
     title: str
     filters: tuple[str, ...]
     required: tuple[str, ...]
-    run: Callable[[Store, Filters, PageRequest], Awaitable[Page]]
+    run: Callable[[Store, Filters, PageRequest, Env], Awaitable[Page]]
+    rows: str = "events"
+
+
+def _events(
+    report: Callable[[Store, Filters, PageRequest], Awaitable[Page]],
+) -> Callable[[Store, Filters, PageRequest, Env], Awaitable[Page]]:
+    async def run(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
+        return await report(store, filters, page)
+
+    return run
 
 
 REPORTS: dict[str, Report] = {
@@ -399,20 +872,52 @@ REPORTS: dict[str, Report] = {
         "Subject access: who saw this person",
         ("subject_id", "since", "until"),
         ("subject_id",),
-        subject_access,
+        _events(subject_access),
     ),
     "accessor_activity": Report(
         "accessor_activity",
         "Accessor activity: what this user looked at",
         ("actor_subject", "since", "until"),
         ("actor_subject",),
-        accessor_activity,
+        _events(accessor_activity),
     ),
     "police_s62": Report(
         "police_s62",
         "Police consultations (DPA 2018 s62)",
         ("actor_subject", "subject_id", "since", "until"),
         (),
-        police_extract,
+        _events(police_extract),
+    ),
+    "break_glass_review": Report(
+        "break_glass_review",
+        "Break-glass review queue: each grant, the reads under it and IG's review",
+        ("unreviewed_only", "actor_subject", "subject_id", "since", "until"),
+        (),
+        break_glass_queue,
+        "grants",
+    ),
+    "consent_overrides": Report(
+        "consent_overrides",
+        "Consent-override register: sharing without consent",
+        ("subject_id", "actor_subject", "since", "until"),
+        (),
+        consent_overrides,
+        "overrides",
+    ),
+    "not_shared": Report(
+        "not_shared",
+        "Decisions-not-to-share register",
+        ("actor_subject", "since", "until"),
+        (),
+        not_shared,
+        "withheld",
+    ),
+    "timeliness": Report(
+        "timeliness",
+        "Timeliness of contacts against their RAG timescales",
+        ("since", "until"),
+        (),
+        timeliness,
+        "contacts",
     ),
 }

@@ -27,12 +27,15 @@ async def open_report(
     actor_subject: str | None,
     since: datetime | None = None,
     until: datetime | None = None,
+    unreviewed_only: bool = False,
 ) -> reports.Filters:
     """Name the IG purpose, note what is asked about on this read's audit event, then check
     the `read_audit_log` policy. A refused attempt is audited with what it asked for."""
     access = await ctx.access(IG_PURPOSE, None)
     try:
-        filters = reports.Filters(subject_id or None, actor_subject or None, since, until)
+        filters = reports.Filters(
+            subject_id or None, actor_subject or None, since, until, unreviewed_only
+        )
     except ValueError as exc:
         raise client_error(str(exc), "BAD_USER_INPUT") from None
     filters.note(ctx.audit, report)
@@ -41,9 +44,9 @@ async def open_report(
     return filters
 
 
-async def run_report(
+async def run_page(
     ctx: Context, name: str, filters: reports.Filters, first: int, after: str | None
-) -> t.ReportPage:
+) -> reports.Page:
     report = reports.REPORTS[name]
     missing = [f for f in report.required if not getattr(filters, f)]
     if missing:
@@ -52,11 +55,51 @@ async def run_report(
         page_request = reports.PageRequest(first, after or None)
     except ValueError as exc:
         raise client_error(str(exc), "BAD_USER_INPUT") from None
-    page = await report.run(ctx.services.store, filters, page_request)
+    s = ctx.services
+    return await report.run(s.store, filters, page_request, reports.Env(s.clock(), s.contacts))
+
+
+def _page_info(page: reports.Page) -> t.PageInfo:
+    return t.PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page)
+
+
+async def run_report(
+    ctx: Context, name: str, filters: reports.Filters, first: int, after: str | None
+) -> t.ReportPage:
+    page = await run_page(ctx, name, filters, first, after)
     return t.ReportPage(
         total_count=page.total_count,
         entries=[entry(r) for r in page.rows],
-        page_info=t.PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
+        page_info=_page_info(page),
+    )
+
+
+async def run_register(
+    ctx: Context,
+    name: str,
+    filters: reports.Filters,
+    first: int,
+    after: str | None,
+    shape: type[Any],
+) -> t.RegisterPage[Any]:
+    """A register's page, each row shown as `shape` (whose fields are the row's)."""
+    page = await run_page(ctx, name, filters, first, after)
+    return t.RegisterPage(
+        total_count=page.total_count,
+        entries=[shape(**vars(r)) for r in page.rows],
+        page_info=_page_info(page),
+    )
+
+
+async def timeliness(
+    ctx: Context, filters: reports.Filters, first: int, after: str | None
+) -> t.TimelinessReport:
+    page = await run_page(ctx, "timeliness", filters, first, after)
+    return t.TimelinessReport(
+        summary=t.TimelinessSummary(**vars(page.summary)),
+        total_count=page.total_count,
+        entries=[t.ContactTimeliness(**vars(r)) for r in page.rows],
+        page_info=_page_info(page),
     )
 
 
@@ -72,7 +115,7 @@ async def anomalies(ctx: Context, filters: reports.Filters) -> t.AnomalyReport:
         truncated=found.truncated,
         anomalies=[
             t.AuditAnomaly(
-                kind=a.kind,
+                kind=t.AnomalyKind(a.kind),
                 actor_subject=a.actor_subject,
                 actor_agency=a.actor_agency,
                 actor_team=a.actor_team,

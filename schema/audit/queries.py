@@ -16,8 +16,13 @@ from .types import (
     AnomalyReport,
     AuditEventConnection,
     AuditEventEdge,
+    BreakGlassReview,
+    ConsentOverrideEntry,
+    NotSharedEntry,
     PageInfo,
+    RegisterPage,
     ReportPage,
+    TimelinessReport,
 )
 
 DEFAULT_PAGE = 50
@@ -125,7 +130,9 @@ class AuditQueries:
 
     @strawberry.field(
         description="Anomalies in a window (default: the last day): accesses outside office "
-        "hours and users far above their usual volume (configured in MASH_IG). IG roles only."
+        "hours, users far above their usual volume (configured in MASH_IG), and reads of a "
+        "flagged child while no contact about the child was open (see AnomalyKind). IG "
+        "roles only."
     )
     async def audit_anomalies(
         self,
@@ -138,3 +145,85 @@ class AuditQueries:
             info.context, "anomalies", None, actor_subject, since, until
         )
         return await build.anomalies(info.context, filters)
+
+    @strawberry.field(
+        description="Break-glass review queue: every grant (granted in the window) with who, "
+        "which child, the reason and justification, its expiry, the reads made under it and "
+        "IG's review; unreviewedOnly for those still to review. IG roles only; the read is "
+        "audited (by id, never the justification)."
+    )
+    async def break_glass_review_report(
+        self,
+        info: strawberry.Info[Context, None],
+        unreviewed_only: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor_subject: str | None = None,
+        subject_id: strawberry.ID | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> RegisterPage[BreakGlassReview]:
+        name = "break_glass_review"
+        filters = await build.open_report(
+            info.context, name, subject_id, actor_subject, since, until, unreviewed_only
+        )
+        return await build.run_register(info.context, name, filters, first, after, BreakGlassReview)
+
+    @strawberry.field(
+        description="Consent-override register: every decision to share without consent "
+        "(authorised in the window), optionally by one authoriser or about one child. IG "
+        "roles only; the read is audited."
+    )
+    async def consent_override_register(
+        self,
+        info: strawberry.Info[Context, None],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        subject_id: strawberry.ID | None = None,
+        actor_subject: str | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> RegisterPage[ConsentOverrideEntry]:
+        name = "consent_overrides"
+        filters = await build.open_report(
+            info.context, name, subject_id, actor_subject, since, until
+        )
+        return await build.run_register(
+            info.context, name, filters, first, after, ConsentOverrideEntry
+        )
+
+    @strawberry.field(
+        description="Decisions-not-to-share register: every item an agency decided not to "
+        "share (recorded in the window), optionally by one user. IG roles only; the read is "
+        "audited."
+    )
+    async def not_shared_register(
+        self,
+        info: strawberry.Info[Context, None],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor_subject: str | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> RegisterPage[NotSharedEntry]:
+        filters = await build.open_report(
+            info.context, "not_shared", None, actor_subject, since, until
+        )
+        return await build.run_register(
+            info.context, "not_shared", filters, first, after, NotSharedEntry
+        )
+
+    @strawberry.field(
+        description="Timeliness of contacts received in the window: each against its RAG "
+        "timescale (MASH_RAG_HOURS), with a summary. IG roles only; the read is audited."
+    )
+    async def contact_timeliness_report(
+        self,
+        info: strawberry.Info[Context, None],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> TimelinessReport:
+        filters = await build.open_report(info.context, "timeliness", None, None, since, until)
+        return await build.timeliness(info.context, filters, first, after)

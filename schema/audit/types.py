@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
+from typing import Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
+
+from hub import reports
+
+T = TypeVar("T")
 
 
 @strawberry.type(description="A withheld field path and the reason.")
@@ -126,13 +132,31 @@ class ReportPage:
     page_info: PageInfo
 
 
+@strawberry.enum(description="What kind of anomaly.")
+class AnomalyKind(Enum):
+    OUT_OF_HOURS = strawberry.enum_value(
+        reports.OUT_OF_HOURS, description="An access outside office hours."
+    )
+    VOLUME = strawberry.enum_value(
+        reports.VOLUME, description="A user's accesses far above their usual."
+    )
+    FLAGGED_NO_CONTACT = strawberry.enum_value(
+        reports.FLAGGED_NO_CONTACT,
+        description="A read of a flagged child (a child-protection or looked-after flag "
+        "seen on a read, a break-glass grant, or a location-protected record) while no "
+        "contact about the child was open.",
+    )
+
+
 @strawberry.type(description="Something information governance should look at.")
 class AuditAnomaly:
-    kind: str = strawberry.field(description="OUT_OF_HOURS or VOLUME")
+    kind: AnomalyKind
     actor_subject: str | None
     actor_agency: str | None
     actor_team: str | None
-    occurred_at: datetime | None = strawberry.field(description="OUT_OF_HOURS: when.")
+    occurred_at: datetime | None = strawberry.field(
+        description="OUT_OF_HOURS, FLAGGED_NO_CONTACT: when."
+    )
     event_id: strawberry.ID | None
     subject_ids: list[strawberry.ID]
     count: int = strawberry.field(description="VOLUME: the user's accesses in the window.")
@@ -147,3 +171,98 @@ class AnomalyReport:
     until: datetime
     anomalies: list[AuditAnomaly]
     truncated: bool
+
+
+@strawberry.type(description="A page of a register, oldest first.")
+class RegisterPage(Generic[T]):
+    total_count: int
+    entries: list[T]
+    page_info: PageInfo
+
+
+@strawberry.type(
+    description="A break-glass grant for IG review: who, which child, why, for how long, "
+    "how many reads were made under it, and IG's review of its alert."
+)
+class BreakGlassReview:
+    grant_id: strawberry.ID
+    actor_subject: str
+    actor_issuer: str
+    actor_agency: str | None
+    actor_team: str | None
+    subject_id: strawberry.ID = strawberry.field(description="The child's hub id.")
+    reason_code: str
+    justification: str = strawberry.field(
+        description="The free text the actor gave: shown to IG to review, never audited."
+    )
+    granted_at: datetime
+    expires_at: datetime
+    reads: int = strawberry.field(description="Audited reads that named this grant.")
+    alert_id: strawberry.ID | None
+    review_outcome: str | None = strawberry.field(
+        description="JUSTIFIED, NOT_JUSTIFIED or REFERRED; null until IG has reviewed it."
+    )
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+@strawberry.type(description="A manager's recorded decision to share without consent.")
+class ConsentOverrideEntry:
+    override_id: strawberry.ID
+    contact_id: strawberry.ID
+    subject_ids: list[strawberry.ID] = strawberry.field(description="The contact's children.")
+    authorised_by: str
+    authoriser_role: str
+    reason_code: str
+    authorised_at: datetime
+
+
+@strawberry.type(
+    description="An agency's recorded decision not to share one of its items. It is about a "
+    "source item, recorded outside any contact, so no contact or child is stored with it."
+)
+class NotSharedEntry:
+    withheld_id: strawberry.ID
+    source: str
+    item_id: str
+    agency: str
+    withheld_by: str
+    reason_code: str
+    withheld_at: datetime
+
+
+@strawberry.type(description="One contact against its RAG timescale (MASH_RAG_HOURS).")
+class ContactTimeliness:
+    contact_id: strawberry.ID
+    subject_ids: list[strawberry.ID]
+    received_at: datetime
+    rag: str
+    target_hours: float | None
+    due_at: datetime
+    decided_at: datetime | None
+    decision: str | None
+    stage: str
+    hours: float = strawberry.field(
+        description="Hours from receipt to decision, or to now while undecided."
+    )
+    within_target: bool | None = strawberry.field(
+        description="Decided by its due time; null while undecided and not yet due."
+    )
+
+
+@strawberry.type(description="Over every contact the filters match.")
+class TimelinessSummary:
+    contacts: int
+    decided: int
+    judged: int = strawberry.field(description="Decided, or undecided and past due.")
+    within_target: int
+    percent_within_target: float | None
+    median_hours_to_decision: float | None
+
+
+@strawberry.type(description="Contacts against their timescales, oldest first.")
+class TimelinessReport:
+    summary: TimelinessSummary
+    total_count: int
+    entries: list[ContactTimeliness]
+    page_info: PageInfo

@@ -33,6 +33,10 @@ ROLE_FOR = {
     "Query.accessorActivityReport": "ig_officer",
     "Query.policeS62Extract": "ig_officer",
     "Query.auditAnomalies": "ig_officer",
+    "Query.breakGlassReviewReport": "ig_officer",
+    "Query.consentOverrideRegister": "ig_officer",
+    "Query.notSharedRegister": "ig_officer",
+    "Query.contactTimelinessReport": "ig_officer",
     "Mutation.reviewIgAlert": "ig_officer",
     "Query.contactKpis": "mash_manager",
     "Mutation.assignContact": "mash_manager",
@@ -44,6 +48,10 @@ IG_REPORTS = (
     "Query.accessorActivityReport",
     "Query.policeS62Extract",
     "Query.auditAnomalies",
+    "Query.breakGlassReviewReport",
+    "Query.consentOverrideRegister",
+    "Query.notSharedRegister",
+    "Query.contactTimelinessReport",
 )
 DEFAULT_ROLE = "mash_social_worker"
 
@@ -71,6 +79,10 @@ OPERATIONS = [
     "Query.accessorActivityReport",
     "Query.policeS62Extract",
     "Query.auditAnomalies",
+    "Query.breakGlassReviewReport",
+    "Query.consentOverrideRegister",
+    "Query.notSharedRegister",
+    "Query.contactTimelinessReport",
     "Query.reviewQueue",
     "Mutation.confirmLink",
     "Mutation.rejectLink",

@@ -5,6 +5,7 @@ report read is itself audited by id."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from hub.settings import IgSettings
 
 from .conftest import Hub
 from .test_app import AVA, RECORD, SEARCH, find_ava, ok
+from .test_contacts import ADVANCE, CHILD, CONSENT, DECIDE, GLASS, OVERRIDE, create_for, gql
 
 ENTRY = """totalCount pageInfo { endCursor hasNextPage }
   entries { eventId occurredAt relationship actorSubject actorRoles actorAgency actorTeam
@@ -179,3 +181,124 @@ def test_bad_report_input_gets_a_clear_error_that_echoes_nothing(hub: Hub) -> No
         error = body["errors"][0]
         assert error["extensions"]["code"] == "BAD_USER_INPUT", body
         assert "Thompson" not in json.dumps(body)
+
+
+# --- the contact workflow's registers ----------------------------------------------------
+
+PAGE = "totalCount pageInfo { endCursor hasNextPage }"
+GLASS_QUEUE = f"""
+query GlassQueue($actor: String, $unreviewed: Boolean! = false) {{
+  breakGlassReviewReport(actorSubject: $actor, unreviewedOnly: $unreviewed) {{ {PAGE}
+    entries {{ grantId actorSubject actorAgency actorTeam subjectId reasonCode justification
+              grantedAt expiresAt reads alertId reviewOutcome reviewedBy reviewedAt }} }}
+}}"""
+OVERRIDES = f"""
+query Overrides($since: DateTime, $id: ID, $actor: String) {{
+  consentOverrideRegister(since: $since, subjectId: $id, actorSubject: $actor) {{ {PAGE}
+    entries {{ overrideId contactId subjectIds authorisedBy authoriserRole reasonCode
+              authorisedAt }} }}
+}}"""
+NOT_SHARED = f"""
+query NotShared($actor: String) {{
+  notSharedRegister(actorSubject: $actor) {{ {PAGE}
+    entries {{ withheldId source itemId agency withheldBy reasonCode withheldAt }} }}
+}}"""
+TIMELINESS = f"""
+query Timeliness($since: DateTime) {{
+  contactTimelinessReport(since: $since) {{ {PAGE}
+    summary {{ contacts decided judged withinTarget percentWithinTarget medianHoursToDecision }}
+    entries {{ contactId subjectIds receivedAt rag targetHours dueAt decidedAt decision stage
+              hours withinTarget }} }}
+}}"""
+
+
+def test_break_glass_queue_shows_the_grant_its_reads_and_then_igs_review(hub: Hub) -> None:
+    ava = find_ava(hub)
+    desk = {"team": "police-night-desk", "sub": f"pc-{uuid.uuid4().hex[:8]}"}
+    why = "child reported missing at 2am"
+    variables = {"child": ava, "code": "OUT_OF_HOURS_EMERGENCY", "why": why}
+    granted = ok(gql(hub, "police_researcher", GLASS, variables, **desk))["breakGlass"]
+    for _ in range(2):
+        ok(gql(hub, "police_researcher", CHILD, {"id": ava, "purpose": "BREAK_GLASS"}, **desk))
+
+    asked = {"actor": desk["sub"], "unreviewed": True}
+    queue = ok(hub.gql("ig_officer", GLASS_QUEUE, asked))["breakGlassReviewReport"]
+
+    (entry,) = queue["entries"]
+    assert (entry["grantId"], entry["subjectId"], entry["reads"]) == (granted["id"], ava, 2)
+    assert (entry["actorAgency"], entry["actorTeam"]) == ("police", "police-night-desk")
+    assert (entry["justification"], entry["reviewOutcome"]) == (why, None)
+    assert entry["alertId"] == granted["alertId"]
+    # the report's own event names what it asked, never the justification it showed
+    own = event_named(hub, "GlassQueue")
+    assert own["report"] == {
+        "name": "break_glass_review",
+        "actor_subject": desk["sub"],
+        "unreviewed_only": True,
+    }
+    assert why not in json.dumps(own)
+    review = """mutation R($id: ID!) { reviewIgAlert(id: $id, outcome: "JUSTIFIED") { id } }"""
+    ok(hub.gql("ig_officer", review, {"id": entry["alertId"]}))
+    after = ok(hub.gql("ig_officer", GLASS_QUEUE, asked))["breakGlassReviewReport"]
+    everything = ok(hub.gql("ig_officer", GLASS_QUEUE, {"actor": desk["sub"]}))
+    (reviewed,) = everything["breakGlassReviewReport"]["entries"]
+    assert after["entries"] == [] and after["totalCount"] == 0
+    assert (reviewed["reviewOutcome"], reviewed["reviewedBy"]) == ("JUSTIFIED", "demo-ig_officer")
+    refused = hub.gql("police_researcher", GLASS_QUEUE, {"actor": desk["sub"]}).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN" and refused["data"] is None
+
+
+def test_override_and_timeliness_reports_follow_a_contact_to_its_decision(hub: Hub) -> None:
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    ava = find_ava(hub)
+    cid = create_for(hub, ava)["id"]
+    stage = {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"}
+    ok(gql(hub, "mash_social_worker", ADVANCE, stage))
+    ok(gql(hub, "mash_social_worker", CONSENT, {"id": cid, "state": "REFUSED", "by": "mother"}))
+    why = {"id": cid, "code": "RISK_OF_SIGNIFICANT_HARM", "why": "mother's partner is violent"}
+    ok(gql(hub, "mash_manager", OVERRIDE, why))
+    ok(gql(hub, "mash_social_worker", ADVANCE, stage | {"stage": "DECISION"}))
+    ok(gql(hub, "mash_manager", DECIDE, {"id": cid, "decision": "S47", "told": False}))
+
+    overrides = ok(
+        hub.gql("ig_officer", OVERRIDES, {"since": since, "id": ava, "actor": "demo-mash_manager"})
+    )["consentOverrideRegister"]
+    timeliness = ok(hub.gql("ig_officer", TIMELINESS, {"since": since}))
+    timeliness = timeliness["contactTimelinessReport"]
+
+    (override,) = overrides["entries"]
+    assert (override["contactId"], override["subjectIds"], override["reasonCode"]) == (
+        cid,
+        [ava],
+        "RISK_OF_SIGNIFICANT_HARM",
+    )
+    assert override["authoriserRole"] == "mash_manager"
+    (contact,) = [e for e in timeliness["entries"] if e["contactId"] == cid]
+    assert (contact["rag"], contact["targetHours"], contact["decision"]) == ("RED", 2.0, "S47")
+    assert contact["withinTarget"] is True and contact["hours"] < 1
+    assert contact["stage"] == "DECISION" and contact["decidedAt"]
+    summary = timeliness["summary"]
+    assert summary["contacts"] == timeliness["totalCount"] >= 1
+    assert summary["withinTarget"] >= 1 and summary["medianHoursToDecision"] is not None
+    assert "violent" not in json.dumps(event_named(hub, "Overrides"))
+
+
+def test_not_shared_register_lists_an_agencys_decision_without_its_reason(hub: Hub) -> None:
+    officer = {"sub": f"pc-{uuid.uuid4().hex[:8]}"}
+    item = f"incident-{uuid.uuid4().hex[:8]}"
+    withhold = """mutation W($item: String!) { withholdItem(source: POLICE, itemId: $item,
+      reasonCode: "PREJUDICE_INVESTIGATION", reason: "live operation", purpose: MASH_RESEARCH) {
+      id } }"""
+    row = ok(gql(hub, "police_researcher", withhold, {"item": item}, **officer))["withholdItem"]
+
+    register = ok(hub.gql("ig_officer", NOT_SHARED, {"actor": officer["sub"]}))
+
+    (entry,) = register["notSharedRegister"]["entries"]
+    assert (entry["withheldId"], entry["itemId"], entry["agency"], entry["source"]) == (
+        row["id"],
+        item,
+        "police",
+        "POLICE",
+    )
+    assert (entry["withheldBy"], entry["reasonCode"]) == (officer["sub"], "PREJUDICE_INVESTIGATION")
+    assert "live operation" not in json.dumps(register)

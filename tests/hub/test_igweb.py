@@ -5,6 +5,7 @@ away; forms are CSRF-checked; what the page echoes is escaped; each view is audi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from hub.store import Store
 
 from .conftest import Hub
 from .test_app import RECORD, find_ava, ok
+from .test_contacts import CHILD, GLASS, create_for, gql
 from .test_ig_reports import event_named
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -137,6 +139,51 @@ def test_ig_officer_finds_avas_subject_access_report_listing_this_tests_reads(
     assert "mash_ig_token" not in browser.execute_script("return document.cookie")
 
 
+def register_rows(browser: WebDriver) -> list[str]:
+    table = find(browser, By.ID, "register")
+    return [r.text for r in table.find_elements(By.CSS_SELECTOR, "tr.entry")]
+
+
+def test_ig_officer_reviews_the_break_glass_queue_and_the_timeliness_of_contacts(
+    hub: Hub, browser: WebDriver
+) -> None:
+    ava = find_ava(hub)
+    desk = {"team": "police-night-desk", "sub": f"pc-{uuid.uuid4().hex[:8]}"}
+    why = "child reported missing at 2am"
+    grant = {"child": ava, "code": "MISSING_CHILD", "why": why}
+    ok(gql(hub, "police_researcher", GLASS, grant, **desk))
+    ok(gql(hub, "police_researcher", CHILD, {"id": ava, "purpose": "BREAK_GLASS"}, **desk))
+    contact = create_for(hub, ava)["id"]
+
+    sign_in(browser, hub, hub.token("ig_officer"))
+    find(browser, By.ID, "break_glass_review-actor_subject").send_keys(desk["sub"])
+    find(browser, By.ID, "break_glass_review-unreviewed_only").click()
+    find(browser, By.CSS_SELECTOR, "#form-break_glass_review button").click()
+
+    assert find(browser, By.CSS_SELECTOR, "#report h2").text.startswith("Break-glass review")
+    (row,) = register_rows(browser)
+    assert desk["sub"] in row and ava in row and why in row and "MISSING_CHILD" in row
+    assert find(browser, By.ID, "break_glass_review-unreviewed_only").is_selected()
+    viewed = event_named(hub, "ig break_glass_review")
+    assert viewed["report"] == {
+        "name": "break_glass_review",
+        "actor_subject": desk["sub"],
+        "unreviewed_only": True,
+    }
+
+    find(browser, By.CSS_SELECTOR, "#form-timeliness button").click()
+    assert "Median hours to decision" in find(browser, By.ID, "timeliness-summary").text
+    assert any(contact in r and "RED" in r for r in register_rows(browser))
+    for name, title in (("consent_overrides", "Consent-override"), ("not_shared", "Decisions")):
+        browser.get(f"{hub.url}/ig/report/{name}")
+        assert find(browser, By.CSS_SELECTOR, "#report h2").text.startswith(title)
+        assert find(browser, By.ID, "register").is_displayed()
+        assert event_named(hub, f"ig {name}")["report"] == {"name": name}
+    find(browser, By.CSS_SELECTOR, "#form-anomalies button").click()
+    assert find(browser, By.ID, "anomalies").is_displayed()
+    assert "flagged child" in find(browser, By.CSS_SELECTOR, "#form-anomalies h3").text
+
+
 def test_other_roles_and_bad_tokens_are_turned_away_at_the_login(
     hub: Hub, browser: WebDriver
 ) -> None:
@@ -154,6 +201,7 @@ def test_what_the_page_echoes_is_escaped_and_bad_filters_get_a_clear_message(
     hub: Hub, browser: WebDriver
 ) -> None:
     sign_in(browser, hub, hub.token("ig_officer"))
+    find(browser, By.ID, "signed-in")  # the login's redirect has landed before we navigate
     browser.get(f"{hub.url}/ig/report/accessor_activity?actor_subject=%3Cb%3Ebold%3C%2Fb%3E")
     assert browser.find_elements(By.CSS_SELECTOR, "main b") == []
     field = find(browser, By.ID, "accessor_activity-actor_subject")

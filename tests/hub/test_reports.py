@@ -12,9 +12,23 @@ from typing import Any
 import pytest
 
 from hub import reports
-from hub.reports import Filters, PageRequest
+from hub.contacts import ContactSettings
+from hub.reports import Env, Filters, PageRequest
 from hub.settings import IgSettings
-from hub.store import AuditEvent, AuditSubject, Store, migrate_async
+from hub.store import (
+    AuditEvent,
+    AuditSubject,
+    BreakGlassGrant,
+    ConsentOverride,
+    Contact,
+    ContactSubject,
+    IgAlert,
+    Notification,
+    StageTransition,
+    Store,
+    WithheldItem,
+    migrate_async,
+)
 
 AVA, JADE, OTHER = (str(uuid.uuid4()) for _ in range(3))
 # A Wednesday in winter (London = UTC) and one in summer (London = UTC+1).
@@ -57,12 +71,18 @@ async def add(
             outcome=values.pop("outcome", "ok"),
             subjects=sorted(subjects),
             sources={"POLICE": "OK"} if police else {},
-            fields_returned=["child.police.incidents.dashRisk", "child.health.plans.category"]
-            if police
-            else [],
-            fields_redacted=[{"path": "child.police.intelligence", "reason": "NOT_PERMITTED"}]
-            if police
-            else [],
+            fields_returned=values.pop(
+                "fields_returned",
+                ["child.police.incidents.dashRisk", "child.health.plans.category"]
+                if police
+                else [],
+            ),
+            fields_redacted=values.pop(
+                "fields_redacted",
+                [{"path": "child.police.intelligence", "reason": "NOT_PERMITTED"}]
+                if police
+                else [],
+            ),
             policy_decisions=[],
             root_fields=["child"],
             police_consulted=police,
@@ -230,3 +250,310 @@ def test_a_reports_own_event_names_what_it_asked_about_by_id() -> None:
         "since": WINTER.isoformat(),
     }
     assert record.subjects == {AVA: "report_subject"}
+
+
+# --- the contact workflow's registers and the flagged-child anomaly -----------------------
+
+ENV = Env(WINTER + timedelta(days=30), ContactSettings())
+
+
+async def put(store: Store, *rows: Any) -> None:
+    async with store.writing() as session, session.begin():
+        for row in rows:  # one at a time: rows may depend on earlier ones (foreign keys)
+            session.add(row)
+            await session.flush()
+
+
+def contact(
+    received: datetime,
+    children: tuple[str, ...] = (AVA,),
+    rag: str = "RED",
+    due_hours: float = 2,
+    decided_after: float | None = None,
+    stage: str = "SCREENING",
+) -> Contact:
+    decided = received + timedelta(hours=decided_after) if decided_after is not None else None
+    row = Contact(
+        id=str(uuid.uuid4()),
+        received_at=received,
+        concern="Ava said her mother's partner hit her",
+        child_details=[],
+        referrer_type="SCHOOL",
+        referrer_name="Head teacher",
+        stage=stage,
+        rag=rag,
+        due_at=received + timedelta(hours=due_hours),
+        assigned_staff=[],
+        assigned_teams=[],
+        created_by="worker-1",
+        decision="S47" if decided else None,
+        decided_at=decided,
+        decided_by="manager-1" if decided else None,
+        updated_at=received,
+    )
+    row.subjects = [ContactSubject(subject_id=c) for c in children]
+    return row
+
+
+def grant(actor: str, child: str, at: datetime, why: str = "child missing at 2am") -> Any:
+    g = BreakGlassGrant(
+        id=str(uuid.uuid4()),
+        actor_subject=actor,
+        actor_issuer="https://police.example",
+        actor_agency="police",
+        actor_team="night-desk",
+        subject_id=child,
+        reason_code="MISSING_CHILD",
+        justification=why,
+        granted_at=at,
+        expires_at=at + timedelta(hours=1),
+    )
+    alert = IgAlert(
+        id=str(uuid.uuid4()),
+        kind="BREAK_GLASS",
+        grant_id=g.id,
+        subject_id=child,
+        actor_subject=actor,
+        actor_agency="police",
+        reason_code="MISSING_CHILD",
+        raised_at=at,
+    )
+    return g, alert
+
+
+async def test_break_glass_queue_counts_the_reads_under_each_grant_and_shows_igs_review(
+    store: Store,
+) -> None:
+    at = WINTER + timedelta(hours=2)
+    reviewed, reviewed_alert = grant("pc-1", AVA, at)
+    open_, open_alert = grant("pc-2", JADE, at + timedelta(hours=1), why="refuge check")
+    reviewed_alert.review_outcome, reviewed_alert.reviewed_by = "JUSTIFIED", "ig-1"
+    reviewed_alert.reviewed_at = at + timedelta(days=1)
+    await put(store, reviewed, reviewed_alert, open_, open_alert)
+    glass: dict[str, Any] = {"purpose": "BREAK_GLASS", "police": True}
+    # the grant's own operation names it but is not a read under it
+    await add(store, at, actor="pc-1", break_glass={"grant_id": reviewed.id}, **glass)
+    for minutes in (5, 10):
+        await add(
+            store,
+            at + timedelta(minutes=minutes),
+            actor="pc-1",
+            break_glass={"grant_id": reviewed.id, "use": "READ"},
+            **glass,
+        )
+    await add(
+        store,
+        at + timedelta(hours=1, minutes=5),
+        actor="pc-2",
+        subjects={JADE: "child"},
+        break_glass={"grant_id": open_.id, "use": "READ"},
+        outcome="denied",
+        **glass,
+    )
+
+    page = await reports.break_glass_queue(store, Filters(), PageRequest(), ENV)
+    unreviewed = await reports.break_glass_queue(
+        store, Filters(unreviewed_only=True), PageRequest(), ENV
+    )
+    of_jade = await reports.break_glass_queue(store, Filters(subject_id=JADE), PageRequest(), ENV)
+    later = await reports.break_glass_queue(
+        store, Filters(since=at + timedelta(minutes=30)), PageRequest(), ENV
+    )
+
+    first, second = page.rows
+    assert (first.grant_id, first.reads, first.subject_id) == (reviewed.id, 2, AVA)
+    assert (first.review_outcome, first.reviewed_by) == ("JUSTIFIED", "ig-1")
+    assert first.reviewed_at == at + timedelta(days=1) and first.granted_at == at
+    assert (first.actor_agency, first.actor_team, first.reason_code) == (
+        "police",
+        "night-desk",
+        "MISSING_CHILD",
+    )
+    assert first.justification == "child missing at 2am"  # what IG reviews
+    assert (second.grant_id, second.reads, second.review_outcome) == (open_.id, 0, None)
+    assert second.alert_id == open_alert.id
+    assert [r.grant_id for r in unreviewed.rows] == [open_.id]
+    assert [r.grant_id for r in of_jade.rows] == [open_.id]
+    assert [r.grant_id for r in later.rows] == [open_.id] and later.total_count == 1
+
+
+async def test_consent_override_register_lists_overrides_with_the_contacts_children(
+    store: Store,
+) -> None:
+    about_ava = contact(WINTER, children=(AVA, JADE))
+    about_other = contact(WINTER, children=(OTHER,))
+    overrides = [
+        ConsentOverride(
+            id=str(uuid.uuid4()),
+            contact_id=c.id,
+            authorised_by=by,
+            authoriser_role="mash_manager",
+            reason_code=code,
+            justification="mother refused; DASH high",
+            authorised_at=WINTER + timedelta(hours=h),
+        )
+        for c, by, code, h in (
+            (about_ava, "manager-1", "RISK_OF_SIGNIFICANT_HARM", 3),
+            (about_other, "manager-2", "UNDUE_DELAY", 4),
+        )
+    ]
+    await put(store, about_ava, about_other, *overrides)
+
+    everything = await reports.consent_overrides(store, Filters(), PageRequest(), ENV)
+    for_ava = await reports.consent_overrides(store, Filters(subject_id=AVA), PageRequest(), ENV)
+    by_two = await reports.consent_overrides(
+        store, Filters(actor_subject="manager-2"), PageRequest(), ENV
+    )
+    early = await reports.consent_overrides(
+        store, Filters(until=WINTER + timedelta(hours=3, minutes=30)), PageRequest(), ENV
+    )
+
+    row = everything.rows[0]
+    assert everything.total_count == 2
+    assert (row.contact_id, row.subject_ids) == (about_ava.id, tuple(sorted((AVA, JADE))))
+    assert (row.authorised_by, row.authoriser_role, row.reason_code) == (
+        "manager-1",
+        "mash_manager",
+        "RISK_OF_SIGNIFICANT_HARM",
+    )
+    assert not hasattr(row, "justification")  # free text stays with the contact
+    assert [r.override_id for r in for_ava.rows] == [overrides[0].id]
+    assert [r.override_id for r in by_two.rows] == [overrides[1].id]
+    assert [r.override_id for r in early.rows] == [overrides[0].id]
+
+
+async def test_not_shared_register_pages_through_decisions_by_who_and_when(store: Store) -> None:
+    items = [
+        WithheldItem(
+            id=str(uuid.uuid4()),
+            source="POLICE",
+            item_id=f"incident-{n}",
+            agency="police",
+            reason_code="PREJUDICE_INVESTIGATION",
+            reason="live operation against the partner",
+            withheld_by="pc-1" if n < 2 else "pc-2",
+            withheld_at=WINTER + timedelta(hours=n),
+        )
+        for n in range(3)
+    ]
+    await put(store, *items)
+
+    first = await reports.not_shared(store, Filters(), PageRequest(first=2), ENV)
+    rest = await reports.not_shared(
+        store, Filters(), PageRequest(first=2, after=first.end_cursor), ENV
+    )
+    by_two = await reports.not_shared(store, Filters(actor_subject="pc-2"), PageRequest(), ENV)
+
+    assert first.total_count == 3 and first.has_next_page and not rest.has_next_page
+    assert [r.item_id for r in (*first.rows, *rest.rows)] == [f"incident-{n}" for n in range(3)]
+    assert (first.rows[0].agency, first.rows[0].withheld_by, first.rows[0].reason_code) == (
+        "police",
+        "pc-1",
+        "PREJUDICE_INVESTIGATION",
+    )
+    assert not hasattr(first.rows[0], "reason")
+    assert [r.item_id for r in by_two.rows] == ["incident-2"]
+
+
+async def test_timeliness_judges_each_contact_against_its_timescale_with_a_summary(
+    store: Store,
+) -> None:
+    day = WINTER + timedelta(days=1)
+    on_time = contact(day, decided_after=1.5, stage="CLOSED")
+    late = contact(day + timedelta(hours=1), rag="AMBER", due_hours=6, decided_after=30.5)
+    overdue = contact(day + timedelta(hours=2))
+    waiting = contact(day + timedelta(hours=3), rag="GREEN", due_hours=24)
+    await put(store, on_time, late, overdue, waiting, contact(WINTER - timedelta(days=1)))
+    env = Env(
+        day + timedelta(hours=5), ContactSettings(rag_hours={"RED": 2, "AMBER": 6, "GREEN": 24})
+    )
+
+    page = await reports.timeliness(
+        store, Filters(since=day, until=day + timedelta(days=1)), PageRequest(first=3), env
+    )
+    rest = await reports.timeliness(
+        store,
+        Filters(since=day, until=day + timedelta(days=1)),
+        PageRequest(first=3, after=page.end_cursor),
+        env,
+    )
+
+    rows = [*page.rows, *rest.rows]
+    assert [r.contact_id for r in rows] == [on_time.id, late.id, overdue.id, waiting.id]
+    assert [r.within_target for r in rows] == [True, False, False, None]
+    assert [r.hours for r in rows] == [1.5, 30.5, 3.0, 2.0]
+    assert [r.target_hours for r in rows] == [2, 6, 2, 24]
+    assert rows[0].decision == "S47" and rows[0].stage == "CLOSED" and rows[0].subject_ids == (AVA,)
+    assert page.has_next_page and page.total_count == 4
+    summary = page.summary
+    assert (summary.contacts, summary.decided, summary.judged, summary.within_target) == (
+        4,
+        2,
+        3,
+        1,
+    )
+    assert summary.percent_within_target == 33.3 and summary.median_hours_to_decision == 16.0
+    assert rest.summary == summary
+
+
+async def test_a_read_of_a_flagged_child_while_no_contact_about_them_is_open_is_an_anomaly(
+    store: Store,
+) -> None:
+    """Ava is flagged by a flagged-child-read notice, Jade by a break-glass grant, Other by a
+    location-protected redaction on the read itself; Ava's contact is open 10:00-12:00."""
+    day = WINTER + timedelta(days=2)
+    notice = Notification(
+        id=str(uuid.uuid4()),
+        team="mash-east",
+        agency="council",
+        kind="FLAGGED_CHILD_READ",
+        subject_id=AVA,
+        created_at=day + timedelta(hours=9),
+    )
+    ava_contact = contact(day + timedelta(hours=10), stage="CLOSED")
+    closed = StageTransition(
+        contact_id=ava_contact.id,
+        from_stage="DECISION",
+        to_stage="CLOSED",
+        by="manager-1",
+        at=day + timedelta(hours=12),
+    )
+    glass, alert = grant("pc-1", JADE, day + timedelta(hours=13))
+    await put(store, notice, ava_contact, closed, glass, alert)
+    read: dict[str, Any] = {"police": True}
+    await add(store, day + timedelta(hours=8), **read)  # before anyone knew Ava was flagged
+    await add(store, day + timedelta(hours=9, minutes=30), **read)  # flagged, no contact yet
+    await add(store, day + timedelta(hours=11), **read)  # her contact is open
+    await add(store, day + timedelta(hours=14), actor="worker-9", **read)  # closed again
+    await add(store, day + timedelta(hours=12), subjects={JADE: "child"}, **read)  # pre-glass
+    await add(store, day + timedelta(hours=15), subjects={JADE: "child"}, **read)
+    located = [{"path": "child.person.address", "reason": "LOCATION_PROTECTED"}]
+    await add(
+        store, day + timedelta(hours=16), subjects={OTHER: "child"}, fields_redacted=located, **read
+    )
+    withheld = [{"path": "child", "reason": "NO_RELATIONSHIP"}]
+    await add(store, day + timedelta(hours=17), fields_redacted=withheld, **read)  # saw nothing
+    await add(store, day + timedelta(hours=17), purpose="IG_AUDIT", **read)  # IG's own read
+
+    report = await reports.anomalies(
+        store, Filters(since=day, until=day + timedelta(days=1)), IgSettings(), day
+    )
+
+    flagged = [
+        (a.occurred_at, a.subject_ids, a.actor_subject)
+        for a in report.anomalies
+        if a.kind == reports.FLAGGED_NO_CONTACT
+    ]
+    assert flagged == [
+        (day + timedelta(hours=9, minutes=30), (AVA,), "worker-1"),
+        (day + timedelta(hours=14), (AVA,), "worker-9"),
+        (day + timedelta(hours=15), (JADE,), "worker-1"),
+        (day + timedelta(hours=16), (OTHER,), "worker-1"),
+    ]
+    one = await reports.anomalies(
+        store,
+        Filters(actor_subject="worker-9", since=day, until=day + timedelta(days=1)),
+        IgSettings(),
+        day,
+    )
+    assert [a.kind for a in one.anomalies] == [reports.FLAGGED_NO_CONTACT]
