@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -122,7 +123,14 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
             f"  store:     {settings.hub_database_url}\n"
             f"  stop:      Ctrl-C\n"
         )
+        # uvicorn shuts down on SIGTERM, then raises it again once its own handlers are gone:
+        # turned into SystemExit here, so the sources above are stopped, not orphaned.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @sources_app.command("check")

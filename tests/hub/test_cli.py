@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,42 @@ def test_policy_test_runs_every_decision_table() -> None:
     result = mash_hub("policy", "test")
     assert result.returncode == 0, result.stderr
     assert "decision-table rows pass" in result.stdout
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_demo_stops_the_sources_it_started_when_terminated(demo_data: Path, tmp_path: Path) -> None:
+    """SIGTERM (a service manager's or a container's stop) ends the demo and the source
+    systems it started; none is left running."""
+    data_dir = tmp_path / "var"
+    shutil.copytree(demo_data, data_dir)  # seeded already: the demo starts at once
+    port = sources.free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "demo", "--port", str(port)],
+        env={**os.environ, "MASH_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sources.wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=60, process=demo)
+        started = children_of(demo.pid)
+        assert len(started) == 2, "the health and adult social care sources"
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=30) != 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in started):
+            time.sleep(0.1)
+        assert not [p for p in started if Path(f"/proc/{p}").exists()]
+    finally:
+        demo.kill()
+        demo.wait()
