@@ -26,7 +26,7 @@ from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
 from . import devissuer, igweb
-from .audit import AuditRecord, AuditUnavailable, AuditWriter
+from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
 from .contacts import ContactSettings
@@ -131,6 +131,10 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             status, body = 500, error_body("internal error", "INTERNAL_ERROR")
         try:
             event_id = await state["writer"].write(record)
+        except StagedWriteRefused as refused:  # audited as the error the client now sees
+            OPERATIONS.labels("error").inc()
+            body = error_body(refused.error.message, refused.code)
+            return JSONResponse(body, 200, headers={AUDIT_HEADER: refused.event_id})
         except AuditUnavailable as exc:
             cause = type(exc.__cause__).__name__
             log.error("audit store unavailable (%s): response withheld", cause)

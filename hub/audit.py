@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from graphql import DocumentNode, print_ast
+from graphql import DocumentNode, GraphQLError, print_ast
 from sqlalchemy import JSON, Table, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .auth import Actor
+from .errors import CLIENT_CODES
 from .store import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
 
 # The writers' shared advisory lock key (hub.sequencer takes it exclusively).
@@ -39,6 +40,21 @@ POLICE_CONSULTED = frozenset({"OK", "NOT_KNOWN", "REDACTED"})
 
 class AuditUnavailable(Exception):
     """The audit event could not be committed: no data may leave."""
+
+
+class StagedWriteRefused(Exception):
+    """A write staged with the event was refused with an error the client is meant to see
+    (e.g. CONFLICT: the contact changed since the request checked it). Nothing the
+    operation staged was committed; its event was, without them, as an error with the
+    refusal's code, and `event_id` names it."""
+
+    def __init__(self, error: GraphQLError, event_id: str) -> None:
+        super().__init__(error.message)
+        self.error, self.event_id = error, event_id
+
+    @property
+    def code(self) -> str:
+        return str((self.error.extensions or {}).get("code"))
 
 
 def query_hash(document: DocumentNode | None, raw: str) -> str:
@@ -174,6 +190,8 @@ class AuditWriter:
             await pending.done
         except asyncio.CancelledError:
             raise
+        except StagedWriteRefused:
+            raise
         except Exception as exc:  # any store failure means: fail closed
             raise AuditUnavailable("audit event not committed") from exc
         return event_id
@@ -211,7 +229,35 @@ class AuditWriter:
                 await self._commit(plain)
             for p in batch:
                 if p.staged:
-                    await self._commit([p])
+                    await self._commit_staged(p)
+
+    async def _commit_staged(self, p: _Pending) -> None:
+        """An event with staged writes, in a transaction of its own. If a staged write is
+        refused with a client error (e.g. CONFLICT), the event is committed alone, as that
+        error (nothing staged, nothing returned): the attempt is audited and the client
+        hears why. Any other failure fails closed."""
+        loop = asyncio.get_running_loop()
+        attempt = _Pending(p.values, p.subjects, p.staged, loop.create_future())
+        try:
+            await self._commit([attempt])
+            error = attempt.done.exception()
+            code = (getattr(error, "extensions", None) or {}).get("code")
+            if isinstance(error, GraphQLError) and code in CLIENT_CODES:
+                values = {**p.values, "outcome": "error", "error_code": code}
+                retry = _Pending(
+                    {**values, "fields_returned": []}, p.subjects, [], loop.create_future()
+                )
+                await self._commit([retry])
+                failed = retry.done.exception()
+                error = failed or StagedWriteRefused(error, values["event_id"])
+        except BaseException:
+            if not p.done.done():
+                p.done.set_exception(AuditUnavailable("audit writer stopped"))
+            raise
+        if error is None:
+            p.done.set_result(None)
+        else:
+            p.done.set_exception(error)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:

@@ -417,7 +417,14 @@ def _stage_change(audit: AuditRecord, contact_id: str, change: Change) -> None:
                 _loaded(select(Contact).where(Contact.id == contact_id)).with_for_update()
             )
         ).scalar_one()
-        change(row)
+        try:
+            change(row)
+        except ContactError as exc:  # it passed against the contact the request read
+            raise ContactError(
+                f"the contact changed while this request was made ({exc.message}); "
+                "reload it and try again",
+                "CONFLICT",
+            ) from None
         await session.flush()
 
     audit.staged.append(write)

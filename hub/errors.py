@@ -3,6 +3,7 @@
 CLIENT_CODES = frozenset(
     {
         "BAD_USER_INPUT",
+        "CONFLICT",
         "FORBIDDEN",
         "NOT_FOUND",
         "PURPOSE_REQUIRED",

@@ -14,13 +14,14 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from hub import contacts as svc
 from hub import kpis, oversight
-from hub.audit import AuditRecord
+from hub.audit import AuditRecord, AuditWriter, StagedWriteRefused
 from hub.auth import Actor
 from hub.demo.stack import running_hub
-from hub.store import Base, Store, migrate_async
+from hub.store import AuditEvent, Base, Store, migrate_async
 
 from .conftest import FakeContacts, Hub, hub_settings
 from .test_app import find_ava, ok, run_sql
@@ -209,8 +210,47 @@ async def test_a_change_checked_against_a_stale_contact_fails_in_the_audit_trans
     await svc.change(store, first, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
     await svc.change(store, second, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
     await commit(store, first)
-    with pytest.raises(svc.ContactError):
-        await commit(store, second)  # the audit writer turns this into "nothing leaves"
+    with pytest.raises(svc.ContactError) as refused:
+        await commit(store, second)
+    assert refused.value.extensions == {"code": "CONFLICT"}
+    assert len((await svc.get(store, cid)).transitions) == 2
+
+
+async def test_a_stale_change_is_audited_as_a_conflict_and_commits_nothing(
+    store: Store,
+) -> None:
+    """Two people move the same contact at once: the second hears CONFLICT (with why), its
+    audit event is committed as that error, and only the first change is kept."""
+    now = datetime.now(UTC)
+    cid = await new_contact(store, now)
+    first, second = AuditRecord(actor=ACTOR), AuditRecord(actor=ACTOR)
+    await svc.change(store, first, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
+    await svc.change(store, second, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
+    second.fields_returned = ["advanceContact.stage"]
+    writer = AuditWriter(store)
+    try:
+        kept = await writer.write(first)
+        with pytest.raises(StagedWriteRefused) as refused:
+            await writer.write(second)
+    finally:
+        await writer.aclose()
+    assert refused.value.code == "CONFLICT"
+    assert "RESEARCH" in refused.value.error.message
+    async with store.sessions() as session:
+        events = {
+            e.event_id: e
+            for e in (
+                await session.execute(
+                    select(AuditEvent).where(
+                        AuditEvent.event_id.in_([kept, refused.value.event_id])
+                    )
+                )
+            ).scalars()
+        }
+    assert (events[kept].outcome, events[kept].error_code) == ("ok", None)
+    conflict = events[refused.value.event_id]
+    assert (conflict.outcome, conflict.error_code) == ("error", "CONFLICT")
+    assert conflict.contact_id == cid and conflict.fields_returned == []
     assert len((await svc.get(store, cid)).transitions) == 2
 
 
