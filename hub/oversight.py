@@ -146,6 +146,8 @@ async def break_glass(
 
 # Health care plans that flag a child as subject to a child-protection plan or looked after.
 FLAG_CATEGORIES = frozenset({"CPP", "LAC"})
+# The record class of the decision a read of a flagged child notes on its audit event.
+FLAG_DECISION = "child.protection_flag"
 _ENDED = frozenset({"completed", "revoked", "entered-in-error"})
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from .audit import AuditRecord
 from .contacts import ContactSettings
 from .kpis import within_timescale
+from .oversight import FLAG_DECISION
 from .settings import IgSettings
 from .store import (
     AuditEvent,
@@ -391,10 +392,12 @@ async def flagged_without_contact(
     contact about that child was open (received by then, and not CLOSED by then).
 
     "Flagged", from what the hub keeps, at the moment of the read:
+    - the read's own event notes the child-protection flag decision (`FLAG_DECISION`: the
+      read found a current child-protection-plan or looked-after care plan, rule 16),
+      whoever read it;
     - the hub store holds a FLAGGED_CHILD_READ notification about the child from then or
-      earlier: a read found a current child-protection-plan or looked-after care plan in
-      the child's health record (DOMAIN.md §3 rule 16). It is written with that read's
-      audit event, but only when the reader was outside the child's owning team;
+      earlier (an earlier read found the flag; written for readers outside the child's
+      owning team);
     - a break-glass grant for the child from then or earlier (a "glass subject", rule 15);
     - or the read's own event withheld part of the child's record as LOCATION_PROTECTED
       (a sensitive-flagged patient or refuge address, rule 11).
@@ -429,7 +432,8 @@ async def flagged_without_contact(
             r["reason"] == "LOCATION_PROTECTED" and not r["path"].startswith("child.household")
             for r in e.fields_redacted
         )
-        if not (located or any(t <= at for t in flags.get(child, ()))):
+        noted = any(d.get("class") == FLAG_DECISION for d in e.policy_decisions or ())
+        if not (located or noted or any(t <= at for t in flags.get(child, ()))):
             continue
         if any(start <= at and (end is None or at < end) for start, end in spans.get(child, ())):
             continue

@@ -132,8 +132,16 @@ async def child_record(ctx: Context, access: Access, subject_id: str) -> t.Child
     # else looked recently (staff names only where the policy allows).
     if seen.owning_team is not None:
         purpose = access.request.purpose
-        oversight.notify_read(
+        notice = oversight.notify_read(
             ctx.audit, ctx.actor, subject_id, seen.owning_team, purpose, s.clock()
+        )
+        # On the event too, so IG's FLAGGED_NO_CONTACT anomaly sees every flagged read,
+        # the owning team's own included (the fact, never the plan).
+        ctx.audit.add_decision(
+            oversight.FLAG_DECISION,
+            "council",
+            True,
+            "OWNING_TEAM_NOTIFIED" if notice else "READER_IN_OWNING_TEAM",
         )
     names = s.policy.allows("see_accessor_names", access.request)
     child.previously_accessed_by = [

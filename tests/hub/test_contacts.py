@@ -888,36 +888,53 @@ def test_reading_a_flagged_child_from_outside_the_owning_team_notifies_it(chub: 
     owner = asyncio.run(_owner(chub, ava))
     outsider = {"team": "police-day-desk", "sub": "pc-day"}
     before = ok(gql(chub, "mash_manager", NOTICES, {"team": owner}))["notifications"]
-    ok(
-        gql(
-            chub,
-            "police_researcher",
-            CHILD,
-            {"id": ava, "purpose": "MASH_RESEARCH", "contact": chub.contact(ava)},
-            **outsider,
-        )
+    read = gql(
+        chub,
+        "police_researcher",
+        CHILD,
+        {"id": ava, "purpose": "MASH_RESEARCH", "contact": chub.contact(ava)},
+        **outsider,
     )
+    ok(read)
+    assert asyncio.run(_flag_decisions(chub, read)) == ["OWNING_TEAM_NOTIFIED"]
     after = ok(gql(chub, "mash_manager", NOTICES, {"team": owner}))["notifications"]
     new = [n for n in after if n["id"] not in {b["id"] for b in before}]
     assert [(n["kind"], n["childId"], n["actorTeam"], n["purpose"]) for n in new] == [
         ("FLAGGED_CHILD_READ", ava, "police-day-desk", "MASH_RESEARCH")
     ]
-    # a reader in the owning team is not an outsider
-    ok(
-        gql(
-            chub,
-            "mash_social_worker",
-            CHILD,
-            {"id": ava, "purpose": "MASH_RESEARCH", "contact": chub.contact(ava)},
-            team=owner,
-        )
+    # a reader in the owning team is not an outsider; the event notes the flag all the same
+    own = gql(
+        chub,
+        "mash_social_worker",
+        CHILD,
+        {"id": ava, "purpose": "MASH_RESEARCH", "contact": chub.contact(ava)},
+        team=owner,
     )
+    ok(own)
+    assert asyncio.run(_flag_decisions(chub, own)) == ["READER_IN_OWNING_TEAM"]
     again = ok(gql(chub, "mash_manager", NOTICES, {"team": owner}))["notifications"]
     assert len(again) == len(after)
     # a team reads its own notices, not another team's
     assert (
         error(gql(chub, "police_researcher", NOTICES, {"team": owner}, **outsider)) == "FORBIDDEN"
     )
+
+
+async def _flag_decisions(hub: Hub, response: httpx.Response) -> list[str]:
+    """The reasons of the child-protection-flag decisions on the response's audit event."""
+    store = Store(hub.database_url)
+    try:
+        async with store.sessions() as session:
+            decisions = (
+                await session.execute(
+                    select(AuditEvent.policy_decisions).where(
+                        AuditEvent.event_id == response.headers["x-audit-event-id"]
+                    )
+                )
+            ).scalar_one()
+    finally:
+        await store.aclose()
+    return [d["reason"] for d in decisions if d["class"] == oversight.FLAG_DECISION]
 
 
 async def _owner(hub: Hub, child: str) -> str:

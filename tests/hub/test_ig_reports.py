@@ -62,21 +62,27 @@ def event_named(hub: Hub, name: str) -> dict[str, Any]:
 
 def reads_of_ava(hub: Hub) -> tuple[str, str]:
     """A search and a read of Ava by a social worker; (child id, since) for the reports."""
-    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    ok(hub.gql("mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"}))
-    child_id = find_ava(hub)
-    ok(
-        hub.gql(
-            "mash_social_worker",
-            RECORD,
-            {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
-        )
-    )
+    child_id, since, _ = read_ava(hub)
     return child_id, since
 
 
+def read_ava(hub: Hub) -> tuple[str, str, str]:
+    """As reads_of_ava, and the read's audit event id (other tests' reads may fall in the
+    same window)."""
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    ok(hub.gql("mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"}))
+    child_id = find_ava(hub)
+    response = hub.gql(
+        "mash_social_worker",
+        RECORD,
+        {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
+    )
+    ok(response)
+    return child_id, since, response.headers["x-audit-event-id"]
+
+
 def test_subject_access_report_lists_who_saw_ava_and_its_own_read_is_audited(hub: Hub) -> None:
-    child_id, since = reads_of_ava(hub)
+    child_id, since, read_id = read_ava(hub)
 
     report = ok(hub.gql("ig_officer", SUBJECT_ACCESS, {"id": child_id, "since": since}))
     entries = report["subjectAccessReport"]["entries"]
@@ -84,7 +90,7 @@ def test_subject_access_report_lists_who_saw_ava_and_its_own_read_is_audited(hub
     seen = [(e["operation"], e["relationship"], e["outcome"]) for e in entries]
     assert (["searchChildren"], "search_result", "ok") in seen
     assert (["child"], "child", "redacted") in seen  # C-coded intelligence text withheld
-    read = next(e for e in entries if e["operation"] == ["child"])
+    read = next(e for e in entries if e["eventId"] == read_id)
     assert read["purpose"] == "MASH_RESEARCH" and read["actorAgency"] == "council"
     assert read["actorRoles"] == ["mash_social_worker"] and read["policeConsulted"]
     assert "child.police.incidents.dashRisk" in read["fieldsReturned"]
@@ -115,7 +121,7 @@ def test_subject_access_report_pages_with_a_cursor(hub: Hub) -> None:
 
 
 def test_accessor_activity_and_s62_extract_show_the_social_workers_read(hub: Hub) -> None:
-    child_id, since = reads_of_ava(hub)
+    child_id, since, read_id = read_ava(hub)
 
     activity = ok(
         hub.gql("ig_officer", ACTIVITY, {"actor": "demo-mash_social_worker", "since": since})
@@ -124,7 +130,7 @@ def test_accessor_activity_and_s62_extract_show_the_social_workers_read(hub: Hub
 
     entries = activity["accessorActivityReport"]["entries"]
     assert {e["actorSubject"] for e in entries} == {"demo-mash_social_worker"}
-    read = next(e for e in entries if e["operation"] == ["child"])
+    read = next(e for e in entries if e["eventId"] == read_id)
     assert {"subjectId": child_id, "relationship": "child"} in read["subjects"]
     assert any(s["relationship"] == "household_member" for s in read["subjects"])
     police = extract["policeS62Extract"]["entries"]

@@ -13,6 +13,7 @@ import pytest
 
 from hub import reports
 from hub.contacts import ContactSettings
+from hub.oversight import FLAG_DECISION
 from hub.reports import Env, Filters, PageRequest
 from hub.settings import IgSettings
 from hub.store import (
@@ -83,7 +84,7 @@ async def add(
                 if police
                 else [],
             ),
-            policy_decisions=[],
+            policy_decisions=values.pop("policy_decisions", []),
             root_fields=["child"],
             police_consulted=police,
             **values,
@@ -500,7 +501,8 @@ async def test_a_read_of_a_flagged_child_while_no_contact_about_them_is_open_is_
     store: Store,
 ) -> None:
     """Ava is flagged by a flagged-child-read notice, Jade by a break-glass grant, Other by a
-    location-protected redaction on the read itself; Ava's contact is open 10:00-12:00."""
+    location-protected redaction or the flag decision on the read itself (a read of Other
+    with neither is not counted); Ava's contact is open 10:00-12:00."""
     day = WINTER + timedelta(days=2)
     notice = Notification(
         id=str(uuid.uuid4()),
@@ -531,6 +533,15 @@ async def test_a_read_of_a_flagged_child_while_no_contact_about_them_is_open_is_
     await add(
         store, day + timedelta(hours=16), subjects={OTHER: "child"}, fields_redacted=located, **read
     )
+    await add(store, day + timedelta(hours=16, minutes=30), subjects={OTHER: "child"}, **read)
+    noted = [{"class": FLAG_DECISION, "decision": "RELEASED", "reason": "READER_IN_OWNING_TEAM"}]
+    await add(  # the read itself found the flag (no notice: the reader was in the team)
+        store,
+        day + timedelta(hours=16, minutes=45),
+        subjects={OTHER: "child"},
+        policy_decisions=noted,
+        **read,
+    )
     withheld = [{"path": "child", "reason": "NO_RELATIONSHIP"}]
     await add(store, day + timedelta(hours=17), fields_redacted=withheld, **read)  # saw nothing
     await add(store, day + timedelta(hours=17), purpose="IG_AUDIT", **read)  # IG's own read
@@ -549,6 +560,7 @@ async def test_a_read_of_a_flagged_child_while_no_contact_about_them_is_open_is_
         (day + timedelta(hours=14), (AVA,), "worker-9"),
         (day + timedelta(hours=15), (JADE,), "worker-1"),
         (day + timedelta(hours=16), (OTHER,), "worker-1"),
+        (day + timedelta(hours=16, minutes=45), (OTHER,), "worker-1"),
     ]
     one = await reports.anomalies(
         store,
