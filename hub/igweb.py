@@ -74,6 +74,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Agency", "agency"),
         ("Source", "source"),
         ("Item", "item_id"),
+        ("Contact", "contact_id"),
+        ("Children (hub ids)", "subject_ids"),
         ("By", "withheld_by"),
         ("Reason", "reason_code"),
     ),

@@ -351,8 +351,10 @@ async def withhold(
     reason_code: str,
     reason: str,
     now: datetime,
+    contact_id: str | None = None,
 ) -> WithheldItem:
-    """Record the originating agency's decision not to share one of its items."""
+    """Record the originating agency's decision not to share one of its items, for the
+    contact `contact_id` when it names one (the caller has checked the actor works it)."""
     one_of(source, tuple(SOURCE_AGENCY), "source")
     item = text(item_id, "itemId", MAX_SHORT) or ""
     one_of(reason_code, WITHHOLD_REASONS, "reasonCode")
@@ -368,6 +370,7 @@ async def withhold(
         reason=why,
         withheld_by=actor.subject,
         withheld_at=now,
+        contact_id=contact_id,
     )
     _stage_rows(audit, [row])
     return row

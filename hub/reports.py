@@ -735,30 +735,44 @@ async def consent_overrides(store: Store, filters: Filters, page: PageRequest, e
 
 @dataclass(frozen=True)
 class WithheldEntry:
-    """An agency's decision not to share one of its items (no reason text). The decision is
-    about a source item, recorded outside any contact: the store keeps no contact or child
-    for it."""
+    """An agency's decision not to share one of its items (no reason text), with the contact
+    it was made for and that contact's children — none when the agency named no contact
+    (and for decisions recorded before contacts were stored with them)."""
 
     withheld_id: str
     source: str
     item_id: str
     agency: str
+    contact_id: str | None
+    subject_ids: tuple[str, ...]
     withheld_by: str
     reason_code: str
     withheld_at: datetime
 
 
 async def not_shared(store: Store, filters: Filters, page: PageRequest, env: Env) -> Page:
-    """Every decision not to share recorded in the window, optionally by one user, oldest
-    first."""
-    clauses = [*filters.window(WithheldItem.withheld_at)]
+    """Every decision not to share recorded in the window, optionally by one user or for a
+    contact about one child, oldest first."""
+    clauses = [
+        *filters.window(WithheldItem.withheld_at),
+        *_about(WithheldItem.contact_id, filters),
+    ]
     if filters.actor_subject:
         clauses.append(WithheldItem.withheld_by == filters.actor_subject)
     query = select(WithheldItem).where(*clauses).order_by(WithheldItem.withheld_at, WithheldItem.id)
     rows, total = await _positioned(store, query, page)
+    children = await _contact_children(store, {w.contact_id for (w,) in rows if w.contact_id})
     entries = [
         WithheldEntry(
-            w.id, w.source, w.item_id, w.agency, w.withheld_by, w.reason_code, _aware(w.withheld_at)
+            w.id,
+            w.source,
+            w.item_id,
+            w.agency,
+            w.contact_id,
+            children.get(w.contact_id, ()) if w.contact_id else (),
+            w.withheld_by,
+            w.reason_code,
+            _aware(w.withheld_at),
         )
         for (w,) in rows
     ]
@@ -911,7 +925,7 @@ REPORTS: dict[str, Report] = {
     "not_shared": Report(
         "not_shared",
         "Decisions-not-to-share register",
-        ("actor_subject", "since", "until"),
+        ("subject_id", "actor_subject", "since", "until"),
         (),
         not_shared,
         "withheld",

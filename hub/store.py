@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -37,6 +37,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -356,7 +359,8 @@ class Notification(Base):
 
 
 class WithheldItem(Base):
-    """An originating agency's recorded decision not to share one item (rule 8)."""
+    """An originating agency's recorded decision not to share one item (rule 8), and the
+    contact it was made for, if the agency named one (its children are that contact's)."""
 
     __tablename__ = "withheld_items"
     __table_args__ = (UniqueConstraint("source", "item_id", name="uq_withheld_items_item"),)
@@ -369,6 +373,8 @@ class WithheldItem(Base):
     reason: Mapped[str] = mapped_column(String(4000))
     withheld_by: Mapped[str] = mapped_column(String(200))
     withheld_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The contact the decision was made for, when the agency named one (migration 0006).
+    contact_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class AuditChain(Base):
@@ -460,19 +466,25 @@ class Store:
         await self.engine.dispose()
 
 
-def migrate(url: str) -> None:
-    """Bring the store's schema to the newest migration (idempotent)."""
-    from alembic import command
+def alembic_config(url: str) -> Config:
+    """The Alembic configuration of the hub store's migrations, for `url`."""
     from alembic.config import Config
 
-    if make_url(url).drivername.startswith("sqlite"):
-        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = async_url(url)
-    command.upgrade(config, "head")
+    return config
 
 
-async def migrate_async(url: str) -> None:
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the store's schema up to `revision`, by default the newest (idempotent)."""
+    from alembic import command
+
+    if make_url(url).drivername.startswith("sqlite"):
+        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+
+
+async def migrate_async(url: str, revision: str = "head") -> None:
     """`migrate` from inside an event loop (Alembic's async env starts its own)."""
-    await asyncio.to_thread(migrate, url)
+    await asyncio.to_thread(migrate, url, revision)

@@ -194,7 +194,8 @@ class AuditQueries:
 
     @strawberry.field(
         description="Decisions-not-to-share register: every item an agency decided not to "
-        "share (recorded in the window), optionally by one user. IG roles only; the read is "
+        "share (recorded in the window), with the contact it was made for and that contact's "
+        "children; optionally by one user or about one child. IG roles only; the read is "
         "audited."
     )
     async def not_shared_register(
@@ -202,16 +203,16 @@ class AuditQueries:
         info: strawberry.Info[Context, None],
         since: datetime | None = None,
         until: datetime | None = None,
+        subject_id: strawberry.ID | None = None,
         actor_subject: str | None = None,
         first: int = DEFAULT_PAGE,
         after: str | None = None,
     ) -> RegisterPage[NotSharedEntry]:
+        name = "not_shared"
         filters = await build.open_report(
-            info.context, "not_shared", None, actor_subject, since, until
+            info.context, name, subject_id, actor_subject, since, until
         )
-        return await build.run_register(
-            info.context, "not_shared", filters, first, after, NotSharedEntry
-        )
+        return await build.run_register(info.context, name, filters, first, after, NotSharedEntry)
 
     @strawberry.field(
         description="Timeliness of contacts received in the window: each against its RAG "

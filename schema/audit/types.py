@@ -218,14 +218,20 @@ class ConsentOverrideEntry:
 
 
 @strawberry.type(
-    description="An agency's recorded decision not to share one of its items. It is about a "
-    "source item, recorded outside any contact, so no contact or child is stored with it."
+    description="An agency's recorded decision not to share one of its items, with the "
+    "contact it was made for and that contact's children when the agency named one."
 )
 class NotSharedEntry:
     withheld_id: strawberry.ID
     source: str
     item_id: str
     agency: str
+    contact_id: strawberry.ID | None = strawberry.field(
+        description="The contact the decision was made for; null when none was named."
+    )
+    subject_ids: list[strawberry.ID] = strawberry.field(
+        description="The contact's children (hub ids); empty without a contact."
+    )
     withheld_by: str
     reason_code: str
     withheld_at: datetime

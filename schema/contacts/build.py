@@ -35,6 +35,16 @@ def open_contact(ctx: Context, purpose: Purpose, contact_id: str, rule: str, why
     return cid
 
 
+async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> ContactRow:
+    """The contact, named with its stage and children on the audit event (a refused attempt
+    too), if the policy lets this actor see it (rule 2)."""
+    row = await svc.get(ctx.services.store, contact_id)
+    svc.describe(ctx.audit, row)
+    if not may_see(ctx, row, purpose):
+        raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
+    return row
+
+
 def may_see(ctx: Context, row: ContactRow, purpose: str) -> bool:
     """Rule 2, asked of the policy with the actor's relationship to this contact."""
     relation = "WORKS_ON" if svc.works_on(row, ctx.actor) else "NONE"

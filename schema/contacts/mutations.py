@@ -212,7 +212,10 @@ class ContactMutations:
     @strawberry.mutation(
         description="Record your agency's decision not to share one of its items (reasonCode "
         "one of " + ", ".join(svc.WITHHOLD_REASONS) + ", and a reason): other agencies then "
-        "see it as withheld by your agency. The item's originating agency's practitioners."
+        "see it as withheld by your agency. The item's originating agency's practitioners. "
+        "contactId (optional) names the contact the decision is made for: one you work; the "
+        "decision is then audited with that contact's children and shown with them in the "
+        "decisions-not-to-share register."
     )
     async def withhold_item(
         self,
@@ -222,33 +225,30 @@ class ContactMutations:
         reason_code: str,
         reason: str,
         purpose: Purpose,
+        contact_id: strawberry.ID | None = None,
     ) -> t.WithheldItem:
         ctx = info.context
-        ctx.declare_purpose(purpose.value, None)
+        cid = svc.contact_uuid(contact_id) if contact_id is not None else None
+        ctx.declare_purpose(purpose.value, cid)
         agency = svc.SOURCE_AGENCY[source.value]
         build.require(
             ctx, "withhold_item", purpose.value, agency, why="only the originating agency withholds"
         )
+        if cid is not None:
+            await build.seen_contact(ctx, cid, purpose.value)
+        s = ctx.services
         row = await oversight.withhold(
-            ctx.services.store,
+            s.store,
             ctx.audit,
             ctx.actor,
             source.value,
             item_id,
             reason_code,
             reason,
-            ctx.services.clock(),
+            s.clock(),
+            contact_id=cid,
         )
-        return t.WithheldItem(
-            id=strawberry.ID(row.id),
-            source=source,
-            item_id=row.item_id,
-            agency=row.agency,
-            reason_code=row.reason_code,
-            reason=row.reason,
-            withheld_by=row.withheld_by,
-            withheld_at=row.withheld_at,
-        )
+        return t.WithheldItem.of(row, source)
 
     @strawberry.mutation(
         description="Record IG's review of an alert: outcome "

@@ -26,10 +26,7 @@ class ContactQueries:
     ) -> t.Contact:
         ctx = info.context
         cid = build.open_contact(ctx, purpose, id, "read_contact", "reading contacts")
-        row = await svc.get(ctx.services.store, cid)
-        svc.describe(ctx.audit, row)
-        if not build.may_see(ctx, row, purpose.value):
-            raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
+        row = await build.seen_contact(ctx, cid, purpose.value)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.field(description="Contacts matching every filter, newest first.")

@@ -372,6 +372,23 @@ class WithheldItem:
     reason: str
     withheld_by: str
     withheld_at: datetime
+    contact_id: strawberry.ID | None = strawberry.field(
+        description="The contact the decision was made for, if the agency named one."
+    )
+
+    @classmethod
+    def of(cls, row: store.WithheldItem, source: SourceName) -> WithheldItem:
+        return cls(
+            id=strawberry.ID(row.id),
+            source=source,
+            item_id=row.item_id,
+            agency=row.agency,
+            reason_code=row.reason_code,
+            reason=row.reason,
+            withheld_by=row.withheld_by,
+            withheld_at=utc(row.withheld_at),
+            contact_id=strawberry.ID(row.contact_id) if row.contact_id else None,
+        )
 
 
 @strawberry.type(description="Decided within timescale, for one RAG rating.")

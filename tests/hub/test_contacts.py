@@ -4,6 +4,7 @@ GraphQL workflow end to end on the showcase child (hub store on SQLite and Postg
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from hub import kpis, oversight
 from hub.audit import AuditRecord, AuditWriter, StagedWriteRefused
 from hub.auth import Actor
 from hub.demo.stack import running_hub
-from hub.store import AuditEvent, Base, Store, migrate_async
+from hub.store import AuditEvent, Base, Store, WithheldItem, migrate_async
 
 from .conftest import FakeContacts, Hub, hub_settings
 from .test_app import find_ava, ok, run_sql
@@ -1034,3 +1035,64 @@ def test_an_item_withheld_by_police_is_a_typed_redaction_for_other_agencies(chub
         assert item in [i.get("id") for i in own["child"]["police"]["incidents"]]
     finally:
         run_sql(chub.database_url, f"DELETE FROM withheld_items WHERE item_id = '{item}'")
+
+
+def withheld_rows(hub: Hub, item: str) -> list[tuple[str, str | None]]:
+    """The stored decisions not to share this item: (agency, contact id)."""
+
+    async def run() -> list[tuple[str, str | None]]:
+        store = Store(hub.database_url)
+        try:
+            async with store.sessions() as session:
+                rows = await session.execute(
+                    select(WithheldItem.agency, WithheldItem.contact_id).where(
+                        WithheldItem.item_id == item
+                    )
+                )
+                return [(agency, cid) for agency, cid in rows]
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+WITHHOLD_FOR = """mutation W($item: String!, $contact: ID) { withholdItem(source: POLICE,
+  itemId: $item, reasonCode: "RISK_TO_THIRD_PARTY", reason: "the informant would be known",
+  purpose: MASH_RESEARCH, contactId: $contact) { id itemId contactId } }"""
+
+
+def test_withhold_item_for_a_contact_is_refused_unless_the_researcher_works_it(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]  # in SCREENING: no police task, police not assigned
+    desk = {"team": "police-desk"}  # not the MASH team the contact is assigned to
+    unknown = str(uuid.uuid4())
+    item = f"incident-{uuid.uuid4().hex[:8]}"
+
+    refused = gql(chub, "police_researcher", WITHHOLD_FOR, {"item": item, "contact": cid}, **desk)
+    assert error(refused) == "FORBIDDEN"
+    assert "not yours" in refused.json()["errors"][0]["message"]
+    for bad in (unknown, "not-a-contact"):
+        missing = gql(
+            chub, "police_researcher", WITHHOLD_FOR, {"item": item, "contact": bad}, **desk
+        )
+        assert error(missing) == "NOT_FOUND"
+        assert bad not in json.dumps(missing.json()["errors"])
+    # another agency's practitioner is refused before the contact is looked at
+    health = gql(chub, "health_practitioner", WITHHOLD_FOR, {"item": item, "contact": cid})
+    assert error(health) == "FORBIDDEN"
+    assert withheld_rows(chub, item) == []  # nothing stored
+
+    # once the contact is in RESEARCH the police researcher works it (the police task)
+    stage = {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"}
+    ok(gql(chub, "mash_social_worker", ADVANCE, stage))
+    row = ok(gql(chub, "police_researcher", WITHHOLD_FOR, {"item": item, "contact": cid}, **desk))
+    assert (row["withholdItem"]["itemId"], row["withholdItem"]["contactId"]) == (item, cid)
+    assert withheld_rows(chub, item) == [("police", cid)]
+
+    # without a contact the decision is stored with none
+    bare = f"incident-{uuid.uuid4().hex[:8]}"
+    row = ok(gql(chub, "police_researcher", WITHHOLD_FOR, {"item": bare}, **desk))
+    assert row["withholdItem"]["contactId"] is None
+    assert withheld_rows(chub, bare) == [("police", None)]

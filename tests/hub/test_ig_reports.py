@@ -205,10 +205,14 @@ query Overrides($since: DateTime, $id: ID, $actor: String) {{
               authorisedAt }} }}
 }}"""
 NOT_SHARED = f"""
-query NotShared($actor: String) {{
-  notSharedRegister(actorSubject: $actor) {{ {PAGE}
-    entries {{ withheldId source itemId agency withheldBy reasonCode withheldAt }} }}
+query NotShared($actor: String, $id: ID) {{
+  notSharedRegister(actorSubject: $actor, subjectId: $id) {{ {PAGE}
+    entries {{ withheldId source itemId agency contactId subjectIds withheldBy reasonCode
+              withheldAt }} }}
 }}"""
+WITHHOLD = """mutation Withhold($item: String!, $contact: ID) { withholdItem(source: POLICE,
+  itemId: $item, reasonCode: "PREJUDICE_INVESTIGATION", reason: "live operation",
+  purpose: MASH_RESEARCH, contactId: $contact) { id contactId } }"""
 TIMELINESS = f"""
 query Timeliness($since: DateTime) {{
   contactTimelinessReport(since: $since) {{ {PAGE}
@@ -307,4 +311,71 @@ def test_not_shared_register_lists_an_agencys_decision_without_its_reason(hub: H
         "POLICE",
     )
     assert (entry["withheldBy"], entry["reasonCode"]) == (officer["sub"], "PREJUDICE_INVESTIGATION")
+    assert (entry["contactId"], entry["subjectIds"]) == (None, [])
     assert "live operation" not in json.dumps(register)
+
+
+def find_noah(hub: Hub) -> str:
+    noah = {"givenName": "Noah", "familyName": "Thompson", "dateOfBirth": "2019-05-07"}
+    asked = {"criteria": noah, "purpose": "MASH_RESEARCH"}
+    found = ok(hub.gql("mash_social_worker", SEARCH, asked))
+    ids = {m["id"] for m in found["searchChildren"] if m["givenName"] == "Noah"}
+    assert len(ids) == 1, found
+    return ids.pop()
+
+
+def contact_in_research(hub: Hub, child_id: str) -> str:
+    """A contact about the child in RESEARCH: the police researcher works it (police task)."""
+    cid = str(create_for(hub, child_id)["id"])
+    stage = {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"}
+    ok(gql(hub, "mash_social_worker", ADVANCE, stage))
+    return cid
+
+
+def test_not_shared_register_names_the_contact_and_children_and_finds_them_by_child(
+    hub: Hub,
+) -> None:
+    # given one officer's decisions: for a contact about Ava, about Noah, and for no contact
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    officer = {"sub": f"pc-{uuid.uuid4().hex[:8]}", "team": "police-desk"}
+    ava, noah = find_ava(hub), find_noah(hub)
+    about_ava, about_noah = contact_in_research(hub, ava), contact_in_research(hub, noah)
+    made = {}
+    for name, contact in (("ava", about_ava), ("noah", about_noah), ("none", None)):
+        item = f"incident-{uuid.uuid4().hex[:8]}"
+        made[name] = ok(
+            gql(hub, "police_researcher", WITHHOLD, {"item": item, "contact": contact}, **officer)
+        )["withholdItem"]
+    assert [made[n]["contactId"] for n in ("ava", "noah", "none")] == [about_ava, about_noah, None]
+
+    # when IG reads the register: everything by the officer, then about Ava, then about Noah
+    asked = {"actor": officer["sub"]}
+    everything = ok(hub.gql("ig_officer", NOT_SHARED, asked))["notSharedRegister"]
+    for_ava = ok(hub.gql("ig_officer", NOT_SHARED, asked | {"id": ava}))["notSharedRegister"]
+    own = event_named(hub, "NotShared")
+    for_noah = ok(hub.gql("ig_officer", NOT_SHARED, asked | {"id": noah}))["notSharedRegister"]
+
+    # then each row names its contact and that contact's children, and the filter picks by child
+    rows = {e["withheldId"]: (e["contactId"], e["subjectIds"]) for e in everything["entries"]}
+    assert rows == {
+        made["ava"]["id"]: (about_ava, [ava]),
+        made["noah"]["id"]: (about_noah, [noah]),
+        made["none"]["id"]: (None, []),
+    }
+    assert [e["withheldId"] for e in for_ava["entries"]] == [made["ava"]["id"]]
+    assert for_ava["totalCount"] == 1
+    assert [e["withheldId"] for e in for_noah["entries"]] == [made["noah"]["id"]]
+    # the register's own audit event names the child asked about, by id
+    asked_about = {"name": "not_shared", "subject_id": ava, "actor_subject": officer["sub"]}
+    assert own["report"] == asked_about
+    assert own["subjectEntries"] == [{"subjectId": ava, "relationship": "report_subject"}]
+    # and the decision is in Ava's subject-access report, as about her, without its reason
+    access = ok(hub.gql("ig_officer", SUBJECT_ACCESS, {"id": ava, "since": since}))
+    decisions = [
+        e
+        for e in access["subjectAccessReport"]["entries"]
+        if e["operation"] == ["withholdItem"] and e["actorSubject"] == officer["sub"]
+    ]
+    assert [(e["contactId"], e["relationship"]) for e in decisions] == [(about_ava, "child")]
+    assert decisions[0]["subjects"] == [{"subjectId": ava, "relationship": "child"}]
+    assert "live operation" not in json.dumps(access)

@@ -35,7 +35,7 @@ from hub.store import Store
 from .conftest import Hub
 from .test_app import RECORD, find_ava, ok
 from .test_contacts import CHILD, GLASS, create_for, gql
-from .test_ig_reports import event_named
+from .test_ig_reports import WITHHOLD, contact_in_research, event_named
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -182,6 +182,33 @@ def test_ig_officer_reviews_the_break_glass_queue_and_the_timeliness_of_contacts
     find(browser, By.CSS_SELECTOR, "#form-anomalies button").click()
     assert find(browser, By.ID, "anomalies").is_displayed()
     assert "flagged child" in find(browser, By.CSS_SELECTOR, "#form-anomalies h3").text
+
+
+def test_ig_officer_finds_a_decision_not_to_share_by_the_child_its_contact_is_about(
+    hub: Hub, browser: WebDriver
+) -> None:
+    ava = find_ava(hub)
+    officer = {"sub": f"pc-{uuid.uuid4().hex[:8]}", "team": "police-desk"}
+    contact = contact_in_research(hub, ava)
+    item = f"incident-{uuid.uuid4().hex[:8]}"
+    ok(gql(hub, "police_researcher", WITHHOLD, {"item": item, "contact": contact}, **officer))
+
+    sign_in(browser, hub, hub.token("ig_officer"))
+    find(browser, By.ID, "not_shared-subject_id").send_keys(ava)
+    find(browser, By.ID, "not_shared-actor_subject").send_keys(officer["sub"])
+    find(browser, By.CSS_SELECTOR, "#form-not_shared button").click()
+
+    assert find(browser, By.CSS_SELECTOR, "#report h2").text.startswith("Decisions")
+    headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#register th")]
+    assert "Contact" in headings and "Children (hub ids)" in headings
+    (row,) = register_rows(browser)
+    assert item in row and contact in row and ava in row and "PREJUDICE_INVESTIGATION" in row
+    assert "live operation" not in row  # the reason stays with the decision
+    assert event_named(hub, "ig not_shared")["report"] == {
+        "name": "not_shared",
+        "subject_id": ava,
+        "actor_subject": officer["sub"],
+    }
 
 
 def test_other_roles_and_bad_tokens_are_turned_away_at_the_login(

@@ -456,6 +456,45 @@ async def test_not_shared_register_pages_through_decisions_by_who_and_when(store
     assert [r.item_id for r in by_two.rows] == ["incident-2"]
 
 
+async def test_not_shared_register_names_each_decisions_contact_and_children_and_filters_by_child(
+    store: Store,
+) -> None:
+    about_ava = contact(WINTER, children=(AVA, JADE))
+    about_other = contact(WINTER, children=(OTHER,))
+
+    def decision(n: int, contact_id: str | None) -> WithheldItem:
+        return WithheldItem(
+            id=str(uuid.uuid4()),
+            source="HEALTH",
+            item_id=f"encounter-{n}",
+            agency="health",
+            reason_code="MORE_DETRIMENTAL_TO_CHILD",
+            reason="disclosure would put the child at risk",
+            withheld_by="hv-1",
+            withheld_at=WINTER + timedelta(hours=n),
+            contact_id=contact_id,
+        )
+
+    items = [decision(0, about_ava.id), decision(1, about_other.id), decision(2, None)]
+    await put(store, about_ava, about_other, *items)
+
+    everything = await reports.not_shared(store, Filters(), PageRequest(), ENV)
+    for_jade = await reports.not_shared(store, Filters(subject_id=JADE), PageRequest(), ENV)
+    for_other = await reports.not_shared(store, Filters(subject_id=OTHER), PageRequest(), ENV)
+    for_nobody = await reports.not_shared(
+        store, Filters(subject_id=str(uuid.uuid4())), PageRequest(), ENV
+    )
+
+    ava_row, other_row, bare_row = everything.rows
+    assert (ava_row.contact_id, ava_row.subject_ids) == (about_ava.id, tuple(sorted((AVA, JADE))))
+    assert (other_row.contact_id, other_row.subject_ids) == (about_other.id, (OTHER,))
+    assert (bare_row.contact_id, bare_row.subject_ids) == (None, ())
+    assert [r.withheld_id for r in for_jade.rows] == [items[0].id]
+    assert for_jade.total_count == 1
+    assert [r.withheld_id for r in for_other.rows] == [items[1].id]
+    assert for_nobody.rows == [] and for_nobody.total_count == 0
+
+
 async def test_timeliness_judges_each_contact_against_its_timescale_with_a_summary(
     store: Store,
 ) -> None:

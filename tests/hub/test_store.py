@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+import pytest
+from alembic import command
+from sqlalchemy import event, inspect, select, text
 
-from hub.store import Store, Subject, migrate_async
+from hub.store import Store, Subject, WithheldItem, alembic_config, migrate_async
 
 
 def subject() -> Subject:
@@ -49,3 +51,77 @@ async def test_sqlite_writers_in_one_process_take_turns_instead_of_failing(
     async with store.sessions() as session:
         assert len((await session.execute(select(Subject))).scalars().all()) == 3
     await store.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def _withheld_columns(store: Store) -> tuple[set[str], set[str]]:
+    def look(connection: Any) -> tuple[set[str], set[str]]:
+        seen = inspect(connection)
+        columns = {c["name"] for c in seen.get_columns("withheld_items")}
+        indexes = {str(i["name"]) for i in seen.get_indexes("withheld_items")}
+        return columns, indexes
+
+    async with store.engine.connect() as conn:
+        return await conn.run_sync(look)
+
+
+async def test_migration_0006_keeps_earlier_decisions_without_a_contact_and_downgrades(
+    empty_url: str,
+) -> None:
+    # given a store at 0005 holding a decision not to share
+    await migrate_async(empty_url, "0005")
+    store = Store(empty_url)
+    earlier = str(uuid.uuid4())
+    async with store.writing() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO withheld_items (id, source, item_id, agency, reason_code, reason,"
+                " withheld_by, withheld_at) VALUES (:id, 'POLICE', 'incident-1', 'police',"
+                " 'PREJUDICE_INVESTIGATION', 'live operation', 'pc-1', :at)"
+            ),
+            {"id": earlier, "at": datetime(2026, 1, 14, tzinfo=UTC)},
+        )
+    assert "contact_id" not in (await _withheld_columns(store))[0]
+    await store.aclose()
+
+    # when it is brought to the newest revision
+    await migrate_async(empty_url)
+    store = Store(empty_url)
+    later = WithheldItem(
+        id=str(uuid.uuid4()),
+        source="HEALTH",
+        item_id="encounter-1",
+        agency="health",
+        reason_code="MORE_DETRIMENTAL_TO_CHILD",
+        reason="r",
+        withheld_by="hv-1",
+        withheld_at=datetime(2026, 1, 15, tzinfo=UTC),
+        contact_id=str(uuid.uuid4()),
+    )
+    async with store.writing() as session, session.begin():
+        session.add(later)
+
+    # then the earlier decision is kept with no contact, and a new one stores its contact
+    async with store.sessions() as session:
+        rows = {r.id: r for r in (await session.execute(select(WithheldItem))).scalars()}
+    assert (rows[earlier].item_id, rows[earlier].contact_id) == ("incident-1", None)
+    assert rows[later.id].contact_id == later.contact_id
+    columns, indexes = await _withheld_columns(store)
+    assert "contact_id" in columns and "ix_withheld_items_contact_id" in indexes
+    await store.aclose()
+
+    # and going back to 0005 drops the column and its index, keeping both decisions
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0005")
+    store = Store(empty_url)
+    columns, indexes = await _withheld_columns(store)
+    async with store.sessions() as session:
+        ids = set((await session.execute(text("SELECT id FROM withheld_items"))).scalars())
+    await store.aclose()
+    assert "contact_id" not in columns and "ix_withheld_items_contact_id" not in indexes
+    assert ids == {earlier, later.id}
