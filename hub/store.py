@@ -466,6 +466,10 @@ class Store:
         await self.engine.dispose()
 
 
+# PostgreSQL advisory lock held while migrating (hub.audit and hub.sequencer hold others).
+MIGRATE_LOCK = 0x6D617368_0003
+
+
 def alembic_config(url: str) -> Config:
     """The Alembic configuration of the hub store's migrations, for `url`."""
     from alembic.config import Config

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.store import Base
+from hub.store import MIGRATE_LOCK, Base
 
 target_metadata = Base.metadata
 
@@ -16,6 +16,11 @@ target_metadata = Base.metadata
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several hub processes starting at once against one store take turns: the
+            # first migrates, the others then find the schema current (the lock is taken
+            # before Alembic reads the version, and held until the migration commits).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
         context.run_migrations()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
 from hub.store import Store, Subject, WithheldItem, alembic_config, migrate_async
@@ -125,3 +128,30 @@ async def test_migration_0006_keeps_earlier_decisions_without_a_contact_and_down
     await store.aclose()
     assert "contact_id" not in columns and "ix_withheld_items_contact_id" not in indexes
     assert ids == {earlier, later.id}
+
+
+def test_hub_processes_starting_together_migrate_one_at_a_time(postgres_url: str) -> None:
+    """Each hub process migrates at start-up; several starting at once against one empty
+    PostgreSQL store must all succeed and leave it at the newest revision."""
+    migrate = f"from hub.store import migrate; migrate({postgres_url!r})"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", migrate], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(timeout=120)[0].decode(errors="replace") for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+
+    async def version() -> str:
+        store = Store(postgres_url)
+        try:
+            async with store.engine.connect() as conn:
+                return str(
+                    (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+                )
+        finally:
+            await store.aclose()
+
+    head = ScriptDirectory.from_config(alembic_config(postgres_url)).get_current_head()
+    assert asyncio.run(version()) == head
