@@ -57,6 +57,9 @@ async def chain_head(conn: AsyncConnection, lid: str) -> tuple[int, bytes]:
     return int(row[0]), bytes.fromhex(row[1])
 
 
+STOP_WAIT_S = 15.0  # how long stop() lets a round in progress finish
+
+
 @dataclass
 class SequencerConfig:
     checkpoint_dir: Path
@@ -73,6 +76,7 @@ class Sequencer:
         self._leader: AsyncConnection | None = None
         self._last_checkpoint = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._tables: chain.AuditTables | None = None
         self._chained = 0  # every seq up to here is chained (as far as this process knows)
 
@@ -81,14 +85,23 @@ class Sequencer:
         return self._leader is not None or self.store.sqlite
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="audit-sequencer")
 
     async def stop(self) -> None:
-        """Stop; if leading, chain what is committed and sign a last checkpoint."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop; if leading, chain what is committed and sign a last checkpoint.
+
+        A round in progress is let finish, not cancelled: cancelling asyncpg in the middle
+        of a many-row INSERT can leave the server waiting for the rest of it while the
+        connection's clean-up waits for the server, and shutdown would hang. Only a round
+        stuck for STOP_WAIT_S is cancelled."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            await asyncio.wait({task}, timeout=STOP_WAIT_S)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=STOP_WAIT_S)
         try:
             async with asyncio.timeout(15):  # the store may be away: do not hang shutdown
                 if await self._lead():
@@ -98,7 +111,7 @@ class Sequencer:
         await self._resign()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 if await self._lead():
                     await self.step()
@@ -107,7 +120,9 @@ class Sequencer:
             except Exception as exc:  # the store is away: try again next round
                 log.warning("audit sequencer round failed (%s)", type(exc).__name__)
                 await self._resign()
-            await asyncio.sleep(self.config.interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.interval_s):
+                    await self._stopping.wait()
 
     async def _lead(self) -> bool:
         """True while this process holds the sequencer's role."""

@@ -522,3 +522,28 @@ async def test_the_fast_reader_rebuilds_exactly_the_generic_entries(log: Log) ->
         assert await tables.entries_between(conn, 3, 60, 10) == generic[3:13]
     assert await log.sequencer.step(force_checkpoint=True) == 125
     assert (await log.verify(workers=2)).ok
+
+
+async def test_stop_lets_a_round_in_progress_finish_instead_of_cutting_it(log: Log) -> None:
+    """Cancelling a round mid-INSERT can hang shutdown (asyncpg's clean-up waits for a
+    server that waits for the rest of the statement): stop() lets the round finish."""
+    entered, started, finished = asyncio.Event(), [], []
+    chain_batch = log.sequencer._chain_batch
+
+    async def slow_batch(top: int) -> int:
+        entered.set()
+        started.append(top)
+        await asyncio.sleep(0.3)  # a round that is still writing when stop() is called
+        done = await chain_batch(top)
+        finished.append(done)
+        return done
+
+    log.sequencer._chain_batch = slow_batch  # type: ignore[method-assign]
+    await log.write(10)
+    log.sequencer.start()
+    await asyncio.wait_for(entered.wait(), 10)
+    await asyncio.wait_for(log.sequencer.stop(), 30)
+    assert finished[0] == 10, "the round in progress chained its events"
+    assert len(finished) == len(started), "no round was cut off"
+    report = await log.verify()
+    assert report.ok and report.chained == 10 and report.unsigned_tail == 0
