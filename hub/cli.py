@@ -473,12 +473,20 @@ def audit_export(
         str | None, typer.Option(help="Events from this ISO date/time on (UTC unless given).")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Events before this ISO date/time.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only events about this person (hub id): a subject access request."),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Only events by this user (token subject).")
+    ] = None,
     out: Annotated[
         str | None, typer.Option(help="File to write (default: standard output).")
     ] = None,
 ) -> None:
-    """Export the audit log. The export is itself audited (purpose IG_AUDIT) before any
-    event is written out; if that fails, nothing is exported."""
+    """Export the audit log. The export is itself audited (purpose IG_AUDIT, naming the
+    person or user asked about) before any event is written out; if that fails, nothing is
+    exported."""
     import getpass
     import os
     import sys
@@ -494,7 +502,12 @@ def audit_export(
         typer.echo(f"error: --format must be one of {', '.join(export.FORMATS)}", err=True)
         raise typer.Exit(2)
     try:
-        window = Filters(since=_moment(since, "since"), until=_moment(until, "until"))
+        window = Filters(
+            subject_id=subject,
+            actor_subject=actor,
+            since=_moment(since, "since"),
+            until=_moment(until, "until"),
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -515,8 +528,9 @@ def audit_export(
         operation_type="export",
         operation_name="audit export",
         purpose="IG_AUDIT",
-        report=window.audit("export") | {"format": fmt},
     )
+    window.note(record, "export")  # the subject asked about is one of its data subjects
+    record.report = (record.report or {}) | {"format": fmt}
 
     async def run(target: Any) -> int:
         store = Store(settings.hub_database_url)
@@ -526,7 +540,15 @@ def audit_export(
                 await writer.write(record)
             finally:
                 await writer.aclose()
-            return await export.write(store, fmt, target, window.since, window.until)
+            return await export.write(
+                store,
+                fmt,
+                target,
+                window.since,
+                window.until,
+                window.subject_id,
+                window.actor_subject,
+            )
         finally:
             await store.aclose()
 

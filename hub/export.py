@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .reports import SubjectEntry, subject_entries, utc
-from .store import AuditEvent, Store
+from .store import AuditEvent, AuditSubject, Store
 
 FORMATS = ("jsonl", "csv", "fhir")
 BATCH = 1000
@@ -69,9 +69,14 @@ class Exported:
 
 
 async def events(
-    store: Store, since: datetime | None = None, until: datetime | None = None
+    store: Store,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    subject_id: str | None = None,
+    actor_subject: str | None = None,
 ) -> AsyncIterator[Exported]:
-    """Every event in [since, until), oldest first, with its data-subject entries."""
+    """Every event in [since, until), oldest first, with its data-subject entries; only
+    those about `subject_id` (a subject access request's file) or by `actor_subject`."""
     last = 0
     while True:
         query = select(AuditEvent).where(AuditEvent.seq > last)
@@ -79,6 +84,11 @@ async def events(
             query = query.where(AuditEvent.occurred_at >= utc(since))
         if until:
             query = query.where(AuditEvent.occurred_at < utc(until))
+        if subject_id:
+            about = select(AuditSubject.event_seq).where(AuditSubject.subject_id == subject_id)
+            query = query.where(AuditEvent.seq.in_(about))
+        if actor_subject:
+            query = query.where(AuditEvent.actor_subject == actor_subject)
         async with store.sessions() as session:
             batch = list(
                 (await session.execute(query.order_by(AuditEvent.seq).limit(BATCH))).scalars()
@@ -284,13 +294,16 @@ async def write(
     out: io.TextIOBase | Any,
     since: datetime | None = None,
     until: datetime | None = None,
+    subject_id: str | None = None,
+    actor_subject: str | None = None,
 ) -> int:
-    """Write every event in the window to `out` in `fmt`; returns how many."""
+    """Write every event in the window (about the subject, by the actor, when given) to
+    `out` in `fmt`; returns how many."""
     line = LINES[fmt]
     if fmt == "csv":
         out.write(csv_header())
     count = 0
-    async for item in events(store, since, until):
+    async for item in events(store, since, until, subject_id, actor_subject):
         out.write(line(item))
         count += 1
     return count

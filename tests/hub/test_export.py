@@ -123,12 +123,43 @@ def test_an_export_is_itself_audited_and_a_window_in_the_future_is_empty(hub: Hu
     )
 
 
+def names(event: dict[str, Any]) -> set[str]:
+    return {s["subject_id"] for s in event["subject_entries"]}
+
+
+def test_a_subject_access_export_holds_only_events_about_the_person_and_names_them(
+    hub: Hub, since: str
+) -> None:
+    """For a parent's subject access request: `--subject` exports every event about the
+    child (and nothing else); the export's own event names the child as its subject."""
+    child_id = find_ava(hub)
+    everything = export(hub, "--format", "jsonl", "--since", since)
+    about = export(hub, "--format", "jsonl", "--since", since, "--subject", child_id)
+    assert about.exit_code == 0, about.output
+    every = [json.loads(line) for line in everything.stdout.splitlines()]
+    mine = [json.loads(line) for line in about.stdout.splitlines()]
+    assert mine and all(child_id in names(e) for e in mine)
+    assert {e["event_id"] for e in every if child_id in names(e)} <= {e["event_id"] for e in mine}
+    assert any(child_id not in names(e) for e in every), "the unfiltered export holds others"
+    own = mine[-1]  # the export's own event, written before it ran
+    assert own["operation_name"] == "audit export"
+    report = own["report"]
+    assert (report["name"], report["subject_id"], report["format"]) == ("export", child_id, "jsonl")
+    assert {"subject_id": child_id, "relationship": "report_subject"} in own["subject_entries"]
+
+    worker = "demo-mash_social_worker"
+    by_worker = export(hub, "--format", "jsonl", "--since", since, "--actor", worker)
+    users = {json.loads(line)["actor_subject"] for line in by_worker.stdout.splitlines()}
+    assert users == {worker}
+
+
 def test_bad_arguments_are_refused_before_anything_is_written(hub: Hub, tmp_path: Path) -> None:
     out = tmp_path / "x.csv"
     for args in (
         ["--format", "xml"],
         ["--since", "last tuesday"],
         ["--since", "2026-02-01", "--until", "2026-01-01"],
+        ["--subject", "Ava Thompson"],
     ):
         result = export(hub, *args, "--out", str(out))
         assert result.exit_code == 2, result.output
