@@ -8,7 +8,6 @@ error and no data (`AuditUnavailable`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
@@ -24,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .auth import Actor
+from .cursors import SeqCursor
 from .errors import CLIENT_CODES
 from .store import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
 
@@ -416,18 +416,8 @@ class AuditPage:
     has_next_page: bool
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"audit:{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "audit":
-            raise ValueError
-        return int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
+_CURSOR = SeqCursor("audit")
+encode_cursor, decode_cursor = _CURSOR.encode, _CURSOR.decode
 
 
 async def read_events(

@@ -10,7 +10,6 @@ The analyst's reason is a note for other readers of the record: stored, never lo
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
+from .cursors import SeqCursor
 from .store import LinkDecision, LinkReview, Store, Subject
 
 CONFIRMED, REJECTED = "CONFIRMED", "REJECTED"
@@ -241,18 +241,8 @@ class ReviewPage:
     has_next_page: bool
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"review:{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "review":
-            raise ValueError
-        return int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
+_CURSOR = SeqCursor("review")
+encode_cursor, decode_cursor = _CURSOR.encode, _CURSOR.decode
 
 
 async def review_queue(store: Store, first: int, after: str | None = None) -> ReviewPage:

@@ -22,7 +22,6 @@ justification it reviews; no report copies free text into its own audit event.
 
 from __future__ import annotations
 
-import base64
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +33,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from .audit import AuditRecord
 from .contacts import ContactSettings
+from .cursors import SeqCursor
 from .kpis import within_timescale
 from .oversight import FLAG_DECISION
 from .settings import IgSettings
@@ -136,18 +136,8 @@ class PageRequest:
             decode_cursor(self.after)
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"report:{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "report":
-            raise ValueError
-        return int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
+_CURSOR = SeqCursor("report")
+encode_cursor, decode_cursor = _CURSOR.encode, _CURSOR.decode
 
 
 @dataclass(frozen=True)

@@ -163,32 +163,39 @@ def _subjects(entries: Sequence[reports.SubjectEntry]) -> list[t.SubjectEntry]:
     ]
 
 
+def _shown(e: EventRow) -> dict[str, Any]:
+    """The fields a raw event and a report entry show alike."""
+    return {
+        "actor_subject": e.actor_subject,
+        "actor_issuer": e.actor_issuer,
+        "actor_roles": list(e.actor_roles),
+        "actor_agency": e.actor_agency,
+        "actor_team": e.actor_team,
+        "client": e.client,
+        "purpose": e.purpose,
+        "contact_id": e.contact_id,
+        "contact_stage": e.contact_stage,
+        "justification": e.justification,
+        "outcome": e.outcome,
+        "sources": cast(JSON, e.sources),
+        "fields_returned": list(e.fields_returned),
+        "fields_redacted": _redacted(e.fields_redacted),
+        "policy_decisions": _decisions(e.policy_decisions),
+        "police_consulted": e.police_consulted,
+    }
+
+
 def entry(row: reports.Row) -> t.ReportEntry:
     e = row.event
     return t.ReportEntry(
         event_id=strawberry.ID(e.event_id),
         occurred_at=reports.utc(e.occurred_at) or e.occurred_at,
         relationship=row.relationship,
-        actor_subject=e.actor_subject,
-        actor_issuer=e.actor_issuer,
-        actor_roles=list(e.actor_roles),
-        actor_agency=e.actor_agency,
-        actor_team=e.actor_team,
-        client=e.client,
-        purpose=e.purpose,
-        contact_id=e.contact_id,
-        contact_stage=e.contact_stage,
-        justification=e.justification,
         operation=list(e.root_fields),
-        outcome=e.outcome,
         subjects=_subjects(row.subjects),
-        sources=cast(JSON, e.sources),
-        fields_returned=list(e.fields_returned),
-        fields_redacted=_redacted(e.fields_redacted),
-        policy_decisions=_decisions(e.policy_decisions),
-        police_consulted=e.police_consulted,
         break_glass=e.break_glass is not None,
         consent_override=e.consent_override is not None,
+        **_shown(e),
     )
 
 
@@ -196,31 +203,16 @@ def event(e: EventRow, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent
     return t.AuditEvent(
         id=strawberry.ID(e.event_id),
         occurred_at=e.occurred_at,
-        actor_subject=e.actor_subject,
-        actor_issuer=e.actor_issuer,
-        actor_roles=list(e.actor_roles),
-        actor_agency=e.actor_agency,
-        actor_team=e.actor_team,
-        client=e.client,
-        purpose=e.purpose,
-        contact_id=e.contact_id,
         operation_type=e.operation_type,
         operation_name=e.operation_name,
         query_hash=e.query_hash,
-        outcome=e.outcome,
         error_code=e.error_code,
         subjects=list(e.subjects),
-        sources=cast(JSON, e.sources),
-        fields_returned=list(e.fields_returned),
-        fields_redacted=_redacted(e.fields_redacted),
         policy_version=e.policy_version,
-        contact_stage=e.contact_stage,
-        justification=e.justification,
         break_glass=cast(JSON, e.break_glass),
         consent_override=cast(JSON, e.consent_override),
-        policy_decisions=_decisions(e.policy_decisions),
         root_fields=list(e.root_fields),
-        police_consulted=e.police_consulted,
         report=cast(JSON, e.report),
         subject_entries=_subjects(subjects),
+        **_shown(e),
     )
