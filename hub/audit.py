@@ -33,9 +33,6 @@ WRITE_LOCK = 0x6D617368_0002
 AuditEventRow = AuditEvent
 
 OUTCOMES = ("ok", "partial", "redacted", "denied", "error", "invalid", "unauthenticated")
-# A police source that answered (even "not known", even with its detail withheld) was
-# consulted: DPA 2018 s62 logs the consultation, not only what was shown.
-POLICE_CONSULTED = frozenset({"OK", "NOT_KNOWN", "REDACTED"})
 
 
 class AuditUnavailable(Exception):
@@ -90,6 +87,9 @@ class AuditRecord:
         default_factory=dict
     )
     root_fields: list[str] = field(default_factory=list)
+    # Rule 14 (DPA 2018 s62): the policy said this operation's consultation is s62-logged.
+    # Set only by the policy door (hub/context.py `Access`), never decided here.
+    police_consulted: bool = False
     report: dict[str, Any] | None = None  # an IG report read: name and parameters (ids only)
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
@@ -112,13 +112,6 @@ class AuditRecord:
         decision = self.decisions.setdefault(key, PolicyDecision())
         decision.count += 1
         decision.hidden_fields.update(hidden_fields or {})
-
-    @property
-    def police_consulted(self) -> bool:
-        """The operation consulted police-originated data (the s62 extract lists it)."""
-        return self.sources.get("POLICE") in POLICE_CONSULTED or any(
-            agency == "police" for _, agency, *_ in self.decisions
-        )
 
     def policy_decisions(self) -> list[dict[str, Any]]:
         """The decisions as stored: one entry per class and outcome, in a stable order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,14 +58,21 @@ def policy_request(actor: Actor, purpose: str, facts: ContactFacts) -> Request:
 # (kind, labels, consent, flags): everything a record class is decided on.
 DecisionKey = tuple[str, Labels, str | None, tuple[str, ...]]
 
+# A source that answered (even "not known", even with its detail withheld) was consulted:
+# rule 14 logs the consultation, not only what was shown.
+CONSULTED = frozenset({"OK", "NOT_KNOWN", "REDACTED"})
+
 
 class Access:
-    """Policy decisions for one operation (actor, purpose, contact facts), recording every
-    redaction for the audit.
+    """The one policy door: every authorisation decision of one operation (actor, purpose,
+    contact facts) is asked of the policy engine here and noted on the operation's audit
+    event, with every redaction it causes.
 
-    Decisions are made once per record class and label set in this operation (`_decided`)
-    and applied to every record and field that shares them; below that the engine's own
-    cache keeps them across operations.
+    Questions: `allows(rule, *args)` (a yes/no rule over the request), `applies(rule,
+    resource)` (a yes/no rule over the request and a record class), `decide(...)` (is a
+    record class released, which of its fields are hidden) and `relationship(subject)`
+    (rule 2). Record-class decisions are made once per class and label set in this
+    operation (`_decided`); below that the engine's own cache keeps them across operations.
     """
 
     def __init__(
@@ -81,17 +88,27 @@ class Access:
         self.request = policy_request(actor, purpose, facts)
         self.audit = audit
         self._decided: dict[DecisionKey, Decision] = {}
+        self._s62_asked: set[tuple[str, str]] = set()
         audit.policy_version = policy.version
-        audit.contact_stage = facts.stage
+        audit.contact_stage = audit.contact_stage or facts.stage
 
     def may_read_child(self) -> bool:
         return self.allows("read_child")
 
-    def allows(self, rule: str) -> bool:
-        """A yes/no policy rule over the request (e.g. "read_child", "decide_link"), noted
-        on the audit event."""
-        allowed = self.policy.allows(rule, self.request)
+    def allows(self, rule: str, *args: str) -> bool:
+        """A yes/no policy rule over the request and any further string arguments (e.g.
+        "read_child", "decide_link", "update_research" with the agency), noted on the event."""
+        allowed = self.policy.allows(rule, self.request, *args)
         self.audit.add_decision(rule, None, allowed, None if allowed else "NOT_PERMITTED")
+        return allowed
+
+    def applies(
+        self, rule: str, resource: Resource, said: tuple[str | None, str | None] = (None, None)
+    ) -> bool:
+        """A yes/no policy rule over the request and a record class (e.g. "notify_owner",
+        "s62_logged"), noted on the event with what the yes or the no means (`said`)."""
+        allowed = self.policy.applies(rule, self.request, resource)
+        self.audit.add_decision(rule, resource.agency, allowed, said[0] if allowed else said[1])
         return allowed
 
     def relationship(self, subject_id: str) -> Decision:
@@ -104,7 +121,15 @@ class Access:
             )
             if held
         )
-        return self.policy.decide(self.request, Resource("child", "council", flags=flags))
+        return self.decide("child", "child", Labels(agency="council"), flags=flags)
+
+    def consulted(self, statuses: Mapping[str, str]) -> None:
+        """The sources this operation asked, with what each said (on the audit event); a
+        consultation the policy says must be logged (rule 14, s62) marks the event."""
+        self.audit.sources.update(statuses)
+        for source, status in statuses.items():
+            if status in CONSULTED and source in contacts.SOURCE_AGENCY:
+                self._s62(Resource("source", contacts.SOURCE_AGENCY[source]))
 
     def decide(
         self,
@@ -131,7 +156,17 @@ class Access:
             self.audit.add_redaction(path, decision.reason or "NOT_PERMITTED")
         for name, reason in decision.hidden_fields.items():
             self.audit.add_redaction(f"{path}.{name}", reason)
+        self._s62(Resource(kind, labels.agency))
         return decision
+
+    def _s62(self, consulted: Resource) -> None:
+        """Rule 14: is this consultation (a source asked, a record class decided on) one the
+        s62 log must list? Asked once per kind and agency in an operation."""
+        key = (consulted.kind, consulted.agency)
+        if key not in self._s62_asked:
+            self._s62_asked.add(key)
+            if self.applies("s62_logged", consulted):
+                self.audit.police_consulted = True
 
 
 @dataclass

@@ -47,18 +47,24 @@ from .store import (
 )
 
 
-async def owning_team(session: AsyncSession, subject_id: str, default: str) -> str:
-    """The team assigned to the child's newest open contact, else the configured team."""
+async def _open_contact_teams(session: AsyncSession, subject_id: str) -> list[list[str]]:
+    """The assigned teams of each open contact about the child, newest contact first."""
     rows = await session.execute(
         select(Contact.assigned_teams)
         .join(ContactSubject, ContactSubject.contact_id == Contact.id)
         .where(ContactSubject.subject_id == subject_id, Contact.stage != "CLOSED")
         .order_by(Contact.received_at.desc())
     )
-    for teams in rows.scalars():
-        if teams:
-            return str(teams[0])
-    return default
+    return [list(teams or ()) for teams in rows.scalars()]
+
+
+def _owner(open_teams: list[list[str]], default: str) -> str:
+    return next((str(teams[0]) for teams in open_teams if teams), default)
+
+
+async def owning_team(session: AsyncSession, subject_id: str, default: str) -> str:
+    """The team assigned to the child's newest open contact, else the configured team."""
+    return _owner(await _open_contact_teams(session, subject_id), default)
 
 
 async def owner(store: Store, subject_id: str, cfg: ContactSettings) -> str:
@@ -147,12 +153,17 @@ async def break_glass(
 # Health care plans that flag a child as subject to a child-protection plan or looked after.
 FLAG_CATEGORIES = frozenset({"CPP", "LAC"})
 # The record class of the decision a read of a flagged child notes on its audit event.
-FLAG_DECISION = "child.protection_flag"
+# The rule-16 decision on a flagged child's read, as noted on its event (the policy's
+# `notify_owner`); events written before it was asked of the policy name it LEGACY_FLAG.
+FLAG_DECISION = "notify_owner"
+LEGACY_FLAG_DECISION = "child.protection_flag"
 _ENDED = frozenset({"completed", "revoked", "entered-in-error"})
 
 
-def flagged(record: AssembledRecord) -> bool:
-    """The child (not a household member) has a current CPP or LAC care plan."""
+def plan_flags(record: AssembledRecord) -> frozenset[str]:
+    """The categories (of FLAG_CATEGORIES) of the child's own current care plans (not a
+    household member's)."""
+    found: set[str] = set()
     for answer in record.answers.values():
         own = {p.local_id for p, _ in answer.linked}
         for item in answer.items:
@@ -162,8 +173,13 @@ def flagged(record: AssembledRecord) -> bool:
                 and item.data.get("category") in FLAG_CATEGORIES
                 and item.data.get("status") not in _ENDED
             ):
-                return True
-    return False
+                found.add(str(item.data["category"]))
+    return frozenset(found)
+
+
+def flagged(record: AssembledRecord) -> bool:
+    """The child (not a household member) has a current CPP or LAC care plan."""
+    return bool(plan_flags(record))
 
 
 async def notifications(store: Store, team: str, limit: int = 100) -> list[Notification]:
@@ -279,6 +295,7 @@ class ReadContext:
     withheld: dict[tuple[str, str], WithheldItem]
     owning_team: str | None
     past: list[PastAccess]
+    open_contact: bool = False
 
 
 async def read_context(
@@ -289,12 +306,12 @@ async def read_context(
     cfg: ContactSettings,
 ) -> ReadContext:
     async with store.sessions() as session:
+        open_teams = await _open_contact_teams(session, subject_id)
         return ReadContext(
             withheld=await _withheld(session, items),
-            owning_team=await owning_team(session, subject_id, cfg.default_owning_team)
-            if is_flagged
-            else None,
+            owning_team=_owner(open_teams, cfg.default_owning_team) if is_flagged else None,
             past=await _past(session, subject_id, 25),
+            open_contact=bool(open_teams),
         )
 
 
@@ -306,10 +323,8 @@ def notify_read(
     purpose: str | None,
     now: datetime,
 ) -> Notification | None:
-    """Someone read a child with a child-protection or looked-after flag: tell the owning
-    team, unless the reader is in it. Commits with the read's audit event."""
-    if actor.team == team:
-        return None
+    """Someone read a child with a child-protection or looked-after flag, and the policy
+    said the owning team hears of it (rule 16): commits with the read's audit event."""
     notice = notification(team, "FLAGGED_CHILD_READ", subject_id, actor, purpose, now)
     notice.contact_id = audit.contact_id
     _stage_rows(audit, [notice])

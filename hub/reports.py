@@ -35,7 +35,7 @@ from .audit import AuditRecord
 from .contacts import ContactSettings
 from .cursors import SeqCursor
 from .kpis import within_timescale
-from .oversight import FLAG_DECISION
+from .oversight import FLAG_DECISION, LEGACY_FLAG_DECISION
 from .settings import IgSettings
 from .store import (
     AuditEvent,
@@ -422,7 +422,10 @@ async def flagged_without_contact(
             r["reason"] == "LOCATION_PROTECTED" and not r["path"].startswith("child.household")
             for r in e.fields_redacted
         )
-        noted = any(d.get("class") == FLAG_DECISION for d in e.policy_decisions or ())
+        noted = any(
+            d.get("class") in (FLAG_DECISION, LEGACY_FLAG_DECISION)
+            for d in e.policy_decisions or ()
+        )
         if not (located or noted or any(t <= at for t in flags.get(child, ()))):
             continue
         if any(start <= at and (end is None or at < end) for start, end in spans.get(child, ())):

@@ -77,7 +77,41 @@ related(req, res) if
 withhold(req, res, "NO_RELATIONSHIP",
          "rule 2: person-level reads need the open contact about this child, assigned to the actor, or break-glass") if
     res.kind = "child" and
+    not machine(req) and
     not related(req, res);
+
+# The parts of a child's record beside its sections, each decided like any record class:
+# identity-level, so no stage gate applies to them as a whole (rule 3 gates what is in them).
+record_part("child.flags");       # child-protection / looked-after flags, an open contact
+record_part("child.household");   # who lives with the child
+record_part("child.links");       # which source records are the child's, and why
+record_part("child.access_log");  # "previously accessed by"
+record_part("match");             # one search result
+
+# --- Rule 17: a partner system's own token (a machine, no person behind it) gets what a
+# flag service shares: whether each agency knows the child (the sections' known yes/no),
+# the child-protection and looked-after flags, whether a MASH contact is open. Never detail,
+# whatever team or agency the token claims; no relationship is needed for the flags. ---
+machine(req) if "partner_system" in req.roles;
+
+flag_level("child");
+flag_level("child.flags");
+flag_level("match");
+
+withhold(req, res, "NOT_PERMITTED",
+         "rule 17: a partner system's own token gets flags only, never detail") if
+    machine(req) and
+    not flag_level(res.kind);
+
+hide_field(req, res, field, "NOT_PERMITTED",
+           "rule 17: a partner system's own token is told which child matched, not who it is") if
+    machine(req) and
+    res.kind = "match" and
+    match_identity(field);
+match_identity("given_name");
+match_identity("family_name");
+match_identity("date_of_birth");
+match_identity("nhs_number");
 
 # --- Rule 16: reading a child with a child-protection or looked-after flag, by someone
 # outside the owning team, notifies that team; "previously accessed by" shows staff names

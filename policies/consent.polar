@@ -6,6 +6,7 @@ identity_kind("child");
 identity_kind("person");
 identity_kind("contact.referrer");
 identity_kind("access.entry");
+identity_kind(kind) if record_part(kind);
 
 other_agency_detail(req, res) if
     not identity_kind(res.kind) and

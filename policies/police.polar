@@ -53,5 +53,7 @@ withhold(req, res, "NOT_PERMITTED",
     req.agency != "police" and
     not police_justification(req.purpose);
 
-s62_logged(_req, res) if res.agency = "police";
+s62_logged(_req, res) if
+    res.agency = "police" and
+    res.kind != "access.entry";
 explains("s62_logged", "rule 14: every read of police-originated data goes in the s62 log");

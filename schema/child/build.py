@@ -16,6 +16,7 @@ import strawberry
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub import oversight
 from hub.context import Access, Context
+from hub.policy import Resource
 from hub.records import OK, REVIEW, AssembledRecord, HouseholdMember, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
 from hub.store import WithheldItem
@@ -53,6 +54,7 @@ ITEM_TYPES: dict[str, type] = {
 DATE_FIELDS = frozenset(
     {"occurred_on", "recorded_on", "date", "start", "end", "reported_on", "returned_on"}
 )
+MATCH_FIELDS = ("given_name", "family_name", "date_of_birth", "nhs_number")
 PERSON_FIELDS = (
     "given_name",
     "family_name",
@@ -97,16 +99,31 @@ def search_query(criteria: t.PersonSearch) -> PersonQuery:
     )
 
 
-def child_match(match: Match, ctx: Context) -> t.ChildMatch:
+def child_match(match: Match, ctx: Context, access: Access) -> t.ChildMatch:
+    """One search result, with the identity fields the policy lets this reader see."""
     ctx.audit.subjects.setdefault(match.subject_id, "search_result")
     d = match.demographics
+    decision = access.decide("searchChildren", "match", Labels(agency="hub"))
+    hidden = (
+        dict(decision.hidden_fields)
+        if decision.allowed
+        else dict.fromkeys(MATCH_FIELDS, decision.reason or "NOT_PERMITTED")
+    )
+    values: dict[str, Any] = {
+        "given_name": d.given_name,
+        "family_name": d.family_name,
+        "date_of_birth": d.date_of_birth,
+        "nhs_number": d.nhs_number,
+    }
     return t.ChildMatch(
         id=strawberry.ID(match.subject_id),
-        given_name=d.given_name,
-        family_name=d.family_name,
-        date_of_birth=d.date_of_birth,
-        nhs_number=d.nhs_number,
         sources=sorted({r.source for r in match.records}, key=lambda s: s.value),
+        redacted_fields=[
+            FieldRedaction(field=_camel(f), reason=RedactionReason(r))
+            for f, r in hidden.items()
+            if f in values
+        ],
+        **{f: None if f in hidden else v for f, v in values.items()},
     )
 
 
@@ -121,40 +138,54 @@ async def child_record(ctx: Context, access: Access, subject_id: str) -> t.Child
     if record is None:
         raise client_error("no child with this id", "NOT_FOUND")
     note_glass_read(ctx, access, subject_id)
-    for member in record.household:
-        ctx.audit.subjects.setdefault(member.subject_id, "household_member")
     s = ctx.services
     pairs = [(src.value, i.local_id) for src, a in record.answers.items() for i in a.items]
-    flagged = oversight.flagged(record)
-    seen = await oversight.read_context(s.store, subject_id, pairs, flagged, s.contacts)
-    child = ChildView(record, access, seen.withheld).build()
-    # Rule 16: the owning team hears of a read of a flagged child; every reader sees who
-    # else looked recently (staff names only where the policy allows).
+    plans = oversight.plan_flags(record)
+    seen = await oversight.read_context(s.store, subject_id, pairs, bool(plans), s.contacts)
+    view = ChildView(record, access, seen.withheld)
+    child = view.build()
+    if view.part("child.household", "household"):
+        for member in record.household:
+            ctx.audit.subjects.setdefault(member.subject_id, "household_member")
     if seen.owning_team is not None:
-        purpose = access.request.purpose
-        notice = oversight.notify_read(
-            ctx.audit, ctx.actor, subject_id, seen.owning_team, purpose, s.clock()
+        notify_owner(ctx, access, subject_id, plans, seen.owning_team)
+    if view.part("child.flags", "flags"):
+        child.flags = t.ChildFlags(
+            child_protection="CPP" in plans,
+            looked_after="LAC" in plans,
+            open_contact=seen.open_contact,
         )
-        # On the event too, so IG's FLAGGED_NO_CONTACT anomaly sees every flagged read,
-        # the owning team's own included (the fact, never the plan).
-        ctx.audit.add_decision(
-            oversight.FLAG_DECISION,
-            "council",
-            True,
-            "OWNING_TEAM_NOTIFIED" if notice else "READER_IN_OWNING_TEAM",
-        )
-    names = s.policy.allows("see_accessor_names", access.request)
-    child.previously_accessed_by = [
-        PastAccess(
-            at=p.at,
-            agency=p.agency,
-            team=p.team,
-            purpose=p.purpose,
-            staff=p.actor if names else None,
-        )
-        for p in seen.past
-    ]
+    if view.part("child.access_log", "previouslyAccessedBy"):
+        child.previously_accessed_by = [past_access(access, p) for p in seen.past]
+    child.redacted_fields = view.redacted_parts
     return child
+
+
+def notify_owner(
+    ctx: Context, access: Access, subject_id: str, plans: frozenset[str], team: str
+) -> None:
+    """Rule 16: reading a flagged child tells the owning team, where the policy says so. The
+    decision is noted on the event whoever reads, so IG's FLAGGED_NO_CONTACT anomaly sees
+    every flagged read, the owning team's own included (the fact, never the plan)."""
+    flags = tuple(sorted({"CPP": "child_protection", "LAC": "looked_after"}[p] for p in plans))
+    child = Resource("child", "council", flags=flags, owner_team=team)
+    said = ("OWNING_TEAM_NOTIFIED", "READER_IN_OWNING_TEAM")
+    if access.applies("notify_owner", child, said):
+        purpose = access.request.purpose
+        oversight.notify_read(ctx.audit, ctx.actor, subject_id, team, purpose, ctx.services.clock())
+
+
+def past_access(access: Access, p: oversight.PastAccess) -> PastAccess:
+    """One line of "previously accessed by": staff names where the policy allows (rule 16)."""
+    labels = Labels(agency=p.agency or "unknown")
+    entry = access.decide("child.previouslyAccessedBy", "access.entry", labels)
+    return PastAccess(
+        at=p.at,
+        agency=p.agency,
+        team=p.team,
+        purpose=p.purpose,
+        staff=None if "staff_name" in entry.hidden_fields else p.actor,
+    )
 
 
 def note_glass_read(ctx: Context, access: Access, subject_id: str) -> None:
@@ -219,7 +250,7 @@ async def person_reference(ctx: Context, id: str) -> t.Person | None:
     view = ChildView(record, access)
     person = view.child_person()
     person.relationship = None  # looked up on its own, not relative to a child
-    access.audit.sources.update({s.value: a.status for s, a in record.answers.items()})
+    access.consulted({s.value: a.status for s, a in record.answers.items()})
     return person
 
 
@@ -251,14 +282,30 @@ class ChildView:
         self.child_protected = any(
             p.labels.location_protected for a in record.answers.values() for p, _ in a.linked
         )
+        self.redacted_parts: list[FieldRedaction] = []
+        self._parts: dict[str, bool] = {}
+
+    def part(self, kind: str, name: str) -> bool:
+        """Is this part of the record (household, links, flags, access log) released to
+        this reader? A withheld part is listed in the record's `redactedFields`."""
+        if name not in self._parts:
+            decision = self.access.decide(f"child.{name}", kind, Labels(agency="hub"))
+            self._parts[name] = decision.allowed
+            if not decision.allowed:
+                why = RedactionReason(decision.reason or "NOT_PERMITTED")
+                self.redacted_parts.append(FieldRedaction(field=name, reason=why))
+        return self._parts[name]
 
     def build(self) -> t.ChildRecord:
         sections = {s: self.section(s) for s in Source}
-        self.access.audit.sources.update({s.value: st.value for s, st in self.statuses.items()})
+        self.access.consulted({s.value: st.value for s, st in self.statuses.items()})
+        household = self.part("child.household", "household")
         return t.ChildRecord(
             id=strawberry.ID(self.record.subject_id),
             person=self.child_person(),
-            household=[self.household_member(m) for m in self.record.household],
+            household=[self.household_member(m) for m in self.record.household]
+            if household
+            else [],
             police=sections[Source.POLICE],
             health=sections[Source.HEALTH],
             adult_social_care=sections[Source.ADULT_SOCIAL_CARE],
@@ -273,7 +320,7 @@ class ChildView:
                 for s in Source
                 if s in self.record.answers
             ],
-            links=self.links(),
+            links=self.links() if self.part("child.links", "links") else [],
         )
 
     def links(self) -> list[t.SourceLink]:

@@ -21,10 +21,10 @@ class ChildQueries:
         purpose: Purpose,
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> list[ChildMatch]:
-        await build.open_access(info.context, purpose, contact_id or None)
+        access = await build.open_access(info.context, purpose, contact_id or None)
         matches, statuses = await info.context.services.records.search(build.search_query(criteria))
-        info.context.audit.sources.update({s.value: st for s, st in statuses.items()})
-        return [build.child_match(m, info.context) for m in matches]
+        access.consulted({s.value: st for s, st in statuses.items()})
+        return [build.child_match(m, info.context, access) for m in matches]
 
     @strawberry.field(description="One child's unified record, as this reader may see it.")
     async def child(

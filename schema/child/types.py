@@ -56,6 +56,18 @@ class ChildMatch:
     date_of_birth: date | None
     nhs_number: str | None
     sources: list[SourceName]
+    redacted_fields: list[FieldRedaction] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(
+    description="What a flag service shares about a child (DOMAIN.md §3 rule 17): a current "
+    "child-protection plan, looked-after status, and whether a MASH contact about the child "
+    "is open. Whether each agency knows the child is in the sections' `knownToAgency`."
+)
+class ChildFlags:
+    child_protection: bool
+    looked_after: bool
+    open_contact: bool
 
 
 @strawberry.type(
@@ -302,6 +314,13 @@ class ChildRecord:
     previously_accessed_by: list[PastAccess] = strawberry.field(
         default_factory=list,
         description="The last 25 reads of this child before this one, newest first.",
+    )
+    flags: ChildFlags | None = None
+    redacted_fields: list[FieldRedaction] = strawberry.field(
+        default_factory=list,
+        description="Parts of the record withheld from this reader as a whole (household, "
+        "links, previouslyAccessedBy), with the reason: an empty list there means withheld, "
+        "not none.",
     )
 
     @classmethod

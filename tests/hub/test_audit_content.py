@@ -8,7 +8,12 @@ import hashlib
 import json
 from typing import Any
 
+from adapters.base import Labels
 from hub.audit import AuditRecord
+from hub.auth import Actor
+from hub.context import Access
+from hub.policy import PolicyEngine
+from hub.settings import Settings
 
 from .conftest import Hub
 from .test_app import AVA, AVA_NHS, RECORD, SEARCH, find_ava, ok
@@ -155,19 +160,44 @@ def test_an_unknown_root_field_a_client_typed_is_not_recorded(hub: Hub) -> None:
     assert "AvaThompson" not in json.dumps(event)
 
 
-def test_the_record_aggregates_decisions_per_class_and_flags_police_from_decisions() -> None:
+def test_the_record_aggregates_decisions_per_class() -> None:
     record = AuditRecord(actor=None)
     record.add_decision("police.incident", "police", True)
     record.add_decision("police.incident", "police", True)
     record.add_decision("health.encounter", "health", True, None, {"reason": "NOT_PERMITTED"})
 
-    assert record.police_consulted  # no source status, but a police class was decided on
     assert [(d["class"], d["count"], d["hidden_fields"]) for d in record.policy_decisions()] == [
         ("health.encounter", 1, {"reason": "NOT_PERMITTED"}),
         ("police.incident", 2, {}),
     ]
-    assert not AuditRecord(actor=None, sources={"POLICE": "TIMED_OUT"}).police_consulted
-    assert AuditRecord(actor=None, sources={"POLICE": "NOT_KNOWN"}).police_consulted
+    assert not record.police_consulted  # only the policy door marks rule 14's s62 log
+
+
+def _door(record: AuditRecord) -> Access:
+    actor = Actor("sw-1", "dev", frozenset({"mash_social_worker"}), "council", "mash-a", None)
+    return Access(PolicyEngine(Settings().policy_dir), actor, "MASH_RESEARCH", record)
+
+
+def test_the_policy_door_marks_the_s62_log_when_a_police_class_is_decided_on() -> None:
+    record = AuditRecord(actor=None)
+
+    _door(record).decide("child.police.incidents", "police.incident", Labels(agency="police"))
+
+    assert record.police_consulted
+    noted = [d for d in record.policy_decisions() if d["class"] == "s62_logged"]
+    assert [(d["agency"], d["decision"]) for d in noted] == [("police", "RELEASED")]
+
+
+def test_the_policy_door_marks_the_s62_log_for_a_police_source_that_answered_only() -> None:
+    timed_out, not_known, health = (AuditRecord(actor=None) for _ in range(3))
+
+    _door(timed_out).consulted({"POLICE": "TIMED_OUT"})
+    _door(not_known).consulted({"POLICE": "NOT_KNOWN"})
+    _door(health).consulted({"HEALTH": "OK"})
+
+    assert not timed_out.police_consulted
+    assert not_known.police_consulted
+    assert not health.police_consulted
 
 
 def test_an_event_keeps_the_digest_of_a_justification_never_its_text() -> None:
