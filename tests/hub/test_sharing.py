@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import httpx
+
 from .conftest import Hub
 from .test_app import RECORD, SEARCH, all_events, find_ava, ok
 
@@ -223,3 +225,87 @@ def test_break_glass_reads_with_a_grant_and_never_writes(hub: Hub) -> None:
         {"id": child_id, "contactId": grant},
     ).json()
     assert write["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+PARTNER_READ = """
+query Partner($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
+    id withheld { reason }
+    flags { childProtection lookedAfter openContact }
+    person { givenName familyName dateOfBirth nhsNumber address redactedFields { field reason } }
+    household { person { id } }
+    links { source }
+    previouslyAccessedBy { agency }
+    redactedFields { field reason }
+    sources { source status }
+    police { __typename ... on Redaction { reason knownToAgency } ... on PoliceSection { known } }
+    health { __typename ... on Redaction { reason knownToAgency } ... on HealthSection { known } }
+    adultSocialCare { __typename ... on Redaction { reason knownToAgency } }
+    earlyHelp { __typename ... on Redaction { reason knownToAgency } }
+  }
+}"""
+
+
+def partner_gql(hub: Hub, query: str, variables: dict[str, Any], agency: str) -> dict[str, Any]:
+    token = hub.token("partner_system", agency=agency)
+    response = httpx.post(
+        f"{hub.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    return ok(response)  # type: ignore[no-any-return]
+
+
+def test_a_partner_system_token_gets_flags_only_whatever_agency_it_claims(hub: Hub) -> None:
+    """DOMAIN.md §3 rule 17: whether each agency knows the child, the CP/LAC flags and an
+    open contact; never detail — even on a contact whose facts would let police read."""
+    child_id = find_ava(hub)
+    contact = hub.contact(child_id)  # research, consent given, "assigned"
+    variables = {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": contact}
+
+    record = partner_gql(hub, PARTNER_READ, variables, agency="police")["child"]
+
+    assert record["flags"]["childProtection"] is True  # Ava's child protection plan
+    assert record["flags"]["lookedAfter"] is False
+    for section in ("police", "health", "adultSocialCare", "earlyHelp"):
+        assert record[section]["__typename"] == "Redaction", section
+        assert record[section]["reason"] == "NOT_PERMITTED", section
+    assert record["police"]["knownToAgency"] is True and record["health"]["knownToAgency"] is True
+    person = record["person"]
+    assert [person[f] for f in ("givenName", "familyName", "dateOfBirth", "nhsNumber")] == [None] * 4
+    assert record["household"] == [] and record["links"] == []
+    assert record["previouslyAccessedBy"] == []
+    withheld = {r["field"]: r["reason"] for r in record["redactedFields"]}
+    assert withheld == {
+        "household": "NOT_PERMITTED",
+        "links": "NOT_PERMITTED",
+        "previouslyAccessedBy": "NOT_PERMITTED",
+    }
+    assert {s["source"] for s in record["sources"]} >= {"POLICE", "HEALTH"}
+    event = all_events(hub)[-1]
+    assert event["purpose"] == "MASH_RESEARCH" and child_id in event["subjects"]
+    assert {"path": "child.police", "reason": "NOT_PERMITTED"} in event["fieldsRedacted"]
+
+
+def test_a_partner_system_search_names_no_one_but_a_person_search_does(hub: Hub) -> None:
+    criteria = {"criteria": {"nhsNumber": "9434765919"}, "purpose": "MASH_SCREENING"}
+
+    partner = partner_gql(hub, SEARCH, criteria, agency="health")["searchChildren"]
+    person = ok(hub.gql("mash_social_worker", SEARCH, criteria))["searchChildren"]
+
+    assert [m["id"] for m in partner] == [m["id"] for m in person] and partner
+    assert partner[0]["nhsNumber"] is None and partner[0]["givenName"] is None
+    assert "HEALTH" in partner[0]["sources"]
+    assert person[0]["nhsNumber"] == "9434765919" and person[0]["givenName"] == "Ava"
+
+
+def test_a_person_working_the_contact_sees_the_flags_and_every_part(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    variables = {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)}
+
+    record = ok(hub.gql("mash_social_worker", PARTNER_READ, variables))["child"]
+
+    assert record["flags"]["childProtection"] is True
+    assert record["redactedFields"] == [] and record["household"] and record["links"]
+    assert record["person"]["givenName"] == "Ava"
