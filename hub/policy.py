@@ -10,8 +10,12 @@ Information-sharing rules live in `policies/*.polar`; this module loads them at 
 - `hide_field(request, resource, field, reason, why)`: which fields of a released record
   are withheld, and why?
 - any other yes/no rule over the request (`allows`: "decide_link", "may_write",
-  "authorise_override", "decide_not_to_share") or over request and record class
+  "override_consent", "withhold_item", ...) or over request and record class
   (`applies`: "notify_owner", "s62_logged").
+
+The code asks these only through hub/context.py `Access` (the one door, which notes every
+decision on the operation's audit event); tests/policies/test_rule_names.py checks that the
+rules the code asks and the rules policies/ defines are the same set.
 
 Decisions depend only on (request, resource), both small frozen values: the request holds
 the actor, the purpose and the contact's facts (not its id), so one decision is made per

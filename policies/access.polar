@@ -8,6 +8,7 @@
 #   hide_field(req, res, field, reason, why)    which fields of a released record are withheld?
 #   may_write(req)                              may this operation change anything?
 #   notify_owner(req, res)                      does this read notify the child's owning team?
+#   s62_logged(req, res)  (police.polar)        is this consultation in the police s62 log?
 # `req` is a request (hub/policy.py `Request`): the actor (roles, agency, team), the purpose,
 # and the contact's facts (has_contact, stage, assigned, consent, consent_scope, override,
 # decision, break_glass). `res` a record class (`Resource`): kind, agency, handling_code,
@@ -15,7 +16,8 @@
 # investigation_sensitive, location_protected, consent, flags, owner_team.
 # Kinds: "child" (the record as a whole, for the relationship check), "person" (a person's
 # demographics), "<agency>.section", the item kinds of adapters/base.py KINDS,
-# "contact.referrer" and "access.entry" (one line of "previously accessed by").
+# "contact.referrer", "access.entry" (one line of "previously accessed by"), the record's parts
+# (`record_part` below: flags, household, links, access log) and "match" (a search result).
 # Every withhold/hide_field names its rule in `why`; `explains` says what a yes/no rule
 # depends on (`mash-hub policy explain` prints them).
 # `req` and `res` reach the engine as plain dictionaries (hub/policy.py): no host round-trip

@@ -50,11 +50,7 @@ withhold(req, res, "CONSENT_REQUIRED",
     not consent_covers(req, res) and
     not without_consent(req);
 
-# Rule 6: only a manager authorises sharing without consent (and not under break-glass).
-authorise_override(req) if
-    may_write(req) and
-    "mash_manager" in req.roles;
-explains("authorise_override", "rule 6: sharing without consent is authorised by a MASH manager, with a reason code");
+# Rule 6: who authorises sharing without consent is contacts.polar's `override_consent`.
 
 # --- Rule 7: early-help records are seen only with the family's consent (recorded in the
 # early help system, or on the contact and covering early help), unless s47. This holds for
@@ -73,21 +69,11 @@ withhold(req, res, "CONSENT_REQUIRED",
     not s47(req);
 
 # --- Rule 8: an agency may decide not to share an item (recorded with a reason); others
-# see it as withheld by that agency. Any practitioner may make that decision. ---
+# see it as withheld by that agency. The originating agency's practitioners make that decision
+# (contacts.polar `withhold_item`). ---
 withhold(req, res, "WITHHELD_BY_ORIGINATOR",
          "rule 8: the originating agency recorded a decision not to share this item") if
     "not_shared" in res.flags and
     res.agency != req.agency;
 
-practitioner("police_researcher");
-practitioner("health_practitioner");
-practitioner("asc_practitioner");
-practitioner("early_help_worker");
-practitioner("mash_social_worker");
-practitioner("mash_manager");
-
-decide_not_to_share(req) if
-    may_write(req) and
-    role in req.roles and
-    practitioner(role);
-explains("decide_not_to_share", "rule 8: an agency practitioner records a decision not to share, with a reason");
+# Who records a decision not to share is contacts.polar's `withhold_item`.
