@@ -247,7 +247,10 @@ query Partner($id: ID!, $purpose: Purpose!, $contactId: ID) {
 
 
 def partner_gql(hub: Hub, query: str, variables: dict[str, Any], agency: str) -> dict[str, Any]:
-    token = hub.token("partner_system", agency=agency)
+    return gql_as(hub, hub.token("partner_system", agency=agency), query, variables)
+
+
+def gql_as(hub: Hub, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(
         f"{hub.url}/graphql",
         json={"query": query, "variables": variables},
@@ -309,3 +312,30 @@ def test_a_person_working_the_contact_sees_the_flags_and_every_part(hub: Hub) ->
     assert record["flags"]["childProtection"] is True
     assert record["redactedFields"] == [] and record["household"] and record["links"]
     assert record["person"]["givenName"] == "Ava"
+
+
+ACCESSED = """
+query Accessed($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
+    previouslyAccessedBy { agency staff }
+  }
+}"""
+
+
+def test_previously_accessed_by_names_staff_to_their_own_agency_and_managers_only(
+    hub: Hub,
+) -> None:
+    """Rule 16: every viewer sees who else looked (agency, team, purpose); a colleague's name
+    is shown within the same agency and to MASH managers, never to another agency."""
+    child_id = find_ava(hub)
+    variables = {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)}
+    gql_as(hub, hub.token("police_researcher", sub="pc-first"), ACCESSED, variables)
+
+    def names(role: str) -> list[str | None]:
+        past = gql_as(hub, hub.token(role, sub=f"{role}-2"), ACCESSED, variables)["child"]
+        return [p["staff"] for p in past["previouslyAccessedBy"] if p["agency"] == "police"]
+
+    assert "pc-first" in names("police_researcher")
+    assert "pc-first" in names("mash_manager")
+    health = names("health_practitioner")
+    assert health and set(health) == {None}
