@@ -26,6 +26,7 @@ What is cached across requests, and what is not:
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -112,6 +113,7 @@ def p(values: list[float], q: int) -> float:
 
 
 def run() -> dict[str, Any]:
+    load_before = round(os.getloadavg()[0], 2)
     engine = PolicyEngine(PROJECT_ROOT / "policies")
     records = page()
     one_request(engine, records)  # warm the engine's cache: the steady state
@@ -130,6 +132,9 @@ def run() -> dict[str, Any]:
         "per_record_engine_cpu_ms_p50": p(uncached, 50),
         "engine_calls_per_page": distinct,
         "goal_ms": 2.0,
+        "load_average_1m_before": load_before,
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
         "cached_across_requests": "the engine's LRU of decisions per (policy request: roles, "
         "agency, team, purpose, contact facts; record class: kind and labels); the "
         "per-request table starts empty every request",
