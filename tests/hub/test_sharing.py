@@ -276,7 +276,8 @@ def test_a_partner_system_token_gets_flags_only_whatever_agency_it_claims(hub: H
         assert record[section]["reason"] == "NOT_PERMITTED", section
     assert record["police"]["knownToAgency"] is True and record["health"]["knownToAgency"] is True
     person = record["person"]
-    assert [person[f] for f in ("givenName", "familyName", "dateOfBirth", "nhsNumber")] == [None] * 4
+    identity = ("givenName", "familyName", "dateOfBirth", "nhsNumber")
+    assert [person[f] for f in identity] == [None] * 4
     assert record["household"] == [] and record["links"] == []
     assert record["previouslyAccessedBy"] == []
     withheld = {r["field"]: r["reason"] for r in record["redactedFields"]}
