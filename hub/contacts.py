@@ -749,7 +749,7 @@ def record_strategy_discussion(
 
     def apply(c: Contact) -> None:
         if c.stage not in STRATEGY_STAGES:
-            raise ContactError("a strategy discussion is recorded in the RESEARCH or DECISION stage")
+            raise ContactError("record a strategy discussion in the RESEARCH or DECISION stage")
         if c.strategy_held_at is not None:
             raise ContactError("this contact already has a strategy discussion recorded")
         if held < as_utc(c.received_at):
