@@ -790,6 +790,11 @@ def test_contact_goes_from_research_to_an_s47_decision_with_override_and_is_clos
         )
     )
     assert closed["advanceContact"]["stage"] == "CLOSED"
+    # closed, it is still not another team's to read: the queue fields only
+    queue = gql(chub, "mash_social_worker", READ, {"id": cid, "purpose": "MASH_RESEARCH"}, **EAST)
+    assert ok(queue)["contact"]["stage"] == "CLOSED"
+    assert ok(queue)["contact"]["concern"] is None and ok(queue)["contact"]["decision"] is None
+    assert "risk of significant harm" not in queue.text
     history = [
         (h["fromStage"], h["toStage"], h["reason"])
         for h in closed["advanceContact"]["stageHistory"]
@@ -824,6 +829,7 @@ def test_contact_goes_from_research_to_an_s47_decision_with_override_and_is_clos
 
 
 DESK = "police-desk"  # not the MASH team the dev tokens name by default
+EAST = {"team": "council-east-mash", "sub": "sw-east"}  # council MASH, not assigned
 
 
 def test_an_anonymous_member_of_the_public_is_not_identified_to_other_agencies(chub: Hub) -> None:
@@ -1101,7 +1107,7 @@ def test_withhold_item_for_a_contact_is_refused_unless_the_researcher_works_it(
 # --- who sees a contact (DOMAIN.md §3 rule 2) -----------------------------------------
 
 QUEUE_FIELDS = {"id", "receivedAt", "stage", "rag", "dueAt", "overdue", "assignedTeams"}
-OTHER_TEAM = {"team": "council-east-mash", "sub": "sw-east"}  # council MASH, not assigned
+OTHER_TEAM = EAST
 POLICE_DESK = {"team": "police-desk", "sub": "pc-desk"}  # police, not assigned
 EVERYTHING = """
   id receivedAt stage rag dueAt overdue assignedTeams concern childIds assignedStaff createdBy
@@ -1454,3 +1460,23 @@ def test_threshold_decision_gets_stage_restricted_when_the_contact_is_before_the
     )
     decided = ok(health_of(chub, "police_researcher", ava, "THRESHOLD_DECISION", cid))["child"]
     assert decided["health"]["__typename"] == "HealthSection"
+
+
+def test_child_record_is_read_by_a_mash_manager_on_any_open_contact_but_not_by_another_team(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
+        )
+    )
+    variables = {"id": ava, "purpose": "MASH_RESEARCH", "contact": cid}
+    other = ok(gql(chub, "mash_social_worker", SECTIONS, variables, **OTHER_TEAM))["child"]
+    assert other["health"]["reason"] == "NO_RELATIONSHIP"
+    boss = ok(gql(chub, "mash_manager", SECTIONS, variables, **OTHER_TEAM))["child"]
+    assert boss["health"]["reason"] == "CONSENT_REQUIRED", "related, but no consent yet"
