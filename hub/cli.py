@@ -207,6 +207,9 @@ def policy_explain(
     ] = None,
     override: Annotated[bool, typer.Option(help="A manager's override is active.")] = False,
     decision: Annotated[str | None, typer.Option(help="Threshold decision, e.g. S47.")] = None,
+    strategy_discussion: Annotated[
+        bool, typer.Option(help="A manager recorded an s47 strategy discussion.")
+    ] = False,
     break_glass: Annotated[bool, typer.Option(help="An active break-glass grant.")] = False,
     rule: Annotated[
         str | None, typer.Option(help="A yes/no rule to ask instead, e.g. decide_link.")
@@ -243,6 +246,7 @@ def policy_explain(
             "consent_scope": consent_scope or [],
             "override": override,
             "decision": decision,
+            "strategy_discussion": strategy_discussion,
             "break_glass": break_glass,
         }
     case: dict[str, Any] = {

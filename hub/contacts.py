@@ -118,6 +118,9 @@ class ContactFacts:
         override: a manager's recorded decision to share without consent is active.
         decision: the threshold decision (one of DECISIONS) once recorded; "S47" lifts
             the consent requirement (rules 3 and 7).
+        strategy_discussion: a manager recorded an s47 strategy discussion on the contact —
+            with an s47 decision, the recorded fact that makes s47 (rule 3); the purpose a
+            reader names is only a claim checked against it.
         break_glass: the actor holds an active, time-boxed break-glass grant (for the
             operation's purpose BREAK_GLASS only; for the child asked about, or for one of
             the contact's children).
@@ -134,6 +137,7 @@ class ContactFacts:
     consent_scope: tuple[str, ...] = ()
     override: bool = False
     decision: str | None = None
+    strategy_discussion: bool = False
     break_glass: bool = False
     subject_ids: tuple[str, ...] = ()
     break_glass_subject_ids: tuple[str, ...] = ()
@@ -387,6 +391,7 @@ async def facts_for(
         consent_scope=tuple(consent.scope) if consent else (),
         override=bool(contact.overrides),
         decision=contact.decision,
+        strategy_discussion=contact.strategy_held_at is not None,
         break_glass=bool(wanted & set(grants)),
         subject_ids=subjects,
         break_glass_subject_ids=grants,
@@ -395,7 +400,9 @@ async def facts_for(
 
 
 def works_on(contact: Contact, actor: Actor) -> bool:
-    """Assigned by name or team, or of an agency with a research task on the contact."""
+    """Assigned by name or team, or of an agency with a research task on the contact: the
+    actor's relationship to it, as a fact. Who else works every contact (MASH managers) and
+    what each relationship sees is the policies' (contacts.polar `works_contact`)."""
     return (
         actor.subject in contact.assigned_staff
         or (actor.team is not None and actor.team in contact.assigned_teams)
@@ -438,10 +445,18 @@ def describe(audit: AuditRecord, contact: Contact) -> None:
         audit.subjects.setdefault(s.subject_id, "child")
 
 
-async def change(store: Store, audit: AuditRecord, contact_id: str, apply: Change) -> Contact:
+async def change(
+    store: Store,
+    audit: AuditRecord,
+    contact_id: str,
+    apply: Change,
+    contact: Contact | None = None,
+) -> Contact:
     """Check `apply` against the contact (raising ContactError on bad input, nothing
-    changed), then stage it to commit with the audit event. Returns the changed contact."""
-    contact = await get(store, contact_id)
+    changed), then stage it to commit with the audit event. Returns the changed contact.
+
+    `contact`: the contact as this request already read it (from `get`), if it did."""
+    contact = contact if contact is not None else await get(store, contact_id)
     describe(audit, contact)
     apply(contact)
     _stage_change(audit, contact.id, apply)
@@ -713,5 +728,33 @@ def record_decision(
         c.decision, c.decision_reasons, c.referrer_feedback = outcome, why, said
         c.parents_told = parents_told if outcome == "S47" else None
         c.decided_by, c.decided_at, c.updated_at = actor.subject, now, now
+
+    return apply
+
+
+# Rule 3: at s47 consent is not needed; the parents being told is recorded either way.
+STRATEGY_STAGES = ("RESEARCH", "DECISION")
+
+
+def record_strategy_discussion(
+    held_at: datetime | None, parents_told: bool, reason: str, actor: Actor, now: datetime
+) -> Change:
+    """A manager's record of an s47 strategy discussion, once per contact, in RESEARCH or
+    DECISION: when it was held (default now, never in the future), whether the parents were
+    told, and why (free text, stored for those who work the contact and never logged)."""
+    why = text(reason, "a reason")
+    held = as_utc(held_at) if held_at else now
+    if held > now:
+        raise ContactError("heldAt cannot be in the future")
+
+    def apply(c: Contact) -> None:
+        if c.stage not in STRATEGY_STAGES:
+            raise ContactError("record a strategy discussion in the RESEARCH or DECISION stage")
+        if c.strategy_held_at is not None:
+            raise ContactError("this contact already has a strategy discussion recorded")
+        if held < as_utc(c.received_at):
+            raise ContactError("heldAt cannot be before the contact was received")
+        c.strategy_held_at, c.strategy_parents_told, c.strategy_reason = held, parents_told, why
+        c.strategy_recorded_by, c.strategy_recorded_at, c.updated_at = actor.subject, now, now
 
     return apply

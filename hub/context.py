@@ -51,6 +51,7 @@ def policy_request(actor: Actor, purpose: str, facts: ContactFacts) -> Request:
         consent_scope=tuple(sorted(facts.consent_scope)),
         override=facts.override,
         decision=facts.decision,
+        strategy_discussion=facts.strategy_discussion,
         break_glass=facts.break_glass,
     )
 

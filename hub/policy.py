@@ -73,6 +73,7 @@ class Request:
     consent_scope: tuple[str, ...] = ()
     override: bool = False
     decision: str | None = None
+    strategy_discussion: bool = False
     break_glass: bool = False
 
     def has_role(self, role: str) -> bool:
@@ -269,6 +270,7 @@ CONTACT_FIELDS = frozenset(
         "consent_scope",
         "override",
         "decision",
+        "strategy_discussion",
         "break_glass",
     }
 )
@@ -277,7 +279,7 @@ CONTACT_FIELDS = frozenset(
 def case_request(case: Mapping[str, Any]) -> Request:
     """The request of a decision-table row: `roles`, `agency`, `purpose`, `team` and a
     `contact` table (any of stage, assigned, consent, consent_scope, override, decision,
-    break_glass; `has_contact` is implied by its presence)."""
+    strategy_discussion, break_glass; `has_contact` is implied by its presence)."""
     contact = dict(case.get("contact", {}))
     unknown = set(contact) - CONTACT_FIELDS
     if unknown:

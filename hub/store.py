@@ -211,6 +211,13 @@ class Contact(Base):
     parents_told: Mapped[bool | None] = mapped_column()
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The s47 strategy discussion a manager recorded (DOMAIN.md §3 rule 3), if any: with an
+    # s47 decision, the fact that lifts the consent requirement. The reason is free text.
+    strategy_held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    strategy_parents_told: Mapped[bool | None] = mapped_column()
+    strategy_reason: Mapped[str | None] = mapped_column(String(4000))
+    strategy_recorded_by: Mapped[str | None] = mapped_column(String(200))
+    strategy_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     subjects: Mapped[list[ContactSubject]] = relationship(

@@ -11,9 +11,9 @@
 #   s62_logged(req, res)  (police.polar)        is this consultation in the police s62 log?
 # `req` is a request (hub/policy.py `Request`): the actor (roles, agency, team), the purpose,
 # and the contact's facts (has_contact, stage, assigned, consent, consent_scope, override,
-# decision, break_glass). `res` a record class (`Resource`): kind, agency, handling_code,
-# special_categories,
-# investigation_sensitive, location_protected, consent, flags, owner_team.
+# decision, strategy_discussion, break_glass). `res` a record class (`Resource`): kind,
+# agency, handling_code, special_categories, investigation_sensitive, location_protected,
+# consent, flags, owner_team.
 # Kinds: "child" (the record as a whole, for the relationship check), "person" (a person's
 # demographics), "<agency>.section", the item kinds of adapters/base.py KINDS,
 # "contact.referrer", "access.entry" (one line of "previously accessed by"), the record's parts
@@ -67,17 +67,22 @@ explains("release", "rule 1: released to a child-reading role for a child purpos
 release(req, _res) if read_child(req);
 
 # --- Rule 2: person-level reads need a legitimate relationship: the actor works the open
-# contact about this child (assigned staff or team, or the MASH rota for their agency's
-# research task), or holds a break-glass grant covering this child. A search returns match identities only and
-# needs no relationship (it is how a contact finds its child). ---
+# contact about this child (contacts.polar `works_contact`: assigned staff or team, the MASH
+# rota for their agency's research task, or a MASH manager), or holds a break-glass grant
+# covering this child. A search returns match identities only and needs no relationship (it
+# is how a contact finds its child). `assigned` is hub/contacts.py's relationship fact. ---
+contact_relation(req, "WORKS_ON") if req.assigned;
+contact_relation(req, "NONE") if not req.assigned;
+
 related(req, res) if glass(req) and "glass_subject" in res.flags;
 related(req, res) if
-    req.assigned and
+    contact_relation(req, relation) and
+    works_contact(req, relation) and
     req.stage != "CLOSED" and
     "contact_subject" in res.flags;
 
 withhold(req, res, "NO_RELATIONSHIP",
-         "rule 2: person-level reads need the open contact about this child, assigned to the actor, or break-glass") if
+         "rule 2: person-level reads need the open contact about this child, worked by the actor, or break-glass") if
     res.kind = "child" and
     not machine(req) and
     not related(req, res);

@@ -14,19 +14,32 @@ other_agency_detail(req, res) if
 
 # --- Rule 3: stage gating. Without a contact, or while it is in screening (or the purpose
 # is screening), another agency's records answer only "known to X: yes/no". ---
-early_stage(req) if not req.has_contact;
-early_stage(req) if req.stage = "SCREENING";
-early_stage(req) if req.purpose = "MASH_SCREENING";
+before_research(req) if not req.has_contact;
+before_research(req) if req.stage = "SCREENING";
+before_research(req) if req.purpose = "MASH_SCREENING";
 
 withhold(req, res, "STAGE_RESTRICTED",
          "rule 3: before research another agency's records answer only known yes/no") if
     other_agency_detail(req, res) and
-    early_stage(req) and
+    before_research(req) and
     not glass(req);
 
+# A purpose is a claim, checked against the contact's facts: THRESHOLD_DECISION is the
+# decision stage's purpose, so on a contact not at DECISION it opens no more than screening.
+decision_claim_unmet(req) if
+    req.purpose = "THRESHOLD_DECISION" and
+    req.stage != "DECISION";
+
+withhold(req, res, "STAGE_RESTRICTED",
+         "rule 3: THRESHOLD_DECISION before the contact reaches the decision stage: another agency's records answer only known yes/no") if
+    other_agency_detail(req, res) and
+    decision_claim_unmet(req);
+
+early_stage(req) if before_research(req);
+early_stage(req) if decision_claim_unmet(req);
+
 # --- Rules 3, 5 and 6: from research on, detail needs recorded consent covering the
-# agency, or a manager's override, or s47 (decision or strategy purpose: no consent needed),
-# or break-glass (emergency). Consent counts only as a recorded GIVEN (rule 5): NOT_SOUGHT,
+# agency, or a manager's override, or s47 (no consent needed), or break-glass (emergency). Consent counts only as a recorded GIVEN (rule 5): NOT_SOUGHT,
 # REFUSED, WITHDRAWN or nothing recorded are not consent. ---
 consent_covers(req, res) if
     req.consent = "GIVEN" and
@@ -35,9 +48,12 @@ consent_covers(req, _res) if
     req.consent = "GIVEN" and
     not _agency in req.consent_scope;
 
-s47(req) if req.purpose = "S47_STRATEGY";
+# s47 is a fact a manager records on the contact — an s47 (or immediate protection)
+# decision, or a strategy discussion — never the purpose a reader names: S47_STRATEGY on a
+# contact without that fact opens nothing that consent does not.
 s47(req) if req.decision = "S47";
 s47(req) if req.decision = "IMMEDIATE_PROTECTION";
+s47(req) if req.strategy_discussion;
 
 without_consent(req) if s47(req);
 without_consent(req) if req.override;

@@ -3,8 +3,11 @@
 # Questions the hub asks (hub/policy.py `allows(rule, req, *args)`); `req` is a ReadRequest
 # (roles, agency, purpose):
 #   read_contact(req)                   may this actor read MASH contacts for this purpose?
-#   see_contact(req, relation)          this contact, given the actor's relationship to it
-#                                       ("WORKS_ON" or "NONE")?
+#   see_contact(req, relation, view)    this much of a contact ("DETAIL": all of it, or
+#                                       "QUEUE": id, stage, RAG, due, assigned teams), given
+#                                       the actor's relationship to it ("WORKS_ON" or "NONE",
+#                                       hub/contacts.py `works_on`)? Every read of a contact
+#                                       and every change to one asks it; a change needs DETAIL.
 #   create_contact(req)                 record a new contact (screening)?
 #   advance_contact(req)                move a contact one stage on?
 #   reopen_contact(req)                 move a contact back a stage (with a reason)?
@@ -12,6 +15,7 @@
 #   record_consent(req)                 record the family's consent?
 #   override_consent(req)               authorise sharing without consent (rule 6)?
 #   record_decision(req)                record the threshold decision?
+#   record_strategy_discussion(req)     record an s47 strategy discussion (rule 3)?
 #   update_research(req, agency)        update that agency's research task?
 #   withhold_item(req, agency)          record that agency's decision not to share (rule 8)?
 #   see_referrer(req, anonymity)        see who referred ("ANONYMOUS" or "NAMED") (rule 12)?
@@ -46,10 +50,19 @@ is_researcher(req, agency) if
 read_contact(req) if work_purpose(req.purpose) and is_mash_staff(req);
 read_contact(req) if work_purpose(req.purpose) and is_researcher(req, _);
 
-# Rule 2: MASH staff see the front door's contacts; an agency's practitioner sees only the
-# contacts it works (assigned, or its agency has a research task on it).
-see_contact(req, _relation) if read_contact(req) and is_mash_staff(req);
-see_contact(req, "WORKS_ON") if read_contact(req);
+# Rule 2: a contact is personal data. Those who work it — assigned by name or team, of an
+# agency with a research task on it, or a MASH manager (managers allocate every contact) —
+# see all of it (the concern, the children, the referrer, consent, decisions, research, staff)
+# and may change it. The MASH council team sees the queue of those it does not work (id,
+# stage, RAG, due, assigned teams), to allocate them; anyone else sees none of it.
+works_contact(_req, "WORKS_ON");
+works_contact(req, _relation) if "mash_manager" in req.roles;
+
+mash_council_team(req) if is_mash_staff(req) and req.agency = "council";
+
+see_contact(req, relation, "DETAIL") if read_contact(req) and works_contact(req, relation);
+see_contact(req, relation, "QUEUE") if see_contact(req, relation, "DETAIL");
+see_contact(req, _relation, "QUEUE") if read_contact(req) and mash_council_team(req);
 
 create_contact(req) if req.purpose = "MASH_SCREENING" and is_mash_staff(req);
 advance_contact(req) if work_purpose(req.purpose) and is_mash_staff(req);
@@ -66,6 +79,11 @@ override_consent(req) if
 decision_purpose("THRESHOLD_DECISION");
 decision_purpose("S47_STRATEGY");
 record_decision(req) if
+    decision_purpose(req.purpose) and "mash_manager" in req.roles;
+# Rule 3: s47 is a fact a manager records (an s47 decision, or a strategy discussion), not a
+# purpose a reader names; the strategy discussion is recorded for the strategy or the
+# threshold decision.
+record_strategy_discussion(req) if
     decision_purpose(req.purpose) and "mash_manager" in req.roles;
 
 # A research task is the agency's own: its practitioners update it, MASH staff track it.

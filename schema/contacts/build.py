@@ -8,7 +8,7 @@ from hub.context import Context
 from hub.policy import Request
 from hub.store import Contact as ContactRow
 
-from ..common import Purpose, client_error
+from ..common import Purpose, RedactionReason, client_error
 from . import types as t
 
 
@@ -27,36 +27,77 @@ def require(ctx: Context, rule: str, purpose: str, *args: str, why: str) -> None
         raise client_error(f"not permitted: {why}", "FORBIDDEN")
 
 
-def open_contact(ctx: Context, purpose: Purpose, contact_id: str, rule: str, why: str) -> str:
-    """Name the purpose and contact on the audit event, then ask the policy."""
+# What of a contact an actor sees (contacts.polar `see_contact`, rule 2).
+DETAIL = "DETAIL"  # all of it: those who work the contact
+QUEUE = "QUEUE"  # id, stage, RAG, due, assigned teams: the MASH council team, to allocate
+
+
+def contact_view(ctx: Context, row: ContactRow, purpose: str) -> str | None:
+    """Rule 2, asked of the policy with the actor's relationship to this contact (the
+    `works_on` fact): DETAIL, QUEUE, or None for nothing at all. Every read of a contact
+    and every change to one asks this."""
+    relation = "WORKS_ON" if svc.works_on(row, ctx.actor) else "NONE"
+    for seen in (DETAIL, QUEUE):
+        if allowed(ctx, "see_contact", purpose, relation, seen):
+            return seen
+    return None
+
+
+async def open_contact(
+    ctx: Context, purpose: Purpose, contact_id: str, rule: str, why: str, *args: str
+) -> ContactRow:
+    """For a change to a contact: name the purpose and contact on the audit event, ask the
+    policy for `rule`, then whether this actor works the contact (rule 2). Returns the
+    contact as it stands.
+
+    Raises:
+        GraphQLError: FORBIDDEN when either answer is no (nothing is changed); NOT_FOUND
+            when there is no such contact.
+    """
     cid = svc.contact_uuid(contact_id)
     ctx.declare_purpose(purpose.value, cid)
-    require(ctx, rule, purpose.value, why=why)
-    return cid
+    require(ctx, rule, purpose.value, *args, why=why)
+    return await worked_contact(ctx, cid, purpose.value)
 
 
-async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> ContactRow:
+async def worked_contact(ctx: Context, contact_id: str, purpose: str) -> ContactRow:
     """The contact, named with its stage and children on the audit event (a refused attempt
-    too), if the policy lets this actor see it (rule 2)."""
+    too), if this actor works it (rule 2: the policy's DETAIL view)."""
     row = await svc.get(ctx.services.store, contact_id)
     svc.describe(ctx.audit, row)
-    if not may_see(ctx, row, purpose):
-        raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
+    if contact_view(ctx, row, purpose) != DETAIL:
+        raise client_error("not permitted: this contact is not yours to work", "FORBIDDEN")
     return row
 
 
-def may_see(ctx: Context, row: ContactRow, purpose: str) -> bool:
-    """Rule 2, asked of the policy with the actor's relationship to this contact."""
-    relation = "WORKS_ON" if svc.works_on(row, ctx.actor) else "NONE"
-    return allowed(ctx, "see_contact", purpose, relation)
+async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> tuple[ContactRow, str]:
+    """The contact and how much of it this actor sees, named with its stage and children on
+    the audit event (a refused attempt too), if the policy lets the actor see it at all."""
+    row = await svc.get(ctx.services.store, contact_id)
+    svc.describe(ctx.audit, row)
+    seen = contact_view(ctx, row, purpose)
+    if seen is None:
+        raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
+    return row, seen
 
 
-def view(ctx: Context, row: ContactRow, purpose: str) -> t.Contact:
+def view(ctx: Context, row: ContactRow, purpose: str, seen: str | None = None) -> t.Contact:
+    """The contact as this actor may see it (`seen`, or asked again after a change): the
+    queue with every other field a typed redaction, noted on the audit event; or all of it,
+    the referrer as rule 12 allows."""
+    seen = seen or contact_view(ctx, row, purpose)
+    if seen is None:
+        raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
+    now = ctx.services.clock()
+    if seen == QUEUE:
+        for name in t.DETAIL_FIELDS:
+            ctx.audit.add_redaction(f"contact.{name}", RedactionReason.NO_RELATIONSHIP.value)
+        return t.queue_of(row, now, RedactionReason.NO_RELATIONSHIP)
     anonymity = "ANONYMOUS" if row.referrer_anonymous else "NAMED"
     show = allowed(ctx, "see_referrer", purpose, anonymity)
     if not show:
         ctx.audit.add_redaction("contact.referrer.name", "NOT_PERMITTED")
-    return t.contact_of(row, ctx.services.clock(), show)
+    return t.contact_of(row, now, show)
 
 
 def details(child: t.ChildDetailsInput | None) -> tuple[dict[str, str], ...]:

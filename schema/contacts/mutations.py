@@ -58,10 +58,12 @@ class ContactMutations:
         reason: str | None = None,
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(ctx, purpose, id, "advance_contact", "changing contacts' stage")
+        row = await build.open_contact(
+            ctx, purpose, id, "advance_contact", "changing contacts' stage"
+        )
         reopen = build.allowed(ctx, "reopen_contact", purpose.value)
         change = svc.advance(stage, reason, ctx.actor, ctx.services.clock(), reopen)
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(description="Assign staff and teams to a contact. MASH managers.")
@@ -74,9 +76,9 @@ class ContactMutations:
         teams: list[str] | None = None,
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(ctx, purpose, id, "assign_contact", "allocating contacts")
+        row = await build.open_contact(ctx, purpose, id, "assign_contact", "allocating contacts")
         change = svc.assign(staff or [], teams or [], ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -93,11 +95,11 @@ class ContactMutations:
         scope: list[str] | None = None,
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(ctx, purpose, id, "record_consent", "recording consent")
+        row = await build.open_contact(ctx, purpose, id, "record_consent", "recording consent")
         change = svc.record_consent(
             state, given_by, scope or [], ctx.actor, ctx.services.clock(), str(uuid.uuid4())
         )
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -113,14 +115,14 @@ class ContactMutations:
         purpose: Purpose,
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(
+        row = await build.open_contact(
             ctx, purpose, id, "override_consent", "authorising sharing without consent"
         )
         override_id = str(uuid.uuid4())
         change = svc.override_consent(
             reason_code, justification, ctx.actor, ctx.services.clock(), override_id
         )
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
         ctx.audit.justification = row.overrides[-1].justification
         ctx.audit.consent_override = {
             "override_id": override_id,
@@ -144,14 +146,13 @@ class ContactMutations:
         summary: str | None = None,
     ) -> t.Contact:
         ctx = info.context
-        cid = svc.contact_uuid(id)
-        ctx.declare_purpose(purpose.value, cid)
+        ctx.declare_purpose(purpose.value, svc.contact_uuid(id))
         svc.one_of(agency, svc.AGENCIES, "agency")
-        build.require(
-            ctx, "update_research", purpose.value, agency, why="updating this agency's research"
+        row = await build.open_contact(
+            ctx, purpose, id, "update_research", "updating this agency's research", agency
         )
         change = svc.update_task(agency, status, summary, ctx.actor, ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -170,11 +171,37 @@ class ContactMutations:
         parents_told: bool | None = None,
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(ctx, purpose, id, "record_decision", "recording decisions")
+        row = await build.open_contact(ctx, purpose, id, "record_decision", "recording decisions")
         change = svc.record_decision(
             decision, reasons, referrer_feedback, parents_told, ctx.actor, ctx.services.clock()
         )
-        row = await svc.change(ctx.services.store, ctx.audit, cid, change)
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        return build.view(ctx, row, purpose.value)
+
+    @strawberry.mutation(
+        description="Record an s47 strategy discussion held about the contact (in RESEARCH or "
+        "DECISION, once): when, whether the parents were told, and why. With an S47 or "
+        "IMMEDIATE_PROTECTION decision it is the fact that lets agencies share without "
+        "consent; naming S47_STRATEGY does not. MASH managers, for S47_STRATEGY or "
+        "THRESHOLD_DECISION."
+    )
+    async def record_strategy_discussion(
+        self,
+        info: strawberry.Info[Context, None],
+        id: strawberry.ID,
+        purpose: Purpose,
+        input: t.StrategyDiscussionInput,
+    ) -> t.Contact:
+        ctx = info.context
+        row = await build.open_contact(
+            ctx, purpose, id, "record_strategy_discussion", "recording s47 strategy discussions"
+        )
+        change = svc.record_strategy_discussion(
+            input.held_at, input.parents_told, input.reason, ctx.actor, ctx.services.clock()
+        )
+        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        # The event keeps the reason's digest, never its text (hub.audit.justification_digest).
+        ctx.audit.justification = row.strategy_reason
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -235,7 +262,7 @@ class ContactMutations:
             ctx, "withhold_item", purpose.value, agency, why="only the originating agency withholds"
         )
         if cid is not None:
-            await build.seen_contact(ctx, cid, purpose.value)
+            await build.worked_contact(ctx, cid, purpose.value)
         s = ctx.services
         row = await oversight.withhold(
             s.store,

@@ -20,16 +20,25 @@ MAX_PAGE = 200
 
 @strawberry.type
 class ContactQueries:
-    @strawberry.field(description="One contact, for a purpose of contact work.")
+    @strawberry.field(
+        description="One contact, for a purpose of contact work: all of it if you work it, "
+        "its queue fields if you are on the MASH council team, else FORBIDDEN."
+    )
     async def contact(
         self, info: strawberry.Info[Context, None], id: strawberry.ID, purpose: Purpose
     ) -> t.Contact:
         ctx = info.context
-        cid = build.open_contact(ctx, purpose, id, "read_contact", "reading contacts")
-        row = await build.seen_contact(ctx, cid, purpose.value)
-        return build.view(ctx, row, purpose.value)
+        cid = svc.contact_uuid(id)
+        ctx.declare_purpose(purpose.value, cid)
+        build.require(ctx, "read_contact", purpose.value, why="reading contacts")
+        row, seen = await build.seen_contact(ctx, cid, purpose.value)
+        return build.view(ctx, row, purpose.value, seen)
 
-    @strawberry.field(description="Contacts matching every filter, newest first.")
+    @strawberry.field(
+        description="Contacts matching every filter, newest first: those you work in full, "
+        "the rest of the queue (MASH council team) as queue fields only. `childId` finds only "
+        "contacts whose children you may see."
+    )
     async def contacts(
         self,
         info: strawberry.Info[Context, None],
@@ -53,11 +62,14 @@ class ContactQueries:
             received_to=f.received_to,
         )
         found = await svc.find(ctx.services.store, query, ctx.services.clock(), 10 * first)
-        rows = [r for r in found if build.may_see(ctx, r, purpose.value)][:first]
-        for row in rows:
+        # A queue entry does not show its children, so a child filter must not find it.
+        wanted = {build.DETAIL} if query.child_id else {build.DETAIL, build.QUEUE}
+        seen = [(r, build.contact_view(ctx, r, purpose.value)) for r in found]
+        rows = [(r, v) for r, v in seen if v in wanted][:first]
+        for row, _ in rows:
             for s in row.subjects:
                 ctx.audit.subjects.setdefault(s.subject_id, "child")
-        return [build.view(ctx, r, purpose.value) for r in rows]
+        return [build.view(ctx, r, purpose.value, v) for r, v in rows]
 
     @strawberry.field(
         name="contactKpis",

@@ -94,6 +94,27 @@ class ThresholdDecision:
     decided_at: datetime | None
 
 
+@strawberry.type(
+    description="An s47 strategy discussion a MASH manager recorded on the contact: with an "
+    "S47 or IMMEDIATE_PROTECTION decision, the fact that lets agencies share without consent."
+)
+class StrategyDiscussion:
+    held_at: datetime
+    parents_told: bool = strawberry.field(description="Whether the parents were told.")
+    reason: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+@strawberry.input(description="An s47 strategy discussion held about the contact.")
+class StrategyDiscussionInput:
+    held_at: datetime | None = strawberry.field(
+        default=None, description="When it was held (default: now; never in the future)."
+    )
+    parents_told: bool = strawberry.field(description="Whether the parents were told.")
+    reason: str = strawberry.field(description="Why s47: for those who work the contact.")
+
+
 @strawberry.type
 class StageChange:
     from_stage: ContactStage | None
@@ -105,28 +126,55 @@ class StageChange:
 
 @strawberry.type(
     description="A contact received by the MASH. `overdue`: no decision yet and past `dueAt` "
-    "(RED counts wall-clock hours, AMBER and GREEN office hours)."
+    "(RED counts wall-clock hours, AMBER and GREEN office hours). The queue — id, "
+    "receivedAt, stage, rag, dueAt, overdue, assignedTeams — is shown to the MASH council "
+    "team for allocation; everything else only to those who work the contact (assigned "
+    "staff or team, agencies with a research task on it, MASH managers): to others each "
+    "of those fields is null and listed in `redactedFields` with its reason."
 )
 class Contact:
     id: strawberry.ID
     received_at: datetime
-    concern: str
-    child_ids: list[strawberry.ID]
-    child_details: list[ChildDetails]
-    referrer: Referrer
+    concern: str | None
+    child_ids: list[strawberry.ID] | None
+    child_details: list[ChildDetails] | None
+    referrer: Referrer | None
     stage: ContactStage
     rag: Rag
     due_at: datetime
     overdue: bool
-    assigned_staff: list[str]
+    assigned_staff: list[str] | None
     assigned_teams: list[str]
-    research_tasks: list[ResearchTask]
+    research_tasks: list[ResearchTask] | None
     consent: Consent | None
-    consent_history: list[Consent]
-    overrides: list[ConsentOverride]
+    consent_history: list[Consent] | None
+    overrides: list[ConsentOverride] | None
     decision: ThresholdDecision | None
-    stage_history: list[StageChange]
-    created_by: str
+    strategy_discussion: StrategyDiscussion | None
+    stage_history: list[StageChange] | None
+    created_by: str | None
+    redacted_fields: list[FieldRedaction] = strawberry.field(
+        description="The fields withheld from this reader, each with its reason."
+    )
+
+
+# The contact's fields outside the queue (GraphQL names): those who do not work the contact
+# get each as null with a redaction (rule 2).
+DETAIL_FIELDS = (
+    "concern",
+    "childIds",
+    "childDetails",
+    "referrer",
+    "assignedStaff",
+    "researchTasks",
+    "consent",
+    "consentHistory",
+    "overrides",
+    "decision",
+    "strategyDiscussion",
+    "stageHistory",
+    "createdBy",
+)
 
 
 def utc(value: datetime) -> datetime:
@@ -161,8 +209,48 @@ def referrer_of(row: store.Contact, show: bool) -> Referrer:
     )
 
 
+def queue_of(row: store.Contact, now: datetime, reason: RedactionReason) -> Contact:
+    """The queue's view of a contact (rule 2): what the MASH needs to allocate it."""
+    return Contact(
+        id=strawberry.ID(row.id),
+        received_at=utc(row.received_at),
+        concern=None,
+        child_ids=None,
+        child_details=None,
+        referrer=None,
+        stage=ContactStage(row.stage),
+        rag=Rag(row.rag),
+        due_at=utc(row.due_at),
+        overdue=svc.overdue(row, now),
+        assigned_staff=None,
+        assigned_teams=list(row.assigned_teams),
+        research_tasks=None,
+        consent=None,
+        consent_history=None,
+        overrides=None,
+        decision=None,
+        strategy_discussion=None,
+        stage_history=None,
+        created_by=None,
+        redacted_fields=[FieldRedaction(field=f, reason=reason) for f in DETAIL_FIELDS],
+    )
+
+
+def strategy_of(row: store.Contact) -> StrategyDiscussion | None:
+    if row.strategy_held_at is None:
+        return None
+    return StrategyDiscussion(
+        held_at=utc(row.strategy_held_at),
+        parents_told=bool(row.strategy_parents_told),
+        reason=row.strategy_reason or "",
+        recorded_by=row.strategy_recorded_by or "",
+        recorded_at=utc(row.strategy_recorded_at or row.strategy_held_at),
+    )
+
+
 def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contact:
-    """The view of a contact; `show_referrer` as the policy said (rule 12)."""
+    """The view of a contact for those who work it; `show_referrer` as the policy said
+    (rule 12)."""
     decision = (
         ThresholdDecision(
             outcome=row.decision,
@@ -225,6 +313,7 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
             for o in row.overrides
         ],
         decision=decision,
+        strategy_discussion=strategy_of(row),
         stage_history=[
             StageChange(
                 from_stage=ContactStage(t.from_stage) if t.from_stage else None,
@@ -236,6 +325,7 @@ def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contac
             for t in row.transitions
         ],
         created_by=row.created_by,
+        redacted_fields=[],
     )
 
 

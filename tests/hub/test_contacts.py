@@ -790,6 +790,11 @@ def test_contact_goes_from_research_to_an_s47_decision_with_override_and_is_clos
         )
     )
     assert closed["advanceContact"]["stage"] == "CLOSED"
+    # closed, it is still not another team's to read: the queue fields only
+    queue = gql(chub, "mash_social_worker", READ, {"id": cid, "purpose": "MASH_RESEARCH"}, **EAST)
+    assert ok(queue)["contact"]["stage"] == "CLOSED"
+    assert ok(queue)["contact"]["concern"] is None and ok(queue)["contact"]["decision"] is None
+    assert "risk of significant harm" not in queue.text
     history = [
         (h["fromStage"], h["toStage"], h["reason"])
         for h in closed["advanceContact"]["stageHistory"]
@@ -824,6 +829,7 @@ def test_contact_goes_from_research_to_an_s47_decision_with_override_and_is_clos
 
 
 DESK = "police-desk"  # not the MASH team the dev tokens name by default
+EAST = {"team": "council-east-mash", "sub": "sw-east"}  # council MASH, not assigned
 
 
 def test_an_anonymous_member_of_the_public_is_not_identified_to_other_agencies(chub: Hub) -> None:
@@ -1096,3 +1102,381 @@ def test_withhold_item_for_a_contact_is_refused_unless_the_researcher_works_it(
     row = ok(gql(chub, "police_researcher", WITHHOLD_FOR, {"item": bare}, **desk))
     assert row["withholdItem"]["contactId"] is None
     assert withheld_rows(chub, bare) == [("police", None)]
+
+
+# --- who sees a contact (DOMAIN.md §3 rule 2) -----------------------------------------
+
+QUEUE_FIELDS = {"id", "receivedAt", "stage", "rag", "dueAt", "overdue", "assignedTeams"}
+OTHER_TEAM = EAST
+POLICE_DESK = {"team": "police-desk", "sub": "pc-desk"}  # police, not assigned
+EVERYTHING = """
+  id receivedAt stage rag dueAt overdue assignedTeams concern childIds assignedStaff createdBy
+  childDetails { givenName familyName dateOfBirth postcode }
+  referrer { type anonymous name contactDetails redactedFields { field reason } }
+  researchTasks { agency status summary updatedBy }
+  consent { state givenBy } consentHistory { state givenBy }
+  overrides { authorisedBy reasonCode justification }
+  decision { outcome reasons }
+  strategyDiscussion { heldAt parentsTold reason recordedBy recordedAt }
+  stageHistory { fromStage toStage by }
+  redactedFields { field reason }
+"""
+READ_ALL = f"""query ReadAll($id: ID!, $purpose: Purpose!) {{
+  contact(id: $id, purpose: $purpose) {{ {EVERYTHING} }} }}"""
+LIST_ALL = f"""query ListAll($filters: ContactFilters) {{
+  contacts(purpose: MASH_SCREENING, filters: $filters, first: 200) {{ {EVERYTHING} }} }}"""
+STRATEGY = """mutation Strategy($id: ID!, $purpose: Purpose!, $input: StrategyDiscussionInput!) {
+  recordStrategyDiscussion(id: $id, purpose: $purpose, input: $input) {
+    stage strategyDiscussion { heldAt parentsTold reason recordedBy recordedAt } } }"""
+SECTIONS = """query Sections($id: ID!, $purpose: Purpose!, $contact: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contact) {
+    health { __typename ... on Redaction { reason agency knownToAgency } }
+    adultSocialCare { __typename ... on Redaction { reason agency } }
+    police { __typename ... on Redaction { reason agency } } } }"""
+
+
+def contact_fields(hub: Hub) -> set[str]:
+    """Every field of the Contact type, as the live schema says."""
+    query = '{ __type(name: "Contact") { fields { name } } }'
+    return {f["name"] for f in ok(gql(hub, "mash_social_worker", query))["__type"]["fields"]}
+
+
+def audit_event(hub: Hub, response: httpx.Response) -> dict[str, Any]:
+    """The audit event the response names, as stored."""
+
+    async def run() -> dict[str, Any]:
+        store = Store(hub.database_url)
+        try:
+            async with store.sessions() as session:
+                row = (
+                    await session.execute(
+                        select(AuditEvent).where(
+                            AuditEvent.event_id == response.headers["x-audit-event-id"]
+                        )
+                    )
+                ).scalar_one()
+                return {c.name: getattr(row, c.name) for c in AuditEvent.__table__.columns}
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def anonymous_contact(hub: Hub, child: str) -> str:
+    """A contact about `child` from an anonymous member of the public who left a name and a
+    phone number, taken by the default MASH team's social worker."""
+    return str(
+        create_for(
+            hub,
+            child,
+            type="PUBLIC",
+            anonymous=True,
+            name="Pat Caller",
+            contactDetails="07700900123",
+        )["id"]
+    )
+
+
+def test_contact_shows_another_teams_social_worker_only_the_queue_when_they_do_not_work_it(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = anonymous_contact(chub, ava)
+
+    response = gql(
+        chub, "mash_social_worker", READ_ALL, {"id": cid, "purpose": "MASH_SCREENING"}, **OTHER_TEAM
+    )
+    seen = ok(response)["contact"]
+    assert (seen["id"], seen["stage"], seen["rag"], seen["assignedTeams"]) == (
+        cid,
+        "SCREENING",
+        "RED",
+        ["mash-team"],
+    )
+    assert seen["dueAt"] and seen["receivedAt"] and seen["overdue"] is False
+    detail = contact_fields(chub) - QUEUE_FIELDS - {"redactedFields"}
+    assert "concern" in detail and "referrer" in detail and "childIds" in detail
+    assert {k for k, v in seen.items() if v is not None} == QUEUE_FIELDS | {"redactedFields"}
+    assert sorted(r["field"] for r in seen["redactedFields"]) == sorted(detail)
+    assert {r["reason"] for r in seen["redactedFields"]} == {"NO_RELATIONSHIP"}
+    for secret in ("Pat Caller", "07700900123", "disclosed", ava):
+        assert secret not in response.text
+    event = audit_event(chub, response)
+    assert (event["outcome"], event["contact_id"], event["purpose"]) == (
+        "redacted",
+        cid,
+        "MASH_SCREENING",
+    )
+    redacted = {r["path"]: r["reason"] for r in event["fields_redacted"]}
+    assert redacted["contact.concern"] == redacted["contact.referrer"] == "NO_RELATIONSHIP"
+    assert "contact.concern" not in event["fields_returned"]
+
+    # the list shows it the same way, and a child filter does not find what it does not show
+    listed = ok(
+        gql(chub, "mash_social_worker", LIST_ALL, {"filters": {"stage": "SCREENING"}}, **OTHER_TEAM)
+    )
+    [entry] = [c for c in listed["contacts"] if c["id"] == cid]
+    assert entry == seen
+    by_child = ok(
+        gql(chub, "mash_social_worker", LIST_ALL, {"filters": {"childId": ava}}, **OTHER_TEAM)
+    )
+    assert cid not in [c["id"] for c in by_child["contacts"]]
+
+
+def test_contact_is_refused_to_a_police_researcher_when_police_have_no_task_on_it(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = anonymous_contact(chub, ava)  # in SCREENING: no research task yet
+    refused = gql(
+        chub, "police_researcher", READ_ALL, {"id": cid, "purpose": "MASH_RESEARCH"}, **POLICE_DESK
+    )
+    assert error(refused) == "FORBIDDEN"
+    assert refused.json()["data"] is None
+    assert "Pat Caller" not in refused.text
+    event = audit_event(chub, refused)
+    assert (event["outcome"], event["error_code"], event["contact_id"]) == (
+        "denied",
+        "FORBIDDEN",
+        cid,
+    )
+    listed = gql(
+        chub, "police_researcher", LIST_ALL, {"filters": {"stage": "SCREENING"}}, **POLICE_DESK
+    )
+    assert cid not in [c["id"] for c in ok(listed)["contacts"]]
+    assert "Pat Caller" not in listed.text
+
+
+def test_contact_shows_everything_to_those_who_work_it_with_the_anonymous_referrer_kept(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = anonymous_contact(chub, ava)
+    # the social worker whose team it is assigned to
+    own = ok(gql(chub, "mash_social_worker", READ_ALL, {"id": cid, "purpose": "MASH_SCREENING"}))[
+        "contact"
+    ]
+    assert own["redactedFields"] == []
+    assert (own["concern"], own["childIds"], own["referrer"]["name"]) == (
+        "Ava disclosed that her mother's partner hit her mother",
+        [ava],
+        "Pat Caller",
+    )
+    # a MASH manager on another team works every contact
+    boss = ok(
+        gql(chub, "mash_manager", READ_ALL, {"id": cid, "purpose": "MASH_SCREENING"}, **OTHER_TEAM)
+    )
+    assert boss["contact"]["redactedFields"] == [] and boss["contact"]["childIds"] == [ava]
+    # the police, once research gives them a task: all of it but who the caller was (rule 12)
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
+        )
+    )
+    police = gql(
+        chub, "police_researcher", READ_ALL, {"id": cid, "purpose": "MASH_RESEARCH"}, **POLICE_DESK
+    )
+    seen = ok(police)["contact"]
+    assert seen["redactedFields"] == [] and seen["concern"] and seen["childIds"] == [ava]
+    assert seen["referrer"]["name"] is None and seen["referrer"]["contactDetails"] is None
+    assert "Pat Caller" not in police.text and "07700900123" not in police.text
+    assert [t["agency"] for t in seen["researchTasks"]] == sorted(svc.AGENCIES)
+
+
+def test_contact_changes_by_someone_who_does_not_work_it_are_refused_and_change_nothing(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    research = {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"}
+    task = {"id": cid, "agency": "police", "status": "COMPLETED", "purpose": "MASH_RESEARCH"}
+    attempts = [
+        ("mash_social_worker", ADVANCE, research, OTHER_TEAM),
+        ("mash_social_worker", CONSENT, {"id": cid, "state": "GIVEN", "by": "mother"}, OTHER_TEAM),
+        ("mash_social_worker", TASK, task, OTHER_TEAM),
+        ("police_researcher", TASK, task, POLICE_DESK),
+    ]
+    for role, mutation, variables, claims in attempts:
+        refused = gql(chub, role, mutation, variables, **claims)
+        assert error(refused) == "FORBIDDEN", (role, mutation)
+        assert refused.json()["data"] is None
+        event = audit_event(chub, refused)
+        assert (event["outcome"], event["contact_id"]) == ("denied", cid)
+    unchanged = ok(
+        gql(chub, "mash_social_worker", READ_ALL, {"id": cid, "purpose": "MASH_SCREENING"})
+    )
+    contact = unchanged["contact"]
+    assert (contact["stage"], contact["consent"], contact["consentHistory"]) == (
+        "SCREENING",
+        None,
+        [],
+    )
+    assert contact["researchTasks"] == [] and len(contact["stageHistory"]) == 1
+
+    # a manager allocates any contact: the other team then works it
+    assign = """mutation Assign($id: ID!) { assignContact(id: $id, purpose: MASH_SCREENING,
+      teams: ["council-east-mash"]) { assignedTeams redactedFields { field } } }"""
+    allocated = ok(gql(chub, "mash_manager", assign, {"id": cid}, **OTHER_TEAM))["assignContact"]
+    assert allocated == {"assignedTeams": ["council-east-mash"], "redactedFields": []}
+    moved = ok(gql(chub, "mash_social_worker", ADVANCE, research, **OTHER_TEAM))
+    assert moved["advanceContact"]["stage"] == "RESEARCH"
+    # and the team it was taken from now sees only the queue
+    old = ok(gql(chub, "mash_social_worker", READ_ALL, {"id": cid, "purpose": "MASH_RESEARCH"}))
+    assert old["contact"]["concern"] is None and old["contact"]["stage"] == "RESEARCH"
+
+
+# --- purposes are claims checked against recorded facts (rule 3) ----------------------
+
+
+def health_of(hub: Hub, role: str, child: str, purpose: str, cid: str) -> httpx.Response:
+    variables = {"id": child, "purpose": purpose, "contact": cid}
+    return gql(hub, role, SECTIONS, variables, **POLICE_DESK)
+
+
+def test_s47_strategy_gets_consent_required_until_a_strategy_discussion_is_recorded(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
+        )
+    )
+    # in research, no consent, no override, no s47 decision: the purpose alone opens nothing
+    claimed = health_of(chub, "police_researcher", ava, "S47_STRATEGY", cid)
+    sections = ok(claimed)["child"]
+    assert sections["health"] == {
+        "__typename": "Redaction",
+        "reason": "CONSENT_REQUIRED",
+        "agency": "health",
+        "knownToAgency": True,
+    }
+    assert sections["adultSocialCare"]["reason"] == "CONSENT_REQUIRED"
+    assert sections["police"]["__typename"] == "PoliceSection"  # its own agency's
+    event = audit_event(chub, claimed)
+    assert (event["purpose"], event["contact_id"], event["contact_stage"]) == (
+        "S47_STRATEGY",
+        cid,
+        "RESEARCH",
+    )
+    assert {"path": "child.health", "reason": "CONSENT_REQUIRED"} in event["fields_redacted"]
+
+    # only a manager records the s47 fact, for a strategy or threshold purpose
+    reason = "DASH high; the child disclosed; Pat Caller's account"
+    given = {"parentsTold": False, "reason": reason}
+    as_strategy = {"id": cid, "purpose": "S47_STRATEGY", "input": given}
+    assert error(gql(chub, "mash_social_worker", STRATEGY, as_strategy)) == "FORBIDDEN"
+    research = {**as_strategy, "purpose": "MASH_RESEARCH"}
+    assert error(gql(chub, "mash_manager", STRATEGY, research)) == "FORBIDDEN"
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    future = {**as_strategy, "input": {**given, "heldAt": later}}
+    assert error(gql(chub, "mash_manager", STRATEGY, future)) == "BAD_USER_INPUT"
+    assert (
+        ok(health_of(chub, "police_researcher", ava, "S47_STRATEGY", cid))["child"]["health"][
+            "reason"
+        ]
+        == "CONSENT_REQUIRED"
+    ), "refused attempts recorded nothing"
+
+    recorded = gql(chub, "mash_manager", STRATEGY, as_strategy)
+    discussion = ok(recorded)["recordStrategyDiscussion"]["strategyDiscussion"]
+    assert (discussion["parentsTold"], discussion["recordedBy"], discussion["reason"]) == (
+        False,
+        "demo-mash_manager",
+        reason,
+    )
+    assert discussion["heldAt"] == discussion["recordedAt"]
+    event = audit_event(chub, recorded)
+    assert (event["outcome"], event["purpose"], event["contact_id"]) == ("ok", "S47_STRATEGY", cid)
+    assert event["justification"].startswith("sha256:")
+    assert "Pat Caller" not in json.dumps(event, default=str)
+    assert error(gql(chub, "mash_manager", STRATEGY, as_strategy)) == "BAD_USER_INPUT"  # once
+
+    # with the fact recorded, other agencies' detail is shared without consent
+    opened = ok(health_of(chub, "police_researcher", ava, "S47_STRATEGY", cid))["child"]
+    assert opened["health"]["__typename"] == "HealthSection"
+    assert opened["adultSocialCare"]["__typename"] == "AdultSocialCareSection"
+    facts = store_facts(chub, ACTOR, "MASH_RESEARCH", cid, datetime.now(UTC))
+    assert facts.strategy_discussion and facts.decision is None
+
+
+def test_s47_strategy_discussion_is_refused_when_the_contact_is_not_in_research_or_decision(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    given = {"parentsTold": True, "reason": "strategy meeting held"}
+    screening = gql(
+        chub, "mash_manager", STRATEGY, {"id": cid, "purpose": "S47_STRATEGY", "input": given}
+    )
+    assert error(screening) == "BAD_USER_INPUT"
+    assert "strategy meeting held" not in screening.text
+    unchanged = ok(gql(chub, "mash_manager", READ_ALL, {"id": cid, "purpose": "MASH_SCREENING"}))
+    assert unchanged["contact"]["strategyDiscussion"] is None
+
+
+def test_threshold_decision_gets_stage_restricted_when_the_contact_is_before_the_decision_stage(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
+        )
+    )
+    ok(gql(chub, "mash_social_worker", CONSENT, {"id": cid, "state": "GIVEN", "by": "mother"}))
+    # in research with consent: research reads the detail, a threshold-decision claim does not
+    assert (
+        ok(health_of(chub, "police_researcher", ava, "MASH_RESEARCH", cid))["child"]["health"][
+            "__typename"
+        ]
+        == "HealthSection"
+    )
+    claimed = health_of(chub, "police_researcher", ava, "THRESHOLD_DECISION", cid)
+    health = ok(claimed)["child"]["health"]
+    assert (health["reason"], health["knownToAgency"]) == ("STAGE_RESTRICTED", True)
+    event = audit_event(chub, claimed)
+    assert (event["purpose"], event["contact_stage"]) == ("THRESHOLD_DECISION", "RESEARCH")
+    assert {"path": "child.health", "reason": "STAGE_RESTRICTED"} in event["fields_redacted"]
+    # at the decision stage the claim holds
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "DECISION", "purpose": "MASH_RESEARCH"},
+        )
+    )
+    decided = ok(health_of(chub, "police_researcher", ava, "THRESHOLD_DECISION", cid))["child"]
+    assert decided["health"]["__typename"] == "HealthSection"
+
+
+def test_child_record_is_read_by_a_mash_manager_on_any_open_contact_but_not_by_another_team(
+    chub: Hub,
+) -> None:
+    ava = find_ava(chub)
+    cid = create_for(chub, ava)["id"]
+    ok(
+        gql(
+            chub,
+            "mash_social_worker",
+            ADVANCE,
+            {"id": cid, "stage": "RESEARCH", "purpose": "MASH_SCREENING"},
+        )
+    )
+    variables = {"id": ava, "purpose": "MASH_RESEARCH", "contact": cid}
+    other = ok(gql(chub, "mash_social_worker", SECTIONS, variables, **OTHER_TEAM))["child"]
+    assert other["health"]["reason"] == "NO_RELATIONSHIP"
+    boss = ok(gql(chub, "mash_manager", SECTIONS, variables, **OTHER_TEAM))["child"]
+    assert boss["health"]["reason"] == "CONSENT_REQUIRED", "related, but no consent yet"

@@ -102,3 +102,25 @@ def test_one_engine_decision_per_label_set_however_many_records_share_it(
             access.decide(f"child.items[{i}]", "police.intelligence", labels[i % 3])
     # withhold + hide_field per distinct label set, once, for both requests
     assert asked.count("withhold") == 3 and asked.count("hide_field") == 3
+
+
+def test_the_policies_see_a_recorded_strategy_discussion_not_the_purpose_that_claims_one(
+    engine: PolicyEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed = ContactFacts(contact_id="C-4", stage="RESEARCH", assigned=True, consent="REFUSED")
+    load_counting(monkeypatch, claimed)
+    access = asyncio.run(context(engine).access("S47_STRATEGY", "C-4"))
+    assert not access.request.strategy_discussion
+    decision = access.decide("child.health", "health.section", Labels("health"))
+    assert decision.reason == "CONSENT_REQUIRED"
+    recorded = ContactFacts(
+        contact_id="C-5",
+        stage="RESEARCH",
+        assigned=True,
+        consent="REFUSED",
+        strategy_discussion=True,
+    )
+    load_counting(monkeypatch, recorded)
+    access = asyncio.run(context(engine).access("S47_STRATEGY", "C-5"))
+    assert access.request.strategy_discussion
+    assert access.decide("child.health", "health.section", Labels("health")).allowed

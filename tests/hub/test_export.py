@@ -28,24 +28,30 @@ def export(hub: Hub, *args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def since(hub: Hub) -> str:
-    """Reads of Ava to export: a search, a record read, and a refused read."""
+def reads(hub: Hub) -> tuple[str, str]:
+    """Reads of Ava to export: a search, a record read, and a refused read. Returns a moment
+    just before them and the record read's audit event id (the window may also hold the
+    previous test module's last operations)."""
     moment = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     ok(hub.gql("mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"}))
     child_id = find_ava(hub)
-    ok(
-        hub.gql(
-            "mash_social_worker",
-            RECORD,
-            {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
-        )
+    record = hub.gql(
+        "mash_social_worker",
+        RECORD,
+        {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
     )
+    ok(record)
     hub.gql(
         "ig_officer",
         RECORD,
         {"id": child_id, "purpose": "MASH_RESEARCH", "contactId": hub.contact(child_id)},
     )
-    return moment
+    return moment, record.headers["x-audit-event-id"]
+
+
+@pytest.fixture(scope="module")
+def since(reads: tuple[str, str]) -> str:
+    return reads[0]
 
 
 def test_fhir_export_validates_as_r4_audit_events_in_the_balp_shape(hub: Hub, since: str) -> None:
@@ -81,8 +87,9 @@ def test_fhir_export_validates_as_r4_audit_events_in_the_balp_shape(hub: Hub, si
 
 
 def test_jsonl_and_csv_exports_hold_the_same_events_with_subject_entries(
-    hub: Hub, since: str, tmp_path: Path
+    hub: Hub, reads: tuple[str, str], tmp_path: Path
 ) -> None:
+    since, read_id = reads
     out = tmp_path / "audit.jsonl"
     as_jsonl = export(hub, "--format", "jsonl", "--since", since, "--out", str(out))
     as_csv = export(hub, "--format", "csv", "--since", since)
@@ -92,13 +99,8 @@ def test_jsonl_and_csv_exports_hold_the_same_events_with_subject_entries(
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     ids = [e["event_id"] for e in events]
     assert [r["event_id"] for r in rows][: len(ids)] == ids  # later exports may add events
-    read = next(
-        e
-        for e in events
-        if e["root_fields"] == ["child"]
-        and e["actor_roles"] == ["mash_social_worker"]
-        and e["contact_id"]
-    )
+    read = next(e for e in events if e["event_id"] == read_id)
+    assert (read["root_fields"], read["actor_roles"]) == (["child"], ["mash_social_worker"])
     assert {"subject_id": find_ava(hub), "relationship": "child"} in read["subject_entries"]
     assert read["police_consulted"] is True and read["policy_decisions"]
     row = next(r for r in rows if r["event_id"] == read["event_id"])

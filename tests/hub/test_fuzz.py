@@ -42,6 +42,7 @@ ROLE_FOR = {
     "Mutation.assignContact": "mash_manager",
     "Mutation.overrideConsent": "mash_manager",
     "Mutation.recordDecision": "mash_manager",
+    "Mutation.recordStrategyDiscussion": "mash_manager",
 }
 IG_REPORTS = (
     "Query.subjectAccessReport",
@@ -100,6 +101,7 @@ CONTACT_OPERATIONS = [
     "Mutation.overrideConsent",
     "Mutation.updateResearchTask",
     "Mutation.recordDecision",
+    "Mutation.recordStrategyDiscussion",
     "Mutation.breakGlass",
     "Mutation.withholdItem",
     "Mutation.reviewIgAlert",

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
-from hub.store import Store, Subject, WithheldItem, alembic_config, migrate_async
+from hub.store import Contact, Store, Subject, WithheldItem, alembic_config, migrate_async
 
 
 def subject() -> Subject:
@@ -155,3 +155,78 @@ def test_hub_processes_starting_together_migrate_one_at_a_time(postgres_url: str
 
     head = ScriptDirectory.from_config(alembic_config(postgres_url)).get_current_head()
     assert asyncio.run(version()) == head
+
+
+async def _contact_columns(store: Store) -> tuple[set[str], set[str]]:
+    def look(connection: Any) -> tuple[set[str], set[str]]:
+        seen = inspect(connection)
+        columns = {c["name"] for c in seen.get_columns("contacts")}
+        indexes = {str(i["name"]) for i in seen.get_indexes("contacts")}
+        return columns, indexes
+
+    async with store.engine.connect() as conn:
+        return await conn.run_sync(look)
+
+
+STRATEGY_COLUMNS = {
+    "strategy_held_at",
+    "strategy_parents_told",
+    "strategy_reason",
+    "strategy_recorded_by",
+    "strategy_recorded_at",
+}
+
+
+async def test_migration_0007_keeps_earlier_contacts_without_a_strategy_discussion_and_downgrades(
+    empty_url: str,
+) -> None:
+    # given a store at 0006 holding a contact about a child
+    await migrate_async(empty_url, "0006")
+    store = Store(empty_url)
+    earlier, child = str(uuid.uuid4()), str(uuid.uuid4())
+    at = datetime(2026, 1, 14, 9, tzinfo=UTC)
+    async with store.writing() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO contacts (id, received_at, concern, child_details, referrer_type,"
+                " referrer_anonymous, stage, rag, due_at, assigned_staff, assigned_teams,"
+                " created_by, updated_at) VALUES (:id, :at, 'a concern', '[]', 'SCHOOL',"
+                " false, 'RESEARCH', 'RED', :at, '[]', '[\"mash-team\"]', 'sw-1', :at)"
+            ),
+            {"id": earlier, "at": at},
+        )
+        await session.execute(
+            text("INSERT INTO contact_subjects (contact_id, subject_id) VALUES (:c, :s)"),
+            {"c": earlier, "s": child},
+        )
+    columns, indexes_before = await _contact_columns(store)
+    assert not columns & STRATEGY_COLUMNS
+    await store.aclose()
+
+    # when it is brought to the newest revision
+    await migrate_async(empty_url)
+    store = Store(empty_url)
+    async with store.writing() as session, session.begin():
+        row = (await session.execute(select(Contact).where(Contact.id == earlier))).scalar_one()
+        # then the earlier contact has no strategy discussion, and one can be recorded on it
+        assert (row.strategy_held_at, row.strategy_parents_told) == (None, None)
+        row.strategy_held_at, row.strategy_parents_told = at, False
+        row.strategy_reason, row.strategy_recorded_by, row.strategy_recorded_at = "r", "m-1", at
+    async with store.sessions() as session:
+        row = (await session.execute(select(Contact).where(Contact.id == earlier))).scalar_one()
+    assert (row.strategy_parents_told, row.strategy_recorded_by) == (False, "m-1")
+    assert row.strategy_held_at is not None
+    assert (await _contact_columns(store))[0] >= STRATEGY_COLUMNS
+    await store.aclose()
+
+    # and going back to 0006 drops the columns, keeping the contact, its child and indexes
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0006")
+    store = Store(empty_url)
+    columns, indexes = await _contact_columns(store)
+    async with store.sessions() as session:
+        kept = (await session.execute(text("SELECT id, concern FROM contacts"))).all()
+        children = (await session.execute(text("SELECT subject_id FROM contact_subjects"))).all()
+    await store.aclose()
+    assert not columns & STRATEGY_COLUMNS and indexes == indexes_before
+    assert [tuple(r) for r in kept] == [(earlier, "a concern")]
+    assert [tuple(r) for r in children] == [(child,)]
