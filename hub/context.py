@@ -178,7 +178,21 @@ class Context:
     purpose_header: str | None = None
     contact_header: str | None = None
     _access: Access | None = field(default=None, init=False, repr=False)
+    _doors: dict[str, Access] = field(default_factory=dict, init=False, repr=False)
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def door(self, purpose: str) -> Access:
+        """The policy door for a question that needs no contact facts loaded (contact work,
+        reports, notifications): the operation's own `Access` when a read opened one for
+        this purpose, else one for the actor and purpose alone. Noted on the same event."""
+        if self._access is not None and self._access.request.purpose == purpose:
+            return self._access
+        door = self._doors.get(purpose)
+        if door is None:
+            door = self._doors[purpose] = Access(
+                self.services.policy, self.actor, purpose, self.audit
+            )
+        return door
 
     async def access(self, purpose: str, contact_id: str | None) -> Access:
         """Start reading personal data for a purpose (and contact): the purpose goes on the

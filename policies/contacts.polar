@@ -21,7 +21,6 @@
 #   see_referrer(req, anonymity)        see who referred ("ANONYMOUS" or "NAMED") (rule 12)?
 #   break_glass(req)                    take an emergency, read-only grant (rule 15)?
 #   read_notifications(req, whose)      read a team's notifications ("OWN_TEAM"/"OTHER_TEAM")?
-#   see_accessor_names(req)             see staff names in "previously accessed by" (rule 16)?
 #   view_kpis(req)                      read the MASH's performance figures?
 #   review_alerts(req)                  work the IG review queue?
 
@@ -118,10 +117,6 @@ break_glass(req) if
 read_notifications(req, "OWN_TEAM") if
     role in req.roles and glass_breaker(role);
 read_notifications(req, _whose) if "mash_manager" in req.roles;
-
-# Staff names in "previously accessed by" go to MASH managers only; others see agency,
-# team, purpose and time.
-see_accessor_names(req) if "mash_manager" in req.roles;
 
 view_kpis(req) if "mash_manager" in req.roles;
 

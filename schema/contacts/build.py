@@ -3,28 +3,31 @@ yes or no (policies/contacts.polar). Messages never echo what the client typed."
 
 from __future__ import annotations
 
+from adapters.base import Labels
 from hub import contacts as svc
 from hub.context import Context
-from hub.policy import Request
 from hub.store import Contact as ContactRow
 
 from ..common import Purpose, RedactionReason, client_error
 from . import types as t
 
 
-def request(ctx: Context, purpose: str = "") -> Request:
-    return Request(tuple(sorted(ctx.actor.roles)), ctx.actor.agency, purpose)
-
-
 def allowed(ctx: Context, rule: str, purpose: str = "", *args: str) -> bool:
-    ctx.audit.policy_version = ctx.services.policy.version
-    return ctx.services.policy.allows(rule, request(ctx, purpose), *args)
+    """The policy's yes or no, asked through the operation's door (noted on its event)."""
+    return ctx.door(purpose).allows(rule, *args)
 
 
 def require(ctx: Context, rule: str, purpose: str, *args: str, why: str) -> None:
     """Refuse (FORBIDDEN) unless the policy allows `rule`."""
     if not allowed(ctx, rule, purpose, *args):
         raise client_error(f"not permitted: {why}", "FORBIDDEN")
+
+
+def shows_accessor(ctx: Context, agency: str | None) -> bool:
+    """Rule 16: a staff name on a notice of who read a child, as "previously accessed by"
+    shows it (access.polar's `access.entry`: the reader's own agency and MASH managers)."""
+    entry = ctx.door("").decide("notifications.actor", "access.entry", Labels(agency=agency or ""))
+    return "staff_name" not in entry.hidden_fields
 
 
 # What of a contact an actor sees (contacts.polar `see_contact`, rule 2).

@@ -100,10 +100,9 @@ class ContactQueries:
         whose = "OWN_TEAM" if team == ctx.actor.team else "OTHER_TEAM"
         build.require(ctx, "read_notifications", "", whose, why="reading this team's notices")
         rows = await oversight.notifications(ctx.services.store, team)
-        names = build.allowed(ctx, "see_accessor_names")
         for r in rows:
             ctx.audit.subjects.setdefault(r.subject_id, "child")
-        return [t.Notification.of(r, names) for r in rows]
+        return [t.Notification.of(r, build.shows_accessor(ctx, r.actor_agency)) for r in rows]
 
     @strawberry.field(description="The IG review queue: break-glass alerts, oldest first. IG.")
     async def ig_alerts(
