@@ -420,23 +420,30 @@ class Population(Chunk):
     def long_street_child(self) -> Person:
         """A school-age child on the long street, known to health by name and NHS number,
         living with someone, whose neighbours hold the most adult social care records."""
-        street = {h.id for h in self.households if h.postcode == self.long_street()}
+        postcode = self.long_street()
+        street = {h.id for h in self.households if h.postcode == postcode}
+        people = [p for p in self.persons if p.household_id in street]
         asc = {a.person_id for a in self.adult_social_care.persons}
         known = {
             p.person_id: p.given_name
             for p in self.health.patients
             if p.nhs_number and not p.restricted
         }
+        size: dict[str, int] = {}
+        asc_at: dict[str, int] = {}
+        for p in people:
+            size[p.household_id] = size.get(p.household_id, 0) + 1
+            asc_at[p.household_id] = asc_at.get(p.household_id, 0) + (p.id in asc)
         children = [
             p
-            for p in self.persons
-            if p.household_id in street
-            and p.role == "child"
+            for p in people
+            if p.role == "child"
             and known.get(p.id) == p.given_name
             and 5 <= _age(p.date_of_birth, self.today) <= 15
-            and self.housemates(p.id)
+            and size[p.household_id] > 1
         ]
-        return max(children, key=lambda c: (sum(n.id in asc for n in self.neighbours(c.id)), c.id))
+        total = sum(asc_at.values())
+        return max(children, key=lambda c: (total - asc_at[c.household_id], c.id))
 
     def hostel_child(self) -> Person:
         return self._shared_child("hostel")

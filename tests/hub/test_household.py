@@ -152,7 +152,8 @@ def test_long_street_child_household_is_her_own_home_when_her_street_has_many_ad
 ) -> None:
     pop = population()
     child = pop.long_street_child()
-    street = [h for h in pop.households if h.postcode == pop.long_street()]
+    postcode = pop.long_street()
+    street = [h for h in pop.households if h.postcode == postcode]
     assert len(street) >= 20, "a long street: many numbered houses under one postcode"
 
     record = read(hub, find(hub, child))
