@@ -392,6 +392,38 @@ class Population(Chunk):
         }
         return [p for p in self.persons if p.household_id in elsewhere]
 
+    def recorded_at_home(self, person_id: str) -> list[Person]:
+        """Everyone a source records at an address (postcode and address as written) where
+        some source records this person, the person excluded. Sources keep stale addresses
+        after a move, so this holds more than `housemates`: a family that moved out, the
+        new family at a child's stale address. Rule 2 reads addresses as recorded; the
+        demo writes every address one way, so equal strings are the same address."""
+        where, addresses = self._recorded_addresses
+        others = set().union(*(where[k] for k in addresses.get(person_id, ()))) - {person_id}
+        return [p for p in self.persons if p.id in others]
+
+    @functools.cached_property
+    def _recorded_addresses(
+        self,
+    ) -> tuple[dict[tuple[str, str], set[str]], dict[str, set[tuple[str, str]]]]:
+        """(people by recorded address, recorded addresses by person)."""
+        where: dict[tuple[str, str], set[str]] = {}
+        addresses: dict[str, set[tuple[str, str]]] = {}
+        for record in self._person_records():
+            if record.postcode and record.address:
+                key = (record.postcode, record.address)
+                where.setdefault(key, set()).add(record.person_id)
+                addresses.setdefault(record.person_id, set()).add(key)
+        return where, addresses
+
+    def _person_records(self) -> list[Any]:
+        return [
+            *self.health.patients,
+            *self.police.persons,
+            *self.adult_social_care.persons,
+            *self.early_help.persons,
+        ]
+
     def shared_addresses(self) -> list[SharedAddress]:
         """The large shared addresses: many unrelated people recorded at one address."""
         found: dict[tuple[str, str], list[Household]] = {}

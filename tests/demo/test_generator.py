@@ -320,3 +320,26 @@ def test_records_of_and_items_of_name_each_persons_own_records(pop: g.Population
     jade = next(p for p in pop.persons if p.nhs_number == g.JADE_NHS)
     assert ("ADULT_SOCIAL_CARE", "INV000001") in pop.items_of([jade.id])
     assert ("ADULT_SOCIAL_CARE", "INV000001") not in items
+
+
+def test_recorded_at_home_holds_housemates_and_stale_addresses_when_families_moved(
+    pop: g.Population,
+) -> None:
+    ava = pop.person("PER000000")
+    assert {p.given_name for p in pop.recorded_at_home(ava.id)} == {"Jade", "Noah", "Liam"}
+    children = [p for p in pop.persons if p.role == "child" and p.in_area][:200]
+    stale = [
+        c
+        for c in children
+        if {p.id for p in pop.recorded_at_home(c.id)} - {p.id for p in pop.housemates(c.id)}
+    ]
+    # sources keep old addresses: someone recorded at a child's address who lives elsewhere
+    assert stale
+    for c in stale[:5]:
+        home = pop.household(c.household_id)
+        assert any(
+            pop.household(p.household_id).previous_address == home.address
+            or home.previous_address == pop.household(p.household_id).address
+            for p in pop.recorded_at_home(c.id)
+            if p.household_id != c.household_id
+        )
