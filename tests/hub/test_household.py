@@ -108,7 +108,7 @@ def items(record: dict[str, Any]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for section, lists in SECTIONS.items():
         value = record[section]
-        assert value is not None and not value["__typename"] == "Redaction", section
+        assert value is not None and value["__typename"] != "Redaction", section
         for name in lists:
             found |= {(SOURCES[section], i["id"]) for i in value[name] if "id" in i}
     return found
