@@ -287,6 +287,15 @@ class Cluster:
         postcodes = tuple(
             dict.fromkeys(normalise_postcode(m.postcode) for m in self.members if m.postcode)
         )
+        # the anchor's home's UPRN, where another record of that same address carries it
+        uprn = base.uprn or next(
+            (
+                m.uprn
+                for m in self.members
+                if m.uprn and base.address_key and address_key(m) == base.address_key
+            ),
+            None,
+        )
         return Demographics(
             nhs,
             base.given_name,
@@ -295,7 +304,7 @@ class Cluster:
             postcodes,
             base.sex,
             base.address_key,
-            base.uprn,
+            uprn,
         )
 
 

@@ -576,12 +576,13 @@ class RecordService:
         postcodes = list(dict.fromkeys([*by_key.postcodes, *d.postcodes]))
         if postcodes != by_key.postcodes:
             by_key.postcodes = postcodes
-        home = (d.address_key, d.uprn)
-        if any(home) and (
-            (d.nhs_number and (by_key.address_key, by_key.uprn) != home)  # the best-identified
-            or not (by_key.address_key or by_key.uprn)
+        if d.address_key and (
+            by_key.address_key is None
+            or (d.nhs_number and by_key.address_key != d.address_key)  # the best-identified
         ):
-            by_key.address_key, by_key.uprn = home
+            by_key.address_key, by_key.uprn = d.address_key, d.uprn
+        elif d.uprn and by_key.address_key == d.address_key and by_key.uprn != d.uprn:
+            by_key.uprn = d.uprn  # the same home, with its property reference
         by_key.sex = by_key.sex or d.sex
         return by_key.id
 

@@ -1,9 +1,11 @@
-"""The record service's memory of subjects, on both stores."""
+"""The record service: its memory of subjects, and the household it assembles (the same
+home, never the street), on both stores."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -271,3 +273,27 @@ async def test_household_decision_needs_both_subjects_when_it_is_recorded(store:
         await residents.decide(store, child, str(uuid.uuid4()), CONFIRMED, "r", "sw-1")
     with pytest.raises(ValueError, match="CONFIRMED or REJECTED"):
         residents.staged_decision(child, child, "MAYBE", "r", "sw-1")
+
+
+async def test_subject_keeps_its_current_home_with_its_uprn_when_records_add_to_it(
+    store: Store,
+) -> None:
+    service = RecordService({}, {}, store)
+    born = date(2016, 3, 14)
+    first = Demographics(None, "Ava", "Thompson", born, ("HT42QX",), None, "HT42QX|14 larch close")
+    [ava] = await service._subjects_for([first])
+    # the same home, now with its property reference
+    await service._subjects_for([replace(first, uprn="100023456789")])
+    async with store.sessions() as session:
+        subject = await session.get(Subject, ava)
+    assert subject is not None
+    assert (subject.address_key, subject.uprn) == ("HT42QX|14 larch close", "100023456789")
+    # the best-identified record (an NHS number) at another home moves the subject, UPRN too
+    moved = replace(first, nhs_number="9434765919", address_key="HT17LB|7 mill lane")
+    await service._subjects_for([moved])
+    async with store.sessions() as session:
+        subject = await session.get(Subject, ava)
+    assert subject is not None and (subject.address_key, subject.uprn) == (
+        "HT17LB|7 mill lane",
+        None,
+    )
