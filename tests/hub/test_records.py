@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Item, Labels, PersonQuery, Relation, Source, SourcePerson
+from adapters.base import (
+    Item,
+    Labels,
+    PersonQuery,
+    Relation,
+    Source,
+    SourcePerson,
+    SourceUnavailable,
+)
 from hub import residents
 from hub.decisions import CONFIRMED, REJECTED, UnknownSubject
 from hub.identity import Demographics
@@ -297,3 +305,20 @@ async def test_subject_keeps_its_current_home_with_its_uprn_when_records_add_to_
         "HT17LB|7 mill lane",
         None,
     )
+
+
+class FailingItems(FakeSource):
+    """Finds people, then fails when asked for their items."""
+
+    async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
+        raise SourceUnavailable("down")
+
+
+async def test_source_is_unavailable_not_clean_when_it_fails_once_the_household_is_known(
+    store: Store,
+) -> None:
+    source = FailingItems([MIA, at("P-MUM", "Jo", "Ward", date(1988, 1, 5), "14 Larch Close")])
+    record, _ = await household_of(store, source)
+    answer = record.answers[Source.HEALTH]
+    assert answer.status == "UNAVAILABLE"
+    assert answer.items == [] and answer.linked == []
