@@ -33,7 +33,7 @@ from .contacts import ContactSettings
 from .context import Services
 from .operation import error_body, run_operation
 from .policy import PolicyEngine
-from .records import RecordService
+from .records import RecordService, SharedAddressLimits
 from .sequencer import Sequencer, SequencerConfig
 from .settings import Settings
 from .store import Store, migrate_async
@@ -95,7 +95,12 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s)
             for s, c in settings.sources.items()
         }
-        records = RecordService(adapters, deadlines, store, breakers=breakers)
+        limits = SharedAddressLimits(
+            settings.household_max_residents, settings.household_max_family_names
+        )
+        records = RecordService(
+            adapters, deadlines, store, breakers=breakers, shared_address=limits
+        )
         state["services"] = Services(
             records, policy, store, contacts=ContactSettings.of(settings), ig=settings.ig
         )

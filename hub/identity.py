@@ -40,7 +40,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from adapters.base import SourcePerson, swapped_date
 
-from . import linkage
+from . import addresses, linkage
 from .linkage import AUTO, REVIEW
 
 FAMILY_MIN = 0.9
@@ -51,8 +51,8 @@ GIVEN_MIN = 0.75
 class Demographics:
     """What the hub knows of a subject, to find them again in each source.
 
-    `address_key` is the subject's current address (see `address_key`), used to find the
-    household in sources that do not know the subject themselves."""
+    `address_key` and `uprn` are the subject's current home (see `hub.addresses`), used to
+    find the household in sources that do not know the subject themselves."""
 
     nhs_number: str | None
     given_name: str | None
@@ -61,6 +61,7 @@ class Demographics:
     postcodes: tuple[str, ...] = ()
     sex: str | None = None
     address_key: str | None = None
+    uprn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,14 @@ def normalise(name: str | None) -> str:
 
 
 def normalise_postcode(postcode: str | None) -> str:
-    return re.sub(r"\s+", "", postcode or "").upper()
+    return addresses.normalise_postcode(postcode)
 
 
 def address_key(record: SourcePerson) -> str | None:
-    """Postcode plus the first address line (house and street), normalised: two records with
-    the same key live at the same address. None when either part is missing."""
-    postcode = normalise_postcode(record.postcode)
-    first_line = normalise((record.address or "").split(",")[0])
-    return f"{postcode}|{first_line}" if postcode and first_line else None
+    """The record's home as postcode plus normalised first line, house number and flat
+    included (`hub.addresses`): equal keys are the same home unless UPRNs differ. None when
+    either part is missing."""
+    return addresses.address_key(record.postcode, record.address)
 
 
 def _family_score(a: str | None, b: str | None) -> float:
@@ -258,6 +258,7 @@ def demographics_of(record: SourcePerson) -> Demographics:
         postcodes,
         record.sex,
         address_key(record),
+        record.uprn or None,
     )
 
 
@@ -286,6 +287,15 @@ class Cluster:
         postcodes = tuple(
             dict.fromkeys(normalise_postcode(m.postcode) for m in self.members if m.postcode)
         )
+        # the anchor's home's UPRN, where another record of that same address carries it
+        uprn = base.uprn or next(
+            (
+                m.uprn
+                for m in self.members
+                if m.uprn and base.address_key and address_key(m) == base.address_key
+            ),
+            None,
+        )
         return Demographics(
             nhs,
             base.given_name,
@@ -294,6 +304,7 @@ class Cluster:
             postcodes,
             base.sex,
             base.address_key,
+            uprn,
         )
 
 

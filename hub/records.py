@@ -9,6 +9,14 @@ record is never the child (it may still be a household member by address); a con
 is linked whatever the scorer says; where the search no longer brings it back, it is read by
 id (adapters with `SupportsFetch`). Review-band candidates are not linked; they are noted
 for the review queue.
+
+Household means the same home (DOMAIN.md §3 rule 2): a source's relation (parent, partner,
+sibling, ...) or the same address -- the same UPRN where both records carry one, else the
+same postcode and first line, house number and flat included (`hub.addresses`). A large
+shared address (a hostel, a block recorded without flat numbers: `SharedAddressLimits`) is
+shown as such: its residents are not household members, and their records are not read,
+until an analyst confirms them (`hub.residents`). Items are read only once the household is
+known, so no source is asked for the records of someone who is not in it.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -40,10 +48,11 @@ from adapters.base import (
     swapped_date,
 )
 
-from . import decisions, identity
+from . import decisions, identity, residents
+from .addresses import Home
 from .breaker import CircuitBreaker
 from .identity import Cluster, Demographics, Link
-from .store import LinkDecision, Store, Subject
+from .store import HouseholdDecision, LinkDecision, Store, Subject
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +107,7 @@ class SourceAnswer:
     status: str
     latency_ms: int
     linked: list[tuple[SourcePerson, ChildLink]] = field(default_factory=list)
+    # every record at the child's home, large shared addresses' residents included
     household: list[SourcePerson] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     candidates: list[SourcePerson] = field(default_factory=list)
@@ -105,6 +115,9 @@ class SourceAnswer:
     reviews: list[tuple[SourcePerson, Link]] = field(default_factory=list)  # undecided
     # what the source relates to the child's records: (record, relation to the child)
     related: list[tuple[SourcePerson, str]] = field(default_factory=list)
+    # how each `household` record is at the child's home: (record, the child's home it
+    # matched, "uprn" or "address")
+    at_home: list[tuple[SourcePerson, Home, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,8 @@ class ChildMatch:
 
 # Why someone is offered as a household member.
 SOURCE_RELATION, SHARED_ADDRESS, SHARED_UPRN = "SOURCE_RELATION", "SHARED_ADDRESS", "SHARED_UPRN"
+# At the child's address, a large shared one: household only once an analyst confirms.
+LARGE_SHARED_ADDRESS = "LARGE_SHARED_ADDRESS"
 # What a related person is to the child, most telling first: a source's relation of a
 # person record ("parent" of the child's record), and "parents_partner" (the partner of a
 # parent or carer, found through the parent's own relations).
@@ -134,19 +149,27 @@ RELATION_ORDER = (
 @dataclass(frozen=True)
 class Basis:
     """One reason a person is in the child's household: the kind (SOURCE_RELATION,
-    SHARED_ADDRESS, SHARED_UPRN), the source that said so and, for a relation, what the
-    person is to the child."""
+    SHARED_ADDRESS, SHARED_UPRN, LARGE_SHARED_ADDRESS), the source that said so and, for a
+    relation, what the person is to the child. `confirmed` is False for a
+    LARGE_SHARED_ADDRESS basis no analyst has confirmed: on its own it does not make the
+    person household."""
 
     kind: str
     source: Source
     relation: str | None = None
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)
 class HouseholdMember:
+    """A person at the child's home or related to the child by a source. `decision`: an
+    analyst's active decision about them as a resident of the child's large shared
+    address, if any."""
+
     subject_id: str
     records: tuple[SourcePerson, ...]
     basis: tuple[Basis, ...] = ()
+    decision: HouseholdDecision | None = None
 
     @property
     def relation(self) -> str | None:
@@ -154,15 +177,39 @@ class HouseholdMember:
         said = {b.relation for b in self.basis if b.relation}
         return next((r for r in RELATION_ORDER if r in said), None)
 
+    @property
+    def counts(self) -> bool:
+        """Household: some basis stands on its own (or an analyst confirmed it)."""
+        return any(b.confirmed for b in self.basis)
+
+
+@dataclass(frozen=True)
+class SharedAddressLimits:
+    """When a child's home is a large shared address: more than `max_residents` people whom
+    no source relates to the child, or more than `max_family_names` families among them
+    (see hub.settings `household_max_*`)."""
+
+    max_residents: int = 6
+    max_family_names: int = 2
+
+    def crowded(self, family_names: Sequence[str | None], child_names: set[str]) -> bool:
+        return (
+            len(family_names) > self.max_residents
+            or _families(family_names, child_names) > self.max_family_names
+        )
+
 
 @dataclass
 class AssembledRecord:
-    """Everything the sources said about one child, before policy."""
+    """Everything the sources said about one child, before policy. `residents`: the people
+    at the child's large shared address no analyst has confirmed -- not household, none of
+    their records read."""
 
     subject_id: str
     demographics: Demographics
     answers: dict[Source, SourceAnswer]
     household: list[HouseholdMember]
+    residents: list[HouseholdMember] = field(default_factory=list)
 
 
 def age_on(born: date, today: date) -> int:
@@ -179,8 +226,10 @@ class RecordService:
         store: Store,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         breakers: Mapping[Source, CircuitBreaker] | None = None,
+        shared_address: SharedAddressLimits = SharedAddressLimits(),
     ) -> None:
         self.adapters = dict(adapters)
+        self.shared_address = shared_address
         self.deadlines_s = dict(deadlines_s)
         self.store = store
         self.today = today
@@ -241,10 +290,13 @@ class RecordService:
         task.add_done_callback(self._probes.discard)
 
     async def _fan_out(
-        self, work: Callable[[Source, Adapter], Awaitable[SourceAnswer]]
+        self,
+        work: Callable[[Source, Adapter], Awaitable[SourceAnswer]],
+        only: Sequence[Source] | None = None,
     ) -> dict[Source, SourceAnswer]:
+        adapters = {s: a for s, a in self.adapters.items() if only is None or s in only}
         answers = await asyncio.gather(
-            *(self._ask(s, lambda s=s, a=a: work(s, a)) for s, a in self.adapters.items())  # type: ignore[misc]
+            *(self._ask(s, lambda s=s, a=a: work(s, a)) for s, a in adapters.items())  # type: ignore[misc]
         )
         return {a.source: a for a in answers}
 
@@ -295,78 +347,152 @@ class RecordService:
             tuple(subject.postcodes),
             subject.sex,
             subject.address_key,
+            subject.uprn,
         )
         query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
         decided = await decisions.active(self.store, subject_id)
 
-        async def ask(source: Source, adapter: Adapter) -> SourceAnswer:
+        async def find(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
             candidates += await _confirmed_elsewhere(adapter, source, candidates, decided)
             linked, reviews = _links(d, source, candidates, decided)
-            household = _household(d, candidates, linked)
             related = await _related(adapter, linked)
-            ids = [c.local_id for c, _ in linked] + [c.local_id for c in household]
-            ids += [p.local_id for p, _ in related]
-            items = list(await adapter.items(list(dict.fromkeys(ids)))) if ids else []
             return SourceAnswer(
-                source,
-                OK,
-                0,
-                linked,
-                household,
-                items,
-                candidates,
-                reviews=reviews,
-                related=related,
+                source, OK, 0, linked, candidates=candidates, reviews=reviews, related=related
             )
 
-        answers = await self._fan_out(ask)
+        answers = await self._fan_out(find)
         # The sibling guard needs every source's household: a twin may be known (with an
         # NHS number) to health only, and must still not be taken for the child in police.
-        everyone = [p for a in answers.values() for p in a.household]
-        for a in answers.values():
-            if a.status != OK:
-                continue
+        found = [a for a in answers.values() if a.status == OK]
+        everyone = [p for a in found for p, _, _ in _at_home(d, a.candidates, a.linked)]
+        for a in found:
             a.linked, doubtful = _sibling_safe(d, a.linked, everyone)
             a.reviews += doubtful
-            a.household = _household(d, a.candidates, a.linked)
+            a.at_home = _at_home(d, a.candidates, a.linked)
+            a.household = [p for p, _, _ in a.at_home]
             own = {c.local_id for c, _ in a.linked}
             a.related = [(p, r) for p, r in a.related if p.local_id not in own]
-            keep = own | {c.local_id for c in a.household} | {p.local_id for p, _ in a.related}
-            a.items = [i for i in a.items if i.person_id in keep]
-            a.status = OK if keep else NOT_KNOWN
+        household, unconfirmed = await self._household_members(subject_id, d, answers)
+        await self._read_items(answers, household)
         await self._note_reviews(subject_id, answers)
-        return AssembledRecord(subject_id, d, answers, await self._household_members(answers))
+        return AssembledRecord(subject_id, d, answers, household, unconfirmed)
+
+    async def _read_items(
+        self, answers: dict[Source, SourceAnswer], household: Sequence[HouseholdMember]
+    ) -> None:
+        """Read the items of the child's records and of the household's, from each source
+        that answered; a source that fails now reports so (its section is not a clean
+        one)."""
+        wanted = {
+            s: {c.local_id for c, _ in a.linked} for s, a in answers.items() if a.status == OK
+        }
+        for member in household:
+            for r in member.records:
+                if r.source in wanted:
+                    wanted[r.source].add(r.local_id)
+
+        async def read(source: Source, adapter: Adapter) -> SourceAnswer:
+            ids = sorted(wanted[source])
+            return SourceAnswer(source, OK, 0, items=list(await adapter.items(ids)) if ids else [])
+
+        for source, got in (await self._fan_out(read, only=list(wanted))).items():
+            a = answers[source]
+            if got.status != OK:
+                answers[source] = replace(got, latency_ms=a.latency_ms + got.latency_ms)
+                continue
+            a.items = [i for i in got.items if i.person_id in wanted[source]]
+            a.latency_ms += got.latency_ms
+            a.status = OK if wanted[source] else NOT_KNOWN
 
     async def _household_members(
-        self, answers: Mapping[Source, SourceAnswer]
-    ) -> list[HouseholdMember]:
-        """The people the sources relate to the child or record at the child's address, each
-        with its basis. Their records are grouped into people the strict way: an adult's
-        records join only on the NHS number or the deterministic rules."""
-        basis: dict[tuple[Source, str], list[Basis]] = {}
-        records: dict[tuple[Source, str], SourcePerson] = {}
-        uprns = {p.uprn for a in answers.values() for p, _ in a.linked if p.uprn}
+        self, subject_id: str, d: Demographics, answers: Mapping[Source, SourceAnswer]
+    ) -> tuple[list[HouseholdMember], list[HouseholdMember]]:
+        """(household, unconfirmed residents): the people the sources relate to the child
+        or record at the child's home, each with its basis. Their records are grouped into
+        people the strict way: an adult's records join only on the NHS number or the
+        deterministic rules. Residents of a large shared address count only once an
+        analyst confirms them."""
+        records: dict[decisions.Pair, SourcePerson] = {}
+        related: set[decisions.Pair] = set()
         for a in answers.values():
             for p in a.household:
                 records[(p.source, p.local_id)] = p
-                kind = SHARED_UPRN if p.uprn and p.uprn in uprns else SHARED_ADDRESS
-                basis.setdefault((p.source, p.local_id), []).append(Basis(kind, p.source))
-            for p, relation in a.related:
+            for p, _ in a.related:
                 records[(p.source, p.local_id)] = p
+                related.add((p.source, p.local_id))
+        clusters = identity.cluster(list(records.values()), adults_on=self.today())
+        crowded = self._crowded(d, answers, clusters, related)
+        basis: dict[decisions.Pair, list[Basis]] = {}
+        for a in answers.values():
+            for p, home, how in a.at_home:
+                kind = SHARED_UPRN if how == "uprn" else SHARED_ADDRESS
+                large = (home, how) in crowded
+                basis.setdefault((p.source, p.local_id), []).append(
+                    Basis(LARGE_SHARED_ADDRESS if large else kind, p.source, confirmed=not large)
+                )
+            for p, relation in a.related:
                 basis.setdefault((p.source, p.local_id), []).append(
                     Basis(SOURCE_RELATION, p.source, relation)
                 )
-        clusters = identity.cluster(list(records.values()), adults_on=self.today())
         ids = await self._subjects_for([c.demographics for c in clusters])
-        return [
+        people = [
             HouseholdMember(
                 i,
                 tuple(c.members),
                 tuple(dict.fromkeys(b for m in c.members for b in basis[(m.source, m.local_id)])),
             )
             for i, c in zip(ids, clusters, strict=True)
+            if i != subject_id  # the child's own record the guard held back is not kin
         ]
+        at_large = [m.subject_id for m in people if any(not b.confirmed for b in m.basis)]
+        decided = await residents.active(self.store, subject_id, at_large)
+        people = [_decided(m, decided.get(m.subject_id)) for m in people]
+        return [m for m in people if m.counts], [m for m in people if not m.counts]
+
+    def _crowded(
+        self,
+        d: Demographics,
+        answers: Mapping[Source, SourceAnswer],
+        clusters: Sequence[Cluster],
+        related: set[decisions.Pair],
+    ) -> set[tuple[Home, str]]:
+        """The (home, how) matches that are a large shared address. A home is one place
+        however the sources wrote it (homes sharing a UPRN or an address key are merged).
+        Matches on a UPRN are crowded when many unrelated people share that UPRN (a
+        hostel); matches on the address when many do at the place as a whole (a block
+        recorded without flat numbers, whose flats' UPRNs still tell its families apart)."""
+        place = _places([h for a in answers.values() for _, h, _ in a.at_home])
+        child_names = {
+            part
+            for name in [
+                d.family_name,
+                *(c.family_name for a in answers.values() for c, _ in a.linked),
+            ]
+            for part in _name_parts(name)
+        }
+        by_uprn: dict[int, list[str | None]] = {}
+        anyhow: dict[int, list[str | None]] = {}
+        homes = {
+            (p.source, p.local_id): (h, how) for a in answers.values() for p, h, how in a.at_home
+        }
+        for c in clusters:
+            keys = [(m.source, m.local_id) for m in c.members]
+            if any(k in related for k in keys):
+                continue  # kin by a source's relation: household whatever the address
+            matched = [homes[k] for k in keys if k in homes]
+            for where in {place[h] for h, _ in matched}:
+                anyhow.setdefault(where, []).append(c.anchor.family_name)
+            for where in {place[h] for h, how in matched if how == "uprn"}:
+                by_uprn.setdefault(where, []).append(c.anchor.family_name)
+        limits = self.shared_address
+        crowded_uprn = {w for w, names in by_uprn.items() if limits.crowded(names, child_names)}
+        crowded_any = {w for w, names in anyhow.items() if limits.crowded(names, child_names)}
+        return {
+            (h, how)
+            for h, how in homes.values()
+            if place[h] in (crowded_uprn if how == "uprn" else crowded_any)
+        }
 
     async def _note_reviews(self, subject_id: str, answers: dict[Source, SourceAnswer]) -> None:
         """Queue the review-band candidates for an analyst. The queue is a by-product of
@@ -441,6 +567,7 @@ class RecordService:
                 sex=d.sex,
                 postcodes=list(d.postcodes),
                 address_key=d.address_key,
+                uprn=d.uprn,
                 created_at=datetime.now(UTC),
             )
             session.add(by_key)
@@ -449,9 +576,13 @@ class RecordService:
         postcodes = list(dict.fromkeys([*by_key.postcodes, *d.postcodes]))
         if postcodes != by_key.postcodes:
             by_key.postcodes = postcodes
-        if d.address_key and d.nhs_number and by_key.address_key != d.address_key:
-            by_key.address_key = d.address_key  # the best-identified record's address
-        by_key.address_key = by_key.address_key or d.address_key
+        if d.address_key and (
+            by_key.address_key is None
+            or (d.nhs_number and by_key.address_key != d.address_key)  # the best-identified
+        ):
+            by_key.address_key, by_key.uprn = d.address_key, d.uprn
+        elif d.uprn and by_key.address_key == d.address_key and by_key.uprn != d.uprn:
+            by_key.uprn = d.uprn  # the same home, with its property reference
         by_key.sex = by_key.sex or d.sex
         return by_key.id
 
@@ -535,23 +666,72 @@ async def _related(
     return found
 
 
-def _household(
+def _at_home(
     d: Demographics, candidates: list[SourcePerson], linked: list[tuple[SourcePerson, ChildLink]]
-) -> list[SourcePerson]:
-    """The people a source records at the child's address: where the source knows the
-    child, the address (or property reference, UPRN) of its own linked records; elsewhere
-    the child's current address."""
+) -> list[tuple[SourcePerson, Home, str]]:
+    """The records a source holds at the child's home, each with the home it matched and
+    how ("uprn" or "address", see `Home.matches`): where the source knows the child, the
+    homes of its own linked records; elsewhere the subject's current home."""
     linked_ids = {c.local_id for c, _ in linked}
-    homes = {k for c, _ in linked if (k := identity.address_key(c))} or (
-        {d.address_key} if d.address_key else set()
-    )
-    uprns = {c.uprn for c, _ in linked if c.uprn}
-    return [
-        c
-        for c in candidates
-        if c.local_id not in linked_ids
-        and (identity.address_key(c) in homes or (c.uprn is not None and c.uprn in uprns))
-    ]
+    homes = list(dict.fromkeys(h for c, _ in linked if (h := Home.of(c)).uprn or h.key))
+    if not homes and (d.uprn or d.address_key):
+        homes = [Home(d.uprn, d.address_key)]
+    found: list[tuple[SourcePerson, Home, str]] = []
+    for c in candidates:
+        if c.local_id in linked_ids:
+            continue
+        theirs = Home.of(c)
+        match = next(((h, how) for h in homes if (how := h.matches(theirs))), None)
+        if match is not None:
+            found.append((c, *match))
+    return found
+
+
+def _places(homes: Sequence[Home]) -> dict[Home, int]:
+    """Each home's place: homes sharing a UPRN or an address key are one place."""
+    unique = list(dict.fromkeys(homes))
+    parent = list(range(len(unique)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(unique):
+        for j, b in enumerate(unique[:i]):
+            if (a.uprn and a.uprn == b.uprn) or (a.key and a.key == b.key):
+                parent[root(i)] = root(j)
+    return {h: root(i) for i, h in enumerate(unique)}
+
+
+def _name_parts(name: str | None) -> set[str]:
+    return set(identity.normalise((name or "").replace("-", " ")).split())
+
+
+def _families(names: Sequence[str | None], child_names: set[str]) -> int:
+    """How many families these family names are, leaving out the child's: names sharing a
+    part (Smith, Smith-Jones) are one family."""
+    families: list[set[str]] = []
+    for name in names:
+        parts = _name_parts(name)
+        if not parts or parts & child_names:
+            continue
+        joined = [f for f in families if f & parts]
+        for f in joined:
+            families.remove(f)
+            parts |= f
+        families.append(parts)
+    return len(families)
+
+
+def _decided(member: HouseholdMember, decision: HouseholdDecision | None) -> HouseholdMember:
+    """An analyst's confirmation makes a large shared address's resident household."""
+    if decision is None:
+        return member
+    basis = member.basis
+    if decision.decision == decisions.CONFIRMED:
+        basis = tuple(replace(b, confirmed=True) for b in basis)
+    return replace(member, basis=basis, decision=decision)
 
 
 def _near(query: PersonQuery, r: SourcePerson) -> bool:

@@ -419,7 +419,10 @@ async def flagged_without_contact(
     for e, child in reads:
         at = utc(e.occurred_at) or e.occurred_at
         located = any(
-            r["reason"] == "LOCATION_PROTECTED" and not r["path"].startswith("child.household")
+            r["reason"] == "LOCATION_PROTECTED"
+            # another person's protected location (a household member, a shared address's
+            # resident) does not make the child flagged
+            and not r["path"].startswith(("child.household", "child.sharedAddressResidents"))
             for r in e.fields_redacted
         )
         noted = any(

@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     break_glass_minutes: int = Field(default=60, gt=0)
     # The council team notified about a flagged child with no open contact assigned to a team.
     default_owning_team: str = "council-child-protection"
+    # A large shared address (a hostel, a block recorded without flat numbers): a child's
+    # home where sources record more than `household_max_residents` people whom no source
+    # relates to the child, or more than `household_max_family_names` families among them
+    # (family names sharing no part with each other or the child's). Its residents are not
+    # household members, and their records are not read, until an analyst confirms them.
+    # The defaults let a real family through (two parents and four children; a blended
+    # family has two family names besides the child's) and stop a hostel or a block.
+    household_max_residents: int = Field(default=6, ge=1)
+    household_max_family_names: int = Field(default=2, ge=1)
     # Audit integrity (hub.sequencer, hub.checkpoints, hub.retention):
     audit_sequencer: bool = True
     audit_sequencer_interval_s: float = Field(default=0.5, gt=0)

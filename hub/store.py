@@ -68,6 +68,8 @@ class Subject(Base):
     sex: Mapped[str | None] = mapped_column(String(10))
     postcodes: Mapped[list[Any]] = mapped_column(default=list)
     address_key: Mapped[str | None] = mapped_column(String(200))
+    # The home's property reference where the best-identified record carries one (0008).
+    uprn: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -97,6 +99,37 @@ class LinkDecision(Base):
     subject_id: Mapped[str] = mapped_column(String(36), ForeignKey("subjects.id"))
     source: Mapped[str] = mapped_column(String(30))
     source_record_id: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_by_agency: Mapped[str | None] = mapped_column(String(50))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class HouseholdDecision(Base):
+    """An analyst's decision that a resident of the child's large shared address (a hostel,
+    a block recorded without flat numbers) is (CONFIRMED) or is not (REJECTED) of the child's
+    household. Until one confirms, such residents are not household members. A later
+    decision on the same pair supersedes the earlier one. `reason`: stored, never logged."""
+
+    __tablename__ = "household_decisions"
+    __table_args__ = (
+        Index("ix_household_decisions_subject", "subject_id"),
+        Index(
+            "ux_household_decisions_active",
+            "subject_id",
+            "resident_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), ForeignKey("subjects.id"))
+    resident_id: Mapped[str] = mapped_column(String(36), ForeignKey("subjects.id"))
     decision: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(String(500))
     decided_by: Mapped[str] = mapped_column(String(200))

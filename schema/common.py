@@ -81,6 +81,8 @@ class FieldRedaction:
 class Relationship(enum.Enum):
     CHILD = "CHILD"
     HOUSEHOLD_MEMBER = "HOUSEHOLD_MEMBER"
+    # at the child's large shared address, not (yet) confirmed as household by an analyst
+    SHARED_ADDRESS_RESIDENT = "SHARED_ADDRESS_RESIDENT"
 
 
 def client_error(message: str, code: str) -> GraphQLError:

@@ -11,6 +11,15 @@ household (PROTOCOL.md "Sizes"). `generate` materialises all chunks (small sizes
 
 The showcase family of DOMAIN.md §6 is always household HH000000 (see the SHOWCASE_*
 constants) and its records always take the first ids of every source.
+
+Chunk 0 also holds two large shared addresses (DOMAIN.md §3 rule 2), built last so that no
+other record's id or draw moves: a hostel (`HOSTEL_*`: single rooms and a mother with her
+child, one building UPRN) and a block recorded without flat numbers (`BLOCK_*`: every flat
+written as the block's name, each flat its own UPRN). Every area postcode is a street of 15
+to 40 numbered houses: the longest (`Population.long_street`) has children with neighbours
+known to the agencies. The ground truth the tests need is on `Population`: who truly
+shares a person's home (`housemates`), their neighbours, the large shared addresses, and
+each person's source records and items.
 """
 
 from __future__ import annotations
@@ -18,9 +27,10 @@ from __future__ import annotations
 import bisect
 import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import nhs_number as _nhs
 
@@ -49,6 +59,15 @@ LIAM_DOB = date(1988, 2, 3)
 _SHOWCASE_DOBS = {AVA_DOB, NOAH_DOB, NOAH_DOB_SWAPPED, JADE_DOB, LIAM_DOB}
 _SHOWCASE_NHS = {AVA_NHS, NOAH_NHS, JADE_NHS, LIAM_NHS}
 _SHOWCASE_POSTCODES = {SHOWCASE_POSTCODE, SHOWCASE_PREVIOUS_POSTCODE, EX_PARTNER_POSTCODE}
+
+# --- the large shared addresses (chunk 0; district 41 is outside the area's 1-40) ---------
+HOSTEL_ADDRESS = "Harbour House, 2 Quay Street, Hilltown"
+HOSTEL_POSTCODE = "HT41 1HH"
+HOSTEL_UPRN = "300000000001"  # one reference for the building, as hostels often have
+HOSTEL_SINGLE_ROOMS = 10
+BLOCK_ADDRESS = "Kestrel Court, Hilltown"  # recorded without flat numbers
+BLOCK_POSTCODE = "HT41 2KC"
+BLOCK_FLATS = 8
 
 # --- identity noise per source (probabilities per record) ---------------------------------
 # nhs: record carries the NHS number; nickname/typo: given (or family) name altered;
@@ -118,6 +137,7 @@ class Household:
     previous_address: str | None = None
     previous_postcode: str | None = None
     in_area: bool = True
+    shared: str | None = None  # "hostel" | "block": one of a large shared address's homes
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +372,163 @@ class Population(Chunk):
 
     def members(self, household_id: str) -> list[Person]:
         return [p for p in self.persons if p.household_id == household_id]
+
+    # -- ground truth for the tests (DOMAIN.md §3 rule 2) --------------------------------
+    def person(self, person_id: str) -> Person:
+        return next(p for p in self.persons if p.id == person_id)
+
+    def housemates(self, person_id: str) -> list[Person]:
+        """The people who truly share this person's home (same household: a hostel room
+        or a flat is a home), the person excluded."""
+        home = self.person(person_id).household_id
+        return [p for p in self.members(home) if p.id != person_id]
+
+    def neighbours(self, person_id: str) -> list[Person]:
+        """Everyone at the person's postcode who does not share their home: the street's
+        other houses, a hostel's other rooms, a block's other flats. Never household."""
+        home = self.household(self.person(person_id).household_id)
+        elsewhere = {
+            h.id for h in self.households if h.postcode == home.postcode and h.id != home.id
+        }
+        return [p for p in self.persons if p.household_id in elsewhere]
+
+    def recorded_at_home(self, person_id: str) -> list[Person]:
+        """Everyone a source records at an address (postcode and address as written) where
+        some source records this person, the person excluded. Sources keep stale addresses
+        after a move, so this holds more than `housemates`: a family that moved out, the
+        new family at a child's stale address. Rule 2 reads addresses as recorded; the
+        demo writes every address one way, so equal strings are the same address."""
+        where, addresses = self._recorded_addresses
+        others = set().union(*(where[k] for k in addresses.get(person_id, ()))) - {person_id}
+        return [p for p in self.persons if p.id in others]
+
+    @functools.cached_property
+    def _recorded_addresses(
+        self,
+    ) -> tuple[dict[tuple[str, str], set[str]], dict[str, set[tuple[str, str]]]]:
+        """(people by recorded address, recorded addresses by person)."""
+        where: dict[tuple[str, str], set[str]] = {}
+        addresses: dict[str, set[tuple[str, str]]] = {}
+        for record in self._person_records():
+            if record.postcode and record.address:
+                key = (record.postcode, record.address)
+                where.setdefault(key, set()).add(record.person_id)
+                addresses.setdefault(record.person_id, set()).add(key)
+        return where, addresses
+
+    def _person_records(self) -> list[Any]:
+        return [
+            *self.health.patients,
+            *self.police.persons,
+            *self.adult_social_care.persons,
+            *self.early_help.persons,
+        ]
+
+    def shared_addresses(self) -> list[SharedAddress]:
+        """The large shared addresses: many unrelated people recorded at one address."""
+        found: dict[tuple[str, str], list[Household]] = {}
+        for h in self.households:
+            if h.shared:
+                found.setdefault((h.postcode, h.address), []).append(h)
+        return [
+            SharedAddress(
+                homes[0].shared or "",
+                postcode,
+                address,
+                tuple(h.id for h in homes),
+                tuple(p.id for h in homes for p in self.members(h.id)),
+            )
+            for (postcode, address), homes in found.items()
+        ]
+
+    def long_street(self) -> str:
+        """The area postcode with the most homes (a street of numbered houses)."""
+        counts: dict[str, int] = {}
+        for h in self.households:
+            if h.in_area and h.id.startswith("HH"):
+                counts[h.postcode] = counts.get(h.postcode, 0) + 1
+        return max(sorted(counts), key=lambda postcode: counts[postcode])
+
+    def long_street_child(self) -> Person:
+        """A school-age child on the long street, known to health by name and NHS number,
+        living with someone, whose neighbours hold the most adult social care records."""
+        postcode = self.long_street()
+        street = {h.id for h in self.households if h.postcode == postcode}
+        people = [p for p in self.persons if p.household_id in street]
+        asc = {a.person_id for a in self.adult_social_care.persons}
+        known = {
+            p.person_id: p.given_name
+            for p in self.health.patients
+            if p.nhs_number and not p.restricted
+        }
+        size: dict[str, int] = {}
+        asc_at: dict[str, int] = {}
+        for p in people:
+            size[p.household_id] = size.get(p.household_id, 0) + 1
+            asc_at[p.household_id] = asc_at.get(p.household_id, 0) + (p.id in asc)
+        children = [
+            p
+            for p in people
+            if p.role == "child"
+            and known.get(p.id) == p.given_name
+            and 5 <= _age(p.date_of_birth, self.today) <= 15
+            and size[p.household_id] > 1
+        ]
+        total = sum(asc_at.values())
+        return max(children, key=lambda c: (total - asc_at[c.household_id], c.id))
+
+    def hostel_child(self) -> Person:
+        return self._shared_child("hostel")
+
+    def block_child(self) -> Person:
+        return self._shared_child("block")
+
+    def _shared_child(self, kind: str) -> Person:
+        [where] = [a for a in self.shared_addresses() if a.kind == kind]
+        return next(self.person(i) for i in where.person_ids if self.person(i).role == "child")
+
+    def records_of(self, person_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(source, record id) of every source record of these people; source as the
+        GraphQL SourceName (HEALTH, POLICE, ADULT_SOCIAL_CARE, EARLY_HELP)."""
+        ids = set(person_ids)
+        records: list[tuple[str, Any]] = [
+            *(("HEALTH", r) for r in self.health.patients),
+            *(("POLICE", r) for r in self.police.persons),
+            *(("ADULT_SOCIAL_CARE", r) for r in self.adult_social_care.persons),
+            *(("EARLY_HELP", r) for r in self.early_help.persons),
+        ]
+        return {(source, r.id) for source, r in records if r.person_id in ids}
+
+    def items_of(self, person_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(source, item id) of every item about these people (a police incident is about
+        everyone involved in it)."""
+        mine = {record for _, record in self.records_of(person_ids)}
+        police, health = self.police, self.health
+        asc, eh = self.adult_social_care, self.early_help
+        about: list[tuple[str, str, str]] = [  # (source, item id, record id)
+            *(("POLICE", i.incident_id, i.person_id) for i in police.involvements),
+            *(("POLICE", i.id, i.person_id) for i in police.intelligence),
+            *(("POLICE", m.id, m.person_id) for m in police.missing_episodes),
+            *(("POLICE", w.id, w.person_id) for w in police.warning_markers),
+            *(("HEALTH", e.id, e.patient_id) for e in health.encounters),
+            *(("HEALTH", c.id, c.patient_id) for c in health.care_plans),
+            *(("ADULT_SOCIAL_CARE", i.id, i.asc_person_id) for i in asc.involvements),
+            *(("EARLY_HELP", e.id, e.eh_person_id) for e in eh.episodes),
+            *(("EARLY_HELP", c.id, c.eh_person_id) for c in eh.consents),
+        ]
+        return {(source, item) for source, item, record in about if record in mine}
+
+
+@dataclass(frozen=True)
+class SharedAddress:
+    """One large shared address: its kind ("hostel", "block"), postcode and address as
+    recorded, the homes in it (hostel rooms, flats) and the people living there."""
+
+    kind: str
+    postcode: str
+    address: str
+    household_ids: tuple[str, ...]
+    person_ids: tuple[str, ...]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -1327,7 +1504,8 @@ class _Builder:
             PoliceWarningMarker(self.ids("WM"), person_id, marker, when)
         )
 
-    def asc_person(self, p: Person) -> None:
+    def asc_person(self, p: Person, kinds: tuple[str, ...] = ()) -> None:
+        """`p`'s adult social care record, with random involvements or `kinds`."""
         rng, s, today = self.rng, self.chunk.adult_social_care, self.today
         given, family, dob, nhs, postcode, address = self.view("adult_social_care", p)
         ap = AscPerson(
@@ -1344,8 +1522,9 @@ class _Builder:
         s.persons.append(ap)
         old = _age(p.date_of_birth, today) >= 65
         weights = [t[2] if old else t[1] for t in _ASC_TYPES]
-        for _ in range(rng.choice((1, 1, 1, 2))):
-            kind = rng.choices(_ASC_TYPES, weights)[0][0]
+        for kind in kinds or [
+            rng.choices(_ASC_TYPES, weights)[0][0] for _ in range(rng.choice((1, 1, 1, 2)))
+        ]:
             start = today - timedelta(days=rng.randrange(10, 6 * 365))
             closed = rng.random() < 0.55
             end = min(today, start + timedelta(days=rng.randrange(30, 700))) if closed else None
@@ -1448,6 +1627,8 @@ class _Builder:
                 self.asc_person(p)
         while len(c.early_help.persons) < target:
             self.early_help_family(self.household(self.outside_household(), self._FAMILY_KINDS))
+        if self.index == 0:
+            _shared_addresses(self)
         return c
 
 
@@ -1717,6 +1898,65 @@ def _showcase(b: _Builder) -> None:
                 "share with MASH partners",
             )
         )
+
+
+def _shared_addresses(b: _Builder) -> None:
+    """The hostel and the block (module docstring), with records in every source: their
+    residents' records are what a child there must not be shown unless confirmed."""
+    rng = b.rng
+    hostel_home = functools.partial(
+        Household, address=HOSTEL_ADDRESS, postcode=HOSTEL_POSTCODE, uprn=HOSTEL_UPRN
+    )
+    # a mother and her child in a family room
+    room = hostel_home(id=b.ids("HR"), shared="hostel")
+    b.chunk.households.append(room)
+    b.homes[room.id] = room
+    mother_dob = b.dob(24, 32)
+    family = b.surname()
+    mother = b.person(room, b.given("female", mother_dob), family, mother_dob, "female", "parent")
+    child_dob = b.dob(6, 10)
+    child = b.person(room, b.given("male", child_dob), family, child_dob, "male", "child")
+    b.relate(mother, child, "parent", "child")
+    family_room = [mother, child]
+    # unrelated adults in single rooms
+    singles: list[Person] = []
+    for _ in range(HOSTEL_SINGLE_ROOMS):
+        room = hostel_home(id=b.ids("HR"), shared="hostel")
+        b.chunk.households.append(room)
+        b.homes[room.id] = room
+        sex = rng.choice(("female", "male"))
+        dob = b.dob(19, 60)
+        singles.append(b.person(room, b.given(sex, dob), b.surname(), dob, sex, "adult"))
+    # the block: each flat its own UPRN, every one written as the block's name
+    flats: list[list[Person]] = []
+    for n in range(BLOCK_FLATS):
+        home = Household(
+            b.ids("HF"),
+            BLOCK_ADDRESS,
+            BLOCK_POSTCODE,
+            f"3000000001{n:02d}",
+            shared="block",
+        )
+        flats.append(b.household(home, b._FAMILY_KINDS if n == 0 else b._KINDS))
+    for p in (*family_room, *singles, *(p for flat in flats for p in flat)):
+        b.health_patient(p)
+    b.early_help_family(family_room)
+    b.early_help_family(flats[0])
+    for p, kinds in zip(
+        singles[:4],
+        (("MENTAL_HEALTH",), ("CARE_ACT_S42",), ("SUBSTANCE_MISUSE",), ("MENTAL_HEALTH",)),
+        strict=True,
+    ):
+        b.asc_person(p, kinds)
+    for p in singles[4:7]:
+        b.police_content([p], forced=True)
+    for flat in flats[1:4]:
+        b.police_content(flat, forced=True)
+    for flat in flats[1:]:
+        adults = [p for p in flat if p.role != "child"]
+        if adults:
+            b.asc_person(adults[0], ("MENTAL_HEALTH",) if len(flat) > 1 else ("CARE_ACT_S42",))
+            break
 
 
 # --- public API ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from . import sources
 
 DEMO_HOUSEHOLDS = 300
 DEMO_SEED = 7
-STORE_FORMAT = 4  # bump when the demo sources' storage changes: older data is re-seeded
+STORE_FORMAT = 5  # bump when the demo sources' storage changes: older data is re-seeded
 # (process name, source, base path, path that answers 2xx when the source is up)
 HTTP_SOURCES = (
     ("health", "HEALTH", "fhir", "metadata"),

@@ -311,6 +311,7 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
                 h.previous_postcode or "",
                 h.previous_address or "",
                 int(h.in_area),
+                h.shared or "",
             )
             for h in chunk.households
         ],
@@ -522,6 +523,7 @@ TRUTH_HEADERS = {
         "previous_postcode",
         "previous_address",
         "in_area",
+        "shared",
     ),
     "relations": ("person_uid", "related_uid", "relation"),
 }

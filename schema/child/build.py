@@ -31,7 +31,7 @@ from ..common import (
     client_error,
 )
 from ..contacts.types import PastAccess
-from ..identity.types import LinkDecision, LinkWeight
+from ..identity.types import HouseholdDecision, LinkDecision, LinkWeight
 from . import types as t
 
 SECTIONS: dict[Source, tuple[str, str]] = {
@@ -321,6 +321,11 @@ class ChildView:
                 if s in self.record.answers
             ],
             links=self.links() if self.part("child.links", "links") else [],
+            shared_address_residents=[
+                self.shared_address_resident(m) for m in self.record.residents
+            ]
+            if household
+            else [],
         )
 
     def links(self) -> list[t.SourceLink]:
@@ -440,18 +445,28 @@ class ChildView:
 
     def household_member(self, member: HouseholdMember) -> t.HouseholdMember:
         person = self.household_person(member.subject_id, member.records)
-        sex = next((r.sex for r in member.records if r.sex in ("female", "male")), None)
         return t.HouseholdMember(
             person=person,
-            relation=_relation(member.relation, sex),
-            basis=[
-                t.HouseholdBasis(
-                    kind=t.HouseholdBasisKind(b.kind),
-                    source=b.source,
-                    relation=_relation(b.relation, sex),
-                )
-                for b in member.basis
-            ],
+            relation=_relation(member.relation, _sex(member)),
+            basis=_basis(member),
+            decision=HouseholdDecision.of(member.decision) if member.decision else None,
+        )
+
+    def shared_address_resident(self, member: HouseholdMember) -> t.SharedAddressResident:
+        """An unconfirmed resident of the child's large shared address: who they are (as
+        the policy lets this reader see a person) and where the sources record them; none
+        of their items."""
+        self.access.audit.subjects.setdefault(member.subject_id, "shared_address_resident")
+        person = self.person(
+            member.subject_id,
+            list(member.records),
+            Relationship.SHARED_ADDRESS_RESIDENT,
+            "child.sharedAddressResidents",
+        )
+        return t.SharedAddressResident(
+            person=person,
+            basis=_basis(member),
+            decision=HouseholdDecision.of(member.decision) if member.decision else None,
         )
 
     def household_person(self, subject_id: str, records: tuple[SourcePerson, ...]) -> t.Person:
@@ -508,6 +523,23 @@ class ChildView:
             return None
         latest = max(consents, key=lambda i: str(i.data.get("recorded_on") or ""))
         return str(latest.data["status"]) if latest.data.get("status") else None
+
+
+def _sex(member: HouseholdMember) -> str | None:
+    return next((r.sex for r in member.records if r.sex in ("female", "male")), None)
+
+
+def _basis(member: HouseholdMember) -> list[t.HouseholdBasis]:
+    sex = _sex(member)
+    return [
+        t.HouseholdBasis(
+            kind=t.HouseholdBasisKind(b.kind),
+            source=b.source,
+            relation=_relation(b.relation, sex),
+            confirmed=b.confirmed,
+        )
+        for b in member.basis
+    ]
 
 
 def _relation(relation: str | None, sex: str | None) -> t.HouseholdRelation | None:

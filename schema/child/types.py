@@ -11,7 +11,7 @@ import strawberry
 
 from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
 from ..contacts.types import PastAccess
-from ..identity.types import LinkDecision, LinkWeight
+from ..identity.types import HouseholdDecision, LinkDecision, LinkWeight
 
 if TYPE_CHECKING:
     from hub.context import Context
@@ -251,6 +251,9 @@ class HouseholdBasisKind(enum.Enum):
     SOURCE_RELATION = "SOURCE_RELATION"  # a source records the relation
     SHARED_ADDRESS = "SHARED_ADDRESS"  # a source records them at the child's address
     SHARED_UPRN = "SHARED_UPRN"  # the same property reference (UPRN) as the child
+    # recorded at the child's address, a large shared one (hostel, block without flat
+    # numbers): household only once an analyst confirms (`confirmed`)
+    LARGE_SHARED_ADDRESS = "LARGE_SHARED_ADDRESS"
 
 
 @strawberry.enum(description="What a household member is to the child, as a source records it.")
@@ -269,12 +272,15 @@ class HouseholdRelation(enum.Enum):
 
 @strawberry.type(
     description="One reason for a household member: the kind, the source that said so and, "
-    "for a source relation, what the person is to the child."
+    "for a source relation, what the person is to the child. `confirmed`: whether this basis "
+    "makes the person household -- false only for LARGE_SHARED_ADDRESS while no analyst has "
+    "confirmed the resident."
 )
 class HouseholdBasis:
     kind: HouseholdBasisKind
     source: SourceName
     relation: HouseholdRelation | None = None
+    confirmed: bool = True
 
 
 @strawberry.type(
@@ -288,6 +294,24 @@ class HouseholdMember:
     person: Person
     relation: HouseholdRelation | None
     basis: list[HouseholdBasis]
+    decision: HouseholdDecision | None = strawberry.field(
+        default=None,
+        description="The analyst's decision about them as a resident of the child's large "
+        "shared address, where one was made (a confirmation made them household).",
+    )
+
+
+@strawberry.type(
+    description="A resident of the child's large shared address (a hostel, a block recorded "
+    "without flat numbers: many unrelated people at one address) whom no source relates to "
+    "the child and no analyst has confirmed. Not a household member: none of their agency "
+    "records is read into the child's record. An analyst confirms or rejects them with "
+    "`confirmHouseholdResident` / `rejectHouseholdResident`; `decision` holds a rejection."
+)
+class SharedAddressResident:
+    person: Person
+    basis: list[HouseholdBasis]
+    decision: HouseholdDecision | None = None
 
 
 @strawberry.federation.type(
@@ -321,6 +345,13 @@ class ChildRecord:
         description="Parts of the record withheld from this reader as a whole (household, "
         "links, previouslyAccessedBy), with the reason: an empty list there means withheld, "
         "not none.",
+    )
+    shared_address_residents: list[SharedAddressResident] = strawberry.field(
+        default_factory=list,
+        description="The unconfirmed residents of the child's home where it is a large shared "
+        "address (a hostel, a block recorded without flat numbers): not household members, "
+        "their records not read, until an analyst confirms them. Neighbours (the same street "
+        "and postcode, another house or flat) are never listed anywhere.",
     )
 
     @classmethod

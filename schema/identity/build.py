@@ -4,12 +4,12 @@ needs. Messages never echo what the client typed."""
 from __future__ import annotations
 
 from adapters.base import Source
-from hub import decisions
+from hub import decisions, residents
 from hub.context import Access, Context
 
 from ..child.build import subject_id, valid_contact_id
-from ..common import Purpose, client_error
-from .types import LinkDecision
+from ..common import Purpose, RedactionReason, client_error
+from .types import HouseholdDecision, LinkDecision
 
 
 async def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
@@ -21,6 +21,70 @@ async def open_decider(ctx: Context, purpose: Purpose, contact_id: str | None) -
             "FORBIDDEN",
         )
     return access
+
+
+async def open_household_decider(
+    ctx: Context, purpose: Purpose, contact_id: str | None, child_id: str
+) -> Access:
+    """Name the purpose, then check this actor may decide who is a child's household for it
+    (MASH roles) and works this child (rule 2: the open contact about the child)."""
+    access = await ctx.access(purpose.value, valid_contact_id(contact_id))
+    if not access.allows("decide_household"):
+        raise client_error(
+            "not permitted to decide a child's household for this purpose (MASH roles only)",
+            "FORBIDDEN",
+        )
+    relationship = access.relationship(child_id)
+    if not relationship.allowed:
+        why = RedactionReason(relationship.reason or "NOT_PERMITTED")
+        access.audit.add_redaction("household", why.value)
+        raise client_error(
+            "not permitted to decide this child's household: work an open contact about them",
+            "FORBIDDEN",
+        )
+    return access
+
+
+def _valid_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise client_error("give a reason for the decision", "BAD_USER_INPUT")
+    if len(reason) > decisions.MAX_REASON:
+        raise client_error(
+            f"reason must be at most {decisions.MAX_REASON} characters", "BAD_USER_INPUT"
+        )
+    if not all(ch.isprintable() or ch in "\n\t" for ch in reason):
+        raise client_error("reason may hold only printable text", "BAD_USER_INPUT")
+    return reason
+
+
+async def decide_household(
+    ctx: Context,
+    decision: str,
+    child_id: str,
+    resident_id: str,
+    reason: str,
+    purpose: Purpose,
+    contact_id: str | None,
+) -> HouseholdDecision:
+    """Record an analyst's decision that a resident of the child's large shared address is
+    (or is not) the child's household; the audit event names the child and the resident."""
+    sid, rid = subject_id(child_id), subject_id(resident_id)
+    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
+    ctx.audit.subjects.setdefault(rid, "shared_address_resident")
+    await open_household_decider(ctx, purpose, contact_id, sid)
+    reason = _valid_reason(reason)
+    if sid == rid:
+        raise client_error("a child is not their own household member", "BAD_USER_INPUT")
+    if not await residents.subjects_exist(ctx.services.store, sid, rid):
+        raise client_error("no child or resident with this id", "NOT_FOUND")
+    # Recorded in the audit event's transaction: the decision and its audit event commit
+    # together before the response is sent, or neither does.
+    row, write = residents.staged_decision(
+        sid, rid, decision, reason, ctx.actor.subject, ctx.actor.agency, contact_id
+    )
+    ctx.audit.staged.append(write)
+    return HouseholdDecision.of(row)
 
 
 def _valid_record_id(source_record_id: str) -> bool:
@@ -48,15 +112,7 @@ async def decide(
             f"sourceRecordId must be 1 to {decisions.MAX_RECORD_ID} printable characters",
             "BAD_USER_INPUT",
         )
-    reason = reason.strip()
-    if not reason:
-        raise client_error("give a reason for the decision", "BAD_USER_INPUT")
-    if len(reason) > decisions.MAX_REASON:
-        raise client_error(
-            f"reason must be at most {decisions.MAX_REASON} characters", "BAD_USER_INPUT"
-        )
-    if not all(ch.isprintable() or ch in "\n\t" for ch in reason):
-        raise client_error("reason may hold only printable text", "BAD_USER_INPUT")
+    reason = _valid_reason(reason)
     if source not in ctx.services.records.adapters:
         raise client_error("this source is not configured in this hub", "BAD_USER_INPUT")
     if not await decisions.subject_exists(ctx.services.store, sid):

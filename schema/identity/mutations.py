@@ -1,4 +1,5 @@
-"""Analysts' identity decisions: confirm or reject that a source record is the child."""
+"""Analysts' identity decisions: confirm or reject that a source record is the child, and
+that a resident of the child's large shared address is the child's household."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hub.decisions import CONFIRMED, REJECTED
 
 from ..common import Purpose, SourceName
 from . import build
-from .types import LinkDecision
+from .types import HouseholdDecision, LinkDecision
 
 
 @strawberry.type
@@ -63,4 +64,42 @@ class IdentityMutations:
             reason,
             purpose,
             contact_id or None,
+        )
+
+    @strawberry.mutation(
+        description="Confirm that a resident of the child's large shared address (a hostel, a "
+        "block recorded without flat numbers; see `ChildRecord.sharedAddressResidents`) is "
+        "the child's household: on every later read they are a household member and their "
+        "agency records are read. Has no effect on anyone who is not such a resident. "
+        "Supersedes an earlier decision. MASH roles working an open contact about the child."
+    )
+    async def confirm_household_resident(
+        self,
+        info: strawberry.Info[Context, None],
+        child_id: strawberry.ID,
+        resident_id: strawberry.ID,
+        reason: str,
+        purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> HouseholdDecision:
+        return await build.decide_household(
+            info.context, CONFIRMED, child_id, resident_id, reason, purpose, contact_id or None
+        )
+
+    @strawberry.mutation(
+        description="Record that a resident of the child's large shared address is not the "
+        "child's household (they stay an unconfirmed resident, their records unread). "
+        "Supersedes an earlier decision. MASH roles working an open contact about the child."
+    )
+    async def reject_household_resident(
+        self,
+        info: strawberry.Info[Context, None],
+        child_id: strawberry.ID,
+        resident_id: strawberry.ID,
+        reason: str,
+        purpose: Purpose,
+        contact_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> HouseholdDecision:
+        return await build.decide_household(
+            info.context, REJECTED, child_id, resident_id, reason, purpose, contact_id or None
         )

@@ -12,6 +12,7 @@ import strawberry
 
 from adapters.base import Source
 from hub.decisions import target_id
+from hub.store import HouseholdDecision as HouseholdRow
 from hub.store import LinkDecision as DecisionRow
 from hub.store import LinkReview as ReviewRow
 
@@ -67,6 +68,39 @@ class LinkDecision:
             source=source,
             source_record_id=row.source_record_id,
             target_id=strawberry.ID(target_id(source, row.source_record_id)),
+            decision=LinkDecisionKind(row.decision),
+            reason=row.reason,
+            decided_by=row.decided_by,
+            decided_by_agency=row.decided_by_agency,
+            decided_at=row.decided_at,
+            superseded_at=row.superseded_at,
+            contact_id=strawberry.ID(row.contact_id) if row.contact_id else None,
+        )
+
+
+@strawberry.type(
+    description="An analyst's decision that a resident of the child's large shared address "
+    "(a hostel, a block recorded without flat numbers) is (CONFIRMED) or is not (REJECTED) "
+    "of the child's household. A later decision on the same pair supersedes it."
+)
+class HouseholdDecision:
+    id: strawberry.ID
+    child_id: strawberry.ID
+    resident_id: strawberry.ID
+    decision: LinkDecisionKind
+    reason: str
+    decided_by: str
+    decided_by_agency: str | None
+    decided_at: datetime
+    superseded_at: datetime | None
+    contact_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, row: HouseholdRow) -> HouseholdDecision:
+        return cls(
+            id=strawberry.ID(row.id),
+            child_id=strawberry.ID(row.subject_id),
+            resident_id=strawberry.ID(row.resident_id),
             decision=LinkDecisionKind(row.decision),
             reason=row.reason,
             decided_by=row.decided_by,

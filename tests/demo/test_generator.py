@@ -45,12 +45,17 @@ def test_every_source_holds_about_two_and_a_half_persons_per_household(
     assert len(ids) == len(set(ids))
 
 
-def test_postcodes_hold_15_to_40_households_and_uprns_are_unique(pop: g.Population) -> None:
+def test_postcodes_hold_15_to_40_households_and_uprns_are_unique_but_a_hostels(
+    pop: g.Population,
+) -> None:
     area = [h for h in pop.households if h.in_area and h.id.startswith("HH")]
     per_postcode = Counter(h.postcode for h in area)
     per_postcode.pop(g.SHOWCASE_POSTCODE)
     assert 15 <= statistics.mean(per_postcode.values()) <= 40
-    assert len({h.uprn for h in pop.households}) == len(pop.households)
+    rooms = [h for h in pop.households if h.shared == "hostel"]
+    assert {h.uprn for h in rooms} == {g.HOSTEL_UPRN}
+    others = [h for h in pop.households if h.shared != "hostel"]
+    assert len({h.uprn for h in others} | {g.HOSTEL_UPRN}) == len(others) + 1
     moved = sum(1 for h in area if h.previous_postcode) / len(area)
     assert 0.12 < moved < 0.25
 
@@ -248,3 +253,93 @@ def test_early_help_slice(pop: g.Population) -> None:
     statuses = Counter(c.status for c in eh.consents)
     assert set(statuses) == {"GIVEN", "REFUSED", "NOT_SOUGHT", "WITHDRAWN"}
     assert statuses["GIVEN"] > sum(statuses.values()) / 2
+
+
+def test_hostel_holds_many_unrelated_adults_and_a_child_with_her_mother(pop: g.Population) -> None:
+    [hostel] = [a for a in pop.shared_addresses() if a.kind == "hostel"]
+    assert (hostel.postcode, hostel.address) == (g.HOSTEL_POSTCODE, g.HOSTEL_ADDRESS)
+    people = [pop.person(i) for i in hostel.person_ids]
+    child = pop.hostel_child()
+    assert child in people and child.role == "child"
+    assert [p.role for p in pop.housemates(child.id)] == ["parent"]
+    adults = [p for p in people if p.role == "adult"]
+    assert len(adults) == g.HOSTEL_SINGLE_ROOMS
+    assert len({p.family_name for p in adults}) > 2, "unrelated: many family names"
+    related = {(r.person_id, r.related_id) for r in pop.relations}
+    assert not any((child.id, a.id) in related for a in adults)
+    # their agency records are what a child there must not be shown unconfirmed
+    theirs = pop.items_of(a.id for a in adults)
+    assert {"ADULT_SOCIAL_CARE", "POLICE", "HEALTH"} <= {source for source, _ in theirs}
+    records = {r for source, r in pop.records_of(a.id for a in adults)}
+    asc = pop.adult_social_care.involvements
+    kinds = {i.involvement_type for i in asc if i.asc_person_id in records}
+    assert {"MENTAL_HEALTH", "CARE_ACT_S42"} <= kinds
+    # the health records carry the building's UPRN: the hub must still tell rooms apart
+    assert all(
+        p.address == g.HOSTEL_ADDRESS
+        for p in pop.health.patients
+        if p.person_id in hostel.person_ids
+    )
+
+
+def test_block_is_recorded_without_flat_numbers_and_each_flat_is_a_home(pop: g.Population) -> None:
+    [block] = [a for a in pop.shared_addresses() if a.kind == "block"]
+    assert block.address == g.BLOCK_ADDRESS and len(block.household_ids) == g.BLOCK_FLATS
+    flats = [pop.household(h) for h in block.household_ids]
+    assert len({f.uprn for f in flats}) == g.BLOCK_FLATS
+    child = pop.block_child()
+    family = pop.housemates(child.id)
+    assert family and all(p.household_id == child.household_id for p in family)
+    neighbours = pop.neighbours(child.id)
+    assert len(neighbours) > 6 and not {p.id for p in neighbours} & {p.id for p in family}
+    assert pop.items_of(p.id for p in neighbours)
+
+
+def test_long_street_child_lives_among_many_neighbours_known_to_the_agencies(
+    pop: g.Population,
+) -> None:
+    child = pop.long_street_child()
+    home = pop.household(child.household_id)
+    assert home.postcode == pop.long_street() and home.address[0].isdigit()
+    neighbours = pop.neighbours(child.id)
+    assert len({p.household_id for p in neighbours}) >= 20
+    sources = {source for source, _ in pop.items_of(p.id for p in neighbours)}
+    assert {"ADULT_SOCIAL_CARE", "POLICE", "HEALTH"} <= sources
+    assert pop.housemates(child.id) and child not in pop.housemates(child.id)
+
+
+def test_records_of_and_items_of_name_each_persons_own_records(pop: g.Population) -> None:
+    ava = pop.person("PER000000")
+    assert pop.records_of([ava.id]) == {
+        ("HEALTH", "pat-000001"),
+        ("POLICE", "PP000001"),
+        ("EARLY_HELP", "EH000001"),
+    }
+    items = pop.items_of([ava.id])
+    assert {source for source, _ in items} == {"HEALTH", "POLICE", "EARLY_HELP"}
+    jade = next(p for p in pop.persons if p.nhs_number == g.JADE_NHS)
+    assert ("ADULT_SOCIAL_CARE", "INV000001") in pop.items_of([jade.id])
+    assert ("ADULT_SOCIAL_CARE", "INV000001") not in items
+
+
+def test_recorded_at_home_holds_housemates_and_stale_addresses_when_families_moved(
+    pop: g.Population,
+) -> None:
+    ava = pop.person("PER000000")
+    assert {p.given_name for p in pop.recorded_at_home(ava.id)} == {"Jade", "Noah", "Liam"}
+    children = [p for p in pop.persons if p.role == "child" and p.in_area][:200]
+    stale = [
+        c
+        for c in children
+        if {p.id for p in pop.recorded_at_home(c.id)} - {p.id for p in pop.housemates(c.id)}
+    ]
+    # sources keep old addresses: someone recorded at a child's address who lives elsewhere
+    assert stale
+    for c in stale[:5]:
+        home = pop.household(c.household_id)
+        assert any(
+            pop.household(p.household_id).previous_address == home.address
+            or home.previous_address == pop.household(p.household_id).address
+            for p in pop.recorded_at_home(c.id)
+            if p.household_id != c.household_id
+        )

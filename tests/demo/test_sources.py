@@ -117,7 +117,10 @@ def test_ground_truth_maps_every_record_to_a_person(seeded: tuple[Path, dict[str
     with (folder / "truth" / "persons.csv").open() as f:
         truth = list(csv.DictReader(f))
     with (folder / "truth" / "households.csv").open() as f:
-        households = {r["household_uid"] for r in csv.DictReader(f)}
+        rows = list(csv.DictReader(f))
+    households = {r["household_uid"] for r in rows}
+    shared = {r["shared"] for r in rows}
+    assert shared == {"", "hostel", "block"}, "the large shared addresses are in the truth"
     by_source: dict[str, set[str]] = {}
     for row in truth:
         assert row["person_uid"].startswith("PER") and row["household_uid"] in households

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
+from hub import residents
 from hub.store import Contact, Store, Subject, WithheldItem, alembic_config, migrate_async
 
 
@@ -155,6 +156,54 @@ def test_hub_processes_starting_together_migrate_one_at_a_time(postgres_url: str
 
     head = ScriptDirectory.from_config(alembic_config(postgres_url)).get_current_head()
     assert asyncio.run(version()) == head
+
+
+async def test_migration_0008_clears_old_address_keys_and_adds_household_decisions_and_back(
+    empty_url: str,
+) -> None:
+    before = ScriptDirectory.from_config(alembic_config(empty_url)).get_revision("0008")
+    assert before is not None and isinstance(before.down_revision, str)
+    # given a store before 0008 whose subject holds an address key of the old form
+    await migrate_async(empty_url, before.down_revision)
+    store = Store(empty_url)
+    subject = str(uuid.uuid4())
+    async with store.writing() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO subjects (id, identity_key, demographic_key, postcodes,"
+                " address_key, created_at) VALUES (:id, :key, :key, '[]', 'HT42QX|larch close',"
+                " :at)"
+            ),
+            {"id": subject, "key": uuid.uuid4().hex, "at": datetime(2026, 1, 14, tzinfo=UTC)},
+        )
+    await store.aclose()
+
+    # when it is brought to the newest revision
+    await migrate_async(empty_url)
+    store = Store(empty_url)
+    async with store.sessions() as session:
+        row = await session.get(Subject, subject)
+    # then the old, street-wide key is gone (filled again, house number and all, when next
+    # seen), the subject has a UPRN column, and household decisions can be stored
+    assert row is not None and row.address_key is None and row.uprn is None
+    decision = await residents.decide(store, subject, subject, "REJECTED", "r", "sw-1")
+    assert (await residents.active(store, subject, [subject]))[subject].id == decision.id
+    await store.aclose()
+
+    # and going back drops the table and the column, keeping the subject
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), before.down_revision)
+    store = Store(empty_url)
+
+    def look(connection: Any) -> tuple[set[str], set[str]]:
+        seen = inspect(connection)
+        return set(seen.get_table_names()), {c["name"] for c in seen.get_columns("subjects")}
+
+    async with store.engine.connect() as conn:
+        tables, columns = await conn.run_sync(look)
+        ids = set((await conn.execute(text("SELECT id FROM subjects"))).scalars())
+    await store.aclose()
+    assert "household_decisions" not in tables and "uprn" not in columns
+    assert ids == {subject}
 
 
 async def _contact_columns(store: Store) -> tuple[set[str], set[str]]:
