@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -283,6 +284,8 @@ class ChildView:
             p.labels.location_protected for a in record.answers.values() for p, _ in a.linked
         )
         self.redacted_parts: list[FieldRedaction] = []
+        early_help = record.answers.get(Source.EARLY_HELP)
+        self._early_help_consent = self._consent(early_help) if early_help else None
         self._parts: dict[str, bool] = {}
 
     def part(self, kind: str, name: str) -> bool:
@@ -443,13 +446,46 @@ class ChildView:
         records = [p for a in self.record.answers.values() for p, _ in a.linked]
         return self.person(self.record.subject_id, records, Relationship.CHILD, "child.person")
 
+    def found_by(self, member: HouseholdMember, path: str) -> HouseholdMember | Redaction:
+        """The member as the agencies whose records found them may show them (rule 3: who
+        another agency relates to the child, or records at the child's address, is that
+        agency's information — at screening it waits for research like any other detail):
+        only those agencies' bases and records, or, where none may, the reason."""
+        shown: set[Source] = set()
+        reason: str | None = None
+        for source in dict.fromkeys(b.source for b in member.basis):
+            agency = SECTIONS[source][1]
+            consent = self._early_help_consent if source is Source.EARLY_HELP else None
+            decision = self.access.decide(path, "household.member", Labels(agency), consent)
+            if decision.allowed:
+                shown.add(source)
+            else:
+                reason = reason or decision.reason
+        if not shown:
+            return Redaction(reason=RedactionReason(reason or "NOT_PERMITTED"), agency="hub")
+        return replace(
+            member,
+            records=tuple(r for r in member.records if r.source in shown) or member.records,
+            basis=tuple(b for b in member.basis if b.source in shown),
+        )
+
     def household_member(self, member: HouseholdMember) -> t.HouseholdMember:
-        person = self.household_person(member.subject_id, member.records)
+        found = self.found_by(member, "child.household")
+        if isinstance(found, Redaction):
+            return t.HouseholdMember(
+                person=withheld_person(
+                    member.subject_id, found.reason, Relationship.HOUSEHOLD_MEMBER
+                ),
+                relation=None,
+                basis=[],
+                withheld=found,
+            )
+        person = self.household_person(found.subject_id, found.records)
         return t.HouseholdMember(
             person=person,
-            relation=_relation(member.relation, _sex(member)),
-            basis=_basis(member),
-            decision=HouseholdDecision.of(member.decision) if member.decision else None,
+            relation=_relation(found.relation, _sex(found)),
+            basis=_basis(found),
+            decision=HouseholdDecision.of(found.decision) if found.decision else None,
         )
 
     def shared_address_resident(self, member: HouseholdMember) -> t.SharedAddressResident:
@@ -457,6 +493,13 @@ class ChildView:
         the policy lets this reader see a person) and where the sources record them; none
         of their items."""
         self.access.audit.subjects.setdefault(member.subject_id, "shared_address_resident")
+        found = self.found_by(member, "child.sharedAddressResidents")
+        if isinstance(found, Redaction):
+            why, role = found.reason, Relationship.SHARED_ADDRESS_RESIDENT
+            return t.SharedAddressResident(
+                person=withheld_person(member.subject_id, why, role), basis=[], withheld=found
+            )
+        member = found
         person = self.person(
             member.subject_id,
             list(member.records),

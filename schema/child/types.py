@@ -299,6 +299,12 @@ class HouseholdMember:
         description="The analyst's decision about them as a resident of the child's large "
         "shared address, where one was made (a confirmation made them household).",
     )
+    withheld: Redaction | None = strawberry.field(
+        default=None,
+        description="Set when who this is, and how they are related, is withheld from this "
+        "reader (e.g. STAGE_RESTRICTED: only other agencies' records found them, and before "
+        "research that is their information): the person's fields say so too.",
+    )
 
 
 @strawberry.type(
@@ -312,6 +318,7 @@ class SharedAddressResident:
     person: Person
     basis: list[HouseholdBasis]
     decision: HouseholdDecision | None = None
+    withheld: Redaction | None = None
 
 
 @strawberry.federation.type(

@@ -340,3 +340,59 @@ def test_previously_accessed_by_names_staff_to_their_own_agency_and_managers_onl
     assert "pc-first" in names("mash_manager")
     health = names("health_practitioner")
     assert health and set(health) == {None}
+
+
+HOUSEHOLD = """
+query Household($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
+    household {
+      relation withheld { reason }
+      basis { kind source }
+      person { id givenName redactedFields { field reason } }
+    }
+  }
+}"""
+
+
+def household(hub: Hub, role: str, child_id: str, purpose: str, contact: str) -> list[Any]:
+    variables = {"id": child_id, "purpose": purpose, "contactId": contact}
+    return ok(hub.gql(role, HOUSEHOLD, variables))["child"]["household"]  # type: ignore[no-any-return]
+
+
+def test_at_screening_household_members_found_by_other_agencies_wait_for_research(
+    hub: Hub,
+) -> None:
+    """Rule 3: who another agency relates to the child, or records at her address, is that
+    agency's information; at screening it is withheld, typed, like any other detail."""
+    child_id = find_ava(hub)
+    screening = hub.contact(child_id, stage="SCREENING", consent=None)
+
+    council = household(hub, "mash_social_worker", child_id, "MASH_SCREENING", screening)
+
+    assert council, "Ava's household is listed, as withheld entries"
+    for member in council:
+        assert member["withheld"] == {"reason": "STAGE_RESTRICTED"}
+        assert member["relation"] is None and member["basis"] == []
+        assert member["person"]["givenName"] is None
+        assert {"field": "givenName", "reason": "STAGE_RESTRICTED"} in member["person"][
+            "redactedFields"
+        ]
+
+
+def test_at_screening_an_agency_sees_the_household_its_own_records_found(hub: Hub) -> None:
+    child_id = find_ava(hub)
+    screening = hub.contact(child_id, stage="SCREENING", consent=None)
+
+    police = household(hub, "police_researcher", child_id, "MASH_SCREENING", screening)
+
+    shown = [m for m in police if m["withheld"] is None]
+    assert shown, "the police's own records relate Jade and Liam to Ava"
+    for member in shown:
+        assert {b["source"] for b in member["basis"]} == {"POLICE"}
+    names = {m["person"]["givenName"] for m in shown}
+    assert "Jade" in names
+    # and after research with consent, every agency's finds are shown
+    research = hub.contact(child_id)
+    later = household(hub, "police_researcher", child_id, "MASH_RESEARCH", research)
+    assert all(m["withheld"] is None for m in later)
+    assert len({b["source"] for m in later for b in m["basis"]}) > 1
