@@ -113,6 +113,7 @@ class Truth:
         self._names: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         self._nhs: dict[str, set[str]] = defaultdict(set)
         self.eh_consent: dict[str, str] = {}
+        self._homes: dict[str, frozenset[str]] = {}
         self._index()
 
     def _index(self) -> None:
@@ -179,11 +180,15 @@ class Truth:
         SWITCH (ground-truth helper): another engineer is adding to the generator a helper
         telling who truly shares a child's home (hostels, blocks without flat numbers). Until
         it lands this reads the generator's own households: the people of one household."""
-        helper = getattr(g, "true_household", None)
-        if callable(helper):
-            return frozenset(helper(self.pop, person_id)) | {person_id}
-        hid = self.person[person_id].household_id
-        return frozenset(p.id for p in self.pop.persons if p.household_id == hid)
+        if person_id not in self._homes:
+            helper = getattr(g, "true_household", None)
+            if callable(helper):
+                home = frozenset(helper(self.pop, person_id)) | {person_id}
+            else:
+                hid = self.person[person_id].household_id
+                home = frozenset(p.id for p in self.pop.persons if p.household_id == hid)
+            self._homes[person_id] = home
+        return self._homes[person_id]
 
     def location_protected(self, person_id: str) -> bool:
         """Rule 11: a location-restricted patient lives here, so no one's address shows."""
@@ -269,6 +274,17 @@ class Place:
     member_agencies: frozenset[str] = frozenset()
     contact: ContactFacts | None = None
     search_match: str | None = None  # hub id of a search match
+
+    def about(self) -> str:
+        """Whom the value is about, for a violation's line: a household member as the
+        generator's people it may be, an agency item by its id."""
+        if self.member is not None:
+            return "member:" + (",".join(sorted(self.member)) or "unidentified")
+        if self.item is not None:
+            return f"item:{self.item}"
+        if self.contact is not None:
+            return f"contact:{self.contact.id[:8]}"
+        return ""
 
 
 @dataclass

@@ -394,7 +394,7 @@ class Matrix:
             )
         self.search_q = (
             "query Search($p: Purpose!, $c: ID) { searchChildren(criteria: "
-            '{familyName: "Thompson"}, purpose: $p, contactId: $c) { ...CM } } '
+            f"{{nhsNumber: {json.dumps(g.AVA_NHS)}}}, purpose: $p, contactId: $c) {{ ...CM }} }} "
             + self.fragments["ChildMatch"]
         )
         self.contact_q = (
@@ -514,7 +514,7 @@ def _home_of(person: str) -> frozenset[str]:
 
 
 def test_no_value_leaves_the_hub_outside_the_domain_rules(
-    leak_hub: LeakHub, truth: lo.Truth
+    leak_hub: LeakHub, truth: lo.Truth, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     started = time.perf_counter()
     hub = leak_hub
@@ -570,7 +570,7 @@ def test_no_value_leaves_the_hub_outside_the_domain_rules(
     setup_done = time.perf_counter()
 
     matrix = Matrix(hub, schema, children, entity_people)
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         # and every reader reads for every purpose: no contact named, then each contact,
         matrix.run_state("none", None, {}, pool)
         matrix.run_lists(pool)
@@ -585,6 +585,7 @@ def test_no_value_leaves_the_hub_outside_the_domain_rules(
                 if not body.get("errors") and (body.get("data") or {}).get("breakGlass"):
                     held.add(cid_)
             grants[r.key] = frozenset(held)
+        print(f"[{hub.kind}] break-glass grants held: {[k for k, v in grants.items() if v]}")
         matrix.run_state("break_glass", None, grants, pool)
         # and once every grant has expired
         hub.clock.offset = timedelta(minutes=svc.ContactSettings().break_glass_minutes + 1)
@@ -626,6 +627,7 @@ def test_no_value_leaves_the_hub_outside_the_domain_rules(
                             names.get(place.child or "", place.child or "-"),
                             ".".join(f for _, f in leaf.path),
                             repr(str(leaf.value)[:40]),
+                            place.about(),
                             rule,
                         )
                     )
@@ -657,6 +659,9 @@ def test_no_value_leaves_the_hub_outside_the_domain_rules(
             )
             failures.append(f"{n} {root} reads failed with {code}: {sample.get('message')}")
 
+    dump = tmp_path_factory.mktemp("leaks") / f"violations-{hub.kind}.jsonl"
+    dump.write_text("".join(json.dumps(v) + "\n" for v in violations))
+    print(f"[{hub.kind}] every violation: {dump}")
     assert hub.queries >= MIN_QUERIES, size
     assert checked >= MIN_VALUES, size
     assert not failures and not violations, "\n".join([*failures, lo.summarise(violations)])
