@@ -530,7 +530,8 @@ class Oracle:
 
 
 def summarise(violations: Sequence[tuple[str, ...]], limit: int = 30) -> str:
-    """The first `limit` violations and the count by rule."""
+    """The count by rule, then the first `limit` violations, taken a rule at a time so
+    that every rule broken shows."""
     by_rule: dict[str, int] = defaultdict(int)
     for v in violations:
         by_rule[v[-1]] += 1
@@ -538,7 +539,13 @@ def summarise(violations: Sequence[tuple[str, ...]], limit: int = 30) -> str:
         f"{len(violations)} values outside the oracle; by rule: {dict(sorted(by_rule.items()))}",
         "store | reader | purpose | state | subject | path | value | about | rule",
     ]
-    lines += [" | ".join(v) for v in violations[:limit]]
+    queues = [[v for v in violations if v[-1] == rule] for rule in sorted(by_rule)]
+    shown: list[tuple[str, ...]] = []
+    while len(shown) < limit and any(queues):
+        for q in queues:
+            if q and len(shown) < limit:
+                shown.append(q.pop(0))
+    lines += [" | ".join(v) for v in shown]
     return "\n".join(lines)
 
 
