@@ -280,9 +280,11 @@ class ChildView:
             (r.source, r.local_id): m.subject_id for m in record.household for r in m.records
         }
         self.statuses: dict[Source, SourceStatus] = {}
+        # Rule 11: a location-protected child, or anyone in the child's household, protects
+        # the home: no one in it shows an address (showing one shows them all).
         self.child_protected = any(
             p.labels.location_protected for a in record.answers.values() for p, _ in a.linked
-        )
+        ) or any(r.labels.location_protected for m in record.household for r in m.records)
         self.redacted_parts: list[FieldRedaction] = []
         early_help = record.answers.get(Source.EARLY_HELP)
         self._early_help_consent = self._consent(early_help) if early_help else None
@@ -525,7 +527,7 @@ class ChildView:
         d = self.record.demographics if relationship is Relationship.CHILD else None
         labels = Labels(
             agency=best.source.value.lower() if best else "council",
-            # A protected child's household lives at the child's address: protect it too.
+            # A protected home (the child or a household member protected) shows no address.
             location_protected=self.child_protected
             or any(r.labels.location_protected for r in records),
         )

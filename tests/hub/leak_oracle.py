@@ -404,6 +404,13 @@ class Oracle:
             if s.reader.role == "partner_system":
                 return None
             return self.access(s, p.child)[1]
+        if (
+            s.reader.role == "partner_system"
+            and name == "agencies"
+            and fields[1:] == ["person", "agencies"]
+            and s.purpose not in IG_PURPOSES
+        ):
+            return None  # rule 17: whether each agency knows the child
         how, why = self.access(s, p.child)
         if why:
             return why
@@ -439,8 +446,12 @@ class Oracle:
         name = p.path[-1][1]
         assert p.child_person is not None
         household = self.truth.household_of(p.child_person)
-        if not p.member or not p.member <= household:
-            return "2-household"  # a neighbour, or a resident of a large shared address
+        # Rule 2: a large shared address's residents need an analyst's confirmation before
+        # they count as household; to give it, the analyst is shown who they are (never
+        # their agencies' records), gated like the household (rule 3).
+        residents = self.truth.shared_residents() if "sharedAddressResidents" in fields else set()
+        if not p.member or not p.member <= (household | residents):
+            return "2-household"  # a neighbour, or a resident shown as household
         if how == "contact":
             own = p.member_agencies and p.member_agencies <= {s.reader.agency}
             rule = None if own else self.detail(s, None, p.child_person)
@@ -497,10 +508,9 @@ class Oracle:
             return "1"
         if s.purpose == "BREAK_GLASS":
             return None if p.search_match in s.grants else "15"
-        # Reading: finding who the child is serves an open contact the reader works; no
-        # contact named, no relationship (rule 2).
-        if c is None or c.stage == "CLOSED" or not c.worked_by(r):
-            return "2-search"
+        # Finding who the child is is the identity step of §1 ("who is this child? open
+        # case?"), before any contact exists: a person who reads child records for a child
+        # purpose is shown the matches' identities (never their records: those need rule 2).
         return None
 
     def _contact(self, s: Situation, p: Place) -> str | None:
