@@ -449,7 +449,9 @@ class Oracle:
         # Rule 2: a large shared address's residents need an analyst's confirmation before
         # they count as household; to give it, the analyst is shown who they are (never
         # their agencies' records), gated like the household (rule 3).
-        residents = self.truth.shared_residents() if "sharedAddressResidents" in fields else set()
+        fields = [f for _, f in p.path]
+        shown_as_resident = "sharedAddressResidents" in fields
+        residents = self.truth.shared_residents() if shown_as_resident else frozenset()
         if not p.member or not p.member <= (household | residents):
             return "2-household"  # a neighbour, or a resident shown as household
         if how == "contact":
@@ -501,7 +503,7 @@ class Oracle:
         return None
 
     def _search(self, s: Situation, p: Place) -> str | None:
-        r, c = s.reader, s.contact
+        r = s.reader
         if r.role == "partner_system":
             return "17"
         if s.purpose in IG_PURPOSES or r.role == "ig_officer":
