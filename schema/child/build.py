@@ -548,7 +548,10 @@ class ChildView:
         return t.Person(
             id=strawberry.ID(subject_id),
             relationship=relationship,
-            agencies=sorted({r.source for r in records}, key=lambda s: s.value),
+            # Which agencies know them is theirs to see only where the person is released.
+            agencies=sorted({r.source for r in records}, key=lambda s: s.value)
+            if decision.allowed
+            else [],
             redacted_fields=[
                 FieldRedaction(field=_camel(f), reason=RedactionReason(r))
                 for f, r in hidden.items()
