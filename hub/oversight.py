@@ -152,9 +152,9 @@ async def break_glass(
 
 # Health care plans that flag a child as subject to a child-protection plan or looked after.
 FLAG_CATEGORIES = frozenset({"CPP", "LAC"})
-# The record class of the decision a read of a flagged child notes on its audit event.
 # The rule-16 decision on a flagged child's read, as noted on its event (the policy's
-# `notify_owner`); events written before it was asked of the policy name it LEGACY_FLAG.
+# `notify_owner`); events written before it was asked of the policy name it
+# LEGACY_FLAG_DECISION.
 FLAG_DECISION = "notify_owner"
 LEGACY_FLAG_DECISION = "child.protection_flag"
 _ENDED = frozenset({"completed", "revoked", "entered-in-error"})
@@ -175,11 +175,6 @@ def plan_flags(record: AssembledRecord) -> frozenset[str]:
             ):
                 found.add(str(item.data["category"]))
     return frozenset(found)
-
-
-def flagged(record: AssembledRecord) -> bool:
-    """The child (not a household member) has a current CPP or LAC care plan."""
-    return bool(plan_flags(record))
 
 
 async def notifications(store: Store, team: str, limit: int = 100) -> list[Notification]:
@@ -322,7 +317,7 @@ def notify_read(
     team: str,
     purpose: str | None,
     now: datetime,
-) -> Notification | None:
+) -> Notification:
     """Someone read a child with a child-protection or looked-after flag, and the policy
     said the owning team hears of it (rule 16): commits with the read's audit event."""
     notice = notification(team, "FLAGGED_CHILD_READ", subject_id, actor, purpose, now)
