@@ -42,6 +42,7 @@ SERVER = os.environ.get("MASH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "500"))
 VERIFY_EVENTS = int(os.environ.get("BENCH_VERIFY_EVENTS", "200000"))
+QUICK = {"SECONDS": 0.5, "SAMPLES": 20, "VERIFY_EVENTS": 2000}  # --quick: checks it runs
 CONCURRENCY = 64
 
 
@@ -212,5 +213,7 @@ async def main() -> dict[str, Any]:
         await conn.close()
 
 
-def run() -> dict[str, Any]:
-    return asyncio.run(main())
+def run(quick: bool = False) -> dict[str, Any]:
+    if quick:  # the sizes are module settings read by each step
+        globals().update(QUICK)
+    return asyncio.run(main()) | {"quick": quick}

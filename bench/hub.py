@@ -1,10 +1,28 @@
-"""The hub's own cost on the showcase record, with policy and audit on.
+"""What the hub costs on top of its sources, for the showcase read, with policy and audit on.
 
-overhead: a client's end-to-end latency for `child(...)` minus the slowest source's latency
-as the hub measured it (so what the hub adds: auth, identity, policy, audit commit, JSON).
-throughput: `child(...)` requests per second from concurrent clients.
-Everything runs on loopback: demo sources, the hub (`mash-hub serve`, one uvicorn process),
-the embedded SQLite store, and the load generator in this process.
+The read: a MASH social worker's `child(id:, purpose: MASH_RESEARCH, contactId:)` for Ava
+(DOMAIN.md §6) on a contact walked as the README walks it (create, research, consent), every
+section, household, links and the access log selected.
+
+The floor: a plain client that issues exactly the source requests the hub's adapters make
+for that read (the same SQL statements with the same parameters through plain `sqlite3`, the
+same HTTP requests with the same headers through one keep-alive `httpx` client), all sources
+in parallel, and times them itself. The requests are captured, not re-derived: the contact
+walk and one read run first in an in-process hub with hooks on SQLAlchemy's cursor and
+httpx's transport, which record every statement and request addressed to a source.
+
+Then `mash-hub serve` runs in its own process (so the load generator does not share its GIL)
+and floor and hub reads alternate, one each per sample, so the machine's noise falls on both.
+- `overhead_p50_ms` / `overhead_p99_ms`: hub percentile minus floor percentile.
+- `hub_cpu_ms_per_read`: the hub process's CPU (user + system, /proc) over the sampled
+  reads, per read. `floor_cpu_ms_per_read`: this process's CPU spent in the floor reads.
+  `cpu_ratio`: hub / floor.
+- `throughput_rps`: hub reads per second with 1, 16 and 64 concurrent clients.
+
+`python -m bench hub` writes bench/results/hub.json; `--quick` runs tiny sizes in seconds
+(the test suite runs it; its figures mean nothing). `BENCH_HUB_STORE=postgresql` puts the
+hub store in a fresh PostgreSQL database (`MASH_TEST_DATABASE_URL`'s server) instead of the
+embedded SQLite.
 """
 
 from __future__ import annotations
@@ -14,34 +32,221 @@ import contextlib
 import json
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from hub import devissuer
 from hub.demo import sources
-from hub.demo.stack import demo_sources
+from hub.demo.stack import demo_sources, running_hub
+from hub.settings import Settings
 
-SAMPLES = int(os.environ.get("BENCH_SAMPLES", "300"))
-CONCURRENCY = 16
-THROUGHPUT_SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+SHOWCASE_NHS = "9434765919"
+CLIENTS = (1, 16, 64)
+PG_SERVER = os.environ.get(
+    "MASH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
-SEARCH = """query($c: PersonSearch!) { searchChildren(criteria: $c, purpose: MASH_RESEARCH)
+FIND = """query Find($c: PersonSearch!) { searchChildren(criteria: $c, purpose: MASH_SCREENING)
   { id nhsNumber } }"""
-RECORD = """query Record($id: ID!) { child(id: $id, purpose: MASH_RESEARCH) {
-  id sources { source status latencyMs }
-  police { __typename ... on PoliceSection {
-    incidents { __typename } intelligence { __typename } } }
-  health { __typename ... on HealthSection { encounters { __typename } plans { __typename } } }
-  adultSocialCare { __typename ... on AdultSocialCareSection { involvements { __typename } } }
-  earlyHelp { __typename ... on EarlyHelpSection { episodes { __typename } } } } }"""
+CREATE = """mutation Create($input: CreateContactInput!) { createContact(input: $input) { id } }"""
+RESEARCH = """mutation Research($id: ID!) {
+  advanceContact(id: $id, stage: "RESEARCH", purpose: MASH_SCREENING) { stage } }"""
+CONSENT = """mutation Consent($id: ID!) {
+  recordConsent(id: $id, state: "GIVEN", givenBy: "mother", purpose: MASH_RESEARCH)
+  { consent { state } } }"""
+RECORD = """query Record($id: ID!, $contact: ID!) {
+  child(id: $id, purpose: MASH_RESEARCH, contactId: $contact) {
+    id person { givenName familyName dateOfBirth nhsNumber postcode agencies }
+    links { source rule band score }
+    household { relation basis { kind source } person { givenName familyName dateOfBirth } }
+    sources { source status latencyMs }
+    previouslyAccessedBy { at agency purpose }
+    police { __typename ... on PoliceSection { known
+      incidents { ...entry ... on PoliceIncident { occurredOn category summary } }
+      intelligence { ...entry } missingEpisodes { ...entry } warningMarkers { ...entry } } }
+    health { __typename ... on HealthSection { known
+      encounters { ...entry ... on HealthEncounter { date encounterClass reason } }
+      plans { ...entry } } }
+    adultSocialCare { __typename ... on AdultSocialCareSection { known
+      involvements { ...entry ... on AdultSocialCareInvolvement { involvementType status } } } }
+    earlyHelp { __typename ... on EarlyHelpSection { known
+      episodes { ...entry ... on EarlyHelpEpisode { start status summary } } } } } }
+fragment entry on Entry { id about redactedFields { field reason } }"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    households: int
+    samples: int
+    warmup: int
+    seconds: float  # per throughput level
+
+
+FULL = Sizes(
+    households=int(os.environ.get("BENCH_HUB_HOUSEHOLDS", "300")),  # the demo's population
+    samples=int(os.environ.get("BENCH_SAMPLES", "400")),
+    warmup=30,
+    seconds=float(os.environ.get("BENCH_SECONDS", "10")),
+)
+QUICK = Sizes(households=12, samples=6, warmup=2, seconds=0.5)
+
+
+# --- capturing what the adapters send -----------------------------------------------------
+@dataclass
+class Captured:
+    """The source requests of one hub read: SQL per database file, HTTP in order."""
+
+    sql: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    http: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(map(len, self.sql.values())) + len(self.http)
+
+
+class Capture:
+    """Records statements to the source databases and requests to the source servers while
+    `recording` is set. SQLAlchemy's class-level cursor event sees every engine's statements
+    (the adapters' included); httpx's transport sees each request as sent, auth included."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.databases = {
+            str(Path(sa.make_url(c["url"]).database or "").resolve())
+            for c in config.values()
+            if c["url"].startswith("sqlite")
+        }
+        self.origins = tuple(c["url"] for c in config.values() if c["url"].startswith("http"))
+        self.recording: Captured | None = None
+
+    def on_statement(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        database = str(Path(conn.engine.url.database or "").resolve())
+        if self.recording is not None and database in self.databases:
+            self.recording.sql.setdefault(database, []).append((statement, params))
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Capture]:
+        capture = self
+        send = httpx.AsyncHTTPTransport.handle_async_request
+
+        async def handle(self: Any, request: httpx.Request) -> httpx.Response:
+            url = str(request.url)
+            if capture.recording is not None and url.startswith(capture.origins):
+                headers = [(k, v) for k, v in request.headers.items() if k != "host"]
+                capture.recording.http.append((request.method, url, headers))
+            return await send(self, request)
+
+        event.listen(Engine, "before_cursor_execute", self.on_statement)
+        httpx.AsyncHTTPTransport.handle_async_request = handle  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            httpx.AsyncHTTPTransport.handle_async_request = send  # type: ignore[method-assign]
+            event.remove(Engine, "before_cursor_execute", self.on_statement)
+
+    @contextlib.contextmanager
+    def record(self) -> Iterator[Captured]:
+        self.recording = Captured()
+        try:
+            yield self.recording
+        finally:
+            self.recording = None
+
+
+# --- the floor: the same source requests from a plain client ------------------------------
+class Floor:
+    """Issues a captured read's source requests directly: one `sqlite3` connection per source
+    database (its statements in order, in a thread) and every HTTP request at once."""
+
+    def __init__(self, captured: Captured, client: httpx.AsyncClient) -> None:
+        self.captured = captured
+        self.client = client
+        self.connections = {
+            db: sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+            for db in captured.sql
+        }
+
+    def _sql(self, database: str) -> int:
+        db, rows = self.connections[database], 0
+        for statement, params in self.captured.sql[database]:
+            rows += len(db.execute(statement, params or ()).fetchall())
+        return rows
+
+    async def _http(self, method: str, url: str, headers: list[tuple[str, str]]) -> int:
+        response = await self.client.request(method, url, headers=headers)
+        if response.status_code >= 400:
+            raise RuntimeError(f"floor request answered {response.status_code}")
+        return len(response.content)
+
+    async def read(self) -> float:
+        """One read's source requests, all sources in parallel; wall milliseconds."""
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(asyncio.to_thread(self._sql, db) for db in self.connections),
+            *(self._http(*request) for request in self.captured.http),
+        )
+        return (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        for db in self.connections.values():
+            db.close()
+
+
+# --- the hub ------------------------------------------------------------------------------
+async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise RuntimeError(f"hub answered {response.status_code}: {body.get('errors')}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def walk_contact(client: httpx.AsyncClient) -> dict[str, str]:
+    """Find Ava, open a contact about her, advance it to research and record consent; the
+    record read's variables."""
+    found = await graphql(client, FIND, c={"familyName": "Thompson", "dateOfBirth": "2016-03-14"})
+    child = next(m["id"] for m in found["searchChildren"] if m["nhsNumber"] == SHOWCASE_NHS)
+    contact = {
+        "childIds": [child],
+        "rag": "RED",
+        "concern": "benchmark contact",
+        "referrer": {"type": "SCHOOL", "name": "Head teacher"},
+    }
+    contact_id = (await graphql(client, CREATE, input=contact))["createContact"]["id"]
+    await graphql(client, RESEARCH, id=contact_id)
+    await graphql(client, CONSENT, id=contact_id)
+    return {"id": child, "contact": contact_id}
+
+
+async def read(client: httpx.AsyncClient, variables: dict[str, str]) -> dict[str, Any]:
+    record: dict[str, Any] = (await graphql(client, RECORD, **variables))["child"]
+    not_ok = [(s["source"], s["status"]) for s in record["sources"] if s["status"] != "OK"]
+    if not_ok:
+        raise RuntimeError(f"sources not OK during the benchmark: {not_ok}")
+    if record["health"]["__typename"] != "HealthSection":
+        raise RuntimeError("the research read is redacted: the contact walk did not take")
+    return record
+
+
+def cpu_ms(pid: int) -> float:
+    """User + system CPU of process `pid` so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -49,93 +254,168 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure(base: str, token: str) -> dict[str, Any]:
+async def capture_read(base: str, token: str, capture: Capture) -> tuple[dict[str, str], Captured]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        found = (
-            await client.post(
-                "/graphql",
-                json={
-                    "query": SEARCH,
-                    "variables": {
-                        "c": {
-                            "givenName": "Ava",
-                            "familyName": "Thompson",
-                            "dateOfBirth": "2016-03-14",
-                        }
-                    },
-                },
-            )
-        ).json()["data"]["searchChildren"]
-        child_id = next(m["id"] for m in found if m["nhsNumber"] == "9434765919")
-        body = {"query": RECORD, "variables": {"id": child_id}}
+        variables = await walk_contact(client)
+        await read(client, variables)  # the first read fetches tokens and fills pools
+        with capture.record() as captured:
+            await read(client, variables)
+    if not captured.requests:
+        raise RuntimeError("captured no source requests for the read")
+    return variables, captured
 
-        overheads, totals = [], []
-        for _ in range(20):  # warm up connections and caches
-            await client.post("/graphql", json=body)
-        for _ in range(SAMPLES):
-            started = time.perf_counter()
-            response = await client.post("/graphql", json=body)
-            total_ms = (time.perf_counter() - started) * 1000
-            record = response.json()["data"]["child"]
-            assert all(s["status"] == "OK" for s in record["sources"]), record["sources"]
-            slowest = max(s["latencyMs"] for s in record["sources"])
-            totals.append(total_ms)
-            overheads.append(total_ms - slowest)
 
-        done = 0
-        stop = time.perf_counter() + THROUGHPUT_SECONDS
+async def load(
+    client: httpx.AsyncClient, variables: dict[str, str], clients: int, seconds: float
+) -> tuple[float, int]:
+    """Reads per second from `clients` concurrent clients for `seconds`, and how many failed
+    (e.g. DEADLINE_EXCEEDED when the hub's queue is longer than its request deadline)."""
+    done = errors = 0
+    stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < stop:
-                response = await client.post("/graphql", json=body)
-                response.raise_for_status()
+    async def worker() -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop:
+            try:
+                await read(client, variables)
                 done += 1
+            except RuntimeError:
+                errors += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - started
-    return {
-        "overhead_p50_ms": round(statistics.median(overheads), 2),
-        "overhead_p99_ms": round(percentile(overheads, 99), 2),
-        "total_p50_ms": round(statistics.median(totals), 2),
-        "total_p99_ms": round(percentile(totals, 99), 2),
-        "throughput_rps": round(done / elapsed, 1),
-        "samples": SAMPLES,
-        "concurrency": CONCURRENCY,
-        "store": "sqlite",
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return round(done / (time.perf_counter() - started), 1), errors
+
+
+async def measure(
+    base: str, pid: int, token: str, variables: dict[str, str], captured: Captured, sizes: Sizes
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=max(CLIENTS) + 8)
+    async with (
+        httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as client,
+        httpx.AsyncClient(timeout=30) as plain,
+    ):
+        floor = Floor(captured, plain)
+        try:
+            for _ in range(sizes.warmup):
+                await floor.read()
+                await read(client, variables)
+            floor_ms, hub_ms, floor_cpu = [], [], 0.0
+            hub_cpu_before = cpu_ms(pid)
+            for _ in range(sizes.samples):
+                cpu_started = time.process_time()
+                floor_ms.append(await floor.read())
+                floor_cpu += (time.process_time() - cpu_started) * 1000
+                started = time.perf_counter()
+                await read(client, variables)
+                hub_ms.append((time.perf_counter() - started) * 1000)
+            hub_cpu = (cpu_ms(pid) - hub_cpu_before) / sizes.samples
+        finally:
+            floor.close()
+
+        throughput, failed = {}, {}
+        for clients in CLIENTS:
+            done, errors = await load(client, variables, clients, sizes.seconds)
+            throughput[str(clients)], failed[str(clients)] = done, errors
+
+    floor_cpu /= sizes.samples
+    figures = {
+        "floor_p50_ms": statistics.median(floor_ms),
+        "floor_p99_ms": percentile(floor_ms, 99),
+        "hub_p50_ms": statistics.median(hub_ms),
+        "hub_p99_ms": percentile(hub_ms, 99),
+    }
+    figures["overhead_p50_ms"] = figures["hub_p50_ms"] - figures["floor_p50_ms"]
+    figures["overhead_p99_ms"] = figures["hub_p99_ms"] - figures["floor_p99_ms"]
+    figures |= {"hub_cpu_ms_per_read": hub_cpu, "floor_cpu_ms_per_read": floor_cpu}
+    rounded = {k: round(v, 2) for k, v in figures.items()}
+    return rounded | {
+        "cpu_ratio": round(hub_cpu / floor_cpu, 2) if floor_cpu else None,
+        "throughput_rps": throughput,
+        "throughput_failed_reads": failed,
     }
 
 
 @contextlib.contextmanager
-def hub_process(data_dir: Path, config: dict[str, Any]) -> Iterator[str]:
-    """`mash-hub serve` in its own process, so the load generator does not share its GIL."""
+def hub_process(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`mash-hub serve` in its own process; its base URL and pid."""
     port = sources.free_port()
-    env = {
-        **os.environ,
-        "MASH_DATA_DIR": str(data_dir),
-        "MASH_SOURCES": json.dumps(config),
-        "MASH_DEV_ISSUER": "true",
-    }
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
-        env=env,
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         sources.wait_until_up(f"http://127.0.0.1:{port}/readyz", timeout=60, process=process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
 
 
-def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+@contextlib.contextmanager
+def hub_store() -> Iterator[tuple[str, str | None]]:
+    """The store's name and URL (None: the embedded SQLite in the data folder)."""
+    if os.environ.get("BENCH_HUB_STORE", "sqlite") != "postgresql":
+        yield "sqlite", None
+        return
+    server = sa.make_url(PG_SERVER).set(drivername="postgresql")
+    admin = server.render_as_string(hide_password=False)
+    name = f"mash_bench_{uuid.uuid4().hex[:10]}"
+
+    async def execute(statement: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield "postgresql", server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    sizes = QUICK if quick else FULL
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        hub_store() as (store, database_url),
+        demo_sources(Path(tmp), say=lambda _: None, households=sizes.households) as config,
+    ):
         data_dir = Path(tmp)
-        with demo_sources(data_dir) as config, hub_process(data_dir, config) as base:
-            token = devissuer.mint(data_dir, "mash_social_worker")
-            return asyncio.run(measure(base, token))
+        token = devissuer.mint(data_dir, "mash_social_worker")
+        settings = Settings(
+            data_dir=data_dir, sources=config, dev_issuer=True, database_url=database_url
+        )
+        capture = Capture(config)
+        with capture.installed(), running_hub(settings) as base:
+            variables, captured = asyncio.run(capture_read(base, token, capture))
+        env = {
+            "MASH_DATA_DIR": str(data_dir),
+            "MASH_SOURCES": json.dumps(config),
+            "MASH_DEV_ISSUER": "true",
+            **({"MASH_DATABASE_URL": database_url} if database_url else {}),
+        }
+        with hub_process(env) as (base, pid):
+            figures = asyncio.run(measure(base, pid, token, variables, captured, sizes))
+    return figures | {
+        "source_requests_per_read": {
+            "sql_statements": sum(map(len, captured.sql.values())),
+            "http_requests": len(captured.http),
+        },
+        "samples": sizes.samples,
+        "throughput_seconds_per_level": sizes.seconds,
+        "store": store,
+        "households": sizes.households,
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "quick": quick,
+    }

@@ -112,20 +112,21 @@ def p(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100)[q - 1], 3)
 
 
-def run() -> dict[str, Any]:
+def run(quick: bool = False) -> dict[str, Any]:
+    rounds, slow_rounds = (4, 2) if quick else (ROUNDS, SLOW_ROUNDS)
     load_before = round(os.getloadavg()[0], 2)
     engine = PolicyEngine(PROJECT_ROOT / "policies")
     records = page()
     one_request(engine, records)  # warm the engine's cache: the steady state
-    warm = cpu_ms(lambda: one_request(engine, records))
-    cold = cpu_ms(lambda: one_request(engine, records), engine.clear_caches, SLOW_ROUNDS)
-    uncached = cpu_ms(lambda: per_record_uncached(engine, records), rounds=SLOW_ROUNDS)
+    warm = cpu_ms(lambda: one_request(engine, records), rounds=rounds)
+    cold = cpu_ms(lambda: one_request(engine, records), engine.clear_caches, slow_rounds)
+    uncached = cpu_ms(lambda: per_record_uncached(engine, records), rounds=slow_rounds)
     distinct = len({(k, labels, c) for k, labels, c, _ in records})
     return {
         "records_per_page": RECORDS,
         "fields_per_record": FIELDS,
-        "rounds": ROUNDS,
-        "slow_rounds": SLOW_ROUNDS,
+        "rounds": rounds,
+        "slow_rounds": slow_rounds,
         "policy_cpu_ms_p50": p(warm, 50),
         "policy_cpu_ms_p95": p(warm, 95),
         "policy_cold_engine_cpu_ms_p50": p(cold, 50),
@@ -135,6 +136,7 @@ def run() -> dict[str, Any]:
         "load_average_1m_before": load_before,
         "load_average_1m_after": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
+        "quick": quick,
         "cached_across_requests": "the engine's LRU of decisions per (policy request: roles, "
         "agency, team, purpose, contact facts; record class: kind and labels); the "
         "per-request table starts empty every request",

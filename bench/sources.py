@@ -77,7 +77,7 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-async def _measure(config: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+async def _measure(config: dict[str, Any], data_dir: Path, samples: int) -> dict[str, Any]:
     settings = Settings(data_dir=data_dir, sources=config)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/hub.sqlite3"
@@ -85,8 +85,8 @@ async def _measure(config: dict[str, Any], data_dir: Path) -> dict[str, Any]:
         store = Store(url)
         deadlines = {s: 10.0 for s in Source}
         service = RecordService(build_adapters(settings), deadlines, store)
-        sample = _children(data_dir, 2 * SAMPLE)
-        warmup, queries = sample[:SAMPLE], sample[SAMPLE:]
+        sample = _children(data_dir, 2 * samples)
+        warmup, queries = sample[:samples], sample[samples:]
         search_ms, record_ms, statuses = [], [], set()
         # Warm pools and caches as a running system has them, with other children than the
         # measured ones: no measured lookup repeats one already made.
@@ -127,12 +127,12 @@ async def _measure(config: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     }
 
 
-def _scale(households: int) -> dict[str, Any]:
-    data_dir = DATA / f"households-{households}"
+def _scale(households: int, root: Path = DATA, samples: int = SAMPLE) -> dict[str, Any]:
+    data_dir = root / f"households-{households}"
     started = time.perf_counter()
     with demo_sources(data_dir, households=households, seed=SEED) as config:
         ready_s = time.perf_counter() - started
-        figures = asyncio.run(_measure(config, data_dir))
+        figures = asyncio.run(_measure(config, data_dir, samples))
     result = {
         "households": households,
         "persons_per_source": _counts(data_dir),
@@ -143,8 +143,12 @@ def _scale(households: int) -> dict[str, Any]:
     return result
 
 
-def run() -> dict[str, Any]:
-    small, large = _scale(SMALL), _scale(LARGE)
+def run(quick: bool = False) -> dict[str, Any]:
+    if quick:  # tiny populations in a throw-away folder: checks the harness runs
+        with tempfile.TemporaryDirectory() as tmp:
+            small, large = _scale(20, Path(tmp), 3), _scale(40, Path(tmp), 3)
+    else:
+        small, large = _scale(SMALL), _scale(LARGE)
     search_ratio = large["search"]["p50_ms"] / small["search"]["p50_ms"]
     record_ratio = large["record"]["p50_ms"] / small["record"]["p50_ms"]
     return {
@@ -155,4 +159,6 @@ def run() -> dict[str, Any]:
         "small": small,
         "large": large,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "quick": quick,
     }
