@@ -29,6 +29,7 @@ candidate than the child does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -122,21 +123,27 @@ def given_agrees(a: str | None, b: str | None) -> bool:
     return _given_score(a, b) >= GIVEN_MIN
 
 
-def _subject_record(d: Demographics) -> linkage.Record:
-    return linkage.record(
-        "subject", d.given_name, d.family_name, d.date_of_birth, d.sex, d.postcodes, d.nhs_number
-    )
-
-
-def _source_record(r: SourcePerson) -> linkage.Record:
-    return linkage.record(
-        r.local_id, r.given_name, r.family_name, r.date_of_birth, r.sex, (r.postcode,), r.nhs_number
-    )
-
-
 def score(subject: Demographics, record: SourcePerson) -> linkage.Score:
     """The Fellegi–Sunter score of a subject against a source record (sibling-strict)."""
-    return linkage.default_model().score(_subject_record(subject), _source_record(record))
+    return _score(
+        (subject.given_name, subject.family_name, subject.date_of_birth, subject.sex,
+         subject.postcodes, subject.nhs_number),
+        (record.given_name, record.family_name, record.date_of_birth, record.sex,
+         (record.postcode,), record.nhs_number),
+    )  # fmt: skip
+
+
+# Every read scores the child against each source's candidates again, and the same pairs
+# recur read after read: cached on the demographics themselves (the shipped model is fixed
+# for the life of the process; a Score is immutable).
+Fields = tuple[str | None, str | None, date | None, str | None, tuple[str | None, ...], str | None]
+
+
+@functools.lru_cache(maxsize=32_768)
+def _score(subject: Fields, record: Fields) -> linkage.Score:
+    return linkage.default_model().score(
+        linkage.record("subject", *subject), linkage.record("record", *record)
+    )
 
 
 def _agreed(s: linkage.Score) -> tuple[str, ...]:
