@@ -32,6 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from .audit import AuditRecord
 from .auth import Actor
+from .settings import holiday_calendar
 from .store import (
     BreakGlassGrant,
     ConsentOverride,
@@ -160,6 +161,7 @@ class ContactSettings:
     )
     office_hours: tuple[int, int] = (9, 17)
     office_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    bank_holidays: str = "GB-ENG"  # see hub.settings.Settings.bank_holidays
     timezone: str = "Europe/London"
     break_glass_minutes: int = 60
     default_owning_team: str = "council-child-protection"
@@ -170,6 +172,7 @@ class ContactSettings:
             rag_hours=dict(settings.rag_hours),
             office_hours=tuple(settings.office_hours),
             office_days=tuple(settings.office_days),
+            bank_holidays=settings.bank_holidays,
             timezone=settings.timezone,
             break_glass_minutes=settings.break_glass_minutes,
             default_owning_team=settings.default_owning_team,
@@ -180,14 +183,17 @@ class ContactSettings:
 
 
 def add_office_hours(start: datetime, hours: float, cfg: ContactSettings) -> datetime:
-    """`start` plus `hours` counted only within office hours (local wall clock), in UTC."""
+    """`start` plus `hours` counted only within office hours (local wall clock; weekdays in
+    `office_days` that are not bank holidays), in UTC."""
     tz = ZoneInfo(cfg.timezone)
+    calendar = holiday_calendar(cfg.bank_holidays)  # a lazy dict: empty until asked
+    closed = () if calendar is None else calendar
     remaining = timedelta(hours=hours)
     at = start.astimezone(tz)
     day = at.date()
     opening, closing = cfg.office_hours
     for _ in range(3660):  # ten years of days: an impossible configuration cannot spin
-        if day.weekday() in cfg.office_days:
+        if day.weekday() in cfg.office_days and day not in closed:
             day_open = datetime.combine(day, time(opening), tz)
             day_close = datetime.combine(day, time(0), tz) + timedelta(hours=closing)
             begin = max(at, day_open)

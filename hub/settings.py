@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,6 +45,16 @@ class IssuerSetting(BaseModel):
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     roles: tuple[str, ...] | None = None
     agencies: tuple[str, ...] | None = None
+
+
+@functools.cache
+def holiday_calendar(name: str) -> holidays.HolidayBase | None:
+    """The public holidays of `name` ("GB-ENG"; "none": no calendar); NotImplementedError
+    for a country or subdivision the `holidays` package does not know."""
+    if name.lower() == "none":
+        return None
+    country, _, subdivision = name.partition("-")
+    return holidays.country_holidays(country, subdiv=subdivision or None)
 
 
 class IgSettings(BaseModel):
@@ -110,6 +122,9 @@ class Settings(BaseSettings):
     )
     office_hours: tuple[int, int] = (9, 17)
     office_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # Public holidays the office clock skips: "COUNTRY" or "COUNTRY-SUBDIVISION" as the
+    # `holidays` package knows them (GB-ENG, GB-WLS, GB-SCT, GB-NIR), or "none".
+    bank_holidays: str = "GB-ENG"
     timezone: str = "Europe/London"
     break_glass_minutes: int = Field(default=60, gt=0)
     # The council team notified about a flagged child with no open contact assigned to a team.
@@ -158,6 +173,19 @@ class Settings(BaseSettings):
     def _every_rating_has_hours(cls, value: dict[str, float]) -> dict[str, float]:
         if set(value) != {"RED", "AMBER", "GREEN"} or min(value.values()) <= 0:
             raise ValueError("rag_hours needs positive hours for RED, AMBER and GREEN")
+        return value
+
+    @field_validator("bank_holidays")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        if value.lower() != "none":
+            try:
+                holiday_calendar(value)
+            except NotImplementedError:
+                raise ValueError(
+                    f"unknown bank holiday calendar {value!r}: use COUNTRY or "
+                    "COUNTRY-SUBDIVISION as the holidays package names them (GB-ENG), or none"
+                ) from None
         return value
 
     @field_validator("office_hours")

@@ -85,6 +85,40 @@ def test_settings_read_timescales_office_hours_and_break_glass_from_the_environm
         Settings()
 
 
+def test_amber_received_on_christmas_eve_skips_the_bank_holidays() -> None:
+    # Thursday 24 December 2026, 16:00 in London: one office hour that day; Christmas Day
+    # (Friday), the weekend and Boxing Day observed (Monday 28th) are closed; five hours
+    # on Tuesday 29th from 09:00.
+    christmas_eve_4pm = datetime(2026, 12, 24, 16, 0, tzinfo=UTC)
+    due = svc.due_time(christmas_eve_4pm, "AMBER", CFG)
+    assert due == datetime(2026, 12, 29, 14, 0, tzinfo=UTC)
+    # without a calendar the same contact would fall due at 14:00 on Christmas Day
+    no_calendar = svc.ContactSettings(bank_holidays="none")
+    assert svc.due_time(christmas_eve_4pm, "AMBER", no_calendar) == datetime(
+        2026, 12, 25, 14, 0, tzinfo=UTC
+    )
+
+
+def test_bank_holidays_follow_the_configured_nation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from hub.settings import Settings
+
+    # 2 January 2027 is a Saturday; Scotland's 2 January holiday moves to Monday 4th (and
+    # New Year's Day observed is Friday 1st in both): a GREEN contact received on
+    # Thursday 31 December at 17:00 counts 24 office hours from Monday 4th in England,
+    # from Tuesday 5th in Scotland.
+    new_years_eve = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)
+    england = svc.due_time(new_years_eve, "GREEN", CFG)
+    monkeypatch.setenv("MASH_BANK_HOLIDAYS", "GB-SCT")
+    scotland = svc.due_time(new_years_eve, "GREEN", svc.ContactSettings.of(Settings()))
+    assert england == datetime(2027, 1, 6, 17, 0, tzinfo=UTC)
+    assert scotland == datetime(2027, 1, 7, 17, 0, tzinfo=UTC)
+    monkeypatch.setenv("MASH_BANK_HOLIDAYS", "GB-XYZ")
+    with pytest.raises(ValidationError, match="unknown bank holiday calendar 'GB-XYZ'"):
+        Settings()
+
+
 def test_office_hours_follow_local_summer_time() -> None:
     # 09:00 in London in June is 08:00 UTC
     monday_early = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
