@@ -25,7 +25,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import devissuer, igweb
+from . import accesslog, devissuer, igweb
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -80,6 +80,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
     `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    accesslog.install()
     from schema import schema  # composed here only: schema depends on hub, not the reverse
 
     state: dict[str, Any] = {}
