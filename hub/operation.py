@@ -31,7 +31,7 @@ from graphql import (
 )
 from starlette.requests import Request
 
-from . import audit
+from . import audit, messages
 from .audit import AuditRecord
 from .auth import AuthError, bearer_token
 from .context import Context
@@ -163,7 +163,7 @@ async def run_operation(
 
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
-        body["errors"] = [format_error(e, schema) for e in result.errors]
+        body["errors"] = [format_error(e, schema, document) for e in result.errors]
         codes = [e["extensions"]["code"] for e in body["errors"]]
         record.error_code = codes[0]
         if result.data is None and all(e.path is None for e in result.errors):
@@ -180,16 +180,20 @@ async def run_operation(
     return 200, body
 
 
-def format_error(error: GraphQLError, schema: Any) -> dict[str, Any]:
+def format_error(
+    error: GraphQLError, schema: Any, document: DocumentNode | None = None
+) -> dict[str, Any]:
     """Client-facing error: our own codes verbatim; request errors (syntax, validation,
-    variables) with any quoted input removed; anything else masked, logged without data."""
+    variables) saying what to do where `messages` knows the mistake, else with any quoted
+    input removed; anything else masked, logged without data."""
     code = (error.extensions or {}).get("code")
     if code in CLIENT_CODES:
         return {"message": error.message, "path": error.path, "extensions": {"code": code}}
     if error.path is None:
         locations = [{"line": loc.line, "column": loc.column} for loc in error.locations or []]
+        explained = messages.explain(error.message, document, schema._schema)
         return {
-            "message": sanitise(error.message, schema),
+            "message": explained or sanitise(error.message, schema),
             "locations": locations,
             "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
         }

@@ -227,3 +227,63 @@ def test_a_document_may_not_multiply_record_reads_without_limit(hub: Hub) -> Non
     body = post(hub, {"query": f"{{ {reads} }}"}).json()
     assert body["data"] is None and body["errors"]
     assert all_events(hub)[-1]["outcome"] == "invalid"
+
+
+PURPOSES = (
+    "MASH_SCREENING, MASH_RESEARCH, THRESHOLD_DECISION, S47_STRATEGY, S17_ASSESSMENT, "
+    "EARLY_HELP, SAR_RESPONSE, IG_AUDIT, BREAK_GLASS"
+)
+VARS = (
+    "query Find($c: PersonSearch!, $p: Purpose!) "
+    "{ searchChildren(criteria: $c, purpose: $p) { id } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"query": '{ searchChildren(criteria: {familyName: "Thompson"}) { id } }'},
+            "Argument 'purpose' of 'searchChildren' is required: name the purpose of use of "
+            f"this request, one of {PURPOSES}.",
+        ),
+        (
+            {
+                "query": '{ searchChildren(criteria: {familyName: "Thompson"}, '
+                "purpose: AVA) { id } }"
+            },
+            f"'purpose' is not a known Purpose: one of {PURPOSES}.",
+        ),
+        (
+            {"query": VARS, "variables": {"c": {"familyName": "Thompson"}, "p": "AVA"}},
+            f"Variable '$p' is not a known Purpose: one of {PURPOSES}.",
+        ),
+        (
+            {"query": VARS, "variables": {"c": {"familyName": "Thompson"}}},
+            f"Variable '$p' is required: one of {PURPOSES}.",
+        ),
+        (
+            {
+                "query": '{ searchChildren(criteria: {familyName: "Thompson", '
+                'dateOfBirth: "14/03/2016"}, purpose: MASH_SCREENING) { id } }'
+            },
+            "'dateOfBirth' is not a valid Date: expected a date written YYYY-MM-DD "
+            "(for example 2016-03-14).",
+        ),
+        (
+            {
+                "query": VARS,
+                "variables": {"c": {"dateOfBirth": "14/03/2016"}, "p": "MASH_SCREENING"},
+            },
+            "Variable '$c' at 'dateOfBirth' is not a valid Date: expected a date written "
+            "YYYY-MM-DD (for example 2016-03-14).",
+        ),
+    ],
+)
+def test_request_errors_name_the_argument_and_what_it_accepts(
+    hub: Hub, body: Any, message: str
+) -> None:
+    answer = post(hub, body).json()
+    assert [e["message"] for e in answer["errors"]] == [message]
+    assert answer["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "14/03" not in json.dumps(answer) and "AVA" not in answer["errors"][0]["message"]
