@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hub import linkage
+from hub import linkage, linkfile
 from hub.linkage import AUTO, Record
 
 GENERATED_HOUSEHOLDS = int(os.environ.get("BENCH_IDENTITY_HOUSEHOLDS", "20000"))
@@ -55,7 +55,7 @@ def _link_csv(
     `--one-to-one`); the pairs written and the seconds it took."""
     started = time.perf_counter()
     model = linkage.default_model().with_thresholds(auto=auto)
-    lrec, rrec = linkage.read_csv(left), linkage.read_csv(right)
+    lrec, rrec = linkfile.read(left).records, linkfile.read(right).records
     pairs, _ = linkage.link(lrec, rrec, model, train=train, one_to_one=one_to_one)
     linkage.write_pairs(out, lrec, rrec, pairs)
     seconds = time.perf_counter() - started
@@ -248,7 +248,7 @@ def generated(households: int = GENERATED_HOUSEHOLDS) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             lpath, rpath, truth = _generated_csvs(households, seed, Path(tmp))
             started = time.perf_counter()
-            left, right = linkage.read_csv(lpath), linkage.read_csv(rpath)
+            left, right = linkfile.read(lpath).records, linkfile.read(rpath).records
             scored, n, candidates = linkage.score_candidates(left, right, model, floor=0.0)
             seconds = time.perf_counter() - started
         runs[seed] = (left, right, scored, candidates, truth, n, seconds)

@@ -322,27 +322,46 @@ def link(
             help="Neither file holds a person twice: link each record's clear best candidate.",
         ),
     ] = False,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help="How dates of birth are written, as strptime codes (e.g. %d/%m/%Y); "
+            "default YYYY-MM-DD only."
+        ),
+    ] = None,
+    rejects: Annotated[
+        str | None,
+        typer.Option(help="Rejected rows written: file,line,reason (default: OUT.rejects.csv)."),
+    ] = None,
+    accept_rejects: Annotated[
+        bool,
+        typer.Option("--accept-rejects", help="Exit 0 even when rows were rejected."),
+    ] = False,
 ) -> None:
     """Batch-link two CSV files of people (columns id, given_name, family_name,
     date_of_birth, sex, postcode, nhs_number, and optionally address; empty = unknown).
     Writes one row per linked pair, one-to-one, with band auto or review and the match
-    weight as score."""
+    weight as score. A row that cannot be read as written (a date not in the expected
+    format or not a real date, a wrong number of fields, broken quoting, a repeated id) is
+    not guessed at: it goes to the rejects file with its line and reason, and the command
+    exits 1 unless --accept-rejects."""
     from pathlib import Path
 
     from rich.progress import Progress
 
-    from . import linkage
+    from . import linkage, linkfile
 
     left_path, right_path, out_path = Path(left), Path(right), Path(out)
+    rejects_path = Path(rejects) if rejects else out_path.with_suffix(".rejects.csv")
 
     started = time.perf_counter()
     try:
         model = linkage.load_model(Path(weights) if weights else None).with_thresholds(
             threshold_auto, threshold_review
         )
-        left_records = linkage.read_csv(left_path)
-        right_records = linkage.read_csv(right_path)
-    except linkage.LinkInputError as exc:
+        left_file = linkfile.read(left_path, date_format)
+        right_file = linkfile.read(right_path, date_format)
+    except linkfile.LinkInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except (OSError, ValueError, KeyError) as exc:
@@ -351,6 +370,7 @@ def link(
     if model.review > model.auto:
         typer.echo("error: the review threshold is above the auto threshold", err=True)
         raise typer.Exit(2)
+    left_records, right_records = left_file.records, right_file.records
     with Progress(transient=True) as progress:
         task = progress.add_task("scoring candidate pairs", total=None)
         pairs, candidates = linkage.link(
@@ -361,20 +381,37 @@ def link(
             train=train,
             one_to_one=one_to_one,
         )
+    rejected = left_file.rejects + right_file.rejects
+    written = out_path
     try:
         linkage.write_pairs(out_path, left_records, right_records, pairs)
+        written = rejects_path
+        if rejected or rejects_path.exists():  # never leave an older run's rejects beside
+            linkfile.write_rejects(rejects_path, rejected)
     except OSError as exc:
-        typer.echo(f"error: {out_path.name} cannot be written ({type(exc).__name__})", err=True)
+        typer.echo(f"error: {written.name} cannot be written ({type(exc).__name__})", err=True)
         raise typer.Exit(2) from None
     auto = sum(1 for p in pairs if p.band == linkage.AUTO)
     review = len(pairs) - auto
     typer.echo(
-        f"left {len(left_records)}, right {len(right_records)}, candidate pairs {candidates}\n"
-        f"auto {auto}, review {review}, unmatched left {len(left_records) - len(pairs)}, "
-        f"unmatched right {len(right_records) - len(pairs)}\n"
+        f"left: rows {left_file.rows}, read {len(left_records)}, "
+        f"rejected {len(left_file.rejects)}\n"
+        f"right: rows {right_file.rows}, read {len(right_records)}, "
+        f"rejected {len(right_file.rejects)}\n"
+        f"linked {len(pairs)} (auto {auto}, review {review}); "
+        f"unmatched left {len(left_records) - len(pairs)}, "
+        f"unmatched right {len(right_records) - len(pairs)}; candidate pairs {candidates}\n"
         f"thresholds: auto {model.auto:g}, review {model.review:g}; "
         f"{time.perf_counter() - started:.1f} s; wrote {out_path}"
+        + (f" and {len(rejected)} rejected row(s) to {rejects_path}" if rejected else "")
     )
+    if rejected and not accept_rejects:
+        typer.echo(
+            f"error: {len(rejected)} row(s) rejected, listed with line and reason in "
+            f"{rejects_path} (fix them, give --date-format, or pass --accept-rejects)",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 # --- audit (issue 6): integrity (verify, purge); exports join this group -------------------

@@ -866,40 +866,6 @@ def train(households: int, seed: int, random_pairs: int = 1_000_000) -> Model:
 CSV_COLUMNS = ("id", "given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
 
 
-class LinkInputError(Exception):
-    """An input file cannot be used. The message names the file and column, never a value."""
-
-
-def read_csv(path: Path) -> list[Record]:
-    """Records of a CSV file with CSV_COLUMNS (empty = unknown; other columns ignored)."""
-    import csv
-
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise LinkInputError(f"{path.name}: missing column(s) {', '.join(missing)}")
-            out = [
-                record(
-                    row["id"],
-                    row["given_name"],
-                    row["family_name"],
-                    row["date_of_birth"] or None,
-                    row["sex"],
-                    [row["postcode"]],
-                    row["nhs_number"],
-                    row.get("address"),
-                )
-                for row in reader
-            ]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LinkInputError(f"{path.name}: cannot be read ({type(exc).__name__})") from None
-    except csv.Error:
-        raise LinkInputError(f"{path.name}: not a readable CSV file") from None
-    return out
-
-
 @dataclass(frozen=True)
 class Pair:
     left: int

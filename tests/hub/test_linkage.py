@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub import linkage
+from hub import linkage, linkfile
 from hub.cli import app
 from hub.linkage import AUTO, FIELDS, LEVELS, REVIEW, record
 
@@ -200,9 +200,9 @@ def _write(path: Path, *rows: str, header: str = COLUMNS) -> Path:
 def test_link_command_writes_pairs_and_a_summary(tmp_path: Path) -> None:
     left = _write(
         tmp_path / "l.csv",
-        "L1,Ava,Thompson,2016-03-14,F,HT4 2QX,",
-        "L2,Noah,Thompson,2019-05-07,M,HT4 2QX,9434765927",
-        "L3,Zed,Nobody,1990-01-01,,,",
+        "L1,Ava,Thompson,2016-03-14,F,HT4 2QX,,x",
+        "L2,Noah,Thompson,2019-05-07,M,HT4 2QX,9434765927,y",
+        "L3,Zed,Nobody,1990-01-01,,,,",
         header=COLUMNS + ",ignored",
     )
     right = _write(
@@ -216,7 +216,8 @@ def test_link_command_writes_pairs_and_a_summary(tmp_path: Path) -> None:
         app, ["link", "--left", str(left), "--right", str(right), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "auto 2, review 0, unmatched left 1" in result.output
+    assert "linked 2 (auto 2, review 0); unmatched left 1" in result.output
+    assert "left: rows 3, read 3, rejected 0" in result.output
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert [r["left_id"] + r["right_id"] for r in rows] == ["L2R2", "L1R1"]
@@ -273,6 +274,64 @@ def test_link_command_rejects_an_unreadable_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "nope.csv: cannot be read" in result.output
+
+
+def test_link_command_rejects_uk_dates_ragged_rows_and_broken_quotes_with_lines(
+    tmp_path: Path,
+) -> None:
+    left = _write(
+        tmp_path / "l.csv",
+        "L1,Ava,Thompson,14/03/2016,F,HT4 2QX,",  # line 2: a UK date, not ISO
+        "L2,Noah,Thompson,2019-02-30,M,HT4 2QX,",  # 3: no such day
+        "L3,Jade,Thompson,1990-01-01,F,HT4 2QX,,extra",  # 4: a field too many
+        "L4,Zed,Nobody,2090-01-01,,,",  # 5: born in the future
+        "L5,Amy,Bell,2012-05-01,F,HT1 9DG,",  # 6: fine
+        "L5,Amy,Bell,2012-05-01,F,HT1 9DG,",  # 7: repeats line 6's id
+        'L6,"Ann,Bell,2012-05-01,F,HT1 9DG,',  # 8: a quote never closed
+        "L7,Tom,Bell,2013-05-01,M,HT1 9DG,",  # swallowed by the open quote
+    )
+    right = _write(tmp_path / "r.csv", "R1,Amy,Bell,2012-05-01,F,HT1 9DG,")
+    out = tmp_path / "pairs.csv"
+    args = ["link", "--left", str(left), "--right", str(right), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "left: rows 7, read 1, rejected 6" in result.output
+    assert "linked 1 (auto 1, review 0)" in result.output
+    with (tmp_path / "pairs.rejects.csv").open() as f:
+        rejects = [(r["file"], int(r["line"]), r["reason"]) for r in csv.DictReader(f)]
+    assert [(file, line) for file, line, _ in rejects] == [("l.csv", n) for n in (2, 3, 4, 5, 7, 8)]
+    reasons = [reason for _, _, reason in rejects]
+    assert "not YYYY-MM-DD" in reasons[0] and "--date-format" in reasons[0]
+    assert reasons[1] == "date_of_birth is not a real date"
+    assert reasons[2] == "8 fields where the header has 7"
+    assert reasons[3] == "date_of_birth is in the future"
+    assert reasons[4] == "id repeats the row on line 6"
+    assert "never closed" in reasons[5]
+    assert "Thompson" not in result.output + str(rejects) and "2016" not in str(rejects)
+    # told to accept them, the same run exits 0 and still lists them
+    accepted = CliRunner().invoke(app, [*args, "--accept-rejects"])
+    assert accepted.exit_code == 0, accepted.output
+    assert "6 rejected row(s)" in accepted.output
+
+
+def test_link_command_reads_dates_in_the_format_it_is_given(tmp_path: Path) -> None:
+    left = _write(tmp_path / "l.csv", "L1,Ava,Thompson,14/03/2016,F,HT4 2QX,")
+    right = _write(tmp_path / "r.csv", "R1,Ava,Thompson,2016-03-14,F,HT4 2QX,")
+    uk = _write(tmp_path / "uk.csv", "R1,Ava,Thompson,14/03/2016,F,HT4 2QX,")
+    out = tmp_path / "pairs.csv"
+    args = ["link", "--left", str(left), "--out", str(out), "--date-format", "%d/%m/%Y"]
+    result = CliRunner().invoke(app, [*args, "--right", str(uk)])
+    assert result.exit_code == 0, result.output
+    assert "linked 1 (auto 1, review 0)" in result.output
+    assert not (tmp_path / "pairs.rejects.csv").exists()
+    # the format applies to both files: the ISO file's row is now rejected, not misread
+    result = CliRunner().invoke(app, [*args, "--right", str(right)])
+    assert result.exit_code == 1
+    assert "right: rows 1, read 0, rejected 1" in result.output
+    # a date the format reads but no child has (the year 1403) is rejected, not linked
+    old = _write(tmp_path / "old.csv", "X1,Ava,Thompson,14/03/1403,F,HT4 2QX,")
+    (reject,) = linkfile.read(old, "%d/%m/%Y").rejects
+    assert (reject.line, reject.reason) == (2, "date_of_birth is before 1900")
 
 
 def test_batch_link_never_auto_links_a_parent_and_child_of_the_same_name() -> None:
@@ -390,7 +449,7 @@ def test_csv_address_column_is_optional_and_read_when_present(tmp_path: Path) ->
         "id,given_name,family_name,date_of_birth,sex,postcode,nhs_number,address\n"
         '1,Ava,Thompson,2016-03-14,F,HT4 2QX,,"14 Larch Close, Hilltown"\n'
     )
-    (r,) = linkage.read_csv(path)
+    (r,) = linkfile.read(path).records
     assert r.address == ("14", "larch", "close", "hilltown")
 
 
