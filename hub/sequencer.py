@@ -126,7 +126,8 @@ class Sequencer:
 
     async def _lead(self) -> bool:
         """True while this process holds the sequencer's role."""
-        if self.store.sqlite:
+        if self.store.sqlite:  # one process per embedded store: it always sequences
+            ACTIVE.set(1)
             return True
         if self._leader is not None:
             try:

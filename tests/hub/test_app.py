@@ -338,6 +338,13 @@ def test_explorer_is_served_on_get(hub: Hub) -> None:
     assert "mash_hub_operations_total" in httpx.get(f"{hub.url}/metrics", timeout=10).text
 
 
+def test_sequencer_gauge_reads_one_while_this_process_sequences(hub: Hub) -> None:
+    # on SQLite the one hub process always sequences; on PostgreSQL the only hub leads
+    ok(hub.gql("mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_SCREENING"}))
+    metrics = httpx.get(f"{hub.url}/metrics", timeout=10).text
+    assert "mash_hub_audit_sequencer_active 1.0" in metrics
+
+
 def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
     hub: Hub,
     source_config: dict[str, Any],
