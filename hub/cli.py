@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
 from . import devissuer
-from .settings import Settings
+from .settings import RUNNING_FILE, Settings
 
 app = typer.Typer(
     help="MASH Hub: one unified child record, policy-checked and audited.",
@@ -28,9 +30,15 @@ DEMO_HOUSEHOLDS = 300  # as hub.demo.stack: the demo's own seeding
 DEMO_SEED = 7
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(announce: bool = False, **overrides: Any) -> Settings:
+    """The settings (`Settings.load`); `announce`: say so when a running demo's file is
+    read, e.g. before serving with it."""
     try:
-        return Settings(**overrides)
+        settings = Settings.load(**overrides)
+        running = settings.data_dir / RUNNING_FILE
+        if announce and running.is_file():
+            typer.echo(f"configuration: the environment and {running}", err=True)
+        return settings
     except Exception as exc:  # pydantic's message names the bad setting
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -93,7 +101,7 @@ def serve(
 
     from .app import create_app
 
-    settings = _settings()
+    settings = _settings(announce=True)
     if not settings.issuers and not settings.dev_issuer:
         typer.echo("configuration error: no trusted issuer (set MASH_ISSUERS)", err=True)
         raise typer.Exit(2)
@@ -110,7 +118,7 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
     from .demo.stack import demo_sources
 
     base = _settings()
-    with demo_sources(base.data_dir, say=typer.echo) as config:
+    with demo_sources(base.data_dir, say=typer.echo) as config, _running(base, config):
         settings = _settings(sources=config, dev_issuer=True)
         devissuer.ensure_keys(settings.data_dir)
         typer.echo(
@@ -129,6 +137,16 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
+@contextlib.contextmanager
+def _running(settings: Settings, sources: dict[str, Any]) -> Iterator[None]:
+    """The demo's configuration in the data folder while it runs (see `Settings.load`)."""
+    path = settings.write_running(sources=sources, dev_issuer="true")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -141,9 +159,13 @@ def sources_check() -> None:
 
     from .app import build_adapters
 
-    settings = _settings()
+    settings = _settings(announce=True)
     if not settings.sources:
-        typer.echo("no sources configured (set MASH_SOURCES)", err=True)
+        typer.echo(
+            "no sources configured (set MASH_SOURCES, or start `mash-hub demo` with this "
+            "data folder)",
+            err=True,
+        )
         raise typer.Exit(2)
 
     async def check() -> bool:

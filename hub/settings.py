@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.base import Source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RUNNING_FILE = "hub.env"  # in the data folder: the running demo's configuration
 
 
 class SourceConfig(BaseModel):
@@ -220,6 +221,28 @@ class Settings(BaseSettings):
     def audit_signing_key(self) -> Path:
         """The Ed25519 checkpoint key (its public half beside it, `.pub`)."""
         return self.audit_key_file or self.data_dir / "audit-signing-key.pem"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """The settings every command runs with: the environment, then `RUNNING_FILE` in the
+        data folder where one exists (`mash-hub demo` writes its sources there while it
+        runs, so `mash-hub sources check` and the other commands see what the hub serves);
+        the environment wins over the file, `overrides` over both."""
+        first = cls(**overrides)
+        running = first.data_dir / RUNNING_FILE
+        if not running.is_file():
+            return first
+        return cls(_env_file=running, **overrides)
+
+    def write_running(self, **values: Any) -> Path:
+        """Write `values` (settings by field name) to `RUNNING_FILE` as MASH_* lines."""
+        lines = [
+            f"MASH_{name.upper()}='{json.dumps(value) if not isinstance(value, str) else value}'"
+            for name, value in values.items()
+        ]
+        path = self.data_dir / RUNNING_FILE
+        path.write_text("# written by mash-hub demo while it runs\n" + "\n".join(lines) + "\n")
+        return path
 
     @property
     def hub_database_url(self) -> str:

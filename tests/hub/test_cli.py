@@ -122,3 +122,41 @@ def test_demo_stops_the_sources_it_started_when_terminated(demo_data: Path, tmp_
     finally:
         demo.kill()
         demo.wait()
+
+
+def test_sources_check_reads_the_configuration_the_running_demo_serves(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    """`mash-hub demo` writes its sources into the data folder while it runs, so
+    `mash-hub sources check` (same data folder, nothing else set) checks those very
+    sources; once the demo stops, the file is gone and nothing is configured."""
+    data_dir = tmp_path / "var"
+    shutil.copytree(demo_data, data_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASH_")}
+    env["MASH_DATA_DIR"] = str(data_dir)
+    check = [sys.executable, "-m", "hub.cli", "sources", "check"]
+    port = sources.free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sources.wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=60, process=demo)
+        result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for source in ("POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"):
+            assert any(
+                line.startswith(source) and "ok (reachable, authenticated)" in line
+                for line in result.stdout.splitlines()
+            ), result.stdout
+        assert "hub.env" in result.stderr
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
+        assert not (data_dir / "hub.env").exists()
+        after = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
+        assert after.returncode == 2 and "no sources configured" in after.stderr
+    finally:
+        demo.kill()
+        demo.wait()
