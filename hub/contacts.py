@@ -32,6 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from .audit import AuditRecord
 from .auth import Actor
+from .bundle import Bundle, when
 from .settings import holiday_calendar
 from .store import (
     BreakGlassGrant,
@@ -370,7 +371,22 @@ async def facts_for(
     now: datetime,
     subject_id: str | None = None,
 ) -> ContactFacts:
-    """The facts about `contact_id` as they stand at `now`, from the actor's point of view.
+    """`load_facts` in a session of its own."""
+    async with store.sessions() as session:
+        return await load_facts(session, actor, purpose, contact_id, now, subject_id)
+
+
+async def load_facts(
+    session: AsyncSession,
+    actor: Actor,
+    purpose: str,
+    contact_id: str | None,
+    now: datetime,
+    subject_id: str | None = None,
+) -> ContactFacts:
+    """The facts about `contact_id` as they stand at `now`, from the actor's point of view,
+    in one statement (the contact, its children, research tasks, latest consent, whether
+    consent is overridden, and the actor's break-glass grants).
 
     `subject_id` (optional) is the child being read: a break-glass grant then counts only
     if it covers that child.
@@ -378,26 +394,79 @@ async def facts_for(
     Raises:
         ContactError: NOT_FOUND when `contact_id` names no contact.
     """
-    held = await active_grants(store, actor, now) if purpose == "BREAK_GLASS" else {}
+    cid = contact_uuid(contact_id) if contact_id is not None else None
+    ask = Bundle(session)
+    if purpose == "BREAK_GLASS":
+        ask.add(
+            "grants",
+            {
+                "subject_id": BreakGlassGrant.subject_id,
+                "id": BreakGlassGrant.id,
+                "granted_at": BreakGlassGrant.granted_at,
+            },
+            BreakGlassGrant.actor_subject == actor.subject,
+            BreakGlassGrant.actor_issuer == actor.issuer,
+            BreakGlassGrant.expires_at > now,
+            BreakGlassGrant.granted_at <= now,
+        )
+    if cid is not None:
+        ask.add(
+            "contact",
+            {
+                "id": Contact.id,
+                "stage": Contact.stage,
+                "assigned_staff": Contact.assigned_staff,
+                "assigned_teams": Contact.assigned_teams,
+                "decision": Contact.decision,
+                "strategy_held_at": Contact.strategy_held_at,
+            },
+            Contact.id == cid,
+        )
+        ask.add("subjects", {"id": ContactSubject.subject_id}, ContactSubject.contact_id == cid)
+        ask.add("tasks", {"agency": ResearchTask.agency}, ResearchTask.contact_id == cid)
+        ask.add(
+            "consent",
+            {"state": ConsentRecord.state, "scope": ConsentRecord.scope},
+            ConsentRecord.contact_id == cid,
+            order_by=(ConsentRecord.seq.desc(),),
+            limit=1,
+        )
+        ask.add(
+            "overrides", {"seq": ConsentOverride.seq}, ConsentOverride.contact_id == cid, limit=1
+        )
+    found = await ask.fetch()
+    # each child's newest grant (the latest granted, then the greatest id)
+    newest = {
+        g["subject_id"]: g["id"]
+        for g in sorted(found.get("grants", []), key=lambda g: (when(g["granted_at"]), g["id"]))
+    }
+    held = dict(sorted(newest.items()))
     grants, by_child = tuple(held), tuple(held.items())
-    if contact_id is None:
+    if cid is None:
         glass = bool(grants) if subject_id is None else subject_id in grants
         return ContactFacts(
             break_glass=glass, break_glass_subject_ids=grants, break_glass_grants=by_child
         )
-    contact = await get(store, contact_id)
-    subjects = tuple(s.subject_id for s in contact.subjects)
+    if not found["contact"]:
+        raise ContactError("no contact with this id", "NOT_FOUND")
+    contact = found["contact"][0]
+    subjects = tuple(sorted(s["id"] for s in found["subjects"]))
     wanted = {subject_id} if subject_id else set(subjects)
-    consent = latest_consent(contact)
+    consent = found["consent"][0] if found["consent"] else None
+    assigned = (
+        actor.subject in (contact["assigned_staff"] or ())
+        or (actor.team is not None and actor.team in (contact["assigned_teams"] or ()))
+        or any(t["agency"] == actor.agency for t in found["tasks"])
+    )
     return ContactFacts(
-        contact_id=contact.id,
-        stage=contact.stage,
-        assigned=works_on(contact, actor),
-        consent=consent.state if consent else None,
-        consent_scope=tuple(consent.scope) if consent else (),
-        override=bool(contact.overrides),
-        decision=contact.decision,
-        strategy_discussion=contact.strategy_held_at is not None,
+        contact_id=contact["id"],
+        stage=contact["stage"],
+        assigned=assigned,
+        consent=consent["state"] if consent else None,
+        consent_scope=tuple(consent["scope"] or ()) if consent else (),
+        override=bool(found["overrides"]),
+        decision=contact["decision"],
+        strategy_discussion=contact["strategy_held_at"] is not None,
         break_glass=bool(wanted & set(grants)),
         subject_ids=subjects,
         break_glass_subject_ids=grants,
@@ -407,8 +476,9 @@ async def facts_for(
 
 def works_on(contact: Contact, actor: Actor) -> bool:
     """Assigned by name or team, or of an agency with a research task on the contact: the
-    actor's relationship to it, as a fact. Who else works every contact (MASH managers) and
-    what each relationship sees is the policies' (contacts.polar `works_contact`)."""
+    actor's relationship to it, as a fact (`load_facts` asks the same of its rows). Who
+    else works every contact (MASH managers) and what each relationship sees is the
+    policies' (contacts.polar `works_contact`)."""
     return (
         actor.subject in contact.assigned_staff
         or (actor.team is not None and actor.team in contact.assigned_teams)

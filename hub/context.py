@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Labels
 
@@ -194,16 +195,22 @@ class Context:
             )
         return door
 
-    async def access(self, purpose: str, contact_id: str | None) -> Access:
+    async def access(
+        self, purpose: str, contact_id: str | None, session: AsyncSession | None = None
+    ) -> Access:
         """Start reading personal data for a purpose (and contact): the purpose goes on the
-        audit event, and the contact's facts are loaded once for the whole operation."""
+        audit event, and the contact's facts are loaded once for the whole operation (in
+        `session` when the caller has one open, e.g. a read's one unit of work)."""
         self.declare_purpose(purpose, contact_id)
         async with self._loading:  # resolvers of one operation may ask concurrently
             if self._access is None:
-                services = self.services
-                facts = await contacts.facts_for(
-                    services.store, self.actor, purpose, contact_id, services.clock()
-                )
+                services, now = self.services, self.services.clock()
+                if session is None:
+                    facts = await contacts.facts_for(
+                        services.store, self.actor, purpose, contact_id, now
+                    )
+                else:
+                    facts = await contacts.load_facts(session, self.actor, purpose, contact_id, now)
                 self._access = Access(services.policy, self.actor, purpose, self.audit, facts)
         return self._access
 

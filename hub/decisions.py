@@ -11,7 +11,7 @@ The analyst's reason is a note for other readers of the record: stored, never lo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -200,30 +200,7 @@ async def note_reviews(store: Store, subject_id: str, candidates: Sequence[Candi
         return
     for _ in range(2):
         async with store.writing() as session:
-            known = {
-                (r.source, r.source_record_id): r
-                for r in (
-                    await session.execute(
-                        select(LinkReview).where(LinkReview.subject_id == subject_id)
-                    )
-                ).scalars()
-            }
-            for c in candidates:
-                explanation = [list(w) for w in c.explanation]
-                row = known.get((c.source.value, c.source_record_id))
-                if row is None:
-                    session.add(
-                        LinkReview(
-                            subject_id=subject_id,
-                            source=c.source.value,
-                            source_record_id=c.source_record_id,
-                            score=c.score,
-                            explanation=explanation,
-                            first_seen_at=datetime.now(UTC),
-                        )
-                    )
-                elif (row.score, row.explanation) != (c.score, explanation):
-                    row.score, row.explanation = c.score, explanation
+            await stage_reviews(session, subject_id, candidates)
             if not (session.new or session.dirty):
                 return
             try:
@@ -231,6 +208,47 @@ async def note_reviews(store: Store, subject_id: str, candidates: Sequence[Candi
                 return
             except IntegrityError:  # noted concurrently by another request: read again
                 await session.rollback()
+
+
+async def stage_reviews(
+    session: AsyncSession, subject_id: str, candidates: Sequence[Candidate]
+) -> None:
+    """`note_reviews`' changes, added to `session` for its caller to commit."""
+    if not candidates:
+        return
+    known = {
+        (r.source, r.source_record_id): r
+        for r in (
+            await session.execute(select(LinkReview).where(LinkReview.subject_id == subject_id))
+        ).scalars()
+    }
+    for c in candidates:
+        explanation = [list(w) for w in c.explanation]
+        row = known.get((c.source.value, c.source_record_id))
+        if row is None:
+            session.add(
+                LinkReview(
+                    subject_id=subject_id,
+                    source=c.source.value,
+                    source_record_id=c.source_record_id,
+                    score=c.score,
+                    explanation=explanation,
+                    first_seen_at=datetime.now(UTC),
+                )
+            )
+        elif (row.score, row.explanation) != (c.score, explanation):
+            row.score, row.explanation = c.score, explanation
+
+
+def differ(
+    noted: Mapping[tuple[str, str], tuple[float, list[Any]]], candidates: Sequence[Candidate]
+) -> bool:
+    """Would noting these candidates change the queue as `noted` holds it?"""
+    return any(
+        noted.get((c.source.value, c.source_record_id))
+        != (c.score, [list(w) for w in c.explanation])
+        for c in candidates
+    )
 
 
 @dataclass(frozen=True)

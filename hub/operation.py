@@ -11,8 +11,10 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from functools import cache
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 from graphql import (
@@ -28,8 +30,11 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     parse,
+    validate,
 )
+from graphql.validation import ASTValidationRule
 from starlette.requests import Request
+from strawberry.extensions import SchemaExtension
 
 from . import audit, messages
 from .audit import AuditRecord
@@ -51,6 +56,88 @@ class BadRequest(Exception):
     def __init__(self, message: str, code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
         self.message, self.code = message, code
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One query text parsed and validated: its document (None if it does not parse, with
+    `parse_error`), whether it parses within the token limit, the validation errors (of a
+    document within the limit), and the audit's hash of it."""
+
+    query: str
+    document: DocumentNode | None
+    parse_error: GraphQLError | None
+    within_limit: bool
+    errors: tuple[GraphQLError, ...]
+    hash: str
+
+
+# The document the running operation prepared, so execution parses nothing again even
+# when the text is too long to cache.
+_CURRENT: ContextVar[Prepared | None] = ContextVar("prepared_document", default=None)
+
+
+class Documents:
+    """Parses and validates each distinct query text once (an LRU of `size` texts of at most
+    `max_chars`), with validation rules built once. Errors are strawberry's own: a document
+    over `max_tokens` fails as its token limiter does, and validation runs the same rules in
+    the same order, so clients see the same messages as with strawberry's limit extensions.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[type[ASTValidationRule]],
+        max_tokens: int,
+        size: int = 512,
+        max_chars: int = 32 * 1024,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.max_tokens = max_tokens
+        self.max_chars = max_chars
+        self._cached = lru_cache(maxsize=size)(self._prepare)
+
+    def prepare(self, schema: GraphQLSchema, query: str) -> Prepared:
+        current = _CURRENT.get()
+        if current is not None and current.query is query:
+            return current
+        if len(query) > self.max_chars:
+            return self._prepare(schema, query)
+        return self._cached(schema, query)
+
+    def _prepare(self, schema: GraphQLSchema, query: str) -> Prepared:
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
+            try:  # the whole text, for the audit hash and a plain syntax error
+                document = parse(query)
+            except GraphQLError as exc:
+                return Prepared(query, None, exc, False, (), audit.query_hash(None, query))
+            return Prepared(query, document, None, False, (), audit.query_hash(document, query))
+        errors = tuple(validate(schema, document, self.rules))
+        return Prepared(query, document, None, True, errors, audit.query_hash(document, query))
+
+    def extension(self) -> type[SchemaExtension]:
+        """A schema extension that hands strawberry the prepared document and its validation
+        errors, so it neither parses nor validates again."""
+        documents = self
+
+        class PreparedDocument(SchemaExtension):
+            def on_parse(self) -> Iterator[None]:
+                ctx = self.execution_context
+                prepared = documents.prepare(ctx.schema._schema, ctx.query or "")
+                if prepared.within_limit:
+                    ctx.graphql_document = prepared.document
+                else:  # strawberry parses and fails as its token limiter would
+                    ctx.parse_options["max_tokens"] = documents.max_tokens
+                yield
+
+            def on_validate(self) -> Iterator[None]:
+                ctx = self.execution_context
+                prepared = documents.prepare(ctx.schema._schema, ctx.query or "")
+                ctx.pre_execution_errors = list(prepared.errors)
+                yield
+
+        return PreparedDocument
 
 
 def error_body(message: str, code: str) -> dict[str, Any]:
@@ -124,12 +211,12 @@ async def run_operation(
 
     try:
         query, variables, operation_name = parse_payload(await read_body(request))
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            record.query_hash = audit.query_hash(None, query)
-            raise BadRequest(sanitise(exc.message, schema), "GRAPHQL_PARSE_FAILED") from None
-        record.query_hash = audit.query_hash(document, query)
+        prepared = schema.documents.prepare(schema._schema, query)
+        record.query_hash = prepared.hash
+        if prepared.document is None:
+            message = prepared.parse_error.message if prepared.parse_error else "syntax error"
+            raise BadRequest(sanitise(message, schema), "GRAPHQL_PARSE_FAILED")
+        document = prepared.document
         op = select_operation(document, operation_name)
     except BadRequest as exc:
         record.outcome, record.error_code = "invalid", exc.code
@@ -149,6 +236,7 @@ async def run_operation(
         purpose_header=request.headers.get("x-purpose-of-use"),
         contact_header=request.headers.get("x-contact-id"),
     )
+    token = _CURRENT.set(prepared)
     try:
         async with asyncio.timeout(settings.request_deadline_ms / 1000):
             result = await schema.execute(
@@ -160,6 +248,8 @@ async def run_operation(
     except TimeoutError:
         record.outcome, record.error_code = "error", "DEADLINE_EXCEEDED"
         return 504, error_body("the request ran past its deadline", "DEADLINE_EXCEEDED")
+    finally:
+        _CURRENT.reset(token)
 
     body: dict[str, Any] = {"data": result.data}
     if result.errors:

@@ -58,13 +58,14 @@ async def _open_contact_teams(session: AsyncSession, subject_id: str) -> list[li
     return [list(teams or ()) for teams in rows.scalars()]
 
 
-def _owner(open_teams: list[list[str]], default: str) -> str:
+def owner_of(open_teams: Sequence[Sequence[str]], default: str) -> str:
+    """The first team of the newest open contact that names one, else `default`."""
     return next((str(teams[0]) for teams in open_teams if teams), default)
 
 
 async def owning_team(session: AsyncSession, subject_id: str, default: str) -> str:
     """The team assigned to the child's newest open contact, else the configured team."""
-    return _owner(await _open_contact_teams(session, subject_id), default)
+    return owner_of(await _open_contact_teams(session, subject_id), default)
 
 
 async def owner(store: Store, subject_id: str, cfg: ContactSettings) -> str:
@@ -280,34 +281,6 @@ async def _past(session: AsyncSession, subject_id: str, limit: int) -> list[Past
         .limit(limit)
     )
     return [PastAccess(as_utc(r[0]), *r[1:]) for r in rows]
-
-
-@dataclass(frozen=True)
-class ReadContext:
-    """What a child read needs from the workflow, fetched in one session: the items their
-    agencies withheld, the owning team (flagged children only) and the earlier reads."""
-
-    withheld: dict[tuple[str, str], WithheldItem]
-    owning_team: str | None
-    past: list[PastAccess]
-    open_contact: bool = False
-
-
-async def read_context(
-    store: Store,
-    subject_id: str,
-    items: Iterable[tuple[str, str]],
-    is_flagged: bool,
-    cfg: ContactSettings,
-) -> ReadContext:
-    async with store.sessions() as session:
-        open_teams = await _open_contact_teams(session, subject_id)
-        return ReadContext(
-            withheld=await _withheld(session, items),
-            owning_team=_owner(open_teams, cfg.default_owning_team) if is_flagged else None,
-            past=await _past(session, subject_id, 25),
-            open_contact=bool(open_teams),
-        )
 
 
 def notify_read(

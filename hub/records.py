@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import (
     Adapter,
@@ -212,6 +213,19 @@ class AssembledRecord:
     residents: list[HouseholdMember] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the hub store holds about a child that a read starts from: the subject, the
+    analysts' active link decisions and, where the caller loaded them, the active decisions
+    on residents of the child's address (by resident id) and the review-band candidates
+    already noted ((source, record id) -> (score, explanation)); None: ask the store."""
+
+    subject: Subject
+    decisions: Mapping[decisions.Pair, LinkDecision]
+    residents: Mapping[str, HouseholdDecision] | None = None
+    reviews: Mapping[tuple[str, str], tuple[float, list[Any]]] | None = None
+
+
 def age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
@@ -335,10 +349,17 @@ class RecordService:
         return matches, {s: a.status for s, a in answers.items()}
 
     async def assemble(self, subject_id: str) -> AssembledRecord | None:
-        """The child's record from every source, or None if the hub knows no such child."""
+        """The child's record from every source, or None if the hub knows no such child
+        (loading what the hub knows of the child on its own; `hub.reader` loads it with the
+        rest of a read and calls `gather`)."""
         subject = await self._load(subject_id)
         if subject is None:
             return None
+        return await self.gather(Known(subject, await decisions.active(self.store, subject_id)))
+
+    async def gather(self, known: Known) -> AssembledRecord:
+        """The child's record from every source, starting from what the hub knows of them."""
+        subject, subject_id, decided = known.subject, known.subject.id, known.decisions
         d = Demographics(
             subject.nhs_number,
             subject.given_name,
@@ -350,7 +371,6 @@ class RecordService:
             subject.uprn,
         )
         query = PersonQuery(d.nhs_number, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
-        decided = await decisions.active(self.store, subject_id)
 
         async def find(source: Source, adapter: Adapter) -> SourceAnswer:
             candidates = list(await adapter.search(query))
@@ -373,9 +393,8 @@ class RecordService:
             a.household = [p for p, _, _ in a.at_home]
             own = {c.local_id for c, _ in a.linked}
             a.related = [(p, r) for p, r in a.related if p.local_id not in own]
-        household, unconfirmed = await self._household_members(subject_id, d, answers)
+        household, unconfirmed = await self._household_members(known, d, answers)
         await self._read_items(answers, household)
-        await self._note_reviews(subject_id, answers)
         return AssembledRecord(subject_id, d, answers, household, unconfirmed)
 
     async def _read_items(
@@ -406,7 +425,7 @@ class RecordService:
             a.status = OK if wanted[source] else NOT_KNOWN
 
     async def _household_members(
-        self, subject_id: str, d: Demographics, answers: Mapping[Source, SourceAnswer]
+        self, known: Known, d: Demographics, answers: Mapping[Source, SourceAnswer]
     ) -> tuple[list[HouseholdMember], list[HouseholdMember]]:
         """(household, unconfirmed residents): the people the sources relate to the child
         or record at the child's home, each with its basis. Their records are grouped into
@@ -435,7 +454,8 @@ class RecordService:
                 basis.setdefault((p.source, p.local_id), []).append(
                     Basis(SOURCE_RELATION, p.source, relation)
                 )
-        ids = await self._subjects_for([c.demographics for c in clusters])
+        subject_id = known.subject.id
+        ids = await self._settle(known, [c.demographics for c in clusters], _reviews(answers))
         people = [
             HouseholdMember(
                 i,
@@ -446,7 +466,10 @@ class RecordService:
             if i != subject_id  # the child's own record the guard held back is not kin
         ]
         at_large = [m.subject_id for m in people if any(not b.confirmed for b in m.basis)]
-        decided = await residents.active(self.store, subject_id, at_large)
+        if known.residents is None:
+            decided = await residents.active(self.store, subject_id, at_large)
+        else:
+            decided = {r: known.residents[r] for r in at_large if r in known.residents}
         people = [_decided(m, decided.get(m.subject_id)) for m in people]
         return [m for m in people if m.counts], [m for m in people if not m.counts]
 
@@ -494,19 +517,6 @@ class RecordService:
             if place[h] in (crowded_uprn if how == "uprn" else crowded_any)
         }
 
-    async def _note_reviews(self, subject_id: str, answers: dict[Source, SourceAnswer]) -> None:
-        """Queue the review-band candidates for an analyst. The queue is a by-product of
-        reading: a store failure here must not fail the read (the next read notes them)."""
-        candidates = [
-            decisions.Candidate(p.source, p.local_id, link.score, weights_of(link))
-            for a in answers.values()
-            for p, link in a.reviews
-        ]
-        try:
-            await decisions.note_reviews(self.store, subject_id, candidates)
-        except Exception as exc:
-            log.warning("review candidates not noted: %s", type(exc).__name__)
-
     async def _load(self, subject_id: str) -> Subject | None:
         async with self.store.sessions() as session:
             return await session.get(Subject, subject_id)
@@ -517,24 +527,9 @@ class RecordService:
         A subject first seen without its NHS number is found again by name and date of birth
         and gains the number; search keys seen (postcodes, current address) are remembered.
         """
-        keys = [identity.identity_key(d) for d in people]
-        demo_keys = [identity.demographic_key(d) for d in people]
         for _ in range(2):
             async with self.store.writing() as session:
-                known = list(
-                    (
-                        await session.execute(
-                            select(Subject).where(
-                                Subject.identity_key.in_(set(keys))
-                                | Subject.demographic_key.in_(set(demo_keys))
-                            )
-                        )
-                    ).scalars()
-                )
-                ids = [
-                    self._resolve(session, known, key, demo_key, d)
-                    for key, demo_key, d in zip(keys, demo_keys, people, strict=True)
-                ]
+                ids, _changed = await self._match(session, people)
                 try:
                     if session.new or session.dirty:
                         await session.commit()
@@ -542,6 +537,65 @@ class RecordService:
                 except IntegrityError:  # created concurrently: read them back
                     await session.rollback()
         raise RuntimeError("subjects could not be created")
+
+    async def _settle(
+        self, known: Known, people: Sequence[Demographics], reviews: Sequence[decisions.Candidate]
+    ) -> list[str]:
+        """The household's subject ids (`_subjects_for`), with the review-band candidates
+        noted for the review queue, in at most one write: none when the store already holds
+        both as they are (read first, outside SQLite's turn for writers). The queue is a
+        by-product of reading: a store failure noting it alone does not fail the read."""
+        ids: list[str] = []
+        subjects_change = False
+        if people:
+            async with self.store.sessions() as session:
+                ids, subjects_change = await self._match(session, people)
+        noted = known.reviews
+        reviews_change = bool(reviews) and (noted is None or decisions.differ(noted, reviews))
+        if not (subjects_change or reviews_change):
+            return ids
+        try:
+            for _ in range(2):
+                async with self.store.writing() as session:
+                    ids, _changed = await self._match(session, people)
+                    await decisions.stage_reviews(session, known.subject.id, reviews)
+                    try:
+                        if session.new or session.dirty:
+                            await session.commit()
+                        return ids
+                    except IntegrityError:  # written concurrently: read again
+                        await session.rollback()
+            raise RuntimeError("subjects could not be created")
+        except Exception as exc:
+            if subjects_change:
+                raise
+            log.warning("review candidates not noted: %s", type(exc).__name__)
+            return ids
+
+    async def _match(
+        self, session: AsyncSession, people: Sequence[Demographics]
+    ) -> tuple[list[str], bool]:
+        """(ids, whether the session now holds new or changed subjects): see `_resolve`."""
+        if not people:
+            return [], False
+        keys = [identity.identity_key(d) for d in people]
+        demo_keys = [identity.demographic_key(d) for d in people]
+        known = list(
+            (
+                await session.execute(
+                    select(Subject).where(
+                        Subject.identity_key.in_(set(keys))
+                        | Subject.demographic_key.in_(set(demo_keys))
+                    )
+                )
+            ).scalars()
+        )
+        ids = [
+            self._resolve(session, known, key, demo_key, d)
+            for key, demo_key, d in zip(keys, demo_keys, people, strict=True)
+        ]
+        changed = bool(session.new) or any(session.is_modified(o) for o in session.dirty)
+        return ids, changed
 
     @staticmethod
     def _resolve(
@@ -585,6 +639,15 @@ class RecordService:
             by_key.uprn = d.uprn  # the same home, with its property reference
         by_key.sex = by_key.sex or d.sex
         return by_key.id
+
+
+def _reviews(answers: Mapping[Source, SourceAnswer]) -> list[decisions.Candidate]:
+    """The review-band candidates of every source, for the analysts' queue."""
+    return [
+        decisions.Candidate(p.source, p.local_id, link.score, weights_of(link))
+        for a in answers.values()
+        for p, link in a.reviews
+    ]
 
 
 def _links(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql import GraphQLError, specified_rules
+from strawberry.extensions.max_aliases import create_validator as aliases_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from hub.operation import Documents
 
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
@@ -36,21 +35,34 @@ class Mutation(IdentityMutations, ContactMutations):
     pass
 
 
+# Bounds on one operation: each `child` fans out to every source, so a document may not
+# multiply them without limit. The rules are strawberry's own (as its QueryDepthLimiter,
+# MaxAliasesLimiter and MaxTokensLimiter extensions add them, in the same order), built once.
+MAX_TOKENS = 4000
+RULES = (
+    *specified_rules,
+    depth_limit(12, None),
+    aliases_limit(10),
+    MaybeNullValidationRule,
+    OneOfInputValidationRule,
+)
+
+
 class HubSchema(strawberry.federation.Schema):
+    # Each distinct document parsed and validated once (hub.operation).
+    documents = Documents(RULES, MAX_TOKENS)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs errors with the query text, which may hold names typed inline;
         the hub logs its own masked summary instead (hub.app)."""
 
 
-# Bounds on one operation: each `child` fans out to every source, so a document may not
-# multiply them without limit.
-LIMITS: list[Callable[[], SchemaExtension]] = [
-    lambda: QueryDepthLimiter(max_depth=12),
-    lambda: MaxAliasesLimiter(max_alias_count=10),
-    lambda: MaxTokensLimiter(max_token_count=4000),
-]
-
-schema = HubSchema(query=Query, mutation=Mutation, types=[ChildRecord, Person], extensions=LIMITS)
+schema = HubSchema(
+    query=Query,
+    mutation=Mutation,
+    types=[ChildRecord, Person],
+    extensions=[HubSchema.documents.extension()],
+)
 
 
 def sdl() -> str:

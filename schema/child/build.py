@@ -1,4 +1,4 @@
-"""Turn what the record service assembled into the GraphQL view this reader may see.
+"""Turn what the reader read into the GraphQL view this reader may see.
 
 Every section, item and field goes through `Access.decide`; a withheld one becomes a typed
 `Redaction` or `FieldRedaction`, never a silent null.
@@ -17,7 +17,7 @@ import strawberry
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub import oversight
 from hub.context import Access, Context
-from hub.policy import Resource
+from hub.reader import ChildRead, Reader, valid_contact_id
 from hub.records import OK, REVIEW, AssembledRecord, HouseholdMember, SourceAnswer, weights_of
 from hub.records import ChildMatch as Match
 from hub.store import WithheldItem
@@ -64,12 +64,6 @@ PERSON_FIELDS = (
     "postcode",
     "address",
 )
-
-
-def valid_contact_id(contact_id: str | None) -> str | None:
-    if contact_id is not None and not (0 < len(contact_id) <= 64 and contact_id.isprintable()):
-        raise client_error("contactId is not a valid contact id", "BAD_USER_INPUT")
-    return contact_id
 
 
 async def open_access(ctx: Context, purpose: Purpose, contact_id: str | None) -> Access:
@@ -128,52 +122,27 @@ def child_match(match: Match, ctx: Context, access: Access) -> t.ChildMatch:
     )
 
 
-async def child_record(ctx: Context, access: Access, subject_id: str) -> t.ChildRecord | None:
-    """The child's record as this reader may see it. Without a relationship to the child
-    (rule 2) no source is asked and every part comes back withheld, typed."""
-    ctx.audit.subjects[subject_id] = "child"
-    relationship = access.relationship(subject_id)
-    if not relationship.allowed:
-        return withheld_record(subject_id, access, relationship.reason)
-    record = await ctx.services.records.assemble(subject_id)
+def child_record(read: ChildRead) -> t.ChildRecord:
+    """The child's record as the reader read it, each part decided through its door:
+    withheld, typed, where the reader has no relationship to the child (rule 2)."""
+    access, record = read.access, read.record
     if record is None:
-        raise client_error("no child with this id", "NOT_FOUND")
-    note_glass_read(ctx, access, subject_id)
-    s = ctx.services
-    pairs = [(src.value, i.local_id) for src, a in record.answers.items() for i in a.items]
-    plans = oversight.plan_flags(record)
-    seen = await oversight.read_context(s.store, subject_id, pairs, bool(plans), s.contacts)
-    view = ChildView(record, access, seen.withheld)
+        return withheld_record(read.subject_id, access, read.withheld_reason)
+    view = ChildView(record, access, read.withheld)
     child = view.build()
     if view.part("child.household", "household"):
         for member in record.household:
-            ctx.audit.subjects.setdefault(member.subject_id, "household_member")
-    if seen.owning_team is not None:
-        notify_owner(ctx, access, subject_id, plans, seen.owning_team)
+            access.audit.subjects.setdefault(member.subject_id, "household_member")
     if view.part("child.flags", "flags"):
         child.flags = t.ChildFlags(
-            child_protection="CPP" in plans,
-            looked_after="LAC" in plans,
-            open_contact=seen.open_contact,
+            child_protection="CPP" in read.plans,
+            looked_after="LAC" in read.plans,
+            open_contact=read.open_contact,
         )
     if view.part("child.access_log", "previouslyAccessedBy"):
-        child.previously_accessed_by = [past_access(access, p) for p in seen.past]
+        child.previously_accessed_by = [past_access(access, p) for p in read.past]
     child.redacted_fields = view.redacted_parts
     return child
-
-
-def notify_owner(
-    ctx: Context, access: Access, subject_id: str, plans: frozenset[str], team: str
-) -> None:
-    """Rule 16: reading a flagged child tells the owning team, where the policy says so. The
-    decision is noted on the event whoever reads, so IG's FLAGGED_NO_CONTACT anomaly sees
-    every flagged read, the owning team's own included (the fact, never the plan)."""
-    flags = tuple(sorted({"CPP": "child_protection", "LAC": "looked_after"}[p] for p in plans))
-    child = Resource("child", "council", flags=flags, owner_team=team)
-    said = ("OWNING_TEAM_NOTIFIED", "READER_IN_OWNING_TEAM")
-    if access.applies("notify_owner", child, said):
-        purpose = access.request.purpose
-        oversight.notify_read(ctx.audit, ctx.actor, subject_id, team, purpose, ctx.services.clock())
 
 
 def past_access(access: Access, p: oversight.PastAccess) -> PastAccess:
@@ -187,14 +156,6 @@ def past_access(access: Access, p: oversight.PastAccess) -> PastAccess:
         purpose=p.purpose,
         staff=None if "staff_name" in entry.hidden_fields else p.actor,
     )
-
-
-def note_glass_read(ctx: Context, access: Access, subject_id: str) -> None:
-    """A read under break-glass names its grant on the audit event (the first, if one
-    operation reads several children), so IG's review queue can count the grant's reads."""
-    grant = access.facts.grant_for(subject_id)
-    if access.request.purpose == "BREAK_GLASS" and grant and ctx.audit.break_glass is None:
-        ctx.audit.break_glass = {"grant_id": grant, "use": "READ"}
 
 
 def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.ChildRecord:
@@ -225,13 +186,13 @@ def withheld_person(
 
 
 async def child_reference(ctx: Context, id: str) -> t.ChildRecord | None:
-    """Federation `_entities`: same policy and audit as `child`. Entity references carry no
-    arguments, so the purpose comes from the `X-Purpose-Of-Use` header and the contact from
-    `X-Contact-Id`."""
+    """Federation `_entities`: the same reader, policy and audit as `child`. Entity
+    references carry no arguments, so the purpose comes from the `X-Purpose-Of-Use` header
+    and the contact from `X-Contact-Id`."""
     sid = subject_id(id)
-    ctx.audit.subjects[sid] = "child"
-    access = await open_access(ctx, _header_purpose(ctx), ctx.contact_header or None)
-    return await child_record(ctx, access, sid)
+    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
+    purpose = _header_purpose(ctx).value
+    return child_record(await Reader(ctx).child(sid, purpose, ctx.contact_header or None))
 
 
 async def person_reference(ctx: Context, id: str) -> t.Person | None:

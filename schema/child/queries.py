@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from hub.context import Context
+from hub.reader import Reader
 
 from ..common import Purpose
 from . import build
@@ -34,7 +35,6 @@ class ChildQueries:
         purpose: Purpose,
         contact_id: strawberry.ID | None = strawberry.UNSET,
     ) -> ChildRecord | None:
-        subject_id = build.subject_id(id)
-        info.context.audit.subjects[subject_id] = "child"  # an attempt is audited too
-        access = await build.open_access(info.context, purpose, contact_id or None)
-        return await build.child_record(info.context, access, subject_id)
+        reader = Reader(info.context)
+        read = await reader.child(build.subject_id(id), purpose.value, contact_id or None)
+        return build.child_record(read)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from adapters.base import Source
 from hub import decisions, residents
 from hub.context import Access, Context
+from hub.reader import valid_contact_id
 
-from ..child.build import subject_id, valid_contact_id
+from ..child.build import subject_id
 from ..common import Purpose, RedactionReason, client_error
 from .types import HouseholdDecision, LinkDecision
 

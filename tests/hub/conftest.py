@@ -22,7 +22,7 @@ from hub.settings import Settings
 @dataclass
 class FakeContacts:
     """Stands in for the contact workflow in end-to-end tests: a contact added here has the
-    facts the test gives it; any other contact id goes to the real `facts_for`."""
+    facts the test gives it; any other contact id goes to the real `load_facts`."""
 
     facts: dict[str, ContactFacts] = field(default_factory=dict)
 
@@ -38,10 +38,10 @@ FAKE_CONTACTS = FakeContacts()
 
 @pytest.fixture(scope="session")
 def fake_contacts() -> Iterator[FakeContacts]:
-    real = contacts.facts_for
+    real = contacts.load_facts
 
-    async def facts_for(
-        store: Any,
+    async def load_facts(
+        session: Any,
         actor: Actor,
         purpose: str,
         contact_id: str | None,
@@ -50,10 +50,10 @@ def fake_contacts() -> Iterator[FakeContacts]:
     ) -> ContactFacts:
         if contact_id in FAKE_CONTACTS.facts:
             return FAKE_CONTACTS.facts[contact_id]
-        return await real(store, actor, purpose, contact_id, now, subject_id)
+        return await real(session, actor, purpose, contact_id, now, subject_id)
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(contacts, "facts_for", facts_for)
+    patch.setattr(contacts, "load_facts", load_facts)
     yield FAKE_CONTACTS
     patch.undo()
 

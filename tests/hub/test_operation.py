@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,34 @@ def test_request_errors_name_the_argument_and_what_it_accepts(
     assert [e["message"] for e in answer["errors"]] == [message]
     assert answer["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "14/03" not in json.dumps(answer) and "AVA" not in answer["errors"][0]["message"]
+
+
+def test_each_distinct_document_is_parsed_and_validated_once(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graphql
+
+    from hub import operation
+
+    calls: list[str] = []
+
+    def counted(name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(operation, "parse", counted("parse", graphql.parse))
+    monkeypatch.setattr(operation, "validate", counted("validate", graphql.validate))
+    query = f"query Once {{ __typename }}  # {uuid.uuid4()}: a text no other run sends"
+    for _ in range(3):
+        assert ok(hub.gql("mash_social_worker", query)) == {"__typename": "Query"}
+    assert calls == ["parse", "validate"]
+    # over the token limit: refused as before, as a validation failure, never cached as valid
+    long = "{ " + " ".join(["__typename"] * 4001) + " }"
+    for _ in range(2):
+        body = hub.gql("mash_social_worker", long).json()
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert "4000 tokens" in body["errors"][0]["message"]
