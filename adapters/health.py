@@ -2,7 +2,8 @@
 
 Config: {"url": FHIR base URL, e.g. "http://127.0.0.1:8081/fhir" (required), "token":
 bearer token (optional), "timeout_s": budget of one call, "retries": extra attempts after a
-5xx/429/connection failure (default 2), "page_size": `_count` per search page (optional)}.
+5xx/429/connection failure (default 2), "page_size": `_count` per search page (optional),
+"max_connections" / "max_keepalive": the connection pool's bounds (default 20 / 10)}.
 
 FHIR search combines parameters with AND; a PersonQuery wants every patient matching ANY key,
 so the adapter makes one search per key, concurrently, and unions the results by id. Content
@@ -152,7 +153,10 @@ class HealthAdapter:
             headers["Authorization"] = f"Bearer {token}"
         try:
             client = httpx.AsyncClient(
-                base_url=settings.url, headers=headers, event_hooks=event_hooks
+                base_url=settings.url,
+                headers=headers,
+                event_hooks=event_hooks,
+                limits=settings.limits(),
             )
         except (httpx.InvalidURL, TypeError, ValueError):
             raise SourceMisconfigured("invalid FHIR base URL for health source") from None
