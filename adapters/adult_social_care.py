@@ -5,6 +5,7 @@ Config: {"url": API base URL, e.g. "http://127.0.0.1:8082/api/v1" (required), "c
 "client_secret", "token_url" (absolute, or relative to the base URL; default "oauth/token"),
 or instead "credentials_file": a JSON file holding those three keys; "timeout_s": budget of one
 call; "retries": extra attempts after a 5xx/429/connection failure (default 2); "page_size";
+"max_connections" / "max_keepalive": the connection pool's bounds (default 20 / 10);
 "token_leeway_s": fetch a new token this long before the old one expires (default 60)}.
 
 API: GET persons?nhs_number=|family_name=|date_of_birth=|postcode= and GET
@@ -118,6 +119,7 @@ class AdultSocialCareAdapter:
                 base_url=settings.url,
                 headers={"Accept": "application/json"},
                 event_hooks=event_hooks,
+                limits=settings.limits(),
             )
         except (ValueError, TypeError):
             raise SourceMisconfigured("invalid adult social care base URL") from None

@@ -20,6 +20,7 @@ from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
     as_date,
+    fetch_by_person,
     person_from_row,
     person_tables,
     relation_table,
@@ -81,18 +82,7 @@ class EarlyHelpAdapter:
 
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
-        if not ids:
-            return []
-        episode_rows = await self._db.fetch_by_person(
-            sa.select(episodes), episodes.c.person_id, ids
-        )
-        consent_rows = await self._db.fetch_by_person(
-            sa.select(consents), consents.c.person_id, ids
-        )
-        return [
-            *(_episode(r) for r in sorted(episode_rows, key=_newest("start"))),
-            *(_consent(r) for r in sorted(consent_rows, key=_newest("recorded_on"))),
-        ]
+        return await self._db.run(lambda conn: _items(conn, ids)) if ids else []
 
     async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
         rows = await self._db.relations(persons, relations, person_ids)
@@ -112,6 +102,16 @@ class EarlyHelpAdapter:
 
 
 _LABELS = Labels(agency=AGENCY)
+
+
+def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    """Every episode and consent record of the given persons, read on one connection."""
+    episode_rows = fetch_by_person(conn, sa.select(episodes), episodes.c.person_id, ids)
+    consent_rows = fetch_by_person(conn, sa.select(consents), consents.c.person_id, ids)
+    return [
+        *(_episode(r) for r in sorted(episode_rows, key=_newest("start"))),
+        *(_consent(r) for r in sorted(consent_rows, key=_newest("recorded_on"))),
+    ]
 
 
 def _newest(date_column: str) -> Any:

@@ -2,7 +2,8 @@
 
 Config: {"url": FHIR base URL, e.g. "http://127.0.0.1:8081/fhir" (required), "token":
 bearer token (optional), "timeout_s": budget of one call, "retries": extra attempts after a
-5xx/429/connection failure (default 2), "page_size": `_count` per search page (optional)}.
+5xx/429/connection failure (default 2), "page_size": `_count` per search page (optional),
+"max_connections" / "max_keepalive": the connection pool's bounds (default 20 / 10)}.
 
 FHIR search combines parameters with AND; a PersonQuery wants every patient matching ANY key,
 so the adapter makes one search per key, concurrently, and unions the results by id. Content
@@ -15,15 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Self
 
 import httpx
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
 
 from .base import (
     Item,
@@ -38,6 +34,18 @@ from .base import (
     SourceUnavailable,
     name_parts,
     swapped_date,
+)
+from .fhir import (
+    Json,
+    Page,
+    day,
+    element,
+    malformed,
+    objects,
+    read_bundle,
+    required,
+    string,
+    strings,
 )
 from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
 
@@ -91,53 +99,41 @@ def outcome_error(response: httpx.Response) -> SourceError | None:
     return SourceMisconfigured(f"health source rejected the request ({status}, {code})")
 
 
-def _as_date(value: Any) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 def _ref_id(reference: str | None) -> str | None:
     if not reference:
         return None
     return reference.rstrip("/").split("/")[-1]
 
 
-def _uprn(address: Any) -> str | None:
+def _uprn(address: Json | None) -> str | None:
     """The UPRN in a UK Core address key extension, if the address carries one."""
-    for ext in (address.extension or ()) if address is not None else ():
-        if ext.url != ADDRESS_KEY_EXTENSION:
+    for ext in objects(address, "extension"):
+        if string(ext, "url") != ADDRESS_KEY_EXTENSION:
             continue
-        parts = {e.url: e for e in ext.extension or ()}
-        kind, value = parts.get("type"), parts.get("value")
-        code = kind.valueCoding.code if kind is not None and kind.valueCoding else None
-        if code and code.lower() == "uprn" and value is not None and value.valueString:
-            return str(value.valueString)
+        parts = {string(e, "url"): e for e in objects(ext, "extension")}
+        code = string(element(parts.get("type") or {}, "valueCoding"), "code")
+        value = string(parts.get("value"), "valueString")
+        if code and code.lower() == "uprn" and value:
+            return value
     return None
 
 
-def _restricted(patient: Patient) -> bool:
-    security = (patient.meta.security or []) if patient.meta else []
-    return any(c.code in _RESTRICTED_CODES for c in security)
+def _restricted(patient: Json) -> bool:
+    security = objects(element(patient, "meta"), "security")
+    return any(string(c, "code") in _RESTRICTED_CODES for c in security)
 
 
-def _texts(concepts: Iterable[Any]) -> Iterable[str]:
+def _texts(concepts: Iterable[Json]) -> Iterable[str]:
+    """The texts, codes and displays of CodeableConcepts."""
     for cc in concepts:
-        if cc.text:
-            yield cc.text
-        for coding in cc.coding or ():
-            yield from filter(None, (coding.code, coding.display))
+        if text := string(cc, "text"):
+            yield text
+        for coding in objects(cc, "coding"):
+            yield from filter(None, (string(coding, "code"), string(coding, "display")))
 
 
 class HealthAdapter:
-    """Talks FHIR R4 over HTTP; parses with fhir.resources R4B models."""
+    """Talks FHIR R4 over HTTP; reads the elements it uses from the JSON (adapters.fhir)."""
 
     source = Source.HEALTH
 
@@ -146,13 +142,19 @@ class HealthAdapter:
         settings: HttpSettings,
         token: str | None = None,
         event_hooks: Mapping[str, list[Any]] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` replaces httpx's network transport (tests: an httpx.MockTransport)."""
         headers = {"Accept": "application/fhir+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
             client = httpx.AsyncClient(
-                base_url=settings.url, headers=headers, event_hooks=event_hooks
+                base_url=settings.url,
+                headers=headers,
+                event_hooks=event_hooks,
+                limits=settings.limits(),
+                transport=transport,
             )
         except (httpx.InvalidURL, TypeError, ValueError):
             raise SourceMisconfigured("invalid FHIR base URL for health source") from None
@@ -169,26 +171,16 @@ class HealthAdapter:
         return cls(HttpSettings.from_config(config, "health"), token, event_hooks)
 
     # --- searching ----------------------------------------------------------------------
-    async def _bundles(self, params: Any, budget: Budget) -> list[Bundle]:
+    async def _bundles(self, params: Any, budget: Budget) -> list[Page]:
         """Every page of a Patient search, following `next` links (at most MAX_PAGES)."""
-        pages: list[Bundle] = []
+        pages: list[Page] = []
         url, query = "Patient", params
         for _ in range(MAX_PAGES):
-            pages.append(self._bundle(await self._http.get_json(url, query, budget)))
-            next_url = next((ln.url for ln in pages[-1].link or () if ln.relation == "next"), None)
-            if not next_url:
+            pages.append(read_bundle(await self._http.get_json(url, query, budget)))
+            if not pages[-1].next_url:
                 return pages
-            url, query = self._http.same_origin(str(next_url)), None
+            url, query = self._http.same_origin(pages[-1].next_url), None
         raise SourceResponseInvalid(f"health search ran past {MAX_PAGES} pages")
-
-    @staticmethod
-    def _bundle(payload: Any) -> Bundle:
-        if not isinstance(payload, dict) or payload.get("resourceType") != "Bundle":
-            raise SourceResponseInvalid("health source did not return a FHIR Bundle")
-        try:
-            return Bundle.model_validate(payload)
-        except (ValidationError, ValueError, TypeError):
-            raise SourceResponseInvalid("health source returned an invalid Bundle") from None
 
     def _page_params(self) -> dict[str, str]:
         return {"_count": str(self._http.settings.page_size)}
@@ -217,34 +209,40 @@ class HealthAdapter:
         pages = await gather_lists(
             [self._bundles({**s, **self._page_params()}, budget) for s in searches]
         )
-        patients: dict[str, Patient] = {}
-        for page in pages:
-            for entry in page.entry or ():
-                res = entry.resource
-                if isinstance(res, Patient) and res.id:
-                    patients.setdefault(res.id, res)
-        return [self._person(patients[k]) for k in sorted(patients)]
+        return [self._person(p) for p in _patients(pages).values()]
 
-    def _person(self, p: Patient) -> SourcePerson:
-        names = p.name or []
-        name = next((n for n in names if n.use == "official"), names[0] if names else None)
-        nhs = next((i.value for i in p.identifier or () if i.system == NHS_NUMBER_SYSTEM), None)
-        addresses = p.address or []
-        addr = next((a for a in addresses if a.use == "home"), addresses[0] if addresses else None)
+    def _person(self, p: Json) -> SourcePerson:
+        names = objects(p, "name")
+        name = next((n for n in names if string(n, "use") == "official"), None)
+        name = name or (names[0] if names else None)
+        nhs = next(
+            (
+                string(i, "value")
+                for i in objects(p, "identifier")
+                if string(i, "system") == NHS_NUMBER_SYSTEM
+            ),
+            None,
+        )
+        addresses = objects(p, "address")
+        addr = next((a for a in addresses if string(a, "use") == "home"), None)
+        addr = addr or (addresses[0] if addresses else None)
         address_text = None
         if addr is not None:
-            address_text = addr.text or ", ".join(
-                [*(line for line in addr.line or [] if line), *filter(None, [addr.city])]
+            address_text = string(addr, "text") or ", ".join(
+                [
+                    *(line for line in strings(addr, "line") if line),
+                    *filter(None, [string(addr, "city")]),
+                ]
             )
         return SourcePerson(
             source=Source.HEALTH,
-            local_id=str(p.id),
-            given_name=(name.given or [None])[0] if name else None,
-            family_name=name.family if name else None,
-            date_of_birth=_as_date(p.birthDate),
-            sex=p.gender,
+            local_id=str(p["id"]),
+            given_name=next(iter(strings(name, "given")), None),
+            family_name=string(name, "family"),
+            date_of_birth=day(p, "birthDate"),
+            sex=string(p, "gender"),
             nhs_number=nhs,
-            postcode=addr.postalCode if addr else None,
+            postcode=string(addr, "postalCode"),
             address=address_text or None,
             labels=Labels(agency=AGENCY, location_protected=_restricted(p)),
             uprn=_uprn(addr),
@@ -264,13 +262,7 @@ class HealthAdapter:
             ]
         )
         wanted = set(ids)
-        patients = {
-            str(e.resource.id): e.resource
-            for page in pages
-            for e in page.entry or ()
-            if isinstance(e.resource, Patient) and e.resource.id in wanted
-        }
-        return [self._person(patients[k]) for k in sorted(patients)]
+        return [self._person(p) for pid, p in _patients(pages).items() if pid in wanted]
 
     # --- content ------------------------------------------------------------------------
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
@@ -293,37 +285,45 @@ class HealthAdapter:
                 for batch in batches
             ]
         )
-        resources = [e.resource for page in pages for e in page.entry or () if e.resource]
-        protected = {r.id for r in resources if isinstance(r, Patient) and _restricted(r)}
         wanted = set(ids)
+        patients = _patients(pages)
+        # Only the patients asked about are read (for their security label); the rest of the
+        # bundle is looked at no further than its envelope.
+        protected = {pid for pid in wanted if pid in patients and _restricted(patients[pid])}
         found: dict[tuple[str, str], Item] = {}
-        for res in resources:
-            if not isinstance(res, (Encounter, CarePlan)) or not res.id:
+        for res in (r for page in pages for r in page.resources):
+            if res["resourceType"] not in _ITEM_TYPES:
                 continue
-            pid = _ref_id(res.subject.reference if res.subject else None)
+            if not res.get("id"):
+                raise malformed(f"{res['resourceType']}.id")
+            pid = _ref_id(string(element(res, "subject"), "reference"))
             if pid not in wanted:
                 continue
             item = self._item(res, pid, pid in protected)
             found.setdefault((item.kind, item.local_id), item)
         return sorted(found.values(), key=_item_order)
 
-    def _item(self, res: Encounter | CarePlan, pid: str, protected: bool) -> Item:
-        if isinstance(res, Encounter):
-            texts = [*_texts(res.reasonCode or ()), *_texts(res.type or ())]
-            texts += [*_texts([res.serviceType] if res.serviceType else [])]
+    def _item(self, res: Json, pid: str, protected: bool) -> Item:
+        string(res, "status", needed=True)  # required in both; a plan's status is shown
+        if res["resourceType"] == "Encounter":
+            required(res, "class")
+            texts = [*_texts(objects(res, "reasonCode")), *_texts(objects(res, "type"))]
+            texts += [*_texts(filter(None, [element(res, "serviceType")]))]
             kind = "health.encounter"
             data: dict[str, Any] = {
-                "date": _as_date(res.period.start if res.period else None),
+                "date": day(element(res, "period"), "start", with_time=True),
                 "encounter_class": self._encounter_class(res),
                 "reason": self._reason(res),
             }
         else:
-            texts = [*_texts(res.category or ())]
+            string(res, "intent", needed=True)
+            required(res, "subject")
+            texts = [*_texts(objects(res, "category"))]
             kind = "health.plan"
             data = {
                 "category": self._plan_category(res),
-                "status": res.status,
-                "start": _as_date(res.period.start if res.period else None),
+                "status": string(res, "status"),
+                "start": day(element(res, "period"), "start", with_time=True),
             }
         categories = {"health"}
         if any(_SEXUAL_HEALTH.search(t) for t in texts):
@@ -333,29 +333,28 @@ class HealthAdapter:
             special_categories=frozenset(categories),
             location_protected=protected,
         )
-        return Item(kind=kind, local_id=str(res.id), person_id=pid, labels=labels, data=data)
+        return Item(kind=kind, local_id=str(res["id"]), person_id=pid, labels=labels, data=data)
 
     @staticmethod
-    def _encounter_class(e: Encounter) -> str | None:
-        cls = e.class_fhir
-        if cls is None:
-            return None
-        if cls.code in _ENCOUNTER_CLASSES:
-            return _ENCOUNTER_CLASSES[cls.code]
-        return cls.display or cls.code
+    def _encounter_class(e: Json) -> str | None:
+        cls = required(e, "class")
+        code = string(cls, "code")
+        if code in _ENCOUNTER_CLASSES:
+            return _ENCOUNTER_CLASSES[code]
+        return string(cls, "display") or code
 
     @staticmethod
-    def _reason(e: Encounter) -> str | None:
-        return next(iter(_texts(e.reasonCode or ())), None)
+    def _reason(e: Json) -> str | None:
+        return next(iter(_texts(objects(e, "reasonCode"))), None)
 
     @staticmethod
-    def _plan_category(c: CarePlan) -> str | None:
+    def _plan_category(c: Json) -> str | None:
         fallback = None
-        for cc in c.category or ():
-            for coding in cc.coding or ():
-                if coding.code in _PLAN_CATEGORIES:
-                    return str(coding.code)
-            fallback = fallback or cc.text
+        for cc in objects(c, "category"):
+            for coding in objects(cc, "coding"):
+                if (code := string(coding, "code")) in _PLAN_CATEGORIES:
+                    return code
+            fallback = fallback or string(cc, "text")
         return fallback
 
     # --- health -------------------------------------------------------------------------
@@ -372,16 +371,33 @@ class HealthAdapter:
         )
         if response.status_code == 400:
             payload = await self._http.get_json("Patient", {"_id": "mash-hub-probe"}, budget)
-            self._bundle(payload)
+            read_bundle(payload)
             return SourceHealth(reachable=True, authenticated=True, record_count=None)
         try:
-            total = self._bundle(response.json()).total
+            total = read_bundle(response.json()).total
         except ValueError:
             raise SourceResponseInvalid("health source sent a body that is not JSON") from None
         return SourceHealth(reachable=True, authenticated=True, record_count=total)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+_ITEM_TYPES = frozenset({"Encounter", "CarePlan"})
+
+
+def _patients(pages: Iterable[Page]) -> dict[str, Json]:
+    """The Patient resources of `pages` by id (first seen wins), in id order. A search
+    result names every resource it holds: a patient without an id is a broken answer."""
+    found: dict[str, Json] = {}
+    for page in pages:
+        for res in page.resources:
+            if res["resourceType"] != "Patient":
+                continue
+            if not res.get("id"):
+                raise malformed("Patient.id")
+            found.setdefault(res["id"], res)
+    return {k: found[k] for k in sorted(found)}
 
 
 def _item_order(item: Item) -> tuple[int, int, str]:

@@ -34,6 +34,11 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_PAGE_SIZE = 200  # few round trips; servers clamp a larger page to their maximum
 MAX_PAGES = 20  # a search that needs more pages than this is too broad to be useful
+# One source's connection pool: a record read sends a few requests at once (one per search
+# key or batch), so 20 covers a busy hub without opening httpx's default 100 sockets to one
+# agency system; 10 kept alive saves a TCP (and TLS) handshake on most requests.
+DEFAULT_MAX_CONNECTIONS = 20
+DEFAULT_MAX_KEEPALIVE = 10
 BACKOFF_BASE_S = 0.2
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MIN_REQUEST_S = 0.05  # not worth waiting to retry with less time than this left
@@ -54,12 +59,16 @@ class HttpSettings:
         timeout_s: the budget of one adapter call, all requests and waits included.
         retries: extra attempts after a 5xx, 429 or connection failure.
         page_size: results per page to ask for.
+        max_connections: most connections open to the source at once (queue beyond).
+        max_keepalive: most idle connections kept open for reuse.
     """
 
     url: str
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = DEFAULT_RETRIES
     page_size: int = DEFAULT_PAGE_SIZE
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_keepalive: int = DEFAULT_MAX_KEEPALIVE
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], what: str) -> HttpSettings:
@@ -70,13 +79,28 @@ class HttpSettings:
             timeout_s = float(config.get("timeout_s") or DEFAULT_TIMEOUT_S)
             retries = int(config.get("retries", DEFAULT_RETRIES))
             page_size = int(config.get("page_size") or DEFAULT_PAGE_SIZE)
+            max_connections = int(config.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+            max_keepalive = int(
+                config.get("max_keepalive", min(DEFAULT_MAX_KEEPALIVE, max_connections))
+            )
         except (TypeError, ValueError):
             raise SourceMisconfigured(
-                f"{what} adapter 'timeout_s', 'retries' and 'page_size' must be numbers"
+                f"{what} adapter 'timeout_s', 'retries', 'page_size', 'max_connections' and "
+                "'max_keepalive' must be numbers"
             ) from None
         if timeout_s <= 0 or retries < 0 or page_size < 1:
             raise SourceMisconfigured(f"{what} adapter timeout, retries or page size out of range")
-        return cls(url.rstrip("/") + "/", timeout_s, retries, page_size)
+        if max_connections < 1 or not 0 <= max_keepalive <= max_connections:
+            raise SourceMisconfigured(f"{what} adapter connection limits out of range")
+        return cls(
+            url.rstrip("/") + "/", timeout_s, retries, page_size, max_connections, max_keepalive
+        )
+
+    def limits(self) -> httpx.Limits:
+        """The client's connection pool bounds."""
+        return httpx.Limits(
+            max_connections=self.max_connections, max_keepalive_connections=self.max_keepalive
+        )
 
 
 class Budget:

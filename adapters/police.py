@@ -18,6 +18,7 @@ from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
     as_date,
+    fetch_by_person,
     person_from_row,
     person_tables,
     relation_table,
@@ -114,35 +115,7 @@ class PoliceAdapter:
 
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
-        if not ids:
-            return []
-        incident_rows = await self._db.fetch_by_person(
-            sa.select(
-                person_incident.c.person_id,
-                person_incident.c.role,
-                incidents.c.id,
-                incidents.c.occurred_on,
-                incidents.c.category,
-                incidents.c.dash_risk,
-                incidents.c.summary,
-            ).join(incidents, incidents.c.id == person_incident.c.incident_id),
-            person_incident.c.person_id,
-            ids,
-        )
-        intel_rows = await self._db.fetch_by_person(
-            sa.select(intelligence), intelligence.c.person_id, ids
-        )
-        out = [_incident(r) for r in sorted(incident_rows, key=_newest("occurred_on", "role"))]
-        out += [_intelligence(r) for r in sorted(intel_rows, key=_newest("recorded_on"))]
-        missing_rows = await self._db.fetch_by_person(
-            sa.select(missing_episodes), missing_episodes.c.person_id, ids
-        )
-        marker_rows = await self._db.fetch_by_person(
-            sa.select(warning_markers), warning_markers.c.person_id, ids
-        )
-        out += [_missing_episode(r) for r in sorted(missing_rows, key=_newest("reported_on"))]
-        out += [_warning_marker(r) for r in sorted(marker_rows, key=_newest("recorded_on"))]
-        return out
+        return await self._db.run(lambda conn: _items(conn, ids)) if ids else []
 
     async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
         rows = await self._db.relations(persons, relations, person_ids)
@@ -157,6 +130,35 @@ class PoliceAdapter:
 
     async def aclose(self) -> None:
         await self._db.aclose()
+
+
+_INCIDENTS = sa.select(
+    person_incident.c.person_id,
+    person_incident.c.role,
+    incidents.c.id,
+    incidents.c.occurred_on,
+    incidents.c.category,
+    incidents.c.dash_risk,
+    incidents.c.summary,
+).join(incidents, incidents.c.id == person_incident.c.incident_id)
+
+
+def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    """Every item of the given persons, read on one connection."""
+    incident_rows = fetch_by_person(conn, _INCIDENTS, person_incident.c.person_id, ids)
+    intel_rows = fetch_by_person(conn, sa.select(intelligence), intelligence.c.person_id, ids)
+    missing_rows = fetch_by_person(
+        conn, sa.select(missing_episodes), missing_episodes.c.person_id, ids
+    )
+    marker_rows = fetch_by_person(
+        conn, sa.select(warning_markers), warning_markers.c.person_id, ids
+    )
+    return [
+        *(_incident(r) for r in sorted(incident_rows, key=_newest("occurred_on", "role"))),
+        *(_intelligence(r) for r in sorted(intel_rows, key=_newest("recorded_on"))),
+        *(_missing_episode(r) for r in sorted(missing_rows, key=_newest("reported_on"))),
+        *(_warning_marker(r) for r in sorted(marker_rows, key=_newest("recorded_on"))),
+    ]
 
 
 def _newest(date_column: str, *then: str) -> Any:

@@ -1,5 +1,6 @@
-"""What the SQL adapters (police, early help) share: configuration, the async engine, error
-translation, the indexed candidate search and the person-row mapping.
+"""What the SQL adapters (police, early help) share: configuration, the engine and one
+connection per adapter call, error translation, the indexed candidate search and the
+person-row mapping.
 
 Candidate search is a UNION of indexed lookups, one per key the query gives (NHS number; date
 of birth; swapped day and month with a family key; family key, with the date of birth when
@@ -10,16 +11,17 @@ to scanning every person.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import jellyfish
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .base import (
@@ -40,6 +42,7 @@ from .base import (
 
 DEFAULT_TIMEOUT_S = 10.0
 POOL_SIZE = 3
+T = TypeVar("T")
 DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
 
 _ASYNC_DRIVERS = (
@@ -77,20 +80,35 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, timeout_s: float | None) -> AsyncEngine:
-    """A small pooled async engine that never logs statement parameters (they are search
-    keys) and checks pooled connections before use (a restarted database is not an error)."""
-    url = async_url(url)
-    connect_args: dict[str, Any] = {}
-    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
-    if url.startswith("postgresql+asyncpg"):
-        if timeout_s:
-            connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
-        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
-    elif url.startswith("sqlite+aiosqlite") and timeout_s:
-        connect_args = {"timeout": timeout_s}
+def make_engine(url: str, timeout_s: float | None) -> sa.Engine | AsyncEngine:
+    """A small pooled engine that never logs statement parameters (they are search keys).
+
+    SQLite gets a plain (blocking) engine: `SqlSource.run` hands it one worker thread per
+    adapter call, where aiosqlite would hop to its thread and back for every step of every
+    statement. Other databases get an async engine (asyncpg: no thread at all).
+
+    Pooled connections are not pinged before use: a ping is a round trip on every read to
+    guard against the rare restart, which `SqlSource.run` handles by retrying once."""
     try:
-        return create_async_engine(url, connect_args=connect_args, **kwargs)
+        parsed = make_url(async_url(url))
+    except (sa_exc.ArgumentError, ValueError):
+        raise SourceMisconfigured("invalid database URL for source") from None
+    connect_args: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if timeout_s:
+                connect_args = {"timeout": timeout_s}  # how long to wait on a locked file
+            if parsed.database not in (None, "", ":memory:"):
+                kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+            return sa.create_engine(
+                parsed.set(drivername="sqlite"), connect_args=connect_args, **kwargs
+            )
+        if parsed.drivername == "postgresql+asyncpg":
+            if timeout_s:
+                connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+        return create_async_engine(parsed, connect_args=connect_args, **kwargs)
     except (sa_exc.ArgumentError, ImportError, ValueError):
         raise SourceMisconfigured("invalid database URL for source") from None
 
@@ -284,60 +302,99 @@ def size_estimate(dialect: str, table: sa.Table) -> sa.Select[Any]:
     )
 
 
+def fetch(conn: sa.Connection, statement: sa.Executable) -> list[RowMapping]:
+    return list(conn.execute(statement).mappings())
+
+
+def fetch_by_person(
+    conn: sa.Connection,
+    statement: sa.Select[Any],
+    column: sa.ColumnElement[Any],
+    ids: Sequence[str],
+) -> list[RowMapping]:
+    """Rows of `statement` for the given person ids, in batches small enough for any
+    driver's parameter limit."""
+    rows: list[RowMapping] = []
+    for start in range(0, len(ids), 500):
+        rows += fetch(conn, statement.where(column.in_(ids[start : start + 500])))
+    return rows
+
+
 class SqlSource:
-    """One agency database: a pooled async engine, parameterised statements only, and
-    every driver failure translated into a SourceError."""
+    """One agency database: one connection per adapter call, parameterised statements only,
+    and every driver failure translated into a SourceError.
+
+    An adapter call gives `run` one plain function of a connection that issues all of its
+    statements: on SQLite it runs in one worker thread, elsewhere on one async connection
+    through `run_sync`."""
 
     def __init__(self, name: str, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         self.name = name
         self.engine = make_engine(url, timeout_s)
 
-    async def fetch(self, statement: sa.Executable) -> list[RowMapping]:
+    async def run(self, work: Callable[[sa.Connection], T]) -> T:
+        """`work` on one connection; a SourceError for any database failure."""
         try:
-            async with self.engine.connect() as conn:
-                return list((await conn.execute(statement)).mappings())
+            try:
+                return await self._run(work)
+            except sa_exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            # The database dropped a pooled connection (restarted, failed over): SQLAlchemy
+            # has invalidated the pool, so one more try gets a fresh connection. Reads only,
+            # so a retry is always safe; still down, it fails again and is translated below.
+            return await self._run(work)
         except DB_ERRORS as exc:
             raise translate_db_error(exc, self.name) from None
+
+    async def _run(self, work: Callable[[sa.Connection], T]) -> T:
+        engine = self.engine
+        if isinstance(engine, AsyncEngine):
+            async with engine.connect() as conn:
+                return await conn.run_sync(work)
+
+        def blocking() -> T:
+            with engine.connect() as conn:
+                return work(conn)
+
+        # Cancelling the await (the caller's deadline) leaves the thread to finish its few
+        # indexed lookups; the connect timeout bounds a wait on a locked file.
+        return await asyncio.to_thread(blocking)
 
     async def search(
         self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery
     ) -> list[RowMapping]:
         statement = candidate_search(persons, name_keys, query)
-        return [] if statement is None else await self.fetch(statement)
-
-    async def fetch_by_person(
-        self, statement: sa.Select[Any], column: sa.ColumnElement[Any], ids: Sequence[str]
-    ) -> list[RowMapping]:
-        """Rows of `statement` for the given person ids, in batches small enough for any
-        driver's parameter limit."""
-        rows: list[RowMapping] = []
-        for start in range(0, len(ids), 500):
-            rows += await self.fetch(statement.where(column.in_(ids[start : start + 500])))
-        return rows
+        return [] if statement is None else await self.run(lambda c: fetch(c, statement))
 
     async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[RowMapping]:
-        return await self.fetch_by_person(sa.select(persons), persons.c.id, sorted(set(ids)))
+        wanted = sorted(set(ids))
+        return await self.run(
+            lambda c: fetch_by_person(c, sa.select(persons), persons.c.id, wanted)
+        )
 
     async def relations(
         self, persons: sa.Table, relations: sa.Table, ids: Sequence[str]
     ) -> list[tuple[str, str, RowMapping]]:
         """(person asked about, relation, the related person's row) for the given ids."""
-        rows = await self.fetch_by_person(
-            sa.select(
-                relations.c.related_id.label("asked_id"),
-                relations.c.relation,
-                persons,
-            ).join(persons, persons.c.id == relations.c.person_id),
-            relations.c.related_id,
-            sorted(set(ids)),
+        statement = sa.select(
+            relations.c.related_id.label("asked_id"), relations.c.relation, persons
+        ).join(persons, persons.c.id == relations.c.person_id)
+        wanted = sorted(set(ids))
+        rows = await self.run(
+            lambda c: fetch_by_person(c, statement, relations.c.related_id, wanted)
         )
         return [(str(r["asked_id"]), str(r["relation"]), r) for r in rows]
 
     async def probe(self, persons: sa.Table) -> SourceHealth:
         """Connect, check the persons table is there and estimate its size cheaply."""
-        rows = await self.fetch(size_estimate(self.engine.dialect.name, persons))
+        statement = size_estimate(self.engine.dialect.name, persons)
+        rows = await self.run(lambda c: fetch(c, statement))
         value = next(iter(rows[0].values()), None) if rows else None
         return SourceHealth(reachable=True, authenticated=True, record_count=int(value or 0))
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        if isinstance(self.engine, AsyncEngine):
+            await self.engine.dispose()
+        else:
+            self.engine.dispose()

@@ -307,3 +307,17 @@ async def test_adapter_answers_again_once_the_source_recovers(contract: Contract
         assert await adapter.search(contract.found)
     finally:
         await adapter.aclose()
+
+
+async def test_source_restarted_between_reads_is_not_an_error(contract: Contract) -> None:
+    # Given an adapter that has pooled a connection to the source
+    adapter = contract.adapter()
+    try:
+        assert await adapter.search(contract.found)
+        # When the source drops every open connection and comes back before the next read
+        contract.proxy.mode = "down"
+        contract.proxy.mode = "pass"
+        # Then that read answers (nothing checks a pooled connection before using it)
+        assert await adapter.search(contract.found)
+    finally:
+        await adapter.aclose()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters import police as schema
 from adapters.base import (
@@ -182,6 +182,20 @@ async def test_probe_counts_persons(police: PoliceAdapter, police_db: str) -> No
     [(count,)] = await _rows(police_db, sa.select(sa.func.count()).select_from(schema.persons))
     assert health.record_count is not None and count
     assert abs(health.record_count - count) <= count // 10  # PostgreSQL gives an estimate
+
+
+async def test_items_of_a_household_are_read_on_one_connection(police: PoliceAdapter) -> None:
+    engine = police._db.engine
+    pool = engine.sync_engine.pool if isinstance(engine, AsyncEngine) else engine.pool
+    checkouts: list[object] = []
+    sa.event.listen(pool, "checkout", lambda *args: checkouts.append(args))
+    people = await police.search(PersonQuery(postcodes=(g.SHOWCASE_POSTCODE,)))
+    checkouts.clear()
+
+    items = await police.items([p.local_id for p in people])
+
+    assert {i.kind for i in items} >= {"police.incident", "police.intelligence"}
+    assert len(checkouts) == 1, "four tables, one connection"
 
 
 async def test_unknown_person_is_empty(police: PoliceAdapter) -> None:

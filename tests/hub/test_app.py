@@ -4,12 +4,14 @@ identity → policy → audit → response. Runs with the hub store on SQLite an
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from hub.app import GC_THRESHOLD
 from hub.demo import sources
 from hub.demo.faults import FaultProxy
 from hub.demo.stack import running_hub
@@ -300,6 +302,11 @@ def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hu
     text = str(new)
     for value in ("Thompson", "Thomson", AVA_NHS, "2016-03-14", "Jade"):
         assert value not in text
+
+
+def test_started_hub_has_frozen_its_start_up_heap_and_set_the_gc_threshold(hub: Hub) -> None:
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == GC_THRESHOLD
 
 
 def test_request_without_a_token_gets_401_and_nothing_resolved(hub: Hub) -> None:
