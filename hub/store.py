@@ -488,7 +488,9 @@ class Store:
         self.sqlite = self.url.startswith("sqlite")
         if self.sqlite:
             Path(make_url(self.url).database or "").parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        # A server can drop pooled connections (restart, failover): check each before use.
+        # A file cannot, and on SQLite each check is one more trip to aiosqlite's thread.
+        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=not self.sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_turn = asyncio.Lock()
         if self.sqlite:
