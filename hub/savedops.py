@@ -59,12 +59,15 @@ OPERATIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {"id": CHILD_ID, "contactId": CONTACT_ID},
     ),
     (
-        "4 Record consent: first move the contact to RESEARCH, then record the family's consent",
+        "4 Move the contact to RESEARCH: each agency gets a research task",
         """mutation StartResearch($contactId: ID!) {
   advanceContact(id: $contactId, stage: "RESEARCH", purpose: MASH_SCREENING) { stage }
-}
-
-mutation RecordConsent($contactId: ID!) {
+}""",
+        {"contactId": CONTACT_ID},
+    ),
+    (
+        "5 Record consent: the family's consent, given by the mother, for all agencies",
+        """mutation RecordConsent($contactId: ID!) {
   recordConsent(id: $contactId, state: "GIVEN", givenBy: "mother", purpose: MASH_RESEARCH) {
     consent { state }
   }
@@ -72,20 +75,34 @@ mutation RecordConsent($contactId: ID!) {
         {"contactId": CONTACT_ID},
     ),
     (
-        "5 Research read: the detail appears; what the rules withhold is a typed Redaction",
+        "6 Research read: the detail appears; what the rules withhold is a typed Redaction",
         """query ResearchRead($id: ID!, $contactId: ID!) {
   child(id: $id, purpose: MASH_RESEARCH, contactId: $contactId) {
     links { source rule band score }
     household { relation basis { kind source } person { givenName familyName } }
     health {
       __typename
-      ... on HealthSection { encounters { __typename } }
-      ... on Redaction { reason }
+      ... on HealthSection {
+        encounters {
+          __typename
+          ... on HealthEncounter { date encounterClass why: reason redactedFields { field reason } }
+          ... on Redaction { reason agency }
+        }
+      }
+      ... on Redaction { reason agency }
     }
     police {
       __typename
-      ... on PoliceSection { incidents { __typename } }
-      ... on Redaction { reason }
+      ... on PoliceSection {
+        incidents {
+          __typename
+          ... on PoliceIncident {
+            occurredOn category dashRisk role summary redactedFields { field reason }
+          }
+          ... on Redaction { reason agency }
+        }
+      }
+      ... on Redaction { reason agency }
     }
     sources { source status }
     previouslyAccessedBy { at agency purpose }
@@ -94,12 +111,15 @@ mutation RecordConsent($contactId: ID!) {
         {"id": CHILD_ID, "contactId": CONTACT_ID},
     ),
     (
-        "6 Record a decision (MASH manager): move to DECISION, then record the outcome",
+        "7 Move the contact to DECISION (MASH manager)",
         """mutation StartDecision($contactId: ID!) {
   advanceContact(id: $contactId, stage: "DECISION", purpose: MASH_RESEARCH) { stage }
-}
-
-mutation RecordDecision($contactId: ID!, $decision: String!, $reasons: String!) {
+}""",
+        {"contactId": CONTACT_ID},
+    ),
+    (
+        "8 Record a decision (MASH manager): the outcome, reasons and the referrer's feedback",
+        """mutation RecordDecision($contactId: ID!, $decision: String!, $reasons: String!) {
   recordDecision(
     id: $contactId
     decision: $decision
@@ -118,16 +138,19 @@ mutation RecordDecision($contactId: ID!, $decision: String!, $reasons: String!) 
         },
     ),
     (
-        "7 Break-glass: a read-only grant for an emergency, reviewed by IG; then read",
+        "9 Break-glass: a read-only grant for an emergency, without a contact; IG reviews it",
         """mutation BreakGlass($childId: ID!) {
   breakGlass(
     childId: $childId
     reasonCode: "MISSING_CHILD"
     justification: "child reported missing at 2am"
   ) { id expiresAt alertId notifiedTeam }
-}
-
-query BreakGlassRead($childId: ID!) {
+}""",
+        {"childId": CHILD_ID},
+    ),
+    (
+        "10 Read under break-glass: read-only, for the grant's time",
+        """query BreakGlassRead($childId: ID!) {
   child(id: $childId, purpose: BREAK_GLASS) {
     sources { source status }
     police { __typename ... on Redaction { reason } }

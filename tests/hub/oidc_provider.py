@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
-from hub.settings import PROJECT_ROOT
+from hub.demo import sources as demo_sources
+from hub.demo.stack import running_hub
+from hub.settings import PROJECT_ROOT, IssuerSetting, Settings
 
 SCRIPT = PROJECT_ROOT / "web" / "oidc-test-provider.mjs"
 CLIENT_ID, CLIENT_SECRET = "mash-hub-explorer", "test-client-secret-not-for-production"
@@ -32,6 +38,68 @@ USERS: dict[str, dict[str, Any]] = {
     # a role this council's provider may not grant (the hub's issuer setting says so)
     "rogue": {"password": "x", "claims": {"roles": ["police_researcher"], "agency": "police"}},
 }
+
+
+class WebHub:
+    """A hub that trusts the test provider for sign-in (and the dev issuer)."""
+
+    def __init__(self, url: str, issuer: str, data_dir: Path) -> None:
+        self.url, self.issuer, self.data_dir = url, issuer, data_dir
+
+    def sign_in(
+        self, client: httpx.Client, user: str, password: str | None = None
+    ) -> httpx.Response:
+        """Through the provider's own sign-in form; the last response of the redirects."""
+        form = client.get(f"{self.url}/auth/start?issuer=0&next=/graphql")
+        assert urlsplit(str(form.url)).path.startswith("/interaction/"), form.text
+        action = re.search(r'action="([^"]+)"', form.text)
+        assert action is not None
+        secret = USERS[user]["password"] if password is None else password
+        return client.post(
+            f"{self.issuer}{action.group(1)}", data={"login": user, "password": secret}
+        )
+
+    def csrf(self, client: httpx.Client) -> str:
+        page = client.get(f"{self.url}/graphql")
+        found = re.search(r'name="mash-csrf" content="([^"]+)"', page.text)
+        assert page.status_code == 200 and found is not None, page.text[:300]
+        return found.group(1)
+
+    def post(
+        self, client: httpx.Client, query: str, variables: dict[str, Any], **headers: str
+    ) -> httpx.Response:
+        return client.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+
+
+@contextlib.contextmanager
+def web_hub_running(
+    data_dir: Path, sources_config: dict[str, Any], store: Path
+) -> Iterator[WebHub]:
+    """The test provider, and a hub on loopback that people sign in to through it (and
+    through the dev issuer)."""
+    port = demo_sources.free_port()
+    with oidc_provider(f"http://127.0.0.1:{port}/auth/callback") as provider:
+        login = IssuerSetting(
+            issuer=provider.issuer,
+            jwks_url=f"{provider.issuer}/jwks",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            scopes=("openid", "mash"),
+            label="Test council",
+            roles=("mash_social_worker", "mash_manager", "ig_officer"),
+            agencies=("council",),
+        )
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=f"sqlite:///{store}",
+            sources=sources_config,
+            dev_issuer=True,
+            issuers=(login,),
+        )
+        with running_hub(settings, port=port) as url:
+            yield WebHub(url, provider.issuer, data_dir)
 
 
 @dataclass(frozen=True)

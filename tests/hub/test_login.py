@@ -6,91 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from graphql import parse, validate
 
 from hub import devissuer, savedops, session
-from hub.demo import sources
-from hub.demo.stack import running_hub
-from hub.settings import IssuerSetting, Settings
 
-from .conftest import FakeContacts
-from .oidc_provider import CLIENT_ID, CLIENT_SECRET, USERS, oidc_provider
+from .oidc_provider import CLIENT_ID, WebHub
 
 FIND = """query Find($c: PersonSearch!) {
   searchChildren(criteria: $c, purpose: MASH_SCREENING) { id givenName }
 }"""
 AVA = {"givenName": "Ava", "familyName": "Thompson", "dateOfBirth": "2016-03-14"}
-
-
-class WebHub:
-    """A hub that trusts the test provider for sign-in (and the dev issuer)."""
-
-    def __init__(self, url: str, issuer: str, data_dir: Path) -> None:
-        self.url, self.issuer, self.data_dir = url, issuer, data_dir
-
-    def sign_in(
-        self, client: httpx.Client, user: str, password: str | None = None
-    ) -> httpx.Response:
-        """Through the provider's own sign-in form; the last response of the redirects."""
-        form = client.get(f"{self.url}/auth/start?issuer=0&next=/graphql")
-        assert urlsplit(str(form.url)).path.startswith("/interaction/"), form.text
-        action = re.search(r'action="([^"]+)"', form.text)
-        assert action is not None
-        secret = USERS[user]["password"] if password is None else password
-        return client.post(
-            f"{self.issuer}{action.group(1)}", data={"login": user, "password": secret}
-        )
-
-    def csrf(self, client: httpx.Client) -> str:
-        page = client.get(f"{self.url}/graphql")
-        found = re.search(r'name="mash-csrf" content="([^"]+)"', page.text)
-        assert page.status_code == 200 and found is not None, page.text[:300]
-        return found.group(1)
-
-    def post(
-        self, client: httpx.Client, query: str, variables: dict[str, Any], **headers: str
-    ) -> httpx.Response:
-        return client.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
-
-
-@pytest.fixture(scope="module")
-def web_hub(
-    demo_data: Path,
-    source_config: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
-    fake_contacts: FakeContacts,
-) -> Iterator[WebHub]:
-    port = sources.free_port()
-    with oidc_provider(f"http://127.0.0.1:{port}/auth/callback") as provider:
-        login = IssuerSetting(
-            issuer=provider.issuer,
-            jwks_url=f"{provider.issuer}/jwks",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,  # type: ignore[arg-type]  # pydantic makes it a SecretStr
-            scopes=("openid", "mash"),
-            label="Test council",
-            roles=("mash_social_worker", "mash_manager", "ig_officer"),
-            agencies=("council",),
-        )
-        store = tmp_path_factory.mktemp("web-store") / "hub.sqlite3"
-        settings = Settings(
-            data_dir=demo_data,
-            database_url=f"sqlite:///{store}",
-            sources=source_config,
-            dev_issuer=True,
-            issuers=(login,),
-        )
-        with running_hub(settings, port=port) as url:
-            yield WebHub(url, provider.issuer, demo_data)
 
 
 def test_a_social_worker_signs_in_with_pkce_and_the_explorer_runs_her_search_by_session(
