@@ -47,10 +47,10 @@ class WebHub:
         self.url, self.issuer, self.data_dir = url, issuer, data_dir
 
     def sign_in(
-        self, client: httpx.Client, user: str, password: str | None = None
+        self, client: httpx.Client, user: str, password: str | None = None, then: str = "/graphql"
     ) -> httpx.Response:
         """Through the provider's own sign-in form; the last response of the redirects."""
-        form = client.get(f"{self.url}/auth/start?issuer=0&next=/graphql")
+        form = client.get(f"{self.url}/auth/start?issuer=0&next={then}")
         assert urlsplit(str(form.url)).path.startswith("/interaction/"), form.text
         action = re.search(r'action="([^"]+)"', form.text)
         assert action is not None

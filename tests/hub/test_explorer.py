@@ -124,6 +124,8 @@ def test_signed_in_through_the_provider_the_explorer_finds_ava_and_leaves_nothin
         " && document.body.innerText.includes('Root Types');",
     )
     assert "Error fetching schema" not in browser.find_element(By.TAG_NAME, "body").text
+    browser.find_element(By.CSS_SELECTOR, "[aria-label='Show GraphiQL Explorer']").click()
+    wait_for(browser, "return document.body.innerText.includes('searchChildren');")
     found = run_tab(browser, 0)
     ava = found["data"]["searchChildren"][0]
     assert ava["givenName"] == "Ava" and ava["dateOfBirth"] == "2016-03-14"

@@ -158,3 +158,18 @@ def test_the_explorer_page_has_a_strict_content_security_policy(web_hub: WebHub)
     assert "unsafe" not in policy and "http" not in policy
     assert "<script>" not in page.text  # no inline script: every script has a src
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_an_ig_officer_signs_in_to_the_ig_page_through_the_provider(web_hub: WebHub) -> None:
+    with httpx.Client(follow_redirects=True, timeout=30) as client:
+        login = client.get(f"{web_hub.url}/ig/")
+        assert 'href="/auth/login?next=/ig/"' in login.text
+        page = web_hub.sign_in(client, "ivy.ig", then="/ig/")
+        assert str(page.url) == f"{web_hub.url}/ig/" and page.status_code == 200
+        assert "Signed in as ivy.ig (ig_officer)" in page.text
+        report = client.get(f"{web_hub.url}/ig/report/police_s62")
+        assert report.status_code == 200
+        csrf = client.cookies["mash_ig_csrf"]
+        client.post(f"{web_hub.url}/ig/logout", data={"csrf": csrf})
+        assert "mash_session" not in client.cookies
+        assert client.get(f"{web_hub.url}/ig/").url.path == "/ig/login"
