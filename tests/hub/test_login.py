@@ -5,9 +5,11 @@ its files, and the demo's one-click sign-in. No token ever reaches the browser."
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from hub import devissuer, session
 
@@ -173,3 +175,20 @@ def test_an_ig_officer_signs_in_to_the_ig_page_through_the_provider(web_hub: Web
         client.post(f"{web_hub.url}/ig/logout", data={"csrf": csrf})
         assert "mash_session" not in client.cookies
         assert client.get(f"{web_hub.url}/ig/").url.path == "/ig/login"
+
+
+def test_each_request_renews_the_session_cookie(
+    web_hub: WebHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with httpx.Client(follow_redirects=True, timeout=30) as client:
+        web_hub.sign_in(client, "sam.social")
+        csrf = web_hub.csrf(client)
+        first = client.cookies["mash_session"]
+        monkeypatch.setattr(session, "RENEW_AFTER_S", 0)
+        time.sleep(1.1)  # a new iat
+        answer = web_hub.post(client, FIND, {"c": AVA}, **{"X-CSRF-Token": csrf})
+        renewed = [h for h in answer.headers.get_list("set-cookie") if "mash_session=" in h]
+        assert renewed and "HttpOnly" in renewed[0] and client.cookies["mash_session"] != first
+        # the same session: its CSRF token carries over
+        again = web_hub.post(client, FIND, {"c": AVA}, **{"X-CSRF-Token": csrf})
+        assert again.status_code == 200
