@@ -4,15 +4,19 @@ the schema and, run in order by the roles the README names, each one succeeds.""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from graphql import parse, validate
 
 from hub import devissuer, savedops
 
 from .oidc_provider import WebHub
 
+# Ava, her date of birth and NHS number, and her household as the research read shows it
+FAMILY = ("Ava", "Thompson", "2016-03-14", "9434765919", "Jade", "Noah", "Carter")
 # who runs each tab (README: Try it)
 ROLES = (
     "mash_social_worker",
@@ -38,7 +42,12 @@ def test_every_saved_operation_is_valid_against_the_schema() -> None:
         assert json.loads(tab["variables"])
 
 
-def test_the_saved_operations_run_in_order_walk_the_readme_through(web_hub: WebHub) -> None:
+def test_the_saved_operations_run_in_order_walk_the_readme_through_and_log_nothing_personal(
+    web_hub: WebHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        web_hub.sign_in(browser, "sam.social")
     ids: dict[str, str] = {}
 
     def fill(value: Any) -> Any:
@@ -65,3 +74,8 @@ def test_the_saved_operations_run_in_order_walk_the_readme_through(web_hub: WebH
         if "createContact" in data:
             ids["contact"] = data["createContact"]["id"]
     assert data["child"]["sources"]  # the break-glass read
+    # the hub's logs of the walk-through name no one in Ava's family
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "signed in through" in logged  # the hub's log records are captured here
+    for value in FAMILY:
+        assert value not in logged, value
