@@ -14,6 +14,7 @@ the roles and agencies the issuer may assert) and starts the hub's session
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -85,7 +86,7 @@ def _destination(value: str | None) -> str:
     return value if value in DESTINATIONS else DESTINATIONS[0]
 
 
-def _check_endpoint(url: object, issuer: str) -> str:
+def _check_endpoint(url: object) -> str:
     """An endpoint from discovery: https, or plain http on loopback only."""
     if not isinstance(url, str):
         raise LoginError("the identity provider's configuration is incomplete", 502)
@@ -114,7 +115,7 @@ class Provider:
             return self.metadata
         issuer = self.setting.issuer
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-        _check_endpoint(url, issuer)
+        _check_endpoint(url)
         try:
             async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
@@ -126,7 +127,7 @@ class Provider:
         if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
             raise LoginError("the identity provider's configuration names another issuer", 502)
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            _check_endpoint(metadata.get(name), issuer)
+            _check_endpoint(metadata.get(name))
         if "S256" not in metadata.get("code_challenge_methods_supported", ["S256"]):
             raise LoginError("the identity provider does not support PKCE (S256)", 502)
         if self.verifier is None or metadata["jwks_uri"] != self.metadata.get("jwks_uri"):
@@ -185,11 +186,10 @@ class Provider:
         except AuthError as exc:
             log.info("ID token refused: %s", exc.message)
             raise LoginError(f"the sign-in was not accepted ({exc.message})", 401) from None
-        if not hmac.compare_digest(str(session._payload(id_token).get("nonce", "")), nonce):
+        if not hmac.compare_digest(str(session.verified_claims(id_token).get("nonce", "")), nonce):
             raise LoginError("the sign-in was not accepted (nonce)", 401)
-        return Actor(
-            actor.subject, actor.issuer, actor.roles, actor.agency, actor.team, self.client_id
-        )
+        # the client is the hub's own registration with this issuer
+        return dataclasses.replace(actor, client=self.client_id)
 
 
 def routes(state: Mapping[str, Any], settings: Settings) -> list[BaseRoute]:

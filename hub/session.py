@@ -103,7 +103,7 @@ def _load_or_create_key(path: Path) -> ECKey:
     return key
 
 
-def _payload(token: str) -> dict[str, Any]:
+def verified_claims(token: str) -> dict[str, Any]:
     """The claims of a token whose signature has already been verified."""
     segment = token.split(".")[1]
     claims: dict[str, Any] = json.loads(
@@ -185,7 +185,7 @@ class Sessions:
     async def read(self, value: str) -> Session:
         """The session a cookie value holds; AuthError when it is not a live one of ours."""
         actor = await self._verifier.verify(value)
-        claims = _payload(value)
+        claims = verified_claims(value)
         idp, csrf, started = claims.get("idp"), claims.get("csrf"), claims.get("started")
         if idp not in self.issuers or not isinstance(csrf, str) or not isinstance(started, int):
             raise AuthError("invalid session")
