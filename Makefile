@@ -3,6 +3,8 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The explorer's browser files and the tests' OpenID provider, pinned by web/package-lock.json.
+WEB_STAMP := web/node_modules/.installed-stamp
 
 .PHONY: install demo test bench schema lint
 
@@ -11,12 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
 
-demo: $(STAMP)
+install: $(STAMP) $(WEB_STAMP)
+
+demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/mash-hub demo
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -18,15 +18,15 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from strawberry.http.ides import get_graphql_ide_html
 
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import accesslog, devissuer, igweb
+from . import accesslog, devissuer, explorer, igweb, login, session
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -55,10 +55,23 @@ def build_adapters(settings: Settings) -> dict[Source, Adapter]:
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
-    issuers = [IssuerConfig(**i.model_dump()) for i in settings.issuers]
+    issuers = [IssuerConfig(**i.token_config()) for i in settings.issuers]
     if settings.dev_issuer:
         issuers.append(devissuer.issuer_config(settings.data_dir))
     return TokenVerifier(issuers)
+
+
+def build_sessions(settings: Settings) -> session.Sessions:
+    """Browser sessions, for people who signed in through a login issuer (or the dev one)."""
+    issuers = {i.issuer for i in settings.login_issuers}
+    if settings.dev_issuer:
+        issuers.add(devissuer.DEV_ISSUER)
+    return session.Sessions(
+        settings.session_signing_key,
+        idle_s=settings.session_idle_minutes * 60,
+        max_s=int(settings.session_max_hours * 3600),
+        issuers=frozenset(issuers),
+    )
 
 
 def sequencer_config(settings: Settings) -> SequencerConfig:
@@ -136,6 +149,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             state["services"] = dataclasses.replace(state["services"], clock=clock)
         state["writer"] = writer = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
+        state["sessions"] = build_sessions(settings)
         sequencer = None
         if settings.audit_sequencer:
             sequencer = Sequencer(store, sequencer_config(settings))
@@ -150,9 +164,6 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             for adapter in adapters.values():
                 await adapter.aclose()
             await store.aclose()
-
-    async def graphql_get(request: Request) -> Response:
-        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
 
     async def graphql_post(request: Request) -> Response:
         started = time.perf_counter()
@@ -195,14 +206,18 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    explorer_page, explorer_routes = explorer.routes(state, settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql_get, methods=["GET"]),
+            explorer_page,  # GET /graphql: the explorer, for a signed-in person
             Route("/graphql", graphql_post, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Mount(igweb.PATH, routes=igweb.routes(state)),  # the IG web page
+            Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
+            Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],
+        middleware=[Middleware(session.RenewCookie)],
         lifespan=lifespan,
     )

@@ -124,10 +124,10 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
         typer.echo(
             f"\nMASH Hub demo\n"
             f"  explorer:  http://127.0.0.1:{port}/graphql\n"
-            f"  token:     .venv/bin/mash-hub token --role mash_social_worker\n"
-            f"             (send it as the header  Authorization: Bearer <token>)\n"
-            f'  try:       searchChildren(criteria: {{familyName: "Thompson", '
-            f'dateOfBirth: "2016-03-14"}}, purpose: MASH_RESEARCH)\n'
+            f"             (sign in with one click as a demo role; the walk-through is in\n"
+            f"             its tabs: 1 FindChild finds Ava Thompson, born 2016-03-14)\n"
+            f"  API token: .venv/bin/mash-hub token --role mash_social_worker\n"
+            f"             (for curl and partner systems: Authorization: Bearer <token>)\n"
             f"  store:     {settings.hub_database_url}\n"
             f"  stop:      Ctrl-C\n"
         )

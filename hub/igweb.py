@@ -1,8 +1,9 @@
 """The IG web page (`/ig`): the audit reports for information governance, server-rendered.
 
-Authentication is the same as `/graphql`: a bearer JWT from a trusted issuer, checked on
-every page. A browser cannot send a header, so the IG officer pastes the token into the
-login form once; it is kept in an HttpOnly, SameSite=Strict cookie scoped to `/ig` (Secure
+Authentication is the same as `/graphql`: the session of someone who signed in through
+`/auth` (hub.login, hub.session), or a bearer JWT from a trusted issuer, checked on every
+page. A browser cannot send a header, so without a session the IG officer pastes the token
+into the login form once; it is kept in an HttpOnly, SameSite=Strict cookie scoped to `/ig` (Secure
 except on loopback http) and verified again on each request, so it expires with the token.
 Only actors the `read_audit_log` policy allows get past the login. Forms that change state
 (login, logout) carry a double-submit CSRF token and must come from the same origin;
@@ -29,6 +30,8 @@ from . import reports
 from .audit import AuditRecord, AuditUnavailable
 from .auth import Actor, AuthError
 from .context import Access, Services
+from .session import COOKIE as SESSION_COOKIE
+from .session import Sessions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "ig"
 TOKEN_COOKIE, CSRF_COOKIE = "mash_ig_token", "mash_ig_csrf"
@@ -162,8 +165,10 @@ class IgPage:
 
     async def _actor(self, request: Request) -> Actor | None:
         token = request.cookies.get(TOKEN_COOKIE)
-        if not token:
-            return None
+        if not token:  # signed in through /auth instead: the hub's session cookie
+            sessions: Sessions | None = self.state.get("sessions")
+            current = await sessions.from_request(request) if sessions else None
+            return current.actor if current else None
         try:
             actor: Actor = await self.state["verifier"].verify(token)
         except AuthError:
@@ -260,6 +265,7 @@ class IgPage:
             return _render("error.html", exc.status, message=exc.message)
         response = RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
         response.delete_cookie(TOKEN_COOKIE, path=PATH)
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def index(self, request: Request) -> Response:

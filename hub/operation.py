@@ -36,9 +36,9 @@ from graphql.validation import ASTValidationRule
 from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
-from . import audit, messages
+from . import audit, messages, session
 from .audit import AuditRecord
-from .auth import AuthError, bearer_token
+from .auth import AuthError
 from .context import Context
 from .errors import CLIENT_CODES
 from .settings import Settings
@@ -202,9 +202,7 @@ async def run_operation(
 ) -> tuple[int, dict[str, Any]]:
     """Authenticate and execute one operation; returns (HTTP status, JSON body)."""
     try:
-        record.actor = await state["verifier"].verify(
-            bearer_token(request.headers.get("authorization"))
-        )
+        record.actor = await session.authenticate(request, state)  # bearer, or the cookie
     except AuthError as exc:
         record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
         return 401, error_body(exc.message, "UNAUTHENTICATED")

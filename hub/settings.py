@@ -6,11 +6,11 @@ import functools
 import json
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.base import Source
@@ -35,7 +35,14 @@ class SourceConfig(BaseModel):
 
 
 class IssuerSetting(BaseModel):
-    """A trusted token issuer: tokens are checked against its keys only."""
+    """A trusted token issuer: tokens are checked against its keys only.
+
+    With a `client_id` it is also where people sign in to the explorer and the IG page
+    (OpenID Connect authorization code with PKCE; its endpoints are discovered from
+    `<issuer>/.well-known/openid-configuration`). `client_secret` is for a confidential
+    client (sent as HTTP Basic); `scopes` must ask for the claims the hub reads (`roles`,
+    `agency`, `team`); `label` names the issuer on the sign-in page.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -46,6 +53,25 @@ class IssuerSetting(BaseModel):
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     roles: tuple[str, ...] | None = None
     agencies: tuple[str, ...] | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: tuple[str, ...] = ("openid",)
+    label: str | None = None
+
+    TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"issuer", "audience", "jwks_url", "jwks_file", "algorithms", "roles", "agencies"}
+    )
+
+    def token_config(self) -> dict[str, Any]:
+        """What bearer-token verification needs (`hub.auth.IssuerConfig`'s fields)."""
+        return self.model_dump(include=set(self.TOKEN_FIELDS))
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in value:
+            raise ValueError("scopes must include openid")
+        return value
 
 
 @functools.cache
@@ -128,6 +154,15 @@ class Settings(BaseSettings):
     bank_holidays: str = "GB-ENG"
     timezone: str = "Europe/London"
     break_glass_minutes: int = Field(default=60, gt=0)
+    # Browser sessions (the explorer, the IG page): a signed cookie that lapses after
+    # `session_idle_minutes` without a request and is renewed by each one, up to
+    # `session_max_hours` after sign-in. Its key is kept in the data folder unless
+    # `session_key_file` names one (hubs behind one load balancer share it).
+    session_idle_minutes: int = Field(default=15, gt=0)
+    session_max_hours: float = Field(default=8.0, gt=0)
+    session_key_file: Path | None = None
+    # The explorer's browser files (React, GraphiQL, its explorer plugin): `npm ci` here.
+    web_dir: Path = PROJECT_ROOT / "web"
     # The council team notified about a flagged child with no open contact assigned to a team.
     default_owning_team: str = "council-child-protection"
     # A large shared address (a hostel, a block recorded without flat numbers): a child's
@@ -243,6 +278,16 @@ class Settings(BaseSettings):
         path = self.data_dir / RUNNING_FILE
         path.write_text("# written by mash-hub demo while it runs\n" + "\n".join(lines) + "\n")
         return path
+
+    @property
+    def session_signing_key(self) -> Path:
+        """The EC P-256 key that signs browser sessions (private; JWKS beside it)."""
+        return self.session_key_file or self.data_dir / "session-key.jwk.json"
+
+    @property
+    def login_issuers(self) -> tuple[IssuerSetting, ...]:
+        """The issuers people sign in through (those with a `client_id`)."""
+        return tuple(i for i in self.issuers if i.client_id)
 
     @property
     def hub_database_url(self) -> str:

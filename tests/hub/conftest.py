@@ -18,6 +18,8 @@ from hub.contacts import ContactFacts
 from hub.demo.stack import demo_sources, ensure_seeded, running_hub
 from hub.settings import Settings
 
+from .oidc_provider import WebHub, web_hub_running
+
 
 @dataclass
 class FakeContacts:
@@ -126,3 +128,16 @@ def hub(
 ) -> Iterator[Hub]:
     with running_hub(hub_settings(demo_data, store_url, source_config)) as url:
         yield Hub(url, demo_data, store_url)
+
+
+@pytest.fixture(scope="session")
+def web_hub(
+    demo_data: Path,
+    source_config: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_contacts: FakeContacts,
+) -> Iterator[WebHub]:
+    """A hub people sign in to through a real OpenID provider (tests/hub/oidc_provider.py)."""
+    store = tmp_path_factory.mktemp("web-store") / "hub.sqlite3"
+    with web_hub_running(demo_data, source_config, store) as hub:
+        yield hub

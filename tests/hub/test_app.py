@@ -338,8 +338,13 @@ def test_search_without_criteria_is_a_clear_error(hub: Hub) -> None:
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-def test_explorer_is_served_on_get(hub: Hub) -> None:
-    response = httpx.get(f"{hub.url}/graphql", timeout=10)
+def test_explorer_is_served_on_get_to_whoever_signed_in(hub: Hub) -> None:
+    with httpx.Client(base_url=hub.url, follow_redirects=True, timeout=10) as client:
+        signin = client.get("/graphql")
+        assert signin.url.path == "/auth/login"
+        csrf = client.cookies["mash_login_csrf"]
+        response = client.post("/auth/dev", data={"role": "mash_social_worker", "csrf": csrf})
+    assert response.url.path == "/graphql"
     assert response.status_code == 200 and "graphiql" in response.text.lower()
     assert httpx.get(f"{hub.url}/readyz", timeout=10).json()["status"] == "ready"
     assert "mash_hub_operations_total" in httpx.get(f"{hub.url}/metrics", timeout=10).text
