@@ -8,15 +8,29 @@ times as the ORM would have handed them back on that store.
 
 Rows come back in no guaranteed order: a caller that needs one sorts them (each query's
 LIMIT applies in its own ORDER BY, inside the statement).
+
+A bundle is built once per shape and store kind (`prepared`): its conditions compare with
+`bindparam`s whose values `fetch` takes, so a read neither rebuilds the statement nor makes
+SQLAlchemy recompile it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Date, DateTime, FromClause, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    FromClause,
+    Select,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,13 +40,12 @@ Columns = Mapping[str, ColumnElement[Any] | QueryableAttribute[Any]]
 
 
 class Bundle:
-    """Queries gathered for one statement on `session`'s store."""
+    """Queries gathered for one statement on one kind of store."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        assert session.bind is not None
-        self.postgres = session.bind.dialect.name == "postgresql"
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
         self.queries: dict[str, ColumnElement[Any]] = {}
+        self._statement: Select[Any] | None = None
 
     def add(
         self,
@@ -59,13 +72,33 @@ class Bundle:
         agg = func.json_agg(obj) if self.postgres else func.json_group_array(obj)
         self.queries[name] = select(agg).select_from(inner_sq).scalar_subquery()
 
-    async def fetch(self) -> dict[str, list[dict[str, Any]]]:
-        """Every query's rows, from one statement (none if nothing was asked)."""
+    async def fetch(self, session: AsyncSession, **params: Any) -> dict[str, list[dict[str, Any]]]:
+        """Every query's rows, from one statement (none if nothing was asked); `params` are
+        the values of the bundle's bound parameters."""
         if not self.queries:
             return {}
-        statement = select(*(type_coerce(q, JSON).label(n) for n, q in self.queries.items()))
-        row = (await self.session.execute(statement)).one()
+        if self._statement is None:
+            columns = (type_coerce(q, JSON).label(n) for n, q in self.queries.items())
+            self._statement = select(*columns)
+        row = (await session.execute(self._statement, params)).one()
         return {name: list(value or []) for name, value in zip(self.queries, row, strict=True)}
+
+
+_PREPARED: dict[tuple[Hashable, bool], Bundle] = {}
+
+
+def prepared(session: AsyncSession, shape: Hashable, build: Callable[[Bundle], None]) -> Bundle:
+    """The bundle `build` fills, built once per `shape` (a key naming what `build` adds) and
+    kind of store. `build` must add the same queries whenever it is given the same shape,
+    with every value a `bindparam`."""
+    assert session.bind is not None
+    postgres = session.bind.dialect.name == "postgresql"
+    bundle = _PREPARED.get((shape, postgres))
+    if bundle is None:
+        bundle = Bundle(postgres)
+        build(bundle)
+        _PREPARED[(shape, postgres)] = bundle
+    return bundle
 
 
 def when(value: Any) -> datetime | None:

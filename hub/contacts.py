@@ -26,13 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from graphql import GraphQLError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from .audit import AuditRecord
 from .auth import Actor
-from .bundle import Bundle, when
+from .bundle import Bundle, prepared, when
 from .settings import holiday_calendar
 from .store import (
     BreakGlassGrant,
@@ -376,6 +376,58 @@ async def facts_for(
         return await load_facts(session, actor, purpose, contact_id, now, subject_id)
 
 
+def _facts(ask: Bundle, glass: bool, contact: bool) -> None:
+    """The statement of `load_facts`, built once per shape: the actor's break-glass grants
+    (`subject`, `issuer`, `now`) and the contact's facts (`cid`)."""
+    if glass:
+        ask.add(
+            "grants",
+            {
+                "subject_id": BreakGlassGrant.subject_id,
+                "id": BreakGlassGrant.id,
+                "granted_at": BreakGlassGrant.granted_at,
+            },
+            BreakGlassGrant.actor_subject == bindparam("subject"),
+            BreakGlassGrant.actor_issuer == bindparam("issuer"),
+            BreakGlassGrant.expires_at > bindparam("now"),
+            BreakGlassGrant.granted_at <= bindparam("now"),
+        )
+    if contact:
+        ask.add(
+            "contact",
+            {
+                "id": Contact.id,
+                "stage": Contact.stage,
+                "assigned_staff": Contact.assigned_staff,
+                "assigned_teams": Contact.assigned_teams,
+                "decision": Contact.decision,
+                "strategy_held_at": Contact.strategy_held_at,
+            },
+            Contact.id == bindparam("cid"),
+        )
+        ask.add(
+            "subjects",
+            {"id": ContactSubject.subject_id},
+            ContactSubject.contact_id == bindparam("cid"),
+        )
+        ask.add(
+            "tasks", {"agency": ResearchTask.agency}, ResearchTask.contact_id == bindparam("cid")
+        )
+        ask.add(
+            "consent",
+            {"state": ConsentRecord.state, "scope": ConsentRecord.scope},
+            ConsentRecord.contact_id == bindparam("cid"),
+            order_by=(ConsentRecord.seq.desc(),),
+            limit=1,
+        )
+        ask.add(
+            "overrides",
+            {"seq": ConsentOverride.seq},
+            ConsentOverride.contact_id == bindparam("cid"),
+            limit=1,
+        )
+
+
 async def load_facts(
     session: AsyncSession,
     actor: Actor,
@@ -395,46 +447,13 @@ async def load_facts(
         ContactError: NOT_FOUND when `contact_id` names no contact.
     """
     cid = contact_uuid(contact_id) if contact_id is not None else None
-    ask = Bundle(session)
-    if purpose == "BREAK_GLASS":
-        ask.add(
-            "grants",
-            {
-                "subject_id": BreakGlassGrant.subject_id,
-                "id": BreakGlassGrant.id,
-                "granted_at": BreakGlassGrant.granted_at,
-            },
-            BreakGlassGrant.actor_subject == actor.subject,
-            BreakGlassGrant.actor_issuer == actor.issuer,
-            BreakGlassGrant.expires_at > now,
-            BreakGlassGrant.granted_at <= now,
-        )
-    if cid is not None:
-        ask.add(
-            "contact",
-            {
-                "id": Contact.id,
-                "stage": Contact.stage,
-                "assigned_staff": Contact.assigned_staff,
-                "assigned_teams": Contact.assigned_teams,
-                "decision": Contact.decision,
-                "strategy_held_at": Contact.strategy_held_at,
-            },
-            Contact.id == cid,
-        )
-        ask.add("subjects", {"id": ContactSubject.subject_id}, ContactSubject.contact_id == cid)
-        ask.add("tasks", {"agency": ResearchTask.agency}, ResearchTask.contact_id == cid)
-        ask.add(
-            "consent",
-            {"state": ConsentRecord.state, "scope": ConsentRecord.scope},
-            ConsentRecord.contact_id == cid,
-            order_by=(ConsentRecord.seq.desc(),),
-            limit=1,
-        )
-        ask.add(
-            "overrides", {"seq": ConsentOverride.seq}, ConsentOverride.contact_id == cid, limit=1
-        )
-    found = await ask.fetch()
+    glass = purpose == "BREAK_GLASS"
+    shape = ("contacts.facts", glass, cid is not None)
+    ask = prepared(session, shape, lambda bundle: _facts(bundle, glass, cid is not None))
+    params: dict[str, Any] = {"cid": cid} if cid is not None else {}
+    if glass:
+        params |= {"subject": actor.subject, "issuer": actor.issuer, "now": now}
+    found = await ask.fetch(session, **params)
     # each child's newest grant (the latest granted, then the greatest id)
     newest = {
         g["subject_id"]: g["id"]

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
 from . import oversight
-from .bundle import Bundle, columns_of, row_of, when
+from .bundle import Bundle, columns_of, prepared, row_of, when
 from .contacts import as_utc
 from .context import Access, Context
 from .errors import ClientError
@@ -158,9 +159,9 @@ def valid_contact_id(contact_id: str | None) -> str | None:
     return contact_id
 
 
-async def load(session: AsyncSession, subject_id: str) -> Loaded:
-    """Everything the hub store holds that a read of this child needs, in one statement."""
-    ask = Bundle(session)
+def _load(ask: Bundle) -> None:
+    """The statement of `load`, built once: the child is the parameter `subject_id`."""
+    subject_id: BindParameter[str] = bindparam("subject_id")
     ask.add("subject", columns_of(Subject), Subject.id == subject_id)
     ask.add(
         "links",
@@ -214,7 +215,11 @@ async def load(session: AsyncSession, subject_id: str) -> Loaded:
         order_by=(AuditSubject.event_seq.desc(),),
         limit=PAST_ACCESSES,
     )
-    found = await ask.fetch()
+
+
+async def load(session: AsyncSession, subject_id: str) -> Loaded:
+    """Everything the hub store holds that a read of this child needs, in one statement."""
+    found = await prepared(session, "reader.load", _load).fetch(session, subject_id=subject_id)
     open_contacts = sorted(found["open"], key=lambda c: _at(c["received_at"]), reverse=True)
     past = [
         PastAccess(
