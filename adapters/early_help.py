@@ -20,6 +20,7 @@ from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
     as_date,
+    by_person,
     fetch_by_person,
     person_from_row,
     person_tables,
@@ -102,12 +103,14 @@ class EarlyHelpAdapter:
 
 
 _LABELS = Labels(agency=AGENCY)
+_EPISODES = by_person(sa.select(episodes), episodes.c.person_id)
+_CONSENTS = by_person(sa.select(consents), consents.c.person_id)
 
 
 def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
     """Every episode and consent record of the given persons, read on one connection."""
-    episode_rows = fetch_by_person(conn, sa.select(episodes), episodes.c.person_id, ids)
-    consent_rows = fetch_by_person(conn, sa.select(consents), consents.c.person_id, ids)
+    episode_rows = fetch_by_person(conn, _EPISODES, ids)
+    consent_rows = fetch_by_person(conn, _CONSENTS, ids)
     return [
         *(_episode(r) for r in sorted(episode_rows, key=_newest("start"))),
         *(_consent(r) for r in sorted(consent_rows, key=_newest("recorded_on"))),

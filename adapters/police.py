@@ -18,6 +18,7 @@ from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
     as_date,
+    by_person,
     fetch_by_person,
     person_from_row,
     person_tables,
@@ -132,7 +133,7 @@ class PoliceAdapter:
         await self._db.aclose()
 
 
-_INCIDENTS = sa.select(
+_INCIDENTS_BASE = sa.select(
     person_incident.c.person_id,
     person_incident.c.role,
     incidents.c.id,
@@ -141,18 +142,18 @@ _INCIDENTS = sa.select(
     incidents.c.dash_risk,
     incidents.c.summary,
 ).join(incidents, incidents.c.id == person_incident.c.incident_id)
+_INCIDENTS = by_person(_INCIDENTS_BASE, person_incident.c.person_id)
+_INTELLIGENCE = by_person(sa.select(intelligence), intelligence.c.person_id)
+_MISSING = by_person(sa.select(missing_episodes), missing_episodes.c.person_id)
+_MARKERS = by_person(sa.select(warning_markers), warning_markers.c.person_id)
 
 
 def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
     """Every item of the given persons, read on one connection."""
-    incident_rows = fetch_by_person(conn, _INCIDENTS, person_incident.c.person_id, ids)
-    intel_rows = fetch_by_person(conn, sa.select(intelligence), intelligence.c.person_id, ids)
-    missing_rows = fetch_by_person(
-        conn, sa.select(missing_episodes), missing_episodes.c.person_id, ids
-    )
-    marker_rows = fetch_by_person(
-        conn, sa.select(warning_markers), warning_markers.c.person_id, ids
-    )
+    incident_rows = fetch_by_person(conn, _INCIDENTS, ids)
+    intel_rows = fetch_by_person(conn, _INTELLIGENCE, ids)
+    missing_rows = fetch_by_person(conn, _MISSING, ids)
+    marker_rows = fetch_by_person(conn, _MARKERS, ids)
     return [
         *(_incident(r) for r in sorted(incident_rows, key=_newest("occurred_on", "role"))),
         *(_intelligence(r) for r in sorted(intel_rows, key=_newest("recorded_on"))),

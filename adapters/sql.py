@@ -12,6 +12,7 @@ to scanning every person.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -302,22 +303,40 @@ def size_estimate(dialect: str, table: sa.Table) -> sa.Select[Any]:
     )
 
 
-def fetch(conn: sa.Connection, statement: sa.Executable) -> list[RowMapping]:
-    return list(conn.execute(statement).mappings())
+def fetch(
+    conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any] | None = None
+) -> list[RowMapping]:
+    return list(conn.execute(statement, params).mappings())
+
+
+def by_person(statement: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """`statement` for a batch of person ids, the expanding parameter `ids`: built once (at
+    import, or once per table), so a read neither rebuilds nor re-keys it."""
+    return statement.where(column.in_(sa.bindparam("ids", expanding=True)))
 
 
 def fetch_by_person(
-    conn: sa.Connection,
-    statement: sa.Select[Any],
-    column: sa.ColumnElement[Any],
-    ids: Sequence[str],
+    conn: sa.Connection, statement: sa.Select[Any], ids: Sequence[str]
 ) -> list[RowMapping]:
-    """Rows of `statement` for the given person ids, in batches small enough for any
-    driver's parameter limit."""
+    """Rows of `statement` (from `by_person`) for the given person ids, in batches small
+    enough for any driver's parameter limit."""
     rows: list[RowMapping] = []
     for start in range(0, len(ids), 500):
-        rows += fetch(conn, statement.where(column.in_(ids[start : start + 500])))
+        rows += fetch(conn, statement, {"ids": list(ids[start : start + 500])})
     return rows
+
+
+@functools.cache
+def _persons_by_id(persons: sa.Table) -> sa.Select[Any]:
+    return by_person(sa.select(persons), persons.c.id)
+
+
+@functools.cache
+def _relations_of(persons: sa.Table, relations: sa.Table) -> sa.Select[Any]:
+    statement = sa.select(
+        relations.c.related_id.label("asked_id"), relations.c.relation, persons
+    ).join(persons, persons.c.id == relations.c.person_id)
+    return by_person(statement, relations.c.related_id)
 
 
 class SqlSource:
@@ -369,21 +388,15 @@ class SqlSource:
 
     async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[RowMapping]:
         wanted = sorted(set(ids))
-        return await self.run(
-            lambda c: fetch_by_person(c, sa.select(persons), persons.c.id, wanted)
-        )
+        return await self.run(lambda c: fetch_by_person(c, _persons_by_id(persons), wanted))
 
     async def relations(
         self, persons: sa.Table, relations: sa.Table, ids: Sequence[str]
     ) -> list[tuple[str, str, RowMapping]]:
         """(person asked about, relation, the related person's row) for the given ids."""
-        statement = sa.select(
-            relations.c.related_id.label("asked_id"), relations.c.relation, persons
-        ).join(persons, persons.c.id == relations.c.person_id)
+        statement = _relations_of(persons, relations)
         wanted = sorted(set(ids))
-        rows = await self.run(
-            lambda c: fetch_by_person(c, statement, relations.c.related_id, wanted)
-        )
+        rows = await self.run(lambda c: fetch_by_person(c, statement, wanted))
         return [(str(r["asked_id"]), str(r["relation"]), r) for r in rows]
 
     async def probe(self, persons: sa.Table) -> SourceHealth:
