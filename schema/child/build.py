@@ -217,11 +217,19 @@ async def person_reference(ctx: Context, id: str) -> t.Person | None:
 
 
 def _header_purpose(ctx: Context) -> Purpose:
+    """The purpose an entity read names in its header: a missing header and a value that
+    names no purpose are told apart (the value itself is not echoed)."""
+    allowed = ", ".join(p.value for p in Purpose)
+    if not ctx.purpose_header:
+        raise client_error(
+            f"entity reads need an X-Purpose-Of-Use header naming a purpose: one of {allowed}",
+            "PURPOSE_REQUIRED",
+        )
     try:
-        return Purpose(ctx.purpose_header)
+        return Purpose(ctx.purpose_header.strip())
     except ValueError:
         raise client_error(
-            "entity reads need an X-Purpose-Of-Use header naming a purpose", "PURPOSE_REQUIRED"
+            f"X-Purpose-Of-Use names no known purpose: use one of {allowed}", "BAD_USER_INPUT"
         ) from None
 
 

@@ -182,6 +182,35 @@ def test_entities_are_no_back_door_same_policy_and_audit_as_child(hub: Hub) -> N
 
     no_purpose = hub.gql("police_researcher", ENTITIES, {"reps": reps}).json()
     assert no_purpose["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
+    assert "one of MASH_SCREENING, MASH_RESEARCH" in no_purpose["errors"][0]["message"]
+
+
+def test_entities_tell_a_missing_purpose_header_from_an_unknown_one_and_bad_representations(
+    hub: Hub,
+) -> None:
+    child_id = find_ava(hub)
+    reps = [{"__typename": "ChildRecord", "id": child_id}]
+    unknown = entities(hub, "police_researcher", reps, "AVA_THOMPSON", None)
+    [error] = unknown["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("X-Purpose-Of-Use names no known purpose: use one of")
+    assert "AVA" not in error["message"]
+    bad: list[dict[str, str]] = [
+        {"__typename": "Thompson", "id": child_id},
+        {"__typename": "ChildRecord"},
+        {"__typename": "ChildRecord", "id": child_id},
+    ]
+    body = entities(hub, "police_researcher", bad, "MASH_RESEARCH", None)
+    errors = {tuple(e["path"]): e for e in body["errors"]}
+    assert errors[("_entities", 0)]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "unknown __typename" in errors[("_entities", 0)]["message"]
+    assert "Thompson" not in errors[("_entities", 0)]["message"]
+    assert (
+        errors[("_entities", 1)]["message"] == "representations[1] needs an id (the entity's key)"
+    )
+    # the good representation still resolves (withheld: no contact), in its own place
+    assert body["data"]["_entities"][2]["withheld"] == {"reason": "NO_RELATIONSHIP"}
+    assert not any(e["extensions"]["code"] == "INTERNAL_ERROR" for e in body["errors"])
 
 
 def test_person_entities_give_demographics_only_to_those_with_a_relationship(hub: Hub) -> None:
