@@ -61,6 +61,15 @@ hide_field(_req, res, field, "LOCATION_PROTECTED",
     res.location_protected and
     location_field(field);
 
+# Rule 11 fails closed: while a source that may hold a location restriction for this home
+# did not answer the read, no one in the home shows a location (the restriction cannot be
+# ruled out); the next read with every source answering shows it where allowed.
+hide_field(_req, res, field, "LOCATION_UNVERIFIED",
+           "rule 11: a source that may restrict this home's location did not answer") if
+    "location_unverified" in res.flags and
+    not res.location_protected and
+    location_field(field);
+
 # --- Rule 12: a member of the public who made the referral is not identified to other
 # agencies (the agency that took the referral still sees who it was). ---
 referrer_identity("name");

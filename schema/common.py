@@ -47,7 +47,9 @@ class SourceStatus(enum.Enum):
     "CONSENT_REQUIRED: it needs the family's recorded consent (or an override, or s47); "
     "ORIGINATOR_RESTRICTED: the originating agency keeps it (handling conditions, "
     "investigation-sensitive, extra-protected); LOCATION_PROTECTED: the person's location is "
-    "protected; STAGE_RESTRICTED: before research only 'known to agency: yes/no'; "
+    "protected; LOCATION_UNVERIFIED: a source that may restrict this home's location did not "
+    "answer this read, so no location in the home is shown until one does; "
+    "STAGE_RESTRICTED: before research only 'known to agency: yes/no'; "
     "NO_RELATIONSHIP: the reader does not work an open contact about this child; "
     "WITHHELD_BY_ORIGINATOR: the originating agency recorded a decision not to share it."
 )
@@ -56,6 +58,7 @@ class RedactionReason(enum.Enum):
     CONSENT_REQUIRED = "CONSENT_REQUIRED"
     ORIGINATOR_RESTRICTED = "ORIGINATOR_RESTRICTED"
     LOCATION_PROTECTED = "LOCATION_PROTECTED"
+    LOCATION_UNVERIFIED = "LOCATION_UNVERIFIED"
     STAGE_RESTRICTED = "STAGE_RESTRICTED"
     NO_RELATIONSHIP = "NO_RELATIONSHIP"
     WITHHELD_BY_ORIGINATOR = "WITHHELD_BY_ORIGINATOR"

@@ -18,7 +18,15 @@ from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
 from hub import oversight
 from hub.context import Access, Context
 from hub.reader import ChildRead, Reader, valid_contact_id
-from hub.records import OK, REVIEW, AssembledRecord, HouseholdMember, SourceAnswer, weights_of
+from hub.records import (
+    NOT_KNOWN,
+    OK,
+    REVIEW,
+    AssembledRecord,
+    HouseholdMember,
+    SourceAnswer,
+    weights_of,
+)
 from hub.records import ChildMatch as Match
 from hub.store import WithheldItem
 
@@ -254,6 +262,12 @@ class ChildView:
         self.child_protected = any(
             p.labels.location_protected for a in record.answers.values() for p, _ in a.linked
         ) or any(r.labels.location_protected for m in record.household for r in m.records)
+        # ...and fails closed: a source that did not answer may hold the restriction.
+        self.location_flags = (
+            ("location_unverified",)
+            if any(a.status not in (OK, NOT_KNOWN) for a in record.answers.values())
+            else ()
+        )
         self.redacted_parts: list[FieldRedaction] = []
         early_help = record.answers.get(Source.EARLY_HELP)
         self._early_help_consent = self._consent(early_help) if early_help else None
@@ -500,7 +514,7 @@ class ChildView:
             location_protected=self.child_protected
             or any(r.labels.location_protected for r in records),
         )
-        decision = self.access.decide(path, "person", labels)
+        decision = self.access.decide(path, "person", labels, flags=self.location_flags)
         hidden = (
             dict(decision.hidden_fields)
             if decision.allowed

@@ -357,6 +357,12 @@ def test_sequencer_gauge_reads_one_while_this_process_sequences(hub: Hub) -> Non
     assert "mash_hub_audit_sequencer_active 1.0" in metrics
 
 
+HOME = """query Home($id: ID!, $purpose: Purpose!, $contactId: ID) {
+  child(id: $id, purpose: $purpose, contactId: $contactId) {
+    person { givenName address postcode redactedFields { field reason } }
+    household { person { givenName address postcode redactedFields { field reason } } } } }"""
+
+
 def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
     hub: Hub,
     source_config: dict[str, Any],
@@ -375,6 +381,14 @@ def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
         started = time.perf_counter()
         record = ok(other.gql("mash_social_worker", RECORD, reading(hub, child_id)))["child"]
         elapsed = time.perf_counter() - started
+        home = ok(other.gql("mash_social_worker", HOME, reading(hub, child_id)))["child"]
+    # Rule 11 fails closed: health, which may flag the home as location-protected, did not
+    # answer, so no one in the home shows an address or postcode (names still show).
+    people = [home["person"], *(m["person"] for m in home["household"])]
+    assert len(people) > 1 and all(p["givenName"] for p in people)
+    for person in people:
+        assert person["address"] is None and person["postcode"] is None
+        assert {"field": "address", "reason": "LOCATION_UNVERIFIED"} in person["redactedFields"]
     statuses = {s["source"]: s["status"] for s in record["sources"]}
     assert statuses == {
         "HEALTH": "UNAVAILABLE",
