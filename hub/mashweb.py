@@ -240,7 +240,9 @@ def _charts(queue: Sequence[Mapping[str, Any]], k: kpis.Kpis) -> dict[str, Any]:
         charts.Bar(
             a.agency.replace("_", " "),
             (a.median_response_minutes or 0) / 60,
-            f"{_hours(a.median_response_minutes)} median ({a.completed} of {a.tasks} done)",
+            f"{_hours(a.median_response_minutes)} median ({a.completed} of {a.tasks} done)"
+            if a.median_response_minutes is not None
+            else f"no response yet ({a.tasks} tasks)",
         )
         for a in k.agencies
     ]
