@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import accesslog, devissuer, explorer, igweb, login, session
+from . import accesslog, devissuer, explorer, igweb, login, mashweb, session
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -215,6 +215,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Mount(igweb.PATH, routes=igweb.routes(state)),  # the IG web page
+            Mount(mashweb.PATH, routes=mashweb.routes(state)),  # the manager's page
             Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
             Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],

@@ -9,6 +9,12 @@ Only actors the `read_audit_log` policy allows get past the login. Forms that ch
 (login, logout) carry a double-submit CSRF token and must come from the same origin;
 report pages are GETs and, like the GraphQL reports, each view is audited before it is
 sent (no audit, no page). Jinja2 autoescapes everything.
+
+A subject access request names a person, not a hub id: the lookup form (`POST /ig/find`,
+a post so that no name or NHS number is put in a URL) finds the id (hub/lookup.py, the
+`find_subjects` policy, purpose SAR_RESPONSE), audited with how it looked and whom it
+found, never what was typed, and shows the ids only. Dates are read and shown en-GB
+(hub/dates.py); the subject access report charts the accesses over time (hub/charts.py).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -26,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import reports
+from . import charts, dates, lookup, reports
 from .audit import AuditRecord, AuditUnavailable
 from .auth import Actor, AuthError
 from .context import Access, Services
@@ -44,8 +50,8 @@ IG_PURPOSE = "IG_AUDIT"
 FILTER_LABELS = {
     "subject_id": "Subject (hub id)",
     "actor_subject": "User (token subject)",
-    "since": "From (date)",
-    "until": "To (date, inclusive)",
+    "since": "From (dd/mm/yyyy)",
+    "until": "To (dd/mm/yyyy, inclusive)",
     "unreviewed_only": "Not yet reviewed only",
 }
 # The registers' tables: (heading, row attribute) by the kind of row a report returns.
@@ -124,6 +130,7 @@ def routes(state: Mapping[str, Any]) -> list[BaseRoute]:
         Route("/login", page.login, methods=["POST"]),
         Route("/logout", page.logout, methods=["POST"]),
         Route("/report/{name}", page.report, methods=["GET"]),
+        Route("/find", page.find, methods=["POST"]),
         Route("/ig.css", page.stylesheet, methods=["GET"]),
     ]
 
@@ -202,7 +209,7 @@ class IgPage:
             if len(body) > MAX_FORM:
                 raise PageError(413, "The form is too large.")
         try:
-            fields = parse_qs(body.decode(), max_num_fields=4, strict_parsing=False)
+            fields = parse_qs(body.decode(), max_num_fields=8, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
             raise PageError(400, "The form could not be read.") from None
         values = {k: v[0] for k, v in fields.items()}
@@ -215,6 +222,11 @@ class IgPage:
     def _allowed(self, actor: Actor, record: AuditRecord) -> bool:
         record.actor, record.purpose = actor, IG_PURPOSE
         return Access(self.services.policy, actor, IG_PURPOSE, record).allows("read_audit_log")
+
+    def _may_find(self, actor: Actor, record: AuditRecord) -> bool:
+        record.actor, record.purpose = actor, lookup.PURPOSE
+        door = Access(self.services.policy, actor, lookup.PURPOSE, record)
+        return door.allows("find_subjects")
 
     async def _audit(self, record: AuditRecord) -> None:
         try:
@@ -330,6 +342,55 @@ class IgPage:
         )
         return self._with_csrf(page, request, csrf)
 
+    async def find(self, request: Request) -> Response:
+        """The lookup: the ids of the people matching what the requester gave, nothing else
+        about them. Audited (purpose SAR_RESPONSE) whether it finds anyone, is refused or is
+        malformed; the typed values are neither recorded nor shown again."""
+        actor = await self._actor(request)
+        if actor is None:
+            return RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
+        csrf = self._csrf(request)
+        record = AuditRecord(
+            actor=actor, operation_type="ig_page", operation_name=f"ig {lookup.REPORT}"
+        )
+        lookup.note(record, None)
+        try:
+            form = await self._checked_form(request)
+            if not self._may_find(actor, record):
+                record.outcome, record.error_code = "denied", "FORBIDDEN"
+                await self._audit(record)
+                raise PageError(403, "Finding people is for information governance roles only.")
+            try:
+                query = _subject_query(form)
+            except ValueError as exc:
+                record.outcome, record.error_code = "invalid", "BAD_USER_INPUT"
+                await self._audit(record)
+                raise PageError(400, _sentence(str(exc))) from None
+            found = await lookup.find_subjects(self.services.store, query)
+            lookup.note(record, query, found)
+            await self._audit(record)  # before any id is shown
+        except PageError as exc:
+            page = _render(
+                "index.html",
+                exc.status,
+                actor=actor,
+                reports=self._menu(),
+                csrf=csrf,
+                lookup_error=exc.message,
+                values={},
+            )
+            return self._with_csrf(page, request, csrf)
+        page = _render(
+            "index.html",
+            actor=actor,
+            reports=self._menu(),
+            csrf=csrf,
+            found=found,
+            found_by="NHS number" if query.kind == lookup.NHS_NUMBER else "name and date of birth",
+            values={},
+        )
+        return self._with_csrf(page, request, csrf)
+
     async def stylesheet(self, request: Request) -> Response:
         return Response((TEMPLATES / "ig.css").read_text(), media_type="text/css")
 
@@ -361,23 +422,35 @@ class IgPage:
     def _filters(self, values: Mapping[str, str]) -> reports.Filters:
         zone = self.services.ig.zone
 
-        def moment(text: str, end: bool) -> datetime | None:
+        def moment(field: str, end: bool) -> datetime | None:
+            text = values.get(field, "")
             if not text:
                 return None
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                raise ValueError("dates are written YYYY-MM-DD") from None
+            day = dates.parse(text, "the 'from' date" if field == "since" else "the 'to' date")
             start = datetime.combine(day, time(0), tzinfo=zone)  # the IG office's day
             return start + timedelta(days=1) if end else start
 
         return reports.Filters(
             subject_id=values.get("subject_id") or None,
             actor_subject=values.get("actor_subject") or None,
-            since=moment(values.get("since", ""), end=False),
-            until=moment(values.get("until", ""), end=True),
+            since=moment("since", end=False),
+            until=moment("until", end=True),
             unreviewed_only=values.get("unreviewed_only") in ("on", "true", "1"),
         )
+
+    async def _accesses_chart(self, filters: reports.Filters) -> dict[str, Any]:
+        """The subject's accesses per day (or week), as a chart and its table."""
+        times = await reports.access_times(self.services.store, filters)
+        unit, counts = charts.over_time(times, self.services.ig.zone)
+        items = [charts.Bar(dates.day(start), n) for start, n in counts]
+        title = (
+            f"Accesses per {unit} (the {unit} starting)" if unit == "week" else "Accesses per day"
+        )
+        return {
+            "accesses_title": title,
+            "accesses_chart": charts.columns("accesses-chart", title, items),
+            "accesses": items,
+        }
 
     async def _run(
         self,
@@ -390,7 +463,7 @@ class IgPage:
 
         def local(moment: datetime | None) -> str:
             at = reports.utc(moment)
-            return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if at else ""
+            return dates.moment(at.astimezone(zone)) if at else ""
 
         def cell(value: Any) -> str:
             if isinstance(value, datetime):
@@ -414,7 +487,8 @@ class IgPage:
         env = reports.Env(self.services.clock(), self.services.contacts)
         result = await report.run(store, filters, page, env)
         asked = {k: v for k, v in values.items() if v}
-        return {
+        chart = await self._accesses_chart(filters) if name == "subject_access" else {}
+        return chart | {
             "next_query": urlencode(asked | {"after": result.end_cursor})
             if result.has_next_page
             else None,
@@ -428,3 +502,19 @@ class IgPage:
             "local": local,
             "now": local(datetime.now(UTC)),
         }
+
+
+def _subject_query(form: Mapping[str, str]) -> lookup.SubjectQuery:
+    """What the lookup form gave, the date of birth read en-GB. Raises ValueError."""
+    given = {k: form.get(k, "").strip() for k in ("nhs_number", "given_name", "family_name")}
+    born = form.get("date_of_birth", "").strip()
+    return lookup.SubjectQuery(
+        nhs_number=given["nhs_number"] or None,
+        given_name=given["given_name"] or None,
+        family_name=given["family_name"] or None,
+        date_of_birth=dates.parse(born, "the date of birth") if born else None,
+    )
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."

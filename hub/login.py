@@ -46,7 +46,7 @@ PENDING_S = 600
 DEV_CSRF = "mash_login_csrf"
 DISCOVERY_MAX_AGE_S = 3600.0
 # Where a sign-in may return to: the hub's own pages, never a URL a link supplied.
-DESTINATIONS = ("/graphql", "/ig/")
+DESTINATIONS = ("/graphql", "/ig/", "/mash/")
 MAX_FORM = 4096
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; "

@@ -253,6 +253,23 @@ async def subject_access(store: Store, filters: Filters, page: PageRequest) -> P
     return _finish([Row(e, subjects.get(e.seq, ()), rel) for e, rel in rows], total, page)
 
 
+async def access_times(store: Store, filters: Filters, limit: int = 10_000) -> list[datetime]:
+    """When each event of the subject access report happened (its every page), oldest
+    first, at most `limit`: what a chart of accesses over time counts."""
+    if not filters.subject_id:
+        raise ValueError("subject access needs a subject id")
+    query = (
+        select(AuditEvent.occurred_at)
+        .join(AuditSubject, AuditSubject.event_seq == AuditEvent.seq)
+        .where(AuditSubject.subject_id == filters.subject_id, *filters.window())
+        .order_by(AuditEvent.seq)
+        .limit(limit)
+    )
+    async with store.sessions() as session:
+        found = await session.execute(query)
+        return [at for at in (utc(m) for m in found.scalars()) if at is not None]
+
+
 async def accessor_activity(store: Store, filters: Filters, page: PageRequest) -> Page:
     """What this user has looked at: their events with the data subjects of each."""
     if not filters.actor_subject:

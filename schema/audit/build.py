@@ -10,7 +10,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from hub import reports
+from hub import lookup, reports
 from hub.context import Context
 from hub.store import AuditEvent as EventRow
 
@@ -42,6 +42,27 @@ async def open_report(
     if not access.allows("read_audit_log"):
         raise client_error("the audit log is for information governance roles", "FORBIDDEN")
     return filters
+
+
+async def find_subjects(ctx: Context, purpose: str, query: dict[str, Any]) -> list[strawberry.ID]:
+    """The hub ids of the people matching `query` (hub/lookup.py), for a subject access
+    response. Audited with how the lookup was made and whom it found, never what was typed;
+    a refused or malformed attempt is audited too."""
+    ctx.declare_purpose(purpose, None)
+    lookup.note(ctx.audit, None)
+    if not ctx.door(purpose).allows("find_subjects"):
+        raise client_error(
+            "finding people is for information governance answering a subject access "
+            "request (purpose SAR_RESPONSE)",
+            "FORBIDDEN",
+        )
+    try:
+        asked = lookup.SubjectQuery(**query)
+    except ValueError as exc:
+        raise client_error(str(exc), "BAD_USER_INPUT") from None
+    found = await lookup.find_subjects(ctx.services.store, asked)
+    lookup.note(ctx.audit, asked, found)
+    return [strawberry.ID(s) for s in found]
 
 
 async def run_page(

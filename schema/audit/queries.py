@@ -3,14 +3,14 @@ IG_AUDIT) decides; every read is itself audited, naming what it asked about by i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 
 from hub import audit, reports
 from hub.context import Context
 
-from ..common import client_error
+from ..common import Purpose, client_error
 from . import build
 from .types import (
     AnomalyReport,
@@ -71,6 +71,30 @@ class AuditQueries:
             ],
             page_info=PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
         )
+
+    @strawberry.field(
+        description="Find a person's hub id for a subject access request: by NHS number, or "
+        "by given name, family name and date of birth (exact, after normalising case, "
+        "accents and punctuation). Only the ids of the people the hub has resolved come back, "
+        "nothing else about them. IG roles, purpose SAR_RESPONSE; audited with the ids found "
+        "and how the lookup was made, never the values given."
+    )
+    async def find_subjects(
+        self,
+        info: strawberry.Info[Context, None],
+        purpose: Purpose,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: date | None = None,
+    ) -> list[strawberry.ID]:
+        query = {
+            "nhs_number": nhs_number,
+            "given_name": given_name,
+            "family_name": family_name,
+            "date_of_birth": date_of_birth,
+        }
+        return await build.find_subjects(info.context, purpose.value, query)
 
     @strawberry.field(
         description="Subject access: who saw this person (a child's or household member's "

@@ -24,8 +24,8 @@ class RedactedPath:
 class SubjectEntry:
     subject_id: strawberry.ID
     relationship: str = strawberry.field(
-        description="child, household_member, shared_address_resident, search_result, person "
-        "or report_subject"
+        description="child, household_member, shared_address_resident, search_result, "
+        "lookup_result, person or report_subject"
     )
 
 

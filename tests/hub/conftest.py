@@ -3,7 +3,7 @@ hub store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from hub.contacts import ContactFacts
 from hub.demo.stack import demo_sources, ensure_seeded, running_hub
 from hub.settings import Settings
 
+from .inprocess import App, in_process_hub
 from .oidc_provider import WebHub, web_hub_running
 
 
@@ -140,4 +141,12 @@ def web_hub(
     """A hub people sign in to through a real OpenID provider (tests/hub/oidc_provider.py)."""
     store = tmp_path_factory.mktemp("web-store") / "hub.sqlite3"
     with web_hub_running(demo_data, source_config, store) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
+    """The hub app in this process, on an embedded store holding Ava and Ada (the pages'
+    fast tests: no server, no sources)."""
+    async with in_process_hub(tmp_path_factory.mktemp("in-process")) as hub:
         yield hub

@@ -104,7 +104,7 @@ def test_ig_officer_finds_avas_subject_access_report_listing_this_tests_reads(
 ) -> None:
     monkeypatch.setattr(igweb, "PAGE_SIZE", 8)  # the report runs to several pages
     child_id = find_ava(hub)
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(UTC).strftime("%d/%m/%Y")  # dates are shown en-GB
     ok(
         hub.gql(
             "mash_social_worker",
