@@ -30,6 +30,7 @@ ROLE_FOR = {
     "Query.auditEvents": "ig_officer",
     "Query.igAlerts": "ig_officer",
     "Query.subjectAccessReport": "ig_officer",
+    "Query.findSubjects": "ig_officer",
     "Query.accessorActivityReport": "ig_officer",
     "Query.policeS62Extract": "ig_officer",
     "Query.auditAnomalies": "ig_officer",
@@ -46,6 +47,7 @@ ROLE_FOR = {
 }
 IG_REPORTS = (
     "Query.subjectAccessReport",
+    "Query.findSubjects",
     "Query.accessorActivityReport",
     "Query.policeS62Extract",
     "Query.auditAnomalies",
@@ -77,6 +79,7 @@ OPERATIONS = [
     "Query.child",
     "Query.auditEvents",
     "Query.subjectAccessReport",
+    "Query.findSubjects",
     "Query.accessorActivityReport",
     "Query.policeS62Extract",
     "Query.auditAnomalies",

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from hub import devissuer
 
@@ -70,10 +72,18 @@ def dev_sign_in(browser: WebDriver, hub: WebHub, page: str, role: str) -> None:
     browser.delete_all_cookies()
     browser.get(f"{hub.url}{page}")
     if urlsplit(browser.current_url).path == "/ig/login":  # it also takes a pasted token
-        find(browser, By.ID, "sign-in-idp").click()
-    assert urlsplit(find(browser, By.ID, f"dev-{role}").parent.current_url).path == "/auth/login"
-    find(browser, By.ID, f"dev-{role}").click()
+        submit(browser, "sign-in-idp")
+    assert urlsplit(browser.current_url).path == "/auth/login"
+    submit(browser, f"dev-{role}")
     wait_for(browser, f"return location.href === {json.dumps(hub.url + page)};")
+
+
+def submit(browser: WebDriver, element_id: str) -> None:
+    """Click a form's button and wait for the page it loads (not the one still showing)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    find(browser, By.ID, element_id).click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
+    wait_for(browser, "return document.readyState === 'complete';")
 
 
 def off_origin(browser: WebDriver, hub: WebHub) -> list[str]:
@@ -105,7 +115,7 @@ def test_a_manager_signs_in_and_sees_the_front_doors_queue_and_figures_as_charts
     browser.execute_script("document.getElementById('figures').scrollIntoView();")
     browser.save_screenshot(str(shots / "2-manager-page-figures.png"))
     find(browser, By.ID, "from").send_keys("01/01/2020")
-    find(browser, By.ID, "show-period").click()
+    submit(browser, "show-period")
     wait_for(browser, "return document.body.innerText.includes('Contacts received 01/01/2020');")
     assert off_origin(browser, web_hub) == []
     assert csp_broken(browser) == []
@@ -118,7 +128,7 @@ def test_ig_finds_ava_by_nhs_number_and_by_name_and_opens_her_report_with_its_ch
     dev_sign_in(browser, web_hub, "/ig/", "ig_officer")
 
     find(browser, By.ID, "nhs_number").send_keys("943 476 5919")
-    find(browser, By.ID, "find-subject").click()
+    submit(browser, "find-subject")
     by_number = [
         e.text for e in find(browser, By.ID, "found-ids").find_elements(By.TAG_NAME, "code")
     ]
@@ -126,8 +136,7 @@ def test_ig_finds_ava_by_nhs_number_and_by_name_and_opens_her_report_with_its_ch
     find(browser, By.ID, "given_name").send_keys("Ava")
     find(browser, By.ID, "family_name").send_keys("Thompson")
     find(browser, By.ID, "date_of_birth").send_keys("14/03/2016")
-    find(browser, By.ID, "find-subject").click()
-    wait_for(browser, "return document.body.innerText.includes('name and date of birth');")
+    submit(browser, "find-subject")
     by_name = [e.text for e in find(browser, By.ID, "found-ids").find_elements(By.TAG_NAME, "code")]
     found_text = find(browser, By.ID, "found").text
     browser.save_screenshot(str(shots / "4-ig-lookup-by-name.png"))
