@@ -12,11 +12,32 @@ import pytest
 from graphql import parse, validate
 
 from hub import devissuer, savedops
+from hub.demo import generator as g
 
 from .oidc_provider import WebHub
 
-# Ava, her date of birth and NHS number, and her household as the research read shows it
-FAMILY = ("Ava", "Thompson", "2016-03-14", "9434765919", "Jade", "Noah", "Carter")
+# The showcase family (DOMAIN.md §6) as the demo generates it: names, dates of birth (as
+# written in ISO and en-GB), NHS numbers (with and without spaces), addresses and postcodes.
+_DOBS = (g.AVA_DOB, g.NOAH_DOB, g.JADE_DOB, g.LIAM_DOB)
+_NHS = (g.AVA_NHS, g.NOAH_NHS, g.JADE_NHS, g.LIAM_NHS)
+FAMILY = (
+    "Ava",
+    "Thompson",
+    "Jade",
+    "Noah",
+    "Carter",
+    "Liam",
+    *(d.isoformat() for d in _DOBS),
+    *(d.strftime("%d/%m/%Y") for d in _DOBS),
+    *_NHS,
+    *(f"{n[:3]} {n[3:6]} {n[6:]}" for n in _NHS),
+    g.SHOWCASE_ADDRESS,
+    g.SHOWCASE_POSTCODE,
+    g.SHOWCASE_POSTCODE.replace(" ", ""),
+    g.SHOWCASE_PREVIOUS_ADDRESS,
+    g.SHOWCASE_PREVIOUS_POSTCODE,
+    g.EX_PARTNER_POSTCODE,
+)
 # who runs each tab (README: Try it)
 ROLES = (
     "mash_social_worker",
