@@ -11,13 +11,23 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, print_ast
+from graphql import (
+    DocumentNode,
+    FloatValueNode,
+    GraphQLError,
+    IntValueNode,
+    StringValueNode,
+    Visitor,
+    print_ast,
+    visit,
+)
 from sqlalchemy import JSON, Table, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -55,9 +65,33 @@ class StagedWriteRefused(Exception):
 
 
 def query_hash(document: DocumentNode | None, raw: str) -> str:
-    """SHA-256 of the normalised query (printed AST), or of the raw text if it did not parse."""
-    text = print_ast(document) if document is not None else raw
+    """SHA-256 of the normalised query: the printed AST with every string and number literal
+    blanked (a document may carry a child's name, date of birth or NHS number inline, and
+    a hash over them could be reversed by trying every NHS number); the raw text, literals
+    blanked the same way, if it did not parse. Variables never reach the hash."""
+    if document is not None:
+        text = print_ast(visit(document, _BlankLiterals()))
+    else:
+        text = _NUMBER.sub("0", _STRING.sub('""', raw))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_STRING = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"?')
+_NUMBER = re.compile(r"(?<![\w$])-?\d[\d.eE+-]*")
+
+
+class _BlankLiterals(Visitor):
+    """Every string and number literal replaced by an empty one (enum values stay: they are
+    the schema's own words)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> StringValueNode:
+        return StringValueNode(value="", block=False)
+
+    def enter_int_value(self, node: IntValueNode, *_: Any) -> IntValueNode:
+        return IntValueNode(value="0")
+
+    def enter_float_value(self, node: FloatValueNode, *_: Any) -> FloatValueNode:
+        return FloatValueNode(value="0")
 
 
 @dataclass

@@ -211,3 +211,24 @@ def test_an_event_keeps_the_digest_of_a_justification_never_its_text() -> None:
     assert why not in str(values) and "Liam" not in str(values)
     assert values["justification"] == "sha256:" + hashlib.sha256(why.encode()).hexdigest()
     assert event_values(AuditRecord(actor=None), "e-2")["justification"] is None
+
+
+def test_query_hash_is_blind_to_the_values_typed_inline() -> None:
+    """A hash over inline NHS numbers could be reversed by trying every number: the audit's
+    query hash is of the document's shape, its literals blanked."""
+    from graphql import parse
+
+    from hub.audit import query_hash
+
+    def h(text: str) -> str:
+        return query_hash(parse(text), text)
+
+    ava = '{ searchChildren(criteria: {nhsNumber: "9434765919"}, purpose: MASH_SCREENING) { id } }'
+    noah = '{ searchChildren(criteria: {nhsNumber: "9434765927"}, purpose: MASH_SCREENING) { id } }'
+    other = '{ searchChildren(criteria: {nhsNumber: "9434765927"}, purpose: MASH_RESEARCH) { id } }'
+    assert h(ava) == h(noah)
+    assert h(ava) != h(other)  # the shape still counts: purposes are the schema's words
+    # a document that does not parse is hashed with its strings and numbers blanked too
+    assert query_hash(None, '{ child(id: "Ava Thompson 2016"') == query_hash(
+        None, '{ child(id: "Noah Thompson 2019"'
+    )
