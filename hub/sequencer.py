@@ -189,8 +189,11 @@ class Sequencer:
                     break
             self._chained = top
         SEQUENCED.set(top)
+        # Every round that chained events signs them at once: a chained but unsigned event
+        # could be rewritten, chain and all, by a database superuser, so the window is one
+        # round (`interval_s`), not a checkpoint interval. Ed25519 signs in microseconds.
         due = time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
-        if due or force_checkpoint:
+        if done or due or force_checkpoint:
             await self.checkpoint()
             self._last_checkpoint = time.monotonic()
         return done

@@ -547,3 +547,21 @@ async def test_stop_lets_a_round_in_progress_finish_instead_of_cutting_it(log: L
     assert len(finished) == len(started), "no round was cut off"
     report = await log.verify()
     assert report.ok and report.chained == 10 and report.unsigned_tail == 0
+
+
+async def test_a_superusers_rewrite_right_after_a_round_is_caught(log: Log) -> None:
+    """No unsigned window: an ordinary round (no checkpoint forced, the checkpoint interval
+    an hour away) signs what it chained, so rewriting an event and recomputing the chain a
+    moment later is caught like any other rewrite."""
+    await sequenced_log(log, 5)  # a checkpoint now: the next is an hour away
+    ids = await log.write(12)
+    assert await log.sequencer.step() == 12  # one ordinary round
+    seq = await log.seq_of(ids[7])
+    await log.as_superuser(
+        f"UPDATE audit_events SET actor_subject = 'someone-else' WHERE seq = {seq}"
+    )
+    await recompute_chain_from(log, seq)
+    report = await log.verify()
+    assert report.finding is not None
+    assert (report.finding.seq, report.finding.event_id) == (seq, ids[7])
+    assert "signed checkpoint" in report.finding.problem
