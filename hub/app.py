@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import accesslog, devissuer, explorer, igweb, login, mashweb, session
+from . import accesslog, devissuer, explorer, igweb, login, logs, mashweb, session
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -176,7 +176,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             status, body = 500, error_body("internal error", "INTERNAL_ERROR")
         try:
             event_id = await state["writer"].write(record)
+            logs.AUDIT_EVENT_ID.set(event_id)
         except StagedWriteRefused as refused:  # audited as the error the client now sees
+            logs.AUDIT_EVENT_ID.set(refused.event_id)
             OPERATIONS.labels("error").inc()
             body = error_body(refused.error.message, refused.code)
             return JSONResponse(body, 200, headers={AUDIT_HEADER: refused.event_id})
@@ -219,6 +221,6 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
             Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],
-        middleware=[Middleware(session.RenewCookie)],
+        middleware=[Middleware(logs.RequestIds), Middleware(session.RenewCookie)],
         lifespan=lifespan,
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import devissuer
+from . import devissuer, logs
 from .settings import RUNNING_FILE, Settings
 
 app = typer.Typer(
@@ -105,7 +105,8 @@ def serve(
     if not settings.issuers and not settings.dev_issuer:
         typer.echo("configuration error: no trusted issuer (set MASH_ISSUERS)", err=True)
         raise typer.Exit(2)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=logs.config("info"))
 
 
 @app.command()
@@ -134,7 +135,8 @@ def demo(port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000) ->
         # uvicorn shuts down on SIGTERM, then raises it again once its own handlers are gone:
         # turned into SystemExit here, so the sources above are stopped, not orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        app = create_app(settings)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_config=logs.config("warning"))
 
 
 @contextlib.contextmanager
