@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import charts, dates, lookup, reports
+from . import charts, dates, login, lookup, reports, session
 from .audit import AuditRecord, AuditUnavailable
 from .auth import Actor, AuthError
 from .context import Access, Services
@@ -45,7 +45,6 @@ PATH = "/ig"
 MAX_FORM = 16 * 1024
 PAGE_SIZE = 100  # rows per report page
 FORM_TYPE = "application/x-www-form-urlencoded"
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 IG_PURPOSE = "IG_AUDIT"
 FILTER_LABELS = {
     "subject_id": "Subject (hub id)",
@@ -103,16 +102,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 ANOMALIES = "anomalies"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form
-    # posts, and the login form checks its origin. Report URLs never leave the site.
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+SECURITY_HEADERS = login.SECURITY_HEADERS
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -146,17 +136,11 @@ def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status, headers=SECURITY_HEADERS)
 
 
-def _secure(request: Request) -> bool:
-    """Secure cookies everywhere but plain http on loopback (where browsers may drop them)."""
-    return not (request.url.scheme == "http" and request.url.hostname in LOOPBACK)
-
-
 def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None  # a missing Origin (older browsers) relies on SameSite + token
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    return origin == own
+    return origin == session.own_origin(request)
 
 
 class IgPage:
@@ -192,7 +176,7 @@ class IgPage:
                 value,
                 httponly=True,
                 samesite="strict",
-                secure=_secure(request),
+                secure=session.secure(request),
                 path=PATH,
             )
         return response
@@ -265,7 +249,7 @@ class IgPage:
             form["token"].strip(),
             httponly=True,
             samesite="strict",
-            secure=_secure(request),
+            secure=session.secure(request),
             path=PATH,
         )
         return response
