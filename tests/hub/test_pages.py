@@ -80,8 +80,13 @@ def dev_sign_in(browser: WebDriver, hub: WebHub, page: str, role: str) -> None:
 
 def submit(browser: WebDriver, element_id: str) -> None:
     """Click a form's button and wait for the page it loads (not the one still showing)."""
+    wait_for(browser, "return document.readyState === 'complete';")
     page = browser.find_element(By.TAG_NAME, "html")
-    find(browser, By.ID, element_id).click()
+    # Clicked from the page's own script: a WebDriver click locates the node through the
+    # inspector first, and a document swapped in between fails it ("Node with given id does
+    # not belong to the document"), which CI once hit.
+    click = "const e = document.getElementById(arguments[0]); if (e) e.click(); return !!e;"
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(click, element_id))
     WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
     wait_for(browser, "return document.readyState === 'complete';")
 
