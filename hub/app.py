@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import accesslog, devissuer, explorer, igweb, login, logs, mashweb, session
+from . import accesslog, checkpoints, devissuer, explorer, igweb, login, logs, mashweb, session
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -72,6 +72,26 @@ def build_sessions(settings: Settings) -> session.Sessions:
         max_s=int(settings.session_max_hours * 3600),
         issuers=frozenset(issuers),
     )
+
+
+# What each `mash-hub serve --workers N` worker process calls to build its app (uvicorn's
+# `factory=True` takes an import string: a spawned worker cannot be handed an app object).
+FACTORY = "hub.app:create_app_from_environment"
+
+
+def create_app_from_environment() -> Starlette:
+    """The app of one worker: a fresh process reads the settings as `serve` did."""
+    return create_app(Settings.load())
+
+
+def prepare_shared_keys(settings: Settings) -> None:
+    """Make the keys every worker shares before any worker starts. Each process would
+    otherwise create a missing key itself, and workers starting together race for the file:
+    one could read another's half-written session key, or sign with a key that lost."""
+    checkpoints.load_or_create_key(settings.audit_signing_key)
+    build_sessions(settings)
+    if settings.dev_issuer:
+        devissuer.ensure_keys(settings.data_dir)
 
 
 def sequencer_config(settings: Settings) -> SequencerConfig:

@@ -95,18 +95,49 @@ def seed(
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Worker processes on one port (more than one: PostgreSQL store only)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the hub with the sources and issuers from configuration (MASH_* variables)."""
     import uvicorn
 
-    from .app import create_app
+    from .app import FACTORY, create_app, prepare_shared_keys
 
     settings = _settings(announce=True)
     if not settings.issuers and not settings.dev_issuer:
         typer.echo("configuration error: no trusted issuer (set MASH_ISSUERS)", err=True)
         raise typer.Exit(2)
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=logs.config("info"))
+    if workers == 1:
+        app = create_app(settings)
+        uvicorn.run(app, host=host, port=port, log_config=logs.config("info"))
+        return
+    from sqlalchemy.engine import make_url
+
+    if make_url(settings.hub_database_url).get_backend_name() != "postgresql":
+        # The embedded store has one writer per process and its sequencer assumes it is the
+        # only process: several workers on one SQLite file would fork the audit chain.
+        typer.echo(
+            f"configuration error: --workers {workers} needs a PostgreSQL hub store "
+            "(set MASH_DATABASE_URL=postgresql://...); the embedded SQLite store serves "
+            "one process",
+            err=True,
+        )
+        raise typer.Exit(2)
+    prepare_shared_keys(settings)
+    # uvicorn binds the port once and spawns the workers; each builds its own app from the
+    # same environment (FACTORY) and configures the same JSON logging.
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=logs.config("info"),
+    )
 
 
 @app.command()

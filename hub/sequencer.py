@@ -4,6 +4,9 @@ signs checkpoints of the chain to files at a configured interval.
 Exactly one sequencer works at a time across hub processes on PostgreSQL: it holds a
 session advisory lock on a connection of its own, which the server releases when that
 process dies, so another process takes over on its next try. On SQLite one process serves.
+That connection is named `mash-hub audit sequencer (pid N)` (`application_name`), so
+`holders` (and an operator's look at `pg_locks` and `pg_stat_activity`) tells which process
+of several workers or hosts sequences.
 
 A `seq` is drawn when a row is inserted, not when it commits, so a later seq can become
 visible before an earlier one. Writers hold a shared transaction-level advisory lock while
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 # Advisory lock key (per database) of the sequencer's role; WRITE_LOCK is the writers' gate.
 SEQUENCER_LOCK = 0x6D617368_0001
 
+# How the sequencer's own connection names itself on the server (pg_stat_activity).
+LEADER_NAME = f"mash-hub audit sequencer (pid {os.getpid()})"
+
 ACTIVE = Gauge("mash_hub_audit_sequencer_active", "1 while this process is the sequencer")
 SEQUENCED = Gauge("mash_hub_audit_sequenced_seq", "Highest seq in the chain")
 
@@ -55,6 +62,22 @@ async def chain_head(conn: AsyncConnection, lid: str) -> tuple[int, bytes]:
     if row is None:
         return 0, chain.genesis(lid)
     return int(row[0]), bytes.fromhex(row[1])
+
+
+async def holders(conn: AsyncConnection) -> list[str]:
+    """PostgreSQL: the `application_name` of every session of this database holding the
+    sequencer's lock (a bigint advisory key shows in `pg_locks` as classid = high 32 bits,
+    objid = low 32 bits, objsubid = 1). Exactly one while a hub runs; none when none does."""
+    rows = await conn.execute(
+        text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid::bigint = :high AND l.objid::bigint = :low"
+        ),
+        {"high": SEQUENCER_LOCK >> 32, "low": SEQUENCER_LOCK & 0xFFFFFFFF},
+    )
+    return [str(name) for name in rows.scalars()]
 
 
 STOP_WAIT_S = 15.0  # how long stop() lets a round in progress finish
@@ -148,6 +171,9 @@ class Sequencer:
         if not got:
             await conn.close()
             return False
+        with contextlib.suppress(Exception):  # a name for operators, not a condition to lead
+            await conn.execute(select(func.set_config("application_name", LEADER_NAME, False)))
+            await conn.commit()
         self._leader = conn
         self._chained = 0  # another process may have sequenced meanwhile: look again
         self._last_checkpoint = time.monotonic()

@@ -103,6 +103,16 @@ def _load_or_create_key(path: Path) -> ECKey:
     return key
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` whole, never truncate it in place: another worker process of the same
+    hub may be reading it to check a session cookie at that moment."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def verified_claims(token: str) -> dict[str, Any]:
     """The claims of a token whose signature has already been verified."""
     segment = token.split(".")[1]
@@ -132,7 +142,7 @@ class Sessions:
     ) -> None:
         self._key = _load_or_create_key(key_file)
         jwks = key_file.with_name(key_file.name + ".public.json")
-        jwks.write_text(json.dumps({"keys": [self._key.as_dict(private=False)]}))
+        _write_atomically(jwks, json.dumps({"keys": [self._key.as_dict(private=False)]}))
         config = IssuerConfig(ISSUER, AUDIENCE, jwks_file=str(jwks), algorithms=(_ALG,))
         self._verifier = TokenVerifier([config], leeway_s=0)
         self.idle_s, self.max_s, self.issuers, self.clock = idle_s, max_s, issuers, clock
