@@ -362,6 +362,13 @@ def hub_store() -> Iterator[tuple[str, str | None]]:
     if os.environ.get("BENCH_HUB_STORE", "sqlite") != "postgresql":
         yield "sqlite", None
         return
+    with postgres_database() as url:
+        yield "postgresql", url
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway database on the PostgreSQL server PG_SERVER names; dropped on exit."""
     server = sa.make_url(PG_SERVER).set(drivername="postgresql")
     admin = server.render_as_string(hide_password=False)
     name = f"mash_bench_{uuid.uuid4().hex[:10]}"
@@ -375,7 +382,7 @@ def hub_store() -> Iterator[tuple[str, str | None]]:
 
     asyncio.run(execute(f'CREATE DATABASE "{name}"'))
     try:
-        yield "postgresql", server.set(database=name).render_as_string(hide_password=False)
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -42,6 +42,19 @@ KEYS = {
     ],
     "policy": ["policy_cpu_ms_p50", "policy_cold_engine_cpu_ms_p50", "engine_calls_per_page"],
     "audit": ["ops_per_s", "added_p50_ms", "verify_events_per_min"],
+    "scale": [
+        "throughput_rps.1",
+        "throughput_rps.2",
+        "p50_ms.1",
+        "p99_ms.2",
+        "ratio",
+        "sequencers_seen",
+        "audit_verify_passed",
+        "load_average_before",
+        "load_average_after",
+        "cpu_count",
+        "runs.2.cores_busy.hub_worker_2",
+    ],
 }
 
 
@@ -73,6 +86,12 @@ def test_harness_runs_in_quick_mode_and_writes_its_figures(name: str, tmp_path: 
     # a quick run never touches the committed figures
     committed = PROJECT_ROOT / "bench" / "results" / f"{name}.json"
     assert not committed.exists() or json.loads(committed.read_text()).get("quick") is not True
+    if name == "scale":
+        # two workers on one store: exactly one sequencer, and the log verifies after
+        assert figures["sequencers_seen"] == 1
+        assert figures["sequencer_processes"] == {"1": 1, "2": 1}
+        assert figures["audit_verify_passed"] is True, figures["audit_verify"]
+        assert figures["throughput_rps"]["1"] > 0 and figures["throughput_rps"]["2"] > 0
     if name == "hub":
         # The floor replays the adapters' own requests: it must have captured both kinds
         # (the demo has SQL and HTTP sources) and timed less than the hub, which sends them.
