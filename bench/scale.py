@@ -168,10 +168,10 @@ class CpuProfile:
 def serving(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str, int]]:
     """`mash-hub serve --workers N` in its own process group; its base URL and pid."""
     port = sources.free_port()
+    command = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)]
     with log.open("ab") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)]
-            + ["--workers", str(workers)],
+            [*command, "--workers", str(workers)],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=stderr,

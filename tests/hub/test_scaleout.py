@@ -74,9 +74,7 @@ def serve_env(data_dir: Path, config: dict[str, Any], database_url: str | None) 
 
 
 @pytest.fixture
-def served(
-    source_config: dict[str, Any], postgres_url: str, tmp_path: Path
-) -> Iterator[Served]:
+def served(source_config: dict[str, Any], postgres_url: str, tmp_path: Path) -> Iterator[Served]:
     port = sources.free_port()
     log, data_dir = tmp_path / "serve.log", tmp_path / "hub"
     with log.open("wb") as stderr:
@@ -181,9 +179,7 @@ def test_two_workers_share_the_load_with_exactly_one_sequencer_that_another_take
     (holder,) = sequencers(postgres_url)
     leader = pid_of(holder)
     assert leader in workers
-    took_over = [
-        line for line in served.log_lines() if "now sequences the audit log" in line
-    ]
+    took_over = [line for line in served.log_lines() if "now sequences the audit log" in line]
     assert len(took_over) == 1, took_over
 
     # the sequencer's process dies: uvicorn replaces the worker, and the other worker (or
