@@ -136,3 +136,62 @@ def test_a_dumped_and_restored_store_verifies_and_a_tampered_event_is_named(
         assert f"seq 3 (event_id {event_id})" in result.stderr, result.stderr
     finally:
         postgres_databases.drop(restored)
+
+
+def test_a_restore_older_than_the_checkpoints_names_the_first_lost_event(
+    source_config: dict[str, Any],
+    postgres_url: str,
+    postgres_databases: PostgresDatabases,
+    tmp_path: Path,
+) -> None:
+    pg_dump, pg_restore = tool("pg_dump"), tool("pg_restore")
+    data_dir = tmp_path / "hub"
+    settings = Settings(
+        data_dir=data_dir, database_url=postgres_url, sources=source_config, dev_issuer=True
+    )
+    devissuer.ensure_keys(data_dir)
+    token = devissuer.mint(data_dir, "mash_social_worker")
+    with running_hub(settings) as base:
+        asyncio.run(operate(base, token, reads=1))
+    # the backup: the dump and, with it, a copy of the checkpoint folder
+    dump = tmp_path / "hub.dump"
+    subprocess.run(
+        [pg_dump, "--format=custom", "--file", str(dump), libpq(postgres_url)],
+        check=True,
+        timeout=120,
+    )
+    backed_up = tmp_path / "checkpoints-at-backup"
+    shutil.copytree(data_dir / "audit-checkpoints", backed_up)
+    dumped = asyncio.run(fetch(postgres_url, "SELECT max(seq) FROM audit_events"))
+    # the hub goes on, signing events the dump does not hold
+    with running_hub(settings) as base:
+        asyncio.run(operate(base, token, reads=1))
+
+    restored = postgres_databases.create()
+    try:
+        subprocess.run(
+            [pg_restore, "--exit-on-error", "--no-owner", "--dbname", restored, str(dump)],
+            check=True,
+            timeout=120,
+        )
+        result = mash_hub(data_dir, restored, "audit", "verify")
+        assert result.returncode == 1
+        # the events signed after the dump are lost with the restore, and verify says so
+        lost = f"seq {dumped + 1}: signed in a checkpoint but gone from the log"
+        assert lost in result.stderr, result.stderr
+        # against the checkpoints backed up with the dump, the copy is intact
+        result = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "audit", "verify"],
+            env={
+                **os.environ,
+                "MASH_DATA_DIR": str(data_dir),
+                "MASH_DATABASE_URL": restored,
+                "MASH_AUDIT_CHECKPOINT_DIR": str(backed_up),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        postgres_databases.drop(restored)
