@@ -88,10 +88,10 @@ def test_harness_runs_in_quick_mode_and_writes_its_figures(name: str, tmp_path: 
     assert not committed.exists() or json.loads(committed.read_text()).get("quick") is not True
     if name == "scale":
         # two workers on one store: exactly one sequencer, and the log verifies after
-        assert figures["sequencers_seen"] == 1
-        assert figures["sequencer_processes"] == {"1": 1, "2": 1}
+        assert figures["sequencers_seen"] == 1, figures
+        assert figures["sequencer_processes"] == {"1": 1, "2": 1}, figures
         assert figures["audit_verify_passed"] is True, figures["audit_verify"]
-        assert figures["throughput_rps"]["1"] > 0 and figures["throughput_rps"]["2"] > 0
+        assert all(run["reads"] > 0 for run in figures["runs"].values()), figures
     if name == "hub":
         # The floor replays the adapters' own requests: it must have captured both kinds
         # (the demo has SQL and HTTP sources) and timed less than the hub, which sends them.
