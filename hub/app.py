@@ -133,7 +133,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         adapters = build_adapters(settings)
         deadlines = {s: c.deadline_ms / 1000 for s, c in settings.sources.items()}
         breakers = {
-            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s)
+            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s, source=s.value)
             for s, c in settings.sources.items()
         }
         limits = SharedAddressLimits(

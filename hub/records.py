@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from prometheus_client import Histogram
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,6 +67,16 @@ ADULT_AGE = 18
 AUTO, REVIEW, CONFIRMED = "auto", "review", "confirmed"
 
 Weight = tuple[str, str, float]
+
+# Each call to a source (a search or an items round), by source and how it ended: `ok`,
+# `not_known`, `timed_out` or `unavailable`. A call the open circuit refused never reached
+# the source and is not timed (`mash_hub_source_circuit_open` shows it). Labels are a source
+# name and a status, never anything about the person asked for.
+SOURCE_SECONDS = Histogram(
+    "mash_hub_source_seconds",
+    "Time a source took to answer one call, by outcome",
+    ["source", "outcome"],
+)
 
 
 def weights_of(link: Link | None) -> tuple[Weight, ...]:
@@ -247,7 +258,8 @@ class RecordService:
         self.deadlines_s = dict(deadlines_s)
         self.store = store
         self.today = today
-        self.breakers = {s: CircuitBreaker() for s in self.adapters} | dict(breakers or {})
+        self.breakers = {s: CircuitBreaker(source=s.value) for s in self.adapters}
+        self.breakers |= dict(breakers or {})
         self._probes: set[asyncio.Task[None]] = set()
 
     async def _ask(
@@ -259,26 +271,25 @@ class RecordService:
                 self._start_probe(source)
             return SourceAnswer(source, UNAVAILABLE, 0, circuit_open=True)
         started = time.perf_counter()
-
-        def elapsed() -> int:
-            return round((time.perf_counter() - started) * 1000)
-
         try:
             async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
                 answer = await work()
         except (TimeoutError, SourceTimedOut):
             breaker.failed()
-            return SourceAnswer(source, TIMED_OUT, elapsed())
+            answer = SourceAnswer(source, TIMED_OUT, 0)
         except SourceError as exc:
             breaker.failed()
             log.warning("source %s unavailable: %s", source.value, type(exc).__name__)
-            return SourceAnswer(source, UNAVAILABLE, elapsed())
+            answer = SourceAnswer(source, UNAVAILABLE, 0)
         except Exception as exc:  # an adapter bug must not take the record down
             breaker.failed()
             log.error("source %s failed unexpectedly: %s", source.value, type(exc).__name__)
-            return SourceAnswer(source, UNAVAILABLE, elapsed())
-        breaker.succeeded()
-        answer.latency_ms = elapsed()
+            answer = SourceAnswer(source, UNAVAILABLE, 0)
+        else:
+            breaker.succeeded()
+        seconds = time.perf_counter() - started
+        SOURCE_SECONDS.labels(source.value, answer.status.lower()).observe(seconds)
+        answer.latency_ms = round(seconds * 1000)
         return answer
 
     def _start_probe(self, source: Source) -> None:
