@@ -171,7 +171,12 @@ class Sequencer:
 
     async def _resign(self) -> None:
         conn, self._leader = self._leader, None
-        ACTIVE.set(0)
+        # A process that no longer sequences stops reporting the chain (alerts take the max
+        # over processes: a stale head here would hide a stuck one elsewhere); if it leads
+        # again, its first round reads the checkpoint file afresh.
+        for gauge in (ACTIVE, SEQUENCED, CHECKPOINT_SEQ, CHECKPOINT_TIME):
+            gauge.set(0)
+        self._last_checkpoint = 0.0
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.invalidate()  # drop the session: the server releases the lock
