@@ -16,7 +16,7 @@ from hub.demo.stack import running_hub
 
 from ..monitoring import alerts, dashboard, dashboard_exprs, metric_names
 from .conftest import FakeContacts, Hub, hub_settings
-from .test_app import AVA, SEARCH, ok, read_record
+from .test_app import AVA, SEARCH, ok, read_record, run_sql
 
 SOURCES = {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -107,3 +107,23 @@ def test_a_failing_source_opens_its_circuit_gauge_and_is_timed_as_unavailable(
     assert after[failed] - before.get(failed, 0) == 1
     assert value(after, "mash_hub_source_circuit_open", source="HEALTH") == 1
     assert value(after, "mash_hub_source_circuit_open", source="POLICE") == 0
+
+
+def test_an_audit_event_the_store_refuses_counts_as_an_audit_write_failure(
+    hub: Hub, source_config: dict[str, Any]
+) -> None:
+    with running_hub(hub_settings(hub.data_dir, hub.database_url, source_config)) as base:
+        other = Hub(base, hub.data_dir, hub.database_url)
+        before = value(scrape(base), "mash_hub_audit_write_failures_total")
+        run_sql(hub.database_url, "ALTER TABLE audit_events RENAME TO audit_events_away")
+        try:
+            response = other.gql(
+                "mash_social_worker", SEARCH, {"criteria": AVA, "purpose": "MASH_RESEARCH"}
+            )
+        finally:
+            run_sql(hub.database_url, "ALTER TABLE audit_events_away RENAME TO audit_events")
+        after = scrape(base)
+    assert response.status_code == 503
+    assert value(after, "mash_hub_audit_write_failures_total") == before + 1
+    failed = ("mash_hub_operations_total", frozenset({("outcome", "audit_failed")}))
+    assert after[failed] >= 1
