@@ -262,11 +262,10 @@ def test_without_an_endpoint_every_span_has_a_trace_id_and_nothing_is_recorded()
     tracer = tracing.provider(None).get_tracer("test")
     token = tracing.TRACER.set(tracer)
     try:
-        with tracer.start_as_current_span("request") as request:
-            with tracing.span("inner") as inner:
-                assert not inner.is_recording()
-                assert tracing.trace_id() == format(request.get_span_context().trace_id, "032x")
-                assert inner.get_span_context().trace_id == request.get_span_context().trace_id
+        with tracer.start_as_current_span("request") as request, tracing.span("inner") as inner:
+            assert not inner.is_recording()
+            assert tracing.trace_id() == format(request.get_span_context().trace_id, "032x")
+            assert inner.get_span_context().trace_id == request.get_span_context().trace_id
         assert tracing.trace_id() is None
     finally:
         tracing.TRACER.reset(token)
@@ -315,7 +314,7 @@ def test_a_log_line_written_in_a_span_carries_its_trace_id(recording: bool) -> N
 class _Receiver(BaseHTTPRequestHandler):
     posts: list[tuple[str, str, bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.posts.append((self.path, self.headers["Content-Type"], body))
         self.send_response(200)
