@@ -6,8 +6,8 @@ written while the request runs (`hub.logs`), so an incident can be followed from
 complaint to a source's timeout. An incoming W3C `traceparent` is continued.
 
 Spans are recorded and exported over OTLP/HTTP only when an endpoint is configured
-(`Settings.traces_endpoint`); otherwise the sampler records nothing and a span costs a
-random id and a context switch.
+(`Settings.traces_endpoint`); otherwise the sampler records nothing: the request's span
+costs a random id, and the spans inside it cost nothing (see `span`).
 
 The spans: the HTTP request (`hub.app` through `Traces`), the GraphQL operation
 (`OperationSpan`, a schema extension), each source call (`source_call`: one per adapter round
@@ -74,7 +74,15 @@ def trace_id() -> str | None:
 @contextlib.contextmanager
 def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
     """A child span of the current one. An exception ends it as an error named by its class
-    only (its text may hold personal data)."""
+    only (its text may hold personal data).
+
+    Within a trace that is not recorded (no exporter, or the sampler said no: samplers
+    decide per trace) this is the current span itself: a child would record nothing and
+    carry the same trace id, and skipping it keeps unexported tracing nearly free."""
+    parent = trace.get_current_span()
+    if not parent.is_recording():
+        yield parent
+        return
     with TRACER.get().start_as_current_span(
         name, attributes=attributes, record_exception=False, set_status_on_exception=False
     ) as current:
