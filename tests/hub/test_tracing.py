@@ -92,6 +92,8 @@ def leaks(spans: Sequence[ReadableSpan], forbidden: set[str]) -> list[tuple[str,
 SEARCH = """query FindAva {
   searchChildren(criteria: {nhsNumber: "9434765919"}, purpose: MASH_SCREENING) { id }
 }"""
+EVENTS = "query Events { auditEvents(first: 500) { edges { node { id traceId } } } }"
+# the README's walk-through, by step number
 _OPS = {
     title.split(" ", 1)[0]: (query, variables) for title, query, variables in savedops.OPERATIONS
 }
@@ -244,6 +246,10 @@ async def test_an_incoming_traceparent_is_continued_to_the_sources_and_the_audit
     }
     assert {"graphql.operation", "audit.commit"} <= {s.name for s in spans}
     assert (await traced.event(found)).trace_id == trace_hex
+    # and IG sees it on the event
+    events = await traced.gql("ig_officer", EVENTS)
+    nodes = [e["node"] for e in events.json()["data"]["auditEvents"]["edges"]]
+    assert {"id": found.headers["x-audit-event-id"], "traceId": trace_hex} in nodes
 
 
 async def test_a_malformed_traceparent_starts_a_new_trace(traced: Traced) -> None:
