@@ -47,6 +47,8 @@ OPERATIONS = Counter("mash_hub_operations_total", "GraphQL operations by outcome
 # Every answered operation names its committed audit event (clients can quote it to IG).
 AUDIT_HEADER = "x-audit-event-id"
 LATENCY = Histogram("mash_hub_operation_seconds", "GraphQL operation latency")
+# The paths the app serves at its top level, as spans name them (hub.tracing.Traces).
+ROUTES = frozenset({"/graphql", igweb.PATH, mashweb.PATH, explorer.PATH, login.PATH})
 
 
 def build_adapters(settings: Settings) -> dict[Source, Adapter]:
@@ -236,7 +238,7 @@ def create_app(
         ],
         middleware=[
             Middleware(logs.RequestIds),
-            Middleware(tracing.Traces, tracer=traces.get_tracer("hub")),
+            Middleware(tracing.Traces, tracer=traces.get_tracer("hub"), routes=ROUTES),
             Middleware(session.RenewCookie),
         ],
         lifespan=lifespan,

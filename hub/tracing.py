@@ -145,10 +145,11 @@ def _operation_attributes(audit: Any, result: Any) -> dict[str, AttributeValue]:
 class Traces:
     """ASGI middleware: each HTTP request (but probes and scrapes) runs in a server span,
     continuing the caller's W3C `traceparent` if it sent one, with the app's tracer in
-    `TRACER`; the response names the trace (`X-Trace-Id`, `traceresponse`)."""
+    `TRACER`; the response names the trace (`X-Trace-Id`, `traceresponse`). `routes`: the
+    app's mounts (`/graphql`, `/ig`, ...), the only paths a span names."""
 
-    def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
-        self.app, self.tracer = app, tracer
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer, routes: frozenset[str]) -> None:
+        self.app, self.tracer, self.routes = app, tracer, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNTRACED:
@@ -156,7 +157,10 @@ class Traces:
             return
         parent = _PROPAGATOR.extract(_trace_headers(scope["headers"]))
         method = scope["method"]
-        route = "/" + scope["path"].split("/", 2)[1]  # the mount only: paths may hold ids
+        # The app's own mount only: below it paths hold ids, and any other path is text a
+        # client typed.
+        route = "/" + scope["path"].split("/", 2)[1]
+        route = route if route in self.routes else "other"
         current = self.tracer.start_span(
             f"{method} {route}",
             context=parent,

@@ -261,6 +261,14 @@ async def test_a_malformed_traceparent_starts_a_new_trace(traced: Traced) -> Non
     assert (await traced.event(found)).trace_id == found.headers["x-trace-id"]
 
 
+async def test_a_span_names_only_the_apps_own_paths(traced: Traced) -> None:
+    typed = await traced.client.get("/Ava-Thompson-2016-03-14")
+    ig = await traced.client.get("/ig/subject/Thompson")
+    names = [s.name for s in traced.trace(typed) + traced.trace(ig)]
+    assert names == ["GET other", "GET /ig"]
+    assert leaks(traced.trace(typed) + traced.trace(ig), {"Ava", "Thompson", "2016"}) == []
+
+
 # --- without an exporter: ids, no recording ------------------------------------------------
 
 
