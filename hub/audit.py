@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import re
@@ -136,6 +137,7 @@ class AuditRecord:
     # Set only by the policy door (hub/context.py `Access`), never decided here.
     police_consulted: bool = False
     report: dict[str, Any] | None = None  # an IG report read: name and parameters (ids only)
+    trace_id: str | None = None  # the request's OpenTelemetry trace (hub.tracing)
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
     staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
@@ -244,7 +246,11 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
             self._loop, self._queue = loop, asyncio.Queue()
-            self._task = loop.create_task(self._run(self._queue), name="audit-writer")
+            # In a context of its own: created by the first request's write, it must not
+            # carry that request's ids (and trace) into every later log line and span.
+            self._task = loop.create_task(
+                self._run(self._queue), name="audit-writer", context=contextvars.Context()
+            )
         return self._queue
 
     async def aclose(self) -> None:
@@ -451,6 +457,7 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
         "root_fields": sorted(set(record.root_fields)),
         "police_consulted": record.police_consulted,
         "report": record.report,
+        "trace_id": record.trace_id,
     }
 
 

@@ -50,7 +50,7 @@ from adapters.base import (
     swapped_date,
 )
 
-from . import decisions, identity, residents
+from . import decisions, identity, residents, tracing
 from .addresses import Home
 from .breaker import CircuitBreaker
 from .identity import Cluster, Demographics, Link
@@ -263,6 +263,15 @@ class RecordService:
         self._probes: set[asyncio.Task[None]] = set()
 
     async def _ask(
+        self, source: Source, call: str, work: Callable[[], Awaitable[SourceAnswer]]
+    ) -> SourceAnswer:
+        """One call to one source, in a span of its own (source, call, status, duration)."""
+        with tracing.source_call(source.value, call) as span:
+            answer = await self._answer(source, work)
+            tracing.source_answered(span, answer.status, answer.latency_ms, answer.circuit_open)
+            return answer
+
+    async def _answer(
         self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]
     ) -> SourceAnswer:
         breaker = self.breakers[source]
@@ -316,12 +325,13 @@ class RecordService:
 
     async def _fan_out(
         self,
+        call: str,
         work: Callable[[Source, Adapter], Awaitable[SourceAnswer]],
         only: Sequence[Source] | None = None,
     ) -> dict[Source, SourceAnswer]:
         adapters = {s: a for s, a in self.adapters.items() if only is None or s in only}
         answers = await asyncio.gather(
-            *(self._ask(s, lambda s=s, a=a: work(s, a)) for s, a in adapters.items())  # type: ignore[misc]
+            *(self._ask(s, call, lambda s=s, a=a: work(s, a)) for s, a in adapters.items())  # type: ignore[misc]
         )
         return {a.source: a for a in answers}
 
@@ -333,7 +343,7 @@ class RecordService:
             found = list(await adapter.search(query))
             return SourceAnswer(source, OK if found else NOT_KNOWN, 0, candidates=found)
 
-        answers = await self._fan_out(ask)
+        answers = await self._fan_out("search", ask)
         # Only records that agree with what was typed are clustered: a date of birth alone
         # brings back every child born that day in a large source.
         candidates = [c for a in answers.values() for c in a.candidates if _near(query, c)]
@@ -392,7 +402,7 @@ class RecordService:
                 source, OK, 0, linked, candidates=candidates, reviews=reviews, related=related
             )
 
-        answers = await self._fan_out(find)
+        answers = await self._fan_out("people", find)
         # The sibling guard needs every source's household: a twin may be known (with an
         # NHS number) to health only, and must still not be taken for the child in police.
         found = [a for a in answers.values() if a.status == OK]
@@ -426,7 +436,7 @@ class RecordService:
             ids = sorted(wanted[source])
             return SourceAnswer(source, OK, 0, items=list(await adapter.items(ids)) if ids else [])
 
-        for source, got in (await self._fan_out(read, only=list(wanted))).items():
+        for source, got in (await self._fan_out("items", read, only=list(wanted))).items():
             a = answers[source]
             if got.status != OK:
                 answers[source] = replace(got, latency_ms=a.latency_ms + got.latency_ms)
