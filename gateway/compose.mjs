@@ -3,7 +3,7 @@
 // surprise tomorrow, so the suite treats it as a break.
 //
 //   node compose.mjs [--hub-sdl ../schema/hub.graphql | --hub-service] [--hub-url URL]
-//                    [--nurse-url URL] [--out supergraph.graphql]
+//                    [--nurse-url URL] [--nurse-sdl nurse/schema.graphql] [--out FILE]
 //
 // The hub's SDL comes from the checked-in schema/hub.graphql, or with --hub-service from the
 // running hub's `_service { sdl }` at --hub-url: the hub answers only authenticated
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     'hub-service': { type: 'boolean', default: false },
     'hub-url': { type: 'string', default: 'http://127.0.0.1:8000/graphql' },
     'nurse-url': { type: 'string', default: 'http://127.0.0.1:4001/graphql' },
+    'nurse-sdl': { type: 'string', default: here('./nurse/schema.graphql').pathname },
     out: { type: 'string' },
   },
 });
@@ -58,7 +59,7 @@ const subgraphs = [
   {
     name: 'nurse',
     url: values['nurse-url'],
-    sdl: readFileSync(here('./nurse/schema.graphql'), 'utf8'),
+    sdl: readFileSync(values['nurse-sdl'], 'utf8'),
   },
 ];
 
