@@ -25,6 +25,12 @@ export const gatewayConfig = defineConfig({
       return headers;
     },
   },
+  // Every read the hub answers is one audit event: two identical reads in flight at once
+  // (the same user, query and variables) must reach it twice, not share one answer, which
+  // the HTTP transport would otherwise do for queries.
+  transportEntries: {
+    [HUB_SUBGRAPH]: { options: { deduplicateInflightRequests: false } },
+  },
   // Unexpected errors reach clients masked; the hub's and partners' GraphQL errors (with
   // their codes) pass through as the subgraphs wrote them.
   maskedErrors: true,

@@ -10,6 +10,7 @@ either store (the store's own behaviour is covered on both in tests/hub/)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,13 @@ query Events($subject: ID!) {
   auditEvents(first: 200, subjectId: $subject) {
     edges { node { actorSubject client purpose contactId rootFields subjects outcome
                    errorCode fieldsRedacted { path reason } } }
+  }
+}"""
+
+SUBJECT_ACCESS = """
+query SubjectAccess($subject: ID!) {
+  subjectAccessReport(subjectId: $subject, first: 500) {
+    entries { operation client actorSubject purpose contactId relationship }
   }
 }"""
 
@@ -216,6 +224,16 @@ def test_partner_root_field_reads_hub_entities_under_the_hubs_policy_and_audit(
     assert event["client"] == PARTNER
     assert event["actorSubject"] == "demo-mash_social_worker"
     assert (event["purpose"], event["contactId"]) == ("MASH_RESEARCH", contact)
+    # IG's subject access report, asked through the gateway, lists that read as such
+    report = stack.data(SUBJECT_ACCESS, {"subject": ava}, role="ig_officer")
+    assert {
+        "operation": ["_entities"],
+        "client": PARTNER,
+        "actorSubject": "demo-mash_social_worker",
+        "purpose": "MASH_RESEARCH",
+        "contactId": contact,
+        "relationship": "child",
+    } in report["subjectAccessReport"]["entries"]
 
     # rule 2: a social worker on another team has no relationship with this contact's child
     body = caseload(stack, "nurse-policy", headers=for_contact, team="other-team", sub="sw-2")
@@ -320,6 +338,27 @@ def test_federation_edge_errors_are_clear_through_the_gateway(stack: Stack, ava:
     [error] = direct["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "unknown __typename" in error["message"] and "Thompson" not in error["message"]
+
+
+def test_identical_reads_in_flight_together_each_reach_the_hub_and_its_audit(
+    stack: Stack, ava: str
+) -> None:
+    contact = open_contact(stack, ava, research=True)
+    token = stack.token("mash_social_worker")  # one token: byte-identical requests
+    body = {
+        "query": CHILD,
+        "variables": {"id": ava, "purpose": "MASH_RESEARCH", "contactId": contact},
+    }
+    before = len(stack.events(ava))
+
+    async def together(count: int) -> list[int]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+            sent = [client.post(stack.gateway.url, json=body) for _ in range(count)]
+            return [r.status_code for r in await asyncio.gather(*sent)]
+
+    assert asyncio.run(together(8)) == [200] * 8
+    assert len(stack.events(ava)) == before + 8  # the gateway merged none of them
 
 
 def test_a_hub_source_down_still_leaves_the_partners_fields_answered(
