@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HARNESSES = ("hub", "sources", "identity", "policy", "audit", "scale")
+HARNESSES = ("hub", "sources", "identity", "policy", "audit", "gateway", "scale")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

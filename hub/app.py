@@ -7,6 +7,7 @@ no data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,7 +28,18 @@ from starlette.routing import Mount, Route
 from adapters import REGISTRY
 from adapters.base import Adapter, Source
 
-from . import accesslog, checkpoints, devissuer, explorer, igweb, login, logs, mashweb, session
+from . import (
+    accesslog,
+    checkpoints,
+    devissuer,
+    explorer,
+    igweb,
+    login,
+    logs,
+    mashweb,
+    session,
+    tracing,
+)
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
@@ -45,6 +58,8 @@ OPERATIONS = Counter("mash_hub_operations_total", "GraphQL operations by outcome
 # Every answered operation names its committed audit event (clients can quote it to IG).
 AUDIT_HEADER = "x-audit-event-id"
 LATENCY = Histogram("mash_hub_operation_seconds", "GraphQL operation latency")
+# The paths the app serves at its top level, as spans name them (hub.tracing.Traces).
+ROUTES = frozenset({"/graphql", igweb.PATH, mashweb.PATH, explorer.PATH, login.PATH})
 
 
 def build_adapters(settings: Settings) -> dict[Source, Adapter]:
@@ -134,16 +149,23 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
     """The ASGI app. Start-up fails on a policy error or an unreachable/unmigrated store.
 
-    `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests."""
+    `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests;
+    `tracer_provider` the one built from the settings (`hub.tracing.provider`), which the
+    app shuts down (flushing its spans) when it stops."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     accesslog.install()
     from schema import schema  # composed here only: schema depends on hub, not the reverse
 
     state: dict[str, Any] = {}
+    traces = tracer_provider or tracing.provider(settings.traces_endpoint)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -153,7 +175,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         adapters = build_adapters(settings)
         deadlines = {s: c.deadline_ms / 1000 for s, c in settings.sources.items()}
         breakers = {
-            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s)
+            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s, source=s.value)
             for s, c in settings.sources.items()
         }
         limits = SharedAddressLimits(
@@ -184,10 +206,12 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             for adapter in adapters.values():
                 await adapter.aclose()
             await store.aclose()
+            if tracer_provider is None:  # ours: export what is left, off the event loop
+                await asyncio.to_thread(traces.shutdown)
 
     async def graphql_post(request: Request) -> Response:
         started = time.perf_counter()
-        record = AuditRecord(actor=None)
+        record = AuditRecord(actor=None, trace_id=tracing.trace_id())
         try:
             status, body = await run_operation(request, record, state, schema, settings)
         except Exception as exc:  # never unaudited, never a stack trace to the client
@@ -195,7 +219,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             record.outcome, record.error_code = "error", "INTERNAL_ERROR"
             status, body = 500, error_body("internal error", "INTERNAL_ERROR")
         try:
-            event_id = await state["writer"].write(record)
+            with tracing.span("audit.commit", {"mash.outcome": record.outcome}) as commit:
+                event_id = await state["writer"].write(record)
+                tracing.annotate(commit, {"mash.audit_event_id": event_id})
             logs.AUDIT_EVENT_ID.set(event_id)
         except StagedWriteRefused as refused:  # audited as the error the client now sees
             logs.AUDIT_EVENT_ID.set(refused.event_id)
@@ -241,6 +267,10 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
             Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],
-        middleware=[Middleware(logs.RequestIds), Middleware(session.RenewCookie)],
+        middleware=[
+            Middleware(logs.RequestIds),
+            Middleware(tracing.Traces, tracer=traces.get_tracer("hub"), routes=ROUTES),
+            Middleware(session.RenewCookie),
+        ],
         lifespan=lifespan,
     )

@@ -50,11 +50,17 @@ def token(
     agency: Annotated[str | None, typer.Option(help="Agency claim (default: by role).")] = None,
     sub: Annotated[str | None, typer.Option(help="Subject (user) name.")] = None,
     team: Annotated[str | None, typer.Option(help="Team claim.")] = None,
+    client: Annotated[
+        str, typer.Option(help="Client system (azp claim), e.g. a partner system's id.")
+    ] = devissuer.DEV_CLIENT,
 ) -> None:
     """Print a token from the local development issuer (demo and dev mode only)."""
     settings = _settings()
     try:
-        typer.echo(devissuer.mint(settings.data_dir, role, agency=agency, sub=sub, team=team))
+        token = devissuer.mint(
+            settings.data_dir, role, agency=agency, sub=sub, team=team, client=client
+        )
+        typer.echo(token)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

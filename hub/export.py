@@ -59,6 +59,7 @@ COLUMNS = (
     "break_glass",
     "consent_override",
     "report",
+    "trace_id",
 )
 
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.base import Source
@@ -198,6 +198,16 @@ class Settings(BaseSettings):
         return value
 
     ig: IgSettings = Field(default_factory=IgSettings)
+    # Tracing (hub.tracing): spans go over OTLP/HTTP only when an endpoint is set, here
+    # (MASH_OTLP_ENDPOINT, the collector's base URL) or by the standard OpenTelemetry
+    # variables; the signal path `/v1/traces` is added to a base URL, as the standard says.
+    otlp_endpoint: str | None = None
+    otel_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -280,6 +290,17 @@ class Settings(BaseSettings):
         return path
 
     @property
+    def traces_endpoint(self) -> str | None:
+        """Where spans are exported (a full URL), or None: tracing records nothing."""
+        if self.otlp_endpoint:
+            return _signal_url(self.otlp_endpoint)
+        if self.otel_traces_endpoint:
+            return self.otel_traces_endpoint
+        if self.otel_endpoint:
+            return _signal_url(self.otel_endpoint)
+        return None
+
+    @property
     def session_signing_key(self) -> Path:
         """The EC P-256 key that signs browser sessions (private; JWKS beside it)."""
         return self.session_key_file or self.data_dir / "session-key.jwk.json"
@@ -295,3 +316,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+
+def _signal_url(base: str) -> str:
+    """The traces URL under an OTLP/HTTP base URL (`http://collector:4318` ->
+    `http://collector:4318/v1/traces`)."""
+    return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"

@@ -197,6 +197,8 @@ class AuditEvent(Base):
     police_consulted: Mapped[bool] = mapped_column(default=False)
     # An IG report read: its name and parameters (ids and dates, never names).
     report: Mapped[dict[str, Any] | None] = mapped_column()
+    # The OpenTelemetry trace of the request (32 hex digits), to follow it in the traces.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditSubject(Base):

@@ -235,5 +235,6 @@ def event(e: EventRow, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent
         root_fields=list(e.root_fields),
         report=cast(JSON, e.report),
         subject_entries=_subjects(subjects),
+        trace_id=e.trace_id,
         **_shown(e),
     )

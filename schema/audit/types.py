@@ -76,6 +76,11 @@ class AuditEvent:
         description="An IG report read: the report and what it asked about (ids, dates)."
     )
     subject_entries: list[SubjectEntry]
+    trace_id: str | None = strawberry.field(
+        default=None,
+        description="The request's OpenTelemetry trace id (32 hex digits): its spans and log "
+        "lines carry the same id.",
+    )
 
 
 @strawberry.type
