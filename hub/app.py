@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -45,6 +45,7 @@ from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
 from .contacts import ContactSettings
 from .context import Services
+from .metrics import exposition as metrics_text
 from .operation import error_body, run_operation
 from .policy import PolicyEngine
 from .records import RecordService, SharedAddressLimits
@@ -252,7 +253,7 @@ def create_app(
         return JSONResponse({"status": "ready", "policy_version": services.policy.version})
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     explorer_page, explorer_routes = explorer.routes(state, settings)
     return Starlette(

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from .auth import Actor
 from .cursors import SeqCursor
 from .errors import CLIENT_CODES
+from .metrics import GAUGE_MODE
 from .store import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
 
 # The writers' shared advisory lock key (hub.sequencer takes it exclusively).
@@ -54,7 +55,11 @@ WRITE_FAILURES = Counter(
 # (`mash_hub_audit_sequenced_seq`) says how far the chain has caught up: written ahead of
 # chained for long means the sequencer is behind, measured by the writers, not by the
 # sequencer itself (a stuck sequencer cannot report that it is stuck).
-WRITTEN_SEQ = Gauge("mash_hub_audit_written_seq", "Highest audit seq this process committed")
+WRITTEN_SEQ = Gauge(
+    "mash_hub_audit_written_seq",
+    "Highest audit seq this process committed",
+    multiprocess_mode=GAUGE_MODE,
+)
 
 
 class AuditUnavailable(Exception):

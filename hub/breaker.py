@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
+from .metrics import GAUGE_MODE
+
 CIRCUIT_OPEN = Gauge(
     "mash_hub_source_circuit_open",
     "1 while the hub has stopped asking this source (circuit open or probing), else 0",
     ["source"],
+    multiprocess_mode=GAUGE_MODE,
 )
 
 CLOSED, OPEN, PROBING = "closed", "open", "probing"

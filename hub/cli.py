@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import devissuer, logs
+from . import devissuer, logs, metrics
 from .settings import RUNNING_FILE, Settings
 
 app = typer.Typer(
@@ -135,15 +135,17 @@ def serve(
         raise typer.Exit(2)
     prepare_shared_keys(settings)
     # uvicorn binds the port once and spawns the workers; each builds its own app from the
-    # same environment (FACTORY) and configures the same JSON logging.
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=logs.config("info"),
-    )
+    # same environment (FACTORY), configures the same JSON logging and writes its metrics
+    # where every worker's scrape reads them all (hub.metrics).
+    with metrics.shared_by_workers():
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=logs.config("info"),
+        )
 
 
 @app.command()

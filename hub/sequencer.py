@@ -34,6 +34,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import chain, checkpoints
+from .metrics import GAUGE_MODE
 from .store import AuditChain, AuditLogIdentity, Store
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,31 @@ SEQUENCER_LOCK = 0x6D617368_0001
 # How the sequencer's own connection names itself on the server (pg_stat_activity).
 LEADER_NAME = f"mash-hub audit sequencer (pid {os.getpid()})"
 
-ACTIVE = Gauge("mash_hub_audit_sequencer_active", "1 while this process is the sequencer")
-SEQUENCED = Gauge("mash_hub_audit_sequenced_seq", "Highest seq in the chain")
+ACTIVE = Gauge(
+    "mash_hub_audit_sequencer_active",
+    "1 while this process is the sequencer",
+    multiprocess_mode=GAUGE_MODE,
+)
+SEQUENCED = Gauge(
+    "mash_hub_audit_sequenced_seq", "Highest seq in the chain", multiprocess_mode=GAUGE_MODE
+)
 # The latest signed checkpoint as the sequencer last read or wrote it, and how often one is
 # due: operators alert when events wait unsigned behind a checkpoint older than two
 # intervals. Processes that do not sequence leave them at 0 (alerts take the max).
 CHECKPOINT_TIME = Gauge(
-    "mash_hub_audit_checkpoint_timestamp_seconds", "Unix time of the latest signed checkpoint"
+    "mash_hub_audit_checkpoint_timestamp_seconds",
+    "Unix time of the latest signed checkpoint",
+    multiprocess_mode=GAUGE_MODE,
 )
-CHECKPOINT_SEQ = Gauge("mash_hub_audit_checkpoint_seq", "Last seq the latest checkpoint signs")
+CHECKPOINT_SEQ = Gauge(
+    "mash_hub_audit_checkpoint_seq",
+    "Last seq the latest checkpoint signs",
+    multiprocess_mode=GAUGE_MODE,
+)
 CHECKPOINT_INTERVAL = Gauge(
-    "mash_hub_audit_checkpoint_interval_seconds", "Configured interval between checkpoints"
+    "mash_hub_audit_checkpoint_interval_seconds",
+    "Configured interval between checkpoints",
+    multiprocess_mode=GAUGE_MODE,
 )
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from bench.hub import read, walk_contact
 from hub import devissuer
@@ -135,6 +137,39 @@ async def drive(base: str, token: str, reads: int, clients: int = 8) -> None:
         await asyncio.gather(*(reader(reads // clients) for _ in range(clients)))
 
 
+def scrape(base: str) -> dict[str, float]:
+    """One scrape of /metrics: the sequencer gauge and the operations counted."""
+    families = text_string_to_metric_families(httpx.get(f"{base}/metrics", timeout=10).text)
+    seen: dict[str, float] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name in {"mash_hub_audit_sequencer_active", "mash_hub_operations_total"}:
+                seen[sample.name] = seen.get(sample.name, 0.0) + sample.value
+    return seen
+
+
+def events(database_url: str) -> int:
+    async def count() -> int:
+        store = Store(database_url)
+        try:
+            async with store.engine.connect() as conn:
+                found = await conn.execute(text("SELECT count(*) FROM audit_events"))
+                return int(found.scalar_one())
+        finally:
+            await store.aclose()
+
+    return asyncio.run(count())
+
+
+def assert_scrapes_see_every_worker(base: str, database_url: str) -> None:
+    """Whichever worker answers, a scrape reports the one sequencer and every operation
+    any worker (a dead one included) counted: each was audited once."""
+    for _ in range(6):
+        seen = scrape(base)
+        assert seen["mash_hub_audit_sequencer_active"] == 1.0, seen
+        assert seen["mash_hub_operations_total"] == events(database_url), seen
+
+
 def audit_verify(data_dir: Path, database_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hub.cli", "audit", "verify"],
@@ -179,6 +214,7 @@ def test_two_workers_share_the_load_with_exactly_one_sequencer_that_another_take
     (holder,) = sequencers(postgres_url)
     leader = pid_of(holder)
     assert leader in workers
+    assert_scrapes_see_every_worker(served.base, postgres_url)
     took_over = [line for line in served.log_lines() if "now sequences the audit log" in line]
     assert len(took_over) == 1, took_over
 
@@ -200,6 +236,7 @@ def test_two_workers_share_the_load_with_exactly_one_sequencer_that_another_take
     asyncio.run(drive(served.base, token, reads=16))
     time.sleep(1.5)  # a sequencer round (0.5 s) chains and signs what was just written
     assert len(sequencers(postgres_url)) == 1
+    assert_scrapes_see_every_worker(served.base, postgres_url)
 
     # every line every process logged is one JSON object (hub.logs applies in each worker)
     lines = served.log_lines()
