@@ -23,7 +23,9 @@ the figures shows how evenly the run spread.
   users of the machine), in cores busy on average, and the machine's idle share. When 2
   workers fall short of 1.5x, this is the profile that says what stopped them
   (`explanation`); `reads_per_hub_core_s` (reads per second of worker CPU) tells the hub's
-  own scaling (steady) from the CPU it was given.
+  own scaling (steady) from the CPU it was given, and `worker_preemptions_per_read` (the
+  kernel's nonvoluntary context switches of the workers' event-loop threads) how often
+  other processes took the CPU from them mid-read.
 
 `python -m bench scale` writes bench/results/scale.json; `--quick` runs tiny sizes.
 """
@@ -146,8 +148,20 @@ class CpuProfile:
         groups["postgresql"] = sum(map(cpu_ticks, postgres_pids()))
         return groups
 
+    def _preempted(self) -> int:
+        """Times the workers' event-loop threads were switched out while runnable (the
+        kernel's nonvoluntary context switches): how often another process took their CPU."""
+        total = 0
+        for pid in workers_of(self.serve_pid):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        return total
+
     def start(self) -> None:
         self._before, self._machine = self._groups(), machine_ticks()
+        self._preempted_before = self._preempted()
         self._started = time.monotonic()
 
     def stop(self) -> dict[str, Any]:
@@ -161,7 +175,11 @@ class CpuProfile:
         machine_busy = (busy - self._machine[0]) / hz / seconds
         cores["other_processes"] = round(max(0.0, machine_busy - sum(cores.values())), 2)
         share_idle = 1 - (busy - self._machine[0]) / max(1, total - self._machine[1])
-        return {"cores_busy": cores, "machine_idle_share": round(share_idle, 3)}
+        return {
+            "cores_busy": cores,
+            "machine_idle_share": round(share_idle, 3),
+            "worker_preemptions": self._preempted() - self._preempted_before,
+        }
 
 
 # --- the hub under test -------------------------------------------------------------------
@@ -254,6 +272,9 @@ async def drive(
         await watcher
     throughput = len(latencies) / elapsed
     cores = sum(v for k, v in cpu["cores_busy"].items() if k.startswith("hub_worker"))
+    cpu["worker_preemptions_per_read"] = (
+        round(cpu["worker_preemptions"] / len(latencies), 1) if latencies else None
+    )
     return {
         "throughput_rps": round(throughput, 1),
         "reads_per_hub_core_s": round(throughput / cores, 1) if cores else None,
@@ -304,9 +325,11 @@ def explain(runs: dict[str, dict[str, Any]], ratio: float) -> str | None:
         )
     else:
         work = (
-            f"{100 * (1 - per_core[1] / per_core[0]):.0f}% fewer per core with 2 (contention "
-            "on the store or its locks, or two processes' caches each filling, cost that); "
-            "and what did not scale either"
+            f"{100 * (1 - per_core[1] / per_core[0]):.0f}% fewer per core with 2 (the "
+            f"workers were preempted {one['worker_preemptions_per_read']} times per read "
+            f"with 1 worker and {two['worker_preemptions_per_read']} with 2: each switch "
+            "costs the worker its CPU caches; this profile does not rule out contention in "
+            "the store); and what did not scale either"
         )
     return (
         f"2 workers gave {ratio:.2f}x one worker, below {GOAL_RATIO}x. Per core-second of "
