@@ -3,7 +3,9 @@
 
 The read is bench.hub's: a MASH social worker walks a contact (create, research, consent)
 and reads Ava's whole record with `contactId`. `clients` concurrent clients (keep-alive
-connections, as a load balancer keeps them) read for `seconds` at each worker count.
+connections, as a load balancer keeps them) read for `seconds` at each worker count, in
+`rounds` alternating runs (1, 2, 1, 2 workers, each a fresh `serve`) so that the machine's
+other load, which comes and goes, falls on both counts; each count's figures pool its runs.
 
 The clients open their connections one after another, RAMP_S apart, during a warm-up.
 uvicorn's workers share one listening socket and each accepts greedily: connections opened
@@ -14,18 +16,19 @@ the figures shows how evenly the run spread.
 
 - `throughput_rps`, `p50_ms`, `p99_ms` per worker count; `ratio`: 2 workers / 1.
 - `sequencers_seen`: the most sessions ever seen holding the sequencer's advisory lock in
-  `pg_locks` (polled every SEQUENCER_POLL_S during both runs; `hub.sequencer.holders`), and
-  `sequencer_processes`: how many distinct processes held it (a takeover would show two).
+  `pg_locks` (polled every SEQUENCER_POLL_S during every run; `hub.sequencer.holders`), and
+  `sequencer_processes`: how many distinct processes held it within one run (a takeover
+  would show two).
 - `audit_verify_passed`: `mash-hub audit verify` on the store once both hubs have stopped.
 - `cpu`: where the machine's CPU went during each run, per process group, from /proc: the
   hub's workers (each), the load generator (this process), the demo source servers,
   PostgreSQL's backends (every `postgres` process on the machine) and the rest (other
-  users of the machine), in cores busy on average, and the machine's idle share. When 2
-  workers fall short of 1.5x, this is the profile that says what stopped them
-  (`explanation`); `reads_per_hub_core_s` (reads per second of worker CPU) tells the hub's
-  own scaling (steady) from the CPU it was given, and `worker_preemptions_per_read` (the
-  kernel's nonvoluntary context switches of the workers' event-loop threads) how often
-  other processes took the CPU from them mid-read.
+  users of the machine), in cores busy on average, and the machine's idle share.
+  `explanation` splits the ratio into the CPU the workers got (2 vs 1) times the reads per
+  core-second of it, and below 1.5x says what stopped it: `reads_per_hub_core_s` (reads
+  per second of worker CPU) tells the hub's own scaling from the CPU it was given, and
+  `worker_preemptions_per_read` (the kernel's nonvoluntary context switches of the
+  workers' event-loop threads) how often other processes took the CPU from them mid-read.
 
 `python -m bench scale` writes bench/results/scale.json; `--quick` runs tiny sizes.
 """
@@ -70,6 +73,7 @@ class Sizes:
     clients: int
     warmup_s: float
     seconds: float
+    rounds: int  # runs per worker count, alternating
 
 
 FULL = Sizes(
@@ -77,8 +81,9 @@ FULL = Sizes(
     clients=int(os.environ.get("BENCH_SCALE_CLIENTS", "16")),
     warmup_s=5.0,
     seconds=float(os.environ.get("BENCH_SECONDS", "20")),
+    rounds=int(os.environ.get("BENCH_SCALE_ROUNDS", "2")),
 )
-QUICK = Sizes(households=12, clients=4, warmup_s=0.5, seconds=1.0)
+QUICK = Sizes(households=12, clients=4, warmup_s=0.5, seconds=1.0, rounds=1)
 
 
 # --- CPU by process, from /proc -----------------------------------------------------------
@@ -226,9 +231,20 @@ async def watch_sequencers(database_url: str, seen: list[list[str]], stop: async
         await store.aclose()
 
 
+@dataclass
+class Sample:
+    """One measured run of `seconds` at one worker count."""
+
+    latencies: list[float]
+    elapsed: float
+    errors: int
+    holders: list[list[str]]  # each poll's sequencer lock holders
+    cpu: dict[str, Any]
+
+
 async def drive(
     base: str, token: str, sizes: Sizes, database_url: str, profile: CpuProfile
-) -> dict[str, Any]:
+) -> Sample:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=sizes.clients, max_keepalive_connections=sizes.clients)
     async with httpx.AsyncClient(
@@ -270,22 +286,40 @@ async def drive(
         cpu = profile.stop()
         stop.set()
         await watcher
+    return Sample(latencies, elapsed, errors, seen, cpu)
+
+
+def summarise(samples: list[Sample]) -> dict[str, Any]:
+    """The runs of one worker count as one: reads over their whole time, latencies pooled,
+    CPU shares weighted by each run's length."""
+    latencies = [ms for sample in samples for ms in sample.latencies]
+    elapsed = sum(sample.elapsed for sample in samples)
     throughput = len(latencies) / elapsed
-    cores = sum(v for k, v in cpu["cores_busy"].items() if k.startswith("hub_worker"))
-    cpu["worker_preemptions_per_read"] = (
-        round(cpu["worker_preemptions"] / len(latencies), 1) if latencies else None
-    )
+
+    def weighted(value: Any) -> float:
+        return round(sum(value(s) * s.elapsed for s in samples) / elapsed, 3)
+
+    names = samples[0].cpu["cores_busy"].keys()
+    cores = {name: weighted(lambda s, n=name: s.cpu["cores_busy"].get(n, 0.0)) for name in names}
+    hub = sum(v for k, v in cores.items() if k.startswith("hub_worker"))
+    preempted = sum(sample.cpu["worker_preemptions"] for sample in samples)
     return {
         "throughput_rps": round(throughput, 1),
-        "reads_per_hub_core_s": round(throughput / cores, 1) if cores else None,
+        "reads_per_hub_core_s": round(throughput / hub, 1) if hub else None,
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "reads": len(latencies),
-        "failed_reads": errors,
-        "sequencers_max": max(map(len, seen), default=0),
-        "sequencer_holders": sorted({name for names in seen for name in names}),
-        "sequencer_polls": len(seen),
-        **cpu,
+        "failed_reads": sum(sample.errors for sample in samples),
+        # per run (each run is a new `serve`): the most holders in one poll, and how many
+        # processes held the role over the run (a takeover would show 2)
+        "sequencers_max": max(len(names) for s in samples for names in s.holders),
+        "sequencer_processes_per_run": max(
+            len({name for names in s.holders for name in names}) for s in samples
+        ),
+        "sequencer_polls": sum(len(s.holders) for s in samples),
+        "cores_busy": cores,
+        "machine_idle_share": weighted(lambda s: s.cpu["machine_idle_share"]),
+        "worker_preemptions_per_read": round(preempted / len(latencies), 1) if latencies else None,
     }
 
 
@@ -304,49 +338,47 @@ def hub_cores(run: dict[str, Any]) -> float:
     return float(sum(v for k, v in run["cores_busy"].items() if k.startswith("hub_worker")))
 
 
-def explain(runs: dict[str, dict[str, Any]], ratio: float) -> str | None:
-    """Why 2 workers gave less than GOAL_RATIO x, from the CPU profile of both runs."""
-    if ratio >= GOAL_RATIO:
-        return None
+def explain(runs: dict[str, dict[str, Any]], ratio: float) -> str:
+    """The throughput ratio as (CPU the workers got, 2 vs 1) x (reads per core, 2 vs 1),
+    from the CPU profiles, and, below GOAL_RATIO, what stopped it."""
     one, two = runs["1"], runs["2"]
+    got = hub_cores(two) / hub_cores(one) if hub_cores(one) else 0.0
+    per_core = (one["reads_per_hub_core_s"] or 0.0, two["reads_per_hub_core_s"] or 0.0)
+    efficiency = per_core[1] / per_core[0] if per_core[0] else 0.0
     rivals = {k: v for k, v in two["cores_busy"].items() if not k.startswith("hub_")}
     rivals_text = ", ".join(
-        f"{name.replace('_', ' ')} {cores}"
+        f"{name.replace('_', ' ')} {cores:.2f}"
         for name, cores in sorted(rivals.items(), key=lambda kv: -kv[1])
     )
-    workers = " + ".join(
-        str(v) for k, v in sorted(two["cores_busy"].items()) if k.startswith("hub_worker")
+    verdict = (
+        f"2 workers gave {ratio:.2f}x one worker"
+        + (f", below {GOAL_RATIO}x. " if ratio < GOAL_RATIO else ". ")
+        + f"That is {got:.2f}x the CPU for the hub's workers ({hub_cores(two):.2f} of the "
+        f"machine's {os.cpu_count()} cores against {hub_cores(one):.2f}) times "
+        f"{efficiency:.2f}x the reads per core-second of that CPU ({per_core[1]} against "
+        f"{per_core[0]}). "
     )
-    per_core = (one["reads_per_hub_core_s"] or 0.0, two["reads_per_hub_core_s"] or 0.0)
-    if per_core[1] >= 0.85 * per_core[0]:
-        work = (
-            "so the work itself scales (contention on the store, its locks or the one "
-            "sequencer would show as fewer reads per core); what did not scale"
-        )
-    else:
-        work = (
-            f"{100 * (1 - per_core[1] / per_core[0]):.0f}% fewer per core with 2 (the "
-            f"workers were preempted {one['worker_preemptions_per_read']} times per read "
-            f"with 1 worker and {two['worker_preemptions_per_read']} with 2: each switch "
-            "costs the worker its CPU caches; this profile does not rule out contention in "
-            "the store); and what did not scale either"
-        )
-    return (
-        f"2 workers gave {ratio:.2f}x one worker, below {GOAL_RATIO}x. Per core-second of "
-        f"worker CPU the hub served {per_core[0]} reads with 1 worker and {per_core[1]} with "
-        f"2, {work} is the CPU the workers got: {hub_cores(two):.2f} of the machine's "
-        f"{os.cpu_count()} cores for 2 workers ({workers}) against {hub_cores(one):.2f} for "
-        f"one, because the machine was {100 * (1 - two['machine_idle_share']):.0f}% busy "
-        f"with 2 workers ({100 * (1 - one['machine_idle_share']):.0f}% with one) and the "
-        f"rest went to: {rivals_text} (cores; 'other processes' is work on this machine "
-        f"outside the benchmark). A second worker adds throughput only from idle CPU."
+    cpu = (
+        f"The machine had {100 * two['machine_idle_share']:.1f}% idle with 2 workers "
+        f"({100 * one['machine_idle_share']:.1f}% with one); besides the workers, its cores "
+        f"went to: {rivals_text} ('other processes' is work on this machine outside the "
+        f"benchmark), so a second worker could add only what they left. "
     )
+    work = (
+        "The reads per core held, so the store, its locks and the one sequencer did not "
+        "stop the second worker."
+        if efficiency >= 0.85
+        else f"The reads per core fell {100 * (1 - efficiency):.0f}%: the workers were "
+        f"preempted {one['worker_preemptions_per_read']} times per read with 1 worker and "
+        f"{two['worker_preemptions_per_read']} with 2 (each switch costs a worker its CPU "
+        "caches); this profile does not rule out contention in the store."
+    )
+    return verdict + cpu + work
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
     load_before = [round(x, 2) for x in os.getloadavg()]
-    runs: dict[str, dict[str, Any]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         postgres_database() as database_url,
@@ -361,14 +393,19 @@ def run(quick: bool = False) -> dict[str, Any]:
             "MASH_DATABASE_URL": database_url,
         }
         log = data_dir / "serve.log"
-        for workers in WORKER_COUNTS:
-            with serving(env, workers, log) as (base, pid):
-                token = devissuer.mint(data_dir, "mash_social_worker")
-                profile = CpuProfile(pid, source_pids)
-                runs[str(workers)] = asyncio.run(drive(base, token, sizes, database_url, profile))
+        samples: dict[int, list[Sample]] = {workers: [] for workers in WORKER_COUNTS}
+        rounds = []
+        for _ in range(sizes.rounds):  # 1, 2, 1, 2: the machine's other load falls on both
+            for workers in WORKER_COUNTS:
+                with serving(env, workers, log) as (base, pid):
+                    token = devissuer.mint(data_dir, "mash_social_worker")
+                    profile = CpuProfile(pid, source_pids)
+                    sample = asyncio.run(drive(base, token, sizes, database_url, profile))
+                samples[workers].append(sample)
+                rounds.append({"workers": workers} | summarise([sample]))
         verified, summary = audit_verify(env)
+    runs = {str(workers): summarise(taken) for workers, taken in samples.items()}
     ratio = runs["2"]["throughput_rps"] / runs["1"]["throughput_rps"]
-    holders_seen = sorted({h for r in runs.values() for h in r["sequencer_holders"]})
     return {
         "throughput_rps": {k: r["throughput_rps"] for k, r in runs.items()},
         "p50_ms": {k: r["p50_ms"] for k, r in runs.items()},
@@ -378,13 +415,23 @@ def run(quick: bool = False) -> dict[str, Any]:
         "goal_met": ratio >= GOAL_RATIO,
         "explanation": explain(runs, ratio),
         "sequencers_seen": max(r["sequencers_max"] for r in runs.values()),
-        "sequencer_processes": {k: len(r["sequencer_holders"]) for k, r in runs.items()},
-        "sequencer_holders": holders_seen,
+        "sequencer_processes": {k: r["sequencer_processes_per_run"] for k, r in runs.items()},
         "audit_verify_passed": verified,
         "audit_verify": summary,
         "runs": runs,
+        "rounds": [
+            {
+                "workers": r["workers"],
+                "throughput_rps": r["throughput_rps"],
+                "reads_per_hub_core_s": r["reads_per_hub_core_s"],
+                "hub_cores": round(hub_cores(r), 2),
+                "other_processes": r["cores_busy"]["other_processes"],
+            }
+            for r in rounds
+        ],
         "clients": sizes.clients,
         "seconds_per_run": sizes.seconds,
+        "runs_per_worker_count": sizes.rounds,
         "store": "postgresql",
         "households": sizes.households,
         "load_average_before": load_before,
