@@ -455,7 +455,12 @@ class TokenVerifier:
             raise AuthError("invalid token")
         if config.roles is not None and not actor.roles <= set(config.roles):
             raise AuthError("token claims a role its issuer may not grant")
-        if config.agencies is not None and actor.agency not in config.agencies:
+        # A machine token asserts no agency (its claims were dropped): nothing to limit.
+        if (
+            not actor.machine
+            and config.agencies is not None
+            and actor.agency not in config.agencies
+        ):
             raise AuthError("token claims an agency its issuer may not assert")
         return actor
 
