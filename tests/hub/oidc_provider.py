@@ -131,7 +131,7 @@ def oidc_provider(
                 "grant_types": ["authorization_code"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "client_secret_basic",
-            }
+            },
         ],
         "accounts": USERS,
     }
