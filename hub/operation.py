@@ -251,13 +251,10 @@ async def run_operation(
         payload = parse_payload(await read_body(request), by_id=system is not None)
         query, variables, operation_name = payload.query, payload.variables, payload.operation_name
         if gate is not None and system is not None:
-            assert record.actor.client is not None
-            if query is not None:
-                record.query_hash = audit.query_hash(None, query)
-            try:
-                query = gate.documents.resolve(record.actor.client, query, payload.document_id)
-            except UntrustedDocument as exc:
-                return refused(record, Refusal(400, "UNTRUSTED_DOCUMENT", exc.message))
+            trusted = _trusted_text(gate, record, payload)
+            if isinstance(trusted, Refusal):
+                return refused(record, trusted)
+            query = trusted
         assert query is not None
         prepared = schema.documents.prepare(schema._schema, query)
         record.query_hash = prepared.hash
@@ -321,6 +318,18 @@ async def run_operation(
         record.outcome = "redacted"
     record.fields_returned = sorted(returned_paths(result.data, document, op))
     return 200, body, {}
+
+
+def _trusted_text(gate: PartnerGate, record: AuditRecord, payload: Payload) -> str | Refusal:
+    """The registered text a partner's request runs, or why it may not run (the refused
+    text is audited by its hash, literals blanked, like any other)."""
+    assert record.actor is not None and record.actor.client is not None
+    if payload.query is not None:
+        record.query_hash = audit.query_hash(None, payload.query)
+    try:
+        return gate.documents.resolve(record.actor.client, payload.query, payload.document_id)
+    except UntrustedDocument as exc:
+        return Refusal(400, "UNTRUSTED_DOCUMENT", exc.message)
 
 
 def _cost_refusal(
