@@ -2,15 +2,15 @@
 through (`client_system`, its configured name beside the client id in `client`) and whether
 a person or the system itself asked (`actor_kind`: person, machine).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
