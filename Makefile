@@ -40,3 +40,8 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/mash-hub export-schema
+
+.PHONY: trusted-documents
+# Partner systems' persisted query manifests, from gateway/trusted-documents/<client>/*.graphql.
+trusted-documents: $(STAMP)
+	$(BIN)/mash-hub trusted-documents

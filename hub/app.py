@@ -47,6 +47,7 @@ from .contacts import ContactSettings
 from .context import Services
 from .metrics import exposition as metrics_text
 from .operation import error_body, run_operation
+from .partners import PartnerGate
 from .policy import PolicyEngine
 from .records import RecordService, SharedAddressLimits
 from .sequencer import Sequencer, SequencerConfig
@@ -74,7 +75,8 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     issuers = [IssuerConfig(**i.token_config()) for i in settings.issuers]
     if settings.dev_issuer:
         issuers.append(devissuer.issuer_config(settings.data_dir))
-    return TokenVerifier(issuers)
+    partners = {client: system.name for client, system in settings.partners.items()}
+    return TokenVerifier(issuers, partners=partners)
 
 
 def build_sessions(settings: Settings) -> session.Sessions:
@@ -192,6 +194,7 @@ def create_app(
             state["services"] = dataclasses.replace(state["services"], clock=clock)
         state["writer"] = writer = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
+        state["partners"] = PartnerGate.from_settings(settings)
         state["sessions"] = build_sessions(settings)
         sequencer = None
         if settings.audit_sequencer:
@@ -214,11 +217,11 @@ def create_app(
         started = time.perf_counter()
         record = AuditRecord(actor=None, trace_id=tracing.trace_id())
         try:
-            status, body = await run_operation(request, record, state, schema, settings)
+            status, body, headers = await run_operation(request, record, state, schema, settings)
         except Exception as exc:  # never unaudited, never a stack trace to the client
             log.error("operation failed: %s", type(exc).__name__)
             record.outcome, record.error_code = "error", "INTERNAL_ERROR"
-            status, body = 500, error_body("internal error", "INTERNAL_ERROR")
+            status, body, headers = 500, error_body("internal error", "INTERNAL_ERROR"), {}
         try:
             with tracing.span("audit.commit", {"mash.outcome": record.outcome}) as commit:
                 event_id = await state["writer"].write(record)
@@ -236,7 +239,7 @@ def create_app(
             return JSONResponse(error_body("service unavailable", "AUDIT_UNAVAILABLE"), 503)
         OPERATIONS.labels(record.outcome).inc()
         LATENCY.observe(time.perf_counter() - started)
-        return JSONResponse(body, status, headers={AUDIT_HEADER: event_id})
+        return JSONResponse(body, status, headers={**headers, AUDIT_HEADER: event_id})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

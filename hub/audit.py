@@ -440,6 +440,8 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
         "actor_agency": actor.agency if actor else None,
         "actor_team": actor.team if actor else None,
         "client": actor.client if actor else None,
+        "client_system": actor.partner if actor else None,
+        "actor_kind": ("machine" if actor.machine else "person") if actor else None,
         "purpose": record.purpose,
         "contact_id": record.contact_id,
         "operation_type": record.operation_type,

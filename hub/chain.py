@@ -44,7 +44,7 @@ MAX_SAFE_INT = 2**53 - 1
 # Columns added after events were first chained, left out of an event's content while null:
 # an event written before its column existed hashes as it did then, and setting the value
 # later (or removing a set one) still changes the hash.
-OPTIONAL_COLUMNS = ("trace_id",)
+OPTIONAL_COLUMNS = ("trace_id", "client_system", "actor_kind")  # 0009, 0010
 
 
 def _plain(value: Any) -> Any:

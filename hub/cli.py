@@ -357,6 +357,33 @@ def export_schema(
     typer.echo(f"wrote {SDL_PATH}")
 
 
+@app.command("trusted-documents")
+def trusted_documents(
+    check: Annotated[bool, typer.Option(help="Exit 1 if a checked-in manifest differs.")] = False,
+) -> None:
+    """Regenerate each partner's persisted query manifest, `<client id>.json`, from the
+    .graphql files in `<client id>/` under the trusted-documents folder
+    (MASH_TRUSTED_DOCUMENTS_DIR, default gateway/trusted-documents)."""
+    from schema import schema
+
+    from .trusted import ManifestError, build_all
+
+    folder = _settings().trusted_documents_dir
+    try:
+        manifests = build_all(folder, schema._schema)
+    except (ManifestError, OSError) as exc:
+        typer.echo(f"trusted documents: {exc}", err=True)
+        raise typer.Exit(2) from None
+    stale = [p for p, text in manifests.items() if not p.is_file() or p.read_text() != text]
+    if check:
+        for path in stale:
+            typer.echo(f"{path} is out of date: run mash-hub trusted-documents", err=True)
+        raise typer.Exit(1 if stale else 0)
+    for path in stale:
+        path.write_text(manifests[path])
+        typer.echo(f"wrote {path}")
+
+
 @app.command()
 def link(
     left: Annotated[str, typer.Option(help="CSV: id,given_name,family_name,date_of_birth,...")],

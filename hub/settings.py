@@ -74,6 +74,27 @@ class IssuerSetting(BaseModel):
         return value
 
 
+class PartnerSystem(BaseModel):
+    """A partner system (a health trust's EPR, a police case system) known by its OAuth
+    client id: its name for the audit log, and its limits where they differ from the
+    defaults (`Settings.partner_*`). Configured as a plain name or as this object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    person_requests_per_minute: int | None = Field(default=None, gt=0)
+    max_cost: int | None = Field(default=None, gt=0)
+
+
+def partner_entries(value: Any) -> Any:
+    """`{"client id": "Name"}` or `{"client id": {"name": ...}}` (JSON text or a dict)."""
+    value = json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, dict):
+        return {k: {"name": v} if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
 @functools.cache
 def holiday_calendar(name: str) -> holidays.HolidayBase | None:
     """The public holidays of `name` ("GB-ENG"; "none": no calendar); NotImplementedError
@@ -208,6 +229,45 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+
+    # Partner systems (hub/partners.py): OAuth client id -> name (or `PartnerSystem`), from
+    # `MASH_PARTNER_SYSTEMS` JSON and/or the JSON file `MASH_PARTNER_SYSTEMS_FILE`.
+    partner_systems: dict[str, PartnerSystem] = Field(default_factory=dict)
+    partner_systems_file: Path | None = None
+    # The operations each partner may run: `<client id>.json` persisted query manifests.
+    trusted_documents_dir: Path = PROJECT_ROOT / "gateway" / "trusted-documents"
+    # Limits on partner traffic, per client system and per person behind it, in requests
+    # per `partner_rate_window_s`, and the most a query may cost (hub/cost.py). In-process
+    # counters: with several workers each keeps its own.
+    partner_requests_per_minute: int = Field(default=600, gt=0)
+    partner_person_requests_per_minute: int = Field(default=120, gt=0)
+    partner_rate_window_s: float = Field(default=60.0, gt=0)
+    partner_max_cost: int = Field(default=500, gt=0)
+    # What a list field without `first`/`last`/`limit` counts for in a query's cost.
+    partner_default_list_size: int = Field(default=10, gt=0)
+
+    @field_validator("partner_systems", mode="before")
+    @classmethod
+    def _partners_from_json(cls, value: Any) -> Any:
+        return partner_entries(value)
+
+    @property
+    def partners(self) -> dict[str, PartnerSystem]:
+        """Every partner system: the file's, then `partner_systems` (which wins)."""
+        if self.partner_systems_file is None:
+            return dict(self.partner_systems)
+        try:
+            raw = json.loads(self.partner_systems_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"MASH_PARTNER_SYSTEMS_FILE is not readable JSON: {type(exc).__name__}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise ValueError("MASH_PARTNER_SYSTEMS_FILE must hold a JSON object")
+        return {
+            **{k: PartnerSystem.model_validate(v) for k, v in partner_entries(raw).items()},
+            **self.partner_systems,
+        }
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -572,13 +572,18 @@ async def test_events_chained_before_the_trace_id_column_still_verify_and_stay_s
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # given events written and chained (and signed) before migration 0009 added trace_id
+    # (and 0010 the partner system and actor kind)
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     else:
         url = str(request.getfixturevalue("postgres_url"))
     await migrate_async(url, "0008")
     old = [
-        {k: v for k, v in event_values(record(i), f"old-{i}").items() if k != "trace_id"}
+        {
+            k: v
+            for k, v in event_values(record(i), f"old-{i}").items()
+            if k not in chain.OPTIONAL_COLUMNS
+        }
         for i in range(2)
     ]
     store = Store(url)
@@ -598,7 +603,16 @@ async def test_events_chained_before_the_trace_id_column_still_verify_and_stay_s
 
         # then the whole log verifies, the old events as they were hashed before 0009
         assert (await log.verify()).ok
-        # and a trace id written onto an old event, or taken off a new one, is found
+        # and a trace id or partner system written onto an old event, or a trace id taken
+        # off a new one, is found
+        seq = await log.seq_of("old-0")
+        await log.as_superuser(
+            f"UPDATE audit_events SET client_system = 'Someone EPR' WHERE seq = {seq}"
+        )
+        report = await log.verify()
+        assert report.finding is not None and report.finding.event_id == "old-0"
+        await log.as_superuser(f"UPDATE audit_events SET client_system = NULL WHERE seq = {seq}")
+        assert (await log.verify()).ok
         seq = await log.seq_of("old-1")
         await log.as_superuser(f"UPDATE audit_events SET trace_id = 'f' WHERE seq = {seq}")
         report = await log.verify()
