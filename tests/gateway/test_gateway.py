@@ -373,6 +373,7 @@ def test_an_unregistered_document_is_refused_by_the_gateway_and_never_reaches_th
     ]
     for payload in refused:
         response = stack.send(payload, token, headers)
+        assert response.status_code == 400, response.text
         errors = response.json()["errors"]
         assert [e["extensions"]["code"] for e in errors] == ["UNTRUSTED_DOCUMENT"], errors
         assert "registered" in errors[0]["message"] and ava not in errors[0]["message"]
