@@ -175,7 +175,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "store": "sqlite",
         "households": sizes.households,
         "gateway": "Hive Gateway 2.15.1 (gateway/package-lock.json)",
-        "gateway_path": "a partner's person by document id, through a trusted router",
+        "gateway_path": "a partner's person through a trusted router: the read by its "
+        "registered text, the federated read by document id",
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),
