@@ -3,8 +3,13 @@ the hub, against the same hub read directly, in the same run.
 
 The read is bench/hub.py's: a MASH social worker's `child(id:, purpose: MASH_RESEARCH,
 contactId:)` for Ava on a contact walked as the README walks it (create, research,
-consent), every section selected. The hub (`mash-hub serve`), the example school nurse
-subgraph and the gateway each run in their own process; direct and gateway reads alternate,
+consent), every section selected. Directly, the worker is staff at the hub; through the
+gateway the same worker comes through the partner system school-nurse-service and sends the
+partner's registered text (the federated read: its document id), so the gateway's
+trusted-document check and the hub's router-token check, partner rate counting and cost
+check are all in the figure (the partner's limits raised so that none refuses a read). The
+hub (`mash-hub serve`), the example school nurse subgraph and the gateway each run in their
+own process; direct and gateway reads alternate,
 one each per sample, so the machine's noise falls on both.
 - `direct_p50_ms` / `gateway_p50_ms` (and p99): the same query, to the hub and through the
   gateway; `gateway_added_p50_ms` / `gateway_added_p99_ms`: gateway minus direct.
@@ -34,17 +39,31 @@ from typing import Any
 import httpx
 
 from hub import devissuer
-from hub.demo.gateway import running_gateway
+from hub.demo.gateway import (
+    GATEWAY_DIR,
+    PARTNER_CLIENT,
+    PARTNER_NAME,
+    ROUTER_CLIENT,
+    hub_settings,
+    running_gateway,
+)
 from hub.demo.stack import demo_sources
+from hub.trusted import document_id
 
 from .hub import RECORD, hub_process, load, percentile, read, walk_contact
 
 CLIENTS = (1, 16)
-# The same read with the partner's field: the gateway asks the nurse subgraph after the hub.
-FEDERATED = RECORD.replace(
-    "child(id: $id, purpose: MASH_RESEARCH, contactId: $contact) {\n    id",
-    "child(id: $id, purpose: MASH_RESEARCH, contactId: $contact) {\n    id schoolNurse { school }",
-)
+_MANIFEST = GATEWAY_DIR / "trusted-documents" / f"{PARTNER_CLIENT}.json"
+BODIES = {op["name"]: op["body"] for op in json.loads(_MANIFEST.read_text())["operations"]}
+# RECORD is registered for the partner as it is (bench/hub.py prints it canonically), so the
+# gateway takes its exact text; the same read with the partner's field, by document id: the
+# gateway asks the nurse subgraph after the hub.
+if BODIES["Record"] != RECORD:
+    raise RuntimeError(
+        f"{_MANIFEST.name} does not hold bench/hub.py's RECORD: run make trusted-documents"
+    )
+FEDERATED_ID = document_id(BODIES["RecordWithSchoolNurse"])
+UNLIMITED = 10**9
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,8 @@ QUICK = Sizes(households=12, samples=4, warmup=1, seconds=0.3)
 
 
 async def federated(client: httpx.AsyncClient, variables: dict[str, str]) -> None:
-    response = await client.post("/graphql", json={"query": FEDERATED, "variables": variables})
+    payload = {"documentId": f"sha256:{FEDERATED_ID}", "variables": variables}
+    response = await client.post("/graphql", json=payload)
     body = response.json()
     if (
         response.status_code != 200
@@ -81,12 +101,15 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(hub: str, gateway: str, token: str, sizes: Sizes) -> dict[str, Any]:
+async def measure(
+    hub: str, gateway: str, token: str, partner_token: str, sizes: Sizes
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
+    partner = {"Authorization": f"Bearer {partner_token}"}
     limits = httpx.Limits(max_connections=max(CLIENTS) + 4)
     async with (
         httpx.AsyncClient(base_url=hub, headers=headers, timeout=60, limits=limits) as direct,
-        httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60, limits=limits) as via,
+        httpx.AsyncClient(base_url=gateway, headers=partner, timeout=60, limits=limits) as via,
     ):
         variables = await walk_contact(direct)
         for _ in range(sizes.warmup):
@@ -129,19 +152,31 @@ def run(quick: bool = False) -> dict[str, Any]:
     ):
         data_dir = Path(tmp)
         token = devissuer.mint(data_dir, "mash_social_worker")
+        partner_token = devissuer.mint(data_dir, "mash_social_worker", client=PARTNER_CLIENT)
+        partner = {"name": PARTNER_NAME, "max_cost": UNLIMITED}
+        partner |= {"requests_per_minute": UNLIMITED, "person_requests_per_minute": UNLIMITED}
         env = {
             "MASH_DATA_DIR": str(data_dir),
             "MASH_SOURCES": json.dumps(config),
             "MASH_DEV_ISSUER": "true",
+            **hub_settings(),
+            "MASH_PARTNER_SYSTEMS": json.dumps({PARTNER_CLIENT: partner}),
         }
-        with hub_process(env) as (hub, _), running_gateway(hub, token, data_dir) as gateway:
-            figures = asyncio.run(measure(hub, gateway.url.removesuffix("/graphql"), token, sizes))
+        router = devissuer.mint_machine(data_dir, ROUTER_CLIENT)
+        with (
+            hub_process(env) as (hub, _),
+            running_gateway(hub, token, data_dir, router_token=router) as gateway,
+        ):
+            base = gateway.url.removesuffix("/graphql")
+            figures = asyncio.run(measure(hub, base, token, partner_token, sizes))
     return figures | {
         "samples": sizes.samples,
         "throughput_seconds_per_level": sizes.seconds,
         "store": "sqlite",
         "households": sizes.households,
         "gateway": "Hive Gateway 2.15.1 (gateway/package-lock.json)",
+        "gateway_path": "a partner's person through a trusted router: the read by its "
+        "registered text, the federated read by document id",
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),

@@ -47,6 +47,7 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
+from graphql import parse, print_ast
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -69,7 +70,15 @@ RESEARCH = """mutation Research($id: ID!) {
 CONSENT = """mutation Consent($id: ID!) {
   recordConsent(id: $id, state: "GIVEN", givenBy: "mother", purpose: MASH_RESEARCH)
   { consent { state } } }"""
-RECORD = """query Record($id: ID!, $contact: ID!) {
+
+
+def _canonical(query: str) -> str:
+    return print_ast(parse(query))
+
+
+# Printed canonically: the exact text registered for the partner behind the gateway
+# (gateway/trusted-documents/school-nurse-service/bench.graphql), which bench/gateway.py sends.
+RECORD = _canonical("""query Record($id: ID!, $contact: ID!) {
   child(id: $id, purpose: MASH_RESEARCH, contactId: $contact) {
     id person { givenName familyName dateOfBirth nhsNumber postcode agencies }
     links { source rule band score }
@@ -86,7 +95,7 @@ RECORD = """query Record($id: ID!, $contact: ID!) {
       involvements { ...entry ... on AdultSocialCareInvolvement { involvementType status } } } }
     earlyHelp { __typename ... on EarlyHelpSection { known
       episodes { ...entry ... on EarlyHelpEpisode { start status summary } } } } } }
-fragment entry on Entry { id about redactedFields { field reason } }"""
+fragment entry on Entry { id about redactedFields { field reason } }""")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# The school nurse service is a partner system whose people come through this gateway; the
+# gateway gates its trusted documents and proves itself to the hub as router mash-gateway.
+export MASH_PARTNER_SYSTEMS='{"school-nurse-service": "Northshire School Nursing"}'
+export MASH_ROUTER_CLIENTS='["mash-gateway"]'
+
 "$root/.venv/bin/mash-hub" demo --port "$hub_port" &
 pids+=($!)
 for _ in $(seq 300); do
@@ -32,12 +37,15 @@ MASH_HUB_TOKEN="$("$root/.venv/bin/mash-hub" token --role partner_system)" \
 
 node "$here/nurse/server.mjs" --port "$nurse_port" &
 pids+=($!)
+MASH_ROUTER_TOKEN="$("$root/.venv/bin/mash-hub" token --machine --client mash-gateway)"
+export MASH_ROUTER_TOKEN
 (cd "$here" && exec node_modules/.bin/hive-gateway supergraph "$supergraph" \
   -c gateway.config.mjs --host 127.0.0.1 --port "$gateway_port") &
 pids+=($!)
 echo "
 Hive Gateway   http://127.0.0.1:$gateway_port/graphql  (hub + school nurse subgraph)
-  token:       .venv/bin/mash-hub token --role mash_social_worker
+  token:       .venv/bin/mash-hub token --role mash_social_worker --client school-nurse-service
+  documents:   gateway/trusted-documents/school-nurse-service.json (by documentId or exact text)
   stop:        Ctrl-C
 "
 wait -n

@@ -50,6 +50,7 @@ from .operation import error_body, run_operation
 from .partners import PartnerGate
 from .policy import PolicyEngine
 from .records import RecordService, SharedAddressLimits
+from .routers import Routers
 from .sequencer import Sequencer, SequencerConfig
 from .settings import Settings
 from .store import Store, migrate_async
@@ -195,6 +196,7 @@ def create_app(
         state["writer"] = writer = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
         state["partners"] = PartnerGate.from_settings(settings)
+        state["routers"] = Routers(state["verifier"], frozenset(settings.router_clients))
         state["sessions"] = build_sessions(settings)
         sequencer = None
         if settings.audit_sequencer:

@@ -397,6 +397,47 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Actor:
         """Verify ``token`` and return the :class:`Actor` it identifies, or raise AuthError."""
+        claims, config = await self._verified(token)
+        client = _optional_str(claims, "azp", "client_id")
+        if is_machine_token(claims, client):
+            actor = self._machine(client or "", config.issuer)
+        else:
+            actor = Actor(
+                subject=claims["sub"],
+                issuer=config.issuer,
+                roles=_roles(claims.get("roles")),
+                agency=_optional_str(claims, "agency"),
+                team=_optional_str(claims, "team"),
+                client=client,
+                partner=self._partners.get(client) if client else None,
+            )
+        texts = [actor.subject, actor.agency, actor.team, actor.client, *actor.roles]
+        if not all(_plain(t) for t in texts if t is not None):
+            raise AuthError("invalid token")
+        if config.roles is not None and not actor.roles <= set(config.roles):
+            raise AuthError("token claims a role its issuer may not grant")
+        # A machine token asserts no agency (its claims were dropped): nothing to limit.
+        if (
+            not actor.machine
+            and config.agencies is not None
+            and actor.agency not in config.agencies
+        ):
+            raise AuthError("token claims an agency its issuer may not assert")
+        return actor
+
+    async def verify_machine(self, token: str) -> str:
+        """Verify a client-credentials ``token`` (a router's, say: hub/routers.py) and return
+        the client id it names, or raise AuthError — a person's token is not a machine's.
+        Which clients are trusted for what is the caller's decision."""
+        claims, _ = await self._verified(token)
+        client = _optional_str(claims, "azp", "client_id")
+        if client is None or not is_machine_token(claims, client) or not _plain(client):
+            raise AuthError("not a client-credentials token")
+        return client
+
+    async def _verified(self, token: str) -> tuple[dict[str, Any], IssuerConfig]:
+        """The claims of ``token`` once its signature and registered claims are checked
+        against the issuer it names, with that issuer's configuration."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
             raise AuthError("invalid token")
         parts = token.split(".")
@@ -434,35 +475,9 @@ class TokenVerifier:
         if verified is None:
             log.debug("token signature did not verify with any key of issuer %s", config.issuer)
             raise AuthError("invalid token")
-        claims = verified.claims
+        claims: dict[str, Any] = verified.claims
         self._validate_claims(claims, config)
-
-        client = _optional_str(claims, "azp", "client_id")
-        if is_machine_token(claims, client):
-            actor = self._machine(client or "", config.issuer)
-        else:
-            actor = Actor(
-                subject=claims["sub"],
-                issuer=config.issuer,
-                roles=_roles(claims.get("roles")),
-                agency=_optional_str(claims, "agency"),
-                team=_optional_str(claims, "team"),
-                client=client,
-                partner=self._partners.get(client) if client else None,
-            )
-        texts = [actor.subject, actor.agency, actor.team, actor.client, *actor.roles]
-        if not all(_plain(t) for t in texts if t is not None):
-            raise AuthError("invalid token")
-        if config.roles is not None and not actor.roles <= set(config.roles):
-            raise AuthError("token claims a role its issuer may not grant")
-        # A machine token asserts no agency (its claims were dropped): nothing to limit.
-        if (
-            not actor.machine
-            and config.agencies is not None
-            and actor.agency not in config.agencies
-        ):
-            raise AuthError("token claims an agency its issuer may not assert")
-        return actor
+        return claims, config
 
     def _machine(self, client: str, issuer: str) -> Actor:
         """A partner system's own token: known clients only; no claimed role, agency or team

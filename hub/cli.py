@@ -46,20 +46,32 @@ def _settings(announce: bool = False, **overrides: Any) -> Settings:
 
 @app.command()
 def token(
-    role: Annotated[str, typer.Option(help=f"One of: {', '.join(sorted(devissuer.ROLES))}")],
+    role: Annotated[
+        str | None, typer.Option(help=f"One of: {', '.join(sorted(devissuer.ROLES))}")
+    ] = None,
     agency: Annotated[str | None, typer.Option(help="Agency claim (default: by role).")] = None,
     sub: Annotated[str | None, typer.Option(help="Subject (user) name.")] = None,
     team: Annotated[str | None, typer.Option(help="Team claim.")] = None,
     client: Annotated[
         str, typer.Option(help="Client system (azp claim), e.g. a partner system's id.")
     ] = devissuer.DEV_CLIENT,
+    machine: Annotated[
+        bool,
+        typer.Option(help="A client-credentials token for --client (no person, no role)."),
+    ] = False,
 ) -> None:
-    """Print a token from the local development issuer (demo and dev mode only)."""
+    """Print a token from the local development issuer (demo and dev mode only): a person's
+    in --role, or with --machine the client's own (a partner system's or a router's)."""
     settings = _settings()
     try:
-        token = devissuer.mint(
-            settings.data_dir, role, agency=agency, sub=sub, team=team, client=client
-        )
+        if machine:
+            token = devissuer.mint_machine(settings.data_dir, client)
+        elif role is None:
+            raise ValueError("give --role ROLE (a person's token) or --machine --client ID")
+        else:
+            token = devissuer.mint(
+                settings.data_dir, role, agency=agency, sub=sub, team=team, client=client
+            )
         typer.echo(token)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
@@ -366,11 +378,13 @@ def trusted_documents(
     (MASH_TRUSTED_DOCUMENTS_DIR, default gateway/trusted-documents)."""
     from schema import schema
 
+    from .supergraph import gateway_schema, subgraph_sdls
     from .trusted import ManifestError, build_all
 
     folder = _settings().trusted_documents_dir
     try:
-        manifests = build_all(folder, schema._schema)
+        gateway = gateway_schema(schema._schema, subgraph_sdls())
+        manifests = build_all(folder, schema._schema, gateway)
     except (ManifestError, OSError) as exc:
         typer.echo(f"trusted documents: {exc}", err=True)
         raise typer.Exit(2) from None

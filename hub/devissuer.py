@@ -34,6 +34,7 @@ __all__ = [
     "ensure_keys",
     "issuer_config",
     "mint",
+    "mint_machine",
 ]
 
 DEV_ISSUER = "https://dev-issuer.mash-hub.invalid"
@@ -171,5 +172,30 @@ def mint(
         "agency": agency or ROLE_AGENCY[role],
         "team": team or DEFAULT_TEAM,
         "azp": client,
+    }
+    return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key, algorithms=[_ALG])
+
+
+def mint_machine(data_dir: Path, client: str, ttl_s: int = 8 * 3600, now: int | None = None) -> str:
+    """Mint a client-credentials token for ``client``: no person behind it, so its ``sub``
+    is the client id (RFC 9068) and it claims no role, agency or team. A partner system's
+    own token (rule 17), or a federation router's (hub/routers.py)."""
+    if not client:
+        raise ValueError("a machine token needs a client id")
+    if ttl_s <= 0:
+        raise ValueError("ttl_s must be positive")
+    ensure_keys(data_dir)
+    key = _load_private_key(_paths(data_dir)[1])
+    issued = int(time.time()) if now is None else int(now)
+    claims = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": client,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + int(ttl_s),
+        "azp": client,
+        "client_id": client,
+        "gty": "client-credentials",
     }
     return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key, algorithms=[_ALG])

@@ -43,6 +43,7 @@ from .context import Context
 from .cost import query_cost
 from .errors import CLIENT_CODES
 from .partners import PartnerGate, Refusal
+from .routers import Routers
 from .settings import PartnerSystem, Settings
 from .trusted import UntrustedDocument, requested_id
 
@@ -233,9 +234,12 @@ async def run_operation(
     """Authenticate and execute one operation; returns (HTTP status, JSON body, headers).
 
     A request through a partner system's client passes the partner gate first (rate,
-    trusted document, cost: hub/partners.py); staff using the hub directly do not."""
+    trusted document, cost: hub/partners.py); staff using the hub directly do not. Through
+    a trusted router (hub/routers.py) the document check is the router's, not repeated."""
+    routers: Routers | None = state.get("routers")
     try:
         record.actor = await session.authenticate(request, state)  # bearer, or the cookie
+        routed = await routers.router(request) if routers is not None else None
     except AuthError as exc:
         record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
         return 401, error_body(exc.message, "UNAUTHENTICATED"), {}
@@ -248,9 +252,10 @@ async def run_operation(
             return refused(record, refusal)
 
     try:
-        payload = parse_payload(await read_body(request), by_id=system is not None)
+        documents_gated = system is not None and routed is None
+        payload = parse_payload(await read_body(request), by_id=documents_gated)
         query, variables, operation_name = payload.query, payload.variables, payload.operation_name
-        if gate is not None and system is not None:
+        if gate is not None and documents_gated:
             trusted = _trusted_text(gate, record, payload)
             if isinstance(trusted, Refusal):
                 return refused(record, trusted)

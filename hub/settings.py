@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     partner_systems_file: Path | None = None
     # The operations each partner may run: `<client id>.json` persisted query manifests.
     trusted_documents_dir: Path = PROJECT_ROOT / "gateway" / "trusted-documents"
+    # Federation routers (hub/routers.py): the OAuth client ids of the gateways trusted to
+    # enforce partners' trusted documents at their edge, as a JSON list. A request with such
+    # a router's own client-credentials token in `X-Router-Authorization` skips the hub's
+    # document check (never its limits, policy or audit).
+    router_clients: tuple[str, ...] = ()
     # Limits on partner traffic, per client system and per person behind it, in requests
     # per `partner_rate_window_s`, and the most a query may cost (hub/cost.py). In-process
     # counters: with several workers each keeps its own.

@@ -191,12 +191,18 @@ def _fragments_used(
     return used
 
 
-def build_manifest(sources: Iterable[Path], schema: GraphQLSchema) -> dict[str, Any]:
-    """A manifest of every operation in `sources`, each validated against the schema."""
+def build_manifest(
+    sources: Iterable[Path], schema: GraphQLSchema, gateway: GraphQLSchema | None = None
+) -> dict[str, Any]:
+    """A manifest of every operation in `sources`, each file valid against the hub's
+    schema or, when given, the gateway's API (hub/supergraph.py): a partner behind the
+    gateway registers supergraph operations."""
     operations: dict[str, Operation] = {}
     for path in sorted(sources):
         document = parse(path.read_text())
         errors = validate(schema, document)
+        if errors and gateway is not None:
+            errors = validate(gateway, document)
         if errors:
             raise ManifestError(f"{path.name}: {errors[0].message}")
         for op in operations_of(document):
@@ -210,10 +216,12 @@ def build_manifest(sources: Iterable[Path], schema: GraphQLSchema) -> dict[str, 
     }
 
 
-def build_all(directory: Path, schema: GraphQLSchema) -> dict[Path, str]:
+def build_all(
+    directory: Path, schema: GraphQLSchema, gateway: GraphQLSchema | None = None
+) -> dict[Path, str]:
     """The manifest text for every `<client>/` folder of .graphql files in `directory`."""
     out = {}
     for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
-        manifest = build_manifest(folder.glob("*.graphql"), schema)
+        manifest = build_manifest(folder.glob("*.graphql"), schema, gateway)
         out[directory / f"{folder.name}{SUFFIX}"] = json.dumps(manifest, indent=2) + "\n"
     return out

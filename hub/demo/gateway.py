@@ -6,6 +6,7 @@ running hub's own `_service` SDL. Used by the gateway tests and `python -m bench
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,22 @@ from .sources import free_port
 
 GATEWAY_DIR = PROJECT_ROOT / "gateway"
 HIVE_GATEWAY = GATEWAY_DIR / "node_modules" / ".bin" / "hive-gateway"
+
+
+# The demo's partner behind the gateway, and the gateway's own client id as a router: the
+# hub is configured with both (`hub_settings`), the gateway with the partner and a router
+# token minted for it (gateway/gateway.config.mjs).
+PARTNER_CLIENT = "school-nurse-service"
+PARTNER_NAME = "Northshire School Nursing"
+ROUTER_CLIENT = "mash-gateway"
+
+
+def hub_settings() -> dict[str, str]:
+    """The hub's `MASH_*` settings for the demo partner behind a trusted router."""
+    return {
+        "MASH_PARTNER_SYSTEMS": json.dumps({PARTNER_CLIENT: PARTNER_NAME}),
+        "MASH_ROUTER_CLIENTS": json.dumps([ROUTER_CLIENT]),
+    }
 
 
 class GatewayMissing(RuntimeError):
@@ -65,9 +82,13 @@ def compose(*args: str, token: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def running_gateway(hub_url: str, token: str, work_dir: Path) -> Iterator[Gateway]:
+def running_gateway(
+    hub_url: str, token: str, work_dir: Path, router_token: str | None = None
+) -> Iterator[Gateway]:
     """Start the school nurse subgraph and Hive Gateway in front of the hub at `hub_url`
-    (its base URL); `token` is any hub token, for the `_service` query. Logs go to
+    (its base URL); `token` is a hub token of a client that is not a partner, for the
+    `_service` query. With `router_token` (the gateway's own, for ROUTER_CLIENT) the
+    gateway gates PARTNER_CLIENT's documents and proves itself to the hub. Logs go to
     `work_dir`; both processes are stopped on exit."""
     node = require_installed()
     nurse_port, gateway_port = free_port(), free_port()
@@ -87,7 +108,11 @@ def running_gateway(hub_url: str, token: str, work_dir: Path) -> Iterator[Gatewa
         )
         command = [node, str(HIVE_GATEWAY), "supergraph", str(supergraph)]
         command += ["-c", "gateway.config.mjs", "--host", "127.0.0.1", "--port", str(gateway_port)]
-        gateway = _start(command, work_dir / "gateway")
+        env = None
+        if router_token is not None:
+            partners = hub_settings()["MASH_PARTNER_SYSTEMS"]
+            env = {"MASH_ROUTER_TOKEN": router_token, "MASH_PARTNER_SYSTEMS": partners}
+        gateway = _start(command, work_dir / "gateway", env)
         processes.append(gateway)
         base = f"http://127.0.0.1:{gateway_port}"
         _wait_until_up(f"{base}/readiness", gateway)
@@ -103,9 +128,14 @@ def running_gateway(hub_url: str, token: str, work_dir: Path) -> Iterator[Gatewa
                 process.wait()
 
 
-def _start(command: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    command: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, **(env or {})}
     with log.with_suffix(".log").open("wb") as out:
-        return subprocess.Popen(command, cwd=GATEWAY_DIR, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, cwd=GATEWAY_DIR, stdout=out, stderr=subprocess.STDOUT, env=full_env
+        )
 
 
 def _wait_until_up(

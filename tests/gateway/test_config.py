@@ -4,6 +4,7 @@ and the gateway tests fail, not skip, when Node's packages are not installed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -44,6 +45,24 @@ def test_gateway_forwards_exactly_authorization_purpose_and_contact_to_the_hub_o
         },
         "nurse": {},
     }
+
+
+def test_gateway_sends_its_own_router_token_to_the_hub_never_a_clients() -> None:
+    # a client's own X-Router-Authorization is dropped; the gateway's MASH_ROUTER_TOKEN goes
+    # to the hub, and to no other subgraph
+    hook = HOOK.replace("Accept: '*/*',", "Accept: '*/*', 'X-Router-Authorization': 'Bearer c',")
+    done = subprocess.run(
+        [require_installed(), "--input-type=module", "-e", hook],
+        cwd=GATEWAY_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "MASH_ROUTER_TOKEN": "router-t"},
+    )
+    forwarded = json.loads(done.stdout)
+    assert forwarded["hub"]["x-router-authorization"] == "Bearer router-t"
+    assert forwarded["nurse"] == {}
 
 
 def test_missing_gateway_packages_fail_with_the_install_command(

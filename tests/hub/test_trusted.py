@@ -14,6 +14,7 @@ from graphql import parse
 from hub.cost import query_cost
 from hub.operation import select_operation
 from hub.settings import PROJECT_ROOT
+from hub.supergraph import gateway_schema, subgraph_sdls
 from hub.trusted import (
     FORMAT,
     ManifestError,
@@ -45,7 +46,7 @@ def test_manifest_ids_are_the_sha256_of_their_bodies(path: Path) -> None:
 
 
 def test_checked_in_manifests_are_what_the_command_makes_from_their_graphql_files() -> None:
-    built = build_all(FOLDER, schema._schema)
+    built = build_all(FOLDER, schema._schema, gateway_schema(schema._schema, subgraph_sdls()))
     assert sorted(built) == manifests()
     for path, text in built.items():
         assert path.read_text() == text, f"{path.name} is stale: run make trusted-documents"
