@@ -30,3 +30,4 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/mash-hub export-schema
+	$(BIN)/python -m hub.demo.compose

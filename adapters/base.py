@@ -146,8 +146,10 @@ class DemoDeclaration:
     Attributes:
         store: the name of the demo store the seeder fills ("<store>.<table>" rows) and the
             data folder's `sources/<store>.sqlite3` file.
-        server: for an HTTP source, the demo server's name (`python -m hub.demo.sources NAME`);
-            None for a SQL source, which the adapter reads straight from the store.
+        server: for an HTTP source, its demo server's app factory, "module:function" called
+            with the data folder (and `allow_faults`, and `token` where one is asked for);
+            served as `python -m hub.demo.sources STORE`. None for a SQL source, which the
+            adapter reads straight from the store.
         base_path: the adapter's URL path on the demo server, e.g. "fhir".
         ready_path: a path under `base_path` that answers 2xx once the server is up.
         options_file: a JSON file under `sources/` the seeder writes with the adapter's

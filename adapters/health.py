@@ -79,7 +79,12 @@ DECLARATION = SourceDeclaration(
         ),
     ),
     roles=("health_practitioner",),
-    demo=DemoDeclaration(store="health", server="health", base_path="fhir", ready_path="metadata"),
+    demo=DemoDeclaration(
+        store="health",
+        server="hub.demo.fhir_server:fhir_app",
+        base_path="fhir",
+        ready_path="metadata",
+    ),
     plan_kind="health.plan",
 )
 IDS_PER_REQUEST = 50

@@ -74,19 +74,25 @@ def migrate() -> None:
 def seed(
     households: Annotated[int, typer.Option(min=1)] = DEMO_HOUSEHOLDS,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = DEMO_SEED,
-    police_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
-    early_help_url: Annotated[
-        str | None, typer.Option(help="SQL URL (default: SQLite file).")
+    store_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="STORE=URL: a SQL source's demo database, e.g. a PostgreSQL URL (repeat for "
+            "each; default: SQLite files in the data folder)."
+        ),
     ] = None,
 ) -> None:
     """Fill the demo source systems from the synthetic population generator."""
     from .demo import sources
 
     settings = _settings()
+    try:
+        urls = sources.store_urls(store_url or [])
+    except ValueError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
     started = time.perf_counter()
-    counts = sources.seed(
-        settings.data_dir, households, seed, police_url, early_help_url, progress=True
-    )
+    counts = sources.seed(settings.data_dir, households, seed, urls, progress=True)
     typer.echo(f"seeded in {time.perf_counter() - started:.1f} s")
     typer.echo(json.dumps(counts, indent=2, default=str))
 

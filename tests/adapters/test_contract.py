@@ -80,7 +80,7 @@ def contract_data(
     data_dir = tmp_path_factory.mktemp("contract")
     police_url = postgres_databases.create()
     early_help_url = postgres_databases.create()
-    sources.seed(data_dir, 300, 7, police_url=police_url, early_help_url=early_help_url)
+    sources.seed(data_dir, 300, 7, {"police": police_url, "early_help": early_help_url})
     return {"data_dir": data_dir, "police": police_url, "early_help": early_help_url}
 
 

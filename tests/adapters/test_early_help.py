@@ -30,7 +30,7 @@ from .conftest import QUERIES, full_scans
 @pytest.fixture(scope="session")
 def early_help_db(sql_backend: str, demo_data: Path, request: pytest.FixtureRequest) -> str:
     if sql_backend == "sqlite":
-        return sources.default_early_help_url(demo_data)
+        return sources.default_store_url(demo_data, "early_help")
     return request.getfixturevalue("postgres_sources")["early_help"]
 
 

@@ -34,7 +34,7 @@ from .conftest import QUERIES, full_scans
 @pytest.fixture(scope="session")
 def police_db(sql_backend: str, demo_data: Path, request: pytest.FixtureRequest) -> str:
     if sql_backend == "sqlite":
-        return sources.default_police_url(demo_data)
+        return sources.default_store_url(demo_data, "police")
     return request.getfixturevalue("postgres_sources")["police"]
 
 
