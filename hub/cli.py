@@ -185,8 +185,8 @@ def sources_check() -> None:
             try:
                 async with asyncio.timeout(settings.sources[source].deadline_ms / 1000):
                     if isinstance(adapter, SupportsProbe):
-                        health = await adapter.probe()
-                        count = health.record_count
+                        probed = await adapter.probe()
+                        count = probed.record_count
                     else:
                         await adapter.search(PersonQuery(nhs_number="0000000000"))
                 state = "ok (reachable, authenticated)"
@@ -245,13 +245,16 @@ def policy_explain(
         str | None, typer.Option(help="A yes/no rule to ask instead, e.g. decide_link.")
     ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="Record class, e.g. health.section, police.intelligence.")
+        str | None,
+        typer.Option(help="Record class: AGENCY.section or an item kind a source declares."),
     ] = None,
     resource_agency: Annotated[
         str | None, typer.Option(help="The record's agency (default: from --kind).")
     ] = None,
     field: Annotated[str | None, typer.Option(help="A field of the record, e.g. text.")] = None,
-    handling_code: Annotated[str | None, typer.Option(help="Police handling code P or C.")] = None,
+    handling_code: Annotated[
+        str | None, typer.Option(help="Intelligence handling code P or C.")
+    ] = None,
     category: Annotated[
         list[str] | None, typer.Option(help="A special category label (repeat).")
     ] = None,
