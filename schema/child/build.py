@@ -483,7 +483,7 @@ class ChildView:
         best = min(records, key=lambda r: (r.nhs_number is None, r.source.value), default=None)
         d = self.record.demographics if relationship is Relationship.CHILD else None
         labels = Labels(
-            agency=best.source.value.lower() if best else "council",
+            agency=declaration(best.source).agency if best else "council",
             # A protected home (the child or a household member protected) shows no address.
             location_protected=self.child_protected
             or any(r.labels.location_protected for r in records),
