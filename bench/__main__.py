@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HARNESSES = ("hub", "sources", "identity", "policy", "audit")
+HARNESSES = ("hub", "sources", "identity", "policy", "audit", "gateway")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -7,6 +7,7 @@ no data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,13 +28,14 @@ from starlette.routing import Mount, Route
 from adapters import registry as adapter_registry
 from adapters.base import Adapter, Source
 
-from . import accesslog, devissuer, explorer, igweb, login, logs, mashweb, session
+from . import accesslog, devissuer, explorer, igweb, login, logs, mashweb, session, tracing
 from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
 from .contacts import ContactSettings
 from .context import Services
 from .operation import error_body, run_operation
+from .partners import PartnerGate
 from .policy import PolicyEngine
 from .records import RecordService, SharedAddressLimits
 from .sequencer import Sequencer, SequencerConfig
@@ -45,6 +48,8 @@ OPERATIONS = Counter("mash_hub_operations_total", "GraphQL operations by outcome
 # Every answered operation names its committed audit event (clients can quote it to IG).
 AUDIT_HEADER = "x-audit-event-id"
 LATENCY = Histogram("mash_hub_operation_seconds", "GraphQL operation latency")
+# The paths the app serves at its top level, as spans name them (hub.tracing.Traces).
+ROUTES = frozenset({"/graphql", igweb.PATH, mashweb.PATH, explorer.PATH, login.PATH})
 
 
 def build_adapters(settings: Settings) -> dict[Source, Adapter]:
@@ -59,7 +64,8 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     issuers = [IssuerConfig(**i.token_config()) for i in settings.issuers]
     if settings.dev_issuer:
         issuers.append(devissuer.issuer_config(settings.data_dir))
-    return TokenVerifier(issuers)
+    partners = {client: system.name for client, system in settings.partners.items()}
+    return TokenVerifier(issuers, partners=partners)
 
 
 def build_sessions(settings: Settings) -> session.Sessions:
@@ -115,16 +121,23 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
     """The ASGI app. Start-up fails on a policy error or an unreachable/unmigrated store.
 
-    `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests."""
+    `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests;
+    `tracer_provider` the one built from the settings (`hub.tracing.provider`), which the
+    app shuts down (flushing its spans) when it stops."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     accesslog.install()
     from schema import schema  # composed here only: schema depends on hub, not the reverse
 
     state: dict[str, Any] = {}
+    traces = tracer_provider or tracing.provider(settings.traces_endpoint)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,7 +147,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
         adapters = build_adapters(settings)
         deadlines = {Source(s): c.deadline_ms / 1000 for s, c in settings.sources.items()}
         breakers = {
-            Source(s): CircuitBreaker(c.circuit_failures, c.circuit_reset_s)
+            Source(s): CircuitBreaker(c.circuit_failures, c.circuit_reset_s, source=s)
             for s, c in settings.sources.items()
         }
         limits = SharedAddressLimits(
@@ -150,6 +163,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             state["services"] = dataclasses.replace(state["services"], clock=clock)
         state["writer"] = writer = AuditWriter(store)
         state["verifier"] = build_verifier(settings)
+        state["partners"] = PartnerGate.from_settings(settings)
         state["sessions"] = build_sessions(settings)
         sequencer = None
         if settings.audit_sequencer:
@@ -165,18 +179,22 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             for adapter in adapters.values():
                 await adapter.aclose()
             await store.aclose()
+            if tracer_provider is None:  # ours: export what is left, off the event loop
+                await asyncio.to_thread(traces.shutdown)
 
     async def graphql_post(request: Request) -> Response:
         started = time.perf_counter()
-        record = AuditRecord(actor=None)
+        record = AuditRecord(actor=None, trace_id=tracing.trace_id())
         try:
-            status, body = await run_operation(request, record, state, schema, settings)
+            status, body, headers = await run_operation(request, record, state, schema, settings)
         except Exception as exc:  # never unaudited, never a stack trace to the client
             log.error("operation failed: %s", type(exc).__name__)
             record.outcome, record.error_code = "error", "INTERNAL_ERROR"
-            status, body = 500, error_body("internal error", "INTERNAL_ERROR")
+            status, body, headers = 500, error_body("internal error", "INTERNAL_ERROR"), {}
         try:
-            event_id = await state["writer"].write(record)
+            with tracing.span("audit.commit", {"mash.outcome": record.outcome}) as commit:
+                event_id = await state["writer"].write(record)
+                tracing.annotate(commit, {"mash.audit_event_id": event_id})
             logs.AUDIT_EVENT_ID.set(event_id)
         except StagedWriteRefused as refused:  # audited as the error the client now sees
             logs.AUDIT_EVENT_ID.set(refused.event_id)
@@ -190,7 +208,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             return JSONResponse(error_body("service unavailable", "AUDIT_UNAVAILABLE"), 503)
         OPERATIONS.labels(record.outcome).inc()
         LATENCY.observe(time.perf_counter() - started)
-        return JSONResponse(body, status, headers={AUDIT_HEADER: event_id})
+        return JSONResponse(body, status, headers={**headers, AUDIT_HEADER: event_id})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -222,6 +240,10 @@ def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) 
             Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
             Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],
-        middleware=[Middleware(logs.RequestIds), Middleware(session.RenewCookie)],
+        middleware=[
+            Middleware(logs.RequestIds),
+            Middleware(tracing.Traces, tracer=traces.get_tracer("hub"), routes=ROUTES),
+            Middleware(session.RenewCookie),
+        ],
         lifespan=lifespan,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from graphql import (
     print_ast,
     visit,
 )
+from prometheus_client import Counter, Gauge
 from sqlalchemy import JSON, Table, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -43,6 +45,16 @@ WRITE_LOCK = 0x6D617368_0002
 AuditEventRow = AuditEvent
 
 OUTCOMES = ("ok", "partial", "redacted", "denied", "error", "invalid", "unauthenticated")
+
+# Every refusal to commit is a response withheld (fail closed): operators alert on any.
+WRITE_FAILURES = Counter(
+    "mash_hub_audit_write_failures_total", "Audit events the store did not commit"
+)
+# The highest seq this process has committed. The sequencer's own gauge
+# (`mash_hub_audit_sequenced_seq`) says how far the chain has caught up: written ahead of
+# chained for long means the sequencer is behind, measured by the writers, not by the
+# sequencer itself (a stuck sequencer cannot report that it is stuck).
+WRITTEN_SEQ = Gauge("mash_hub_audit_written_seq", "Highest audit seq this process committed")
 
 
 class AuditUnavailable(Exception):
@@ -125,6 +137,7 @@ class AuditRecord:
     # Set only by the policy door (hub/context.py `Access`), never decided here.
     police_consulted: bool = False
     report: dict[str, Any] | None = None  # an IG report read: name and parameters (ids only)
+    trace_id: str | None = None  # the request's OpenTelemetry trace (hub.tracing)
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
     staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
@@ -198,6 +211,11 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: AsyncConnection | None = None  # PostgreSQL: the writer's own connection
+        self._written = 0  # the highest seq committed by this writer
+
+    def _committed(self, seqs: Iterable[int]) -> None:
+        self._written = max([self._written, *seqs])
+        WRITTEN_SEQ.set(self._written)
 
     async def write(self, record: AuditRecord) -> str:
         """Commit one event and its subject entries; returns the event id.
@@ -220,6 +238,7 @@ class AuditWriter:
         except StagedWriteRefused:
             raise
         except Exception as exc:  # any store failure means: fail closed
+            WRITE_FAILURES.inc()
             raise AuditUnavailable("audit event not committed") from exc
         return event_id
 
@@ -227,7 +246,11 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         if self._queue is None or self._loop is not loop or self._task is None or self._task.done():
             self._loop, self._queue = loop, asyncio.Queue()
-            self._task = loop.create_task(self._run(self._queue), name="audit-writer")
+            # In a context of its own: created by the first request's write, it must not
+            # carry that request's ids (and trace) into every later log line and span.
+            self._task = loop.create_task(
+                self._run(self._queue), name="audit-writer", context=contextvars.Context()
+            )
         return self._queue
 
     async def aclose(self) -> None:
@@ -328,6 +351,7 @@ class AuditWriter:
             ]
             if subjects:
                 await session.execute(insert(AUDIT_SUBJECTS), subjects)
+        self._committed(seqs.values())  # only once the transaction has committed
 
     async def _insert_postgres(self, batch: list[_Pending]) -> None:
         """The hot path: one statement, its own transaction (one round trip), on a
@@ -341,7 +365,8 @@ class AuditWriter:
             raw = (await self._conn.get_raw_connection()).driver_connection
             assert raw is not None
             subjects = [{"event_id": p.values["event_id"], **s} for p in batch for s in p.subjects]
-            await raw.fetch(*_batch_insert([p.values for p in batch], subjects))
+            rows = await raw.fetch(*_batch_insert([p.values for p in batch], subjects))
+            self._committed(int(r["seq"]) for r in rows)
         except BaseException:
             await self._drop_connection()  # in doubt: a fresh connection next time
             raise
@@ -410,6 +435,8 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
         "actor_agency": actor.agency if actor else None,
         "actor_team": actor.team if actor else None,
         "client": actor.client if actor else None,
+        "client_system": actor.partner if actor else None,
+        "actor_kind": ("machine" if actor.machine else "person") if actor else None,
         "purpose": record.purpose,
         "contact_id": record.contact_id,
         "operation_type": record.operation_type,
@@ -432,6 +459,7 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
         "root_fields": sorted(set(record.root_fields)),
         "police_consulted": record.police_consulted,
         "report": record.report,
+        "trace_id": record.trace_id,
     }
 
 

@@ -8,8 +8,16 @@ Each trusted issuer (council, police force, NHS, the local development issuer, .
    that is not configured is refused;
 3. the signature is verified with that issuer's keys only (a key is bound to its issuer: a
    token claiming issuer B but signed with issuer A's key fails), selected by ``kid``;
-4. the claims are validated: ``iss``, ``aud``, ``exp`` and ``sub`` are required, ``aud`` must
-   name this hub, ``exp``/``nbf``/``iat`` are checked with a small leeway.
+4. the claims are validated: ``iss``, ``aud`` and ``exp`` are required, and ``sub`` unless
+   the token names its client; ``aud`` must name this hub, ``exp``/``nbf``/``iat`` are
+   checked with a small leeway.
+
+A token is a person's or a machine's (:func:`is_machine_token`). A machine token — OAuth 2.0
+client credentials: a partner system asking on its own behalf, no person behind it — must
+name a configured partner system, and whatever roles, agency or team it claims are dropped:
+the policies give it DOMAIN.md rule 17 (flags only) for what it *is*, not what it says. A
+person's token issued to a partner system's client keeps that person's rights; the Actor
+names the partner (``partner``) so the audit log records both.
 
 Every failure is an :class:`AuthError` whose message is short, generic and safe to return to
 the client: it never echoes the token or any claim value. Details go to the debug log only.
@@ -86,6 +94,10 @@ class Actor:
     agency: str | None
     team: str | None
     client: str | None
+    # A client-credentials token: a partner system with no person behind it (rule 17).
+    machine: bool = False
+    # The partner system `client` names, when it is one (settings: MASH_PARTNER_SYSTEMS).
+    partner: str | None = None
 
 
 class AuthError(Exception):
@@ -320,6 +332,30 @@ def _optional_str(claims: Mapping[str, Any], *names: str) -> str | None:
     return None
 
 
+#: `gty` (grant type) values that mark a client-credentials token (Auth0 and others).
+_MACHINE_GRANTS = frozenset({"client-credentials", "client_credentials"})
+
+
+def is_machine_token(claims: Mapping[str, Any], client: str | None) -> bool:
+    """Whether a verified token was issued to a client on its own behalf (OAuth 2.0 client
+    credentials), not to a person. The rule, from the claims providers actually set:
+
+    - it names its client (``client_id``, RFC 9068, or ``azp``) — a token naming no client
+      is never a machine's; and
+    - its grant says so (``gty`` client-credentials; Entra ID's ``idtyp`` ``app``), or it
+      has no ``sub``, or its ``sub`` is the client id (RFC 9068 §2.2: "in cases of access
+      tokens obtained through grants where no resource owner is involved, such as the
+      client credentials grant, the value of sub SHOULD correspond to an identifier the
+      authorization server uses to indicate the client application"; oidc-provider does so).
+    """
+    if client is None:
+        return False
+    if claims.get("gty") in _MACHINE_GRANTS or claims.get("idtyp") == "app":
+        return True
+    sub = claims.get("sub")
+    return sub is None or sub == client
+
+
 def _roles(value: Any) -> frozenset[str]:
     if value is None:
         return frozenset()
@@ -340,7 +376,10 @@ class TokenVerifier:
         *,
         jwks_refetch_interval_s: float = JWKS_REFETCH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        partners: Mapping[str, str] | None = None,
     ) -> None:
+        """`partners` maps a partner system's client id to its name."""
+        self._partners = dict(partners or {})
         if leeway_s < 0:
             raise ValueError("leeway_s must not be negative")
         self._leeway_s = int(leeway_s)
@@ -398,22 +437,41 @@ class TokenVerifier:
         claims = verified.claims
         self._validate_claims(claims, config)
 
-        actor = Actor(
-            subject=claims["sub"],
-            issuer=config.issuer,
-            roles=_roles(claims.get("roles")),
-            agency=_optional_str(claims, "agency"),
-            team=_optional_str(claims, "team"),
-            client=_optional_str(claims, "azp", "client_id"),
-        )
+        client = _optional_str(claims, "azp", "client_id")
+        if is_machine_token(claims, client):
+            actor = self._machine(client or "", config.issuer)
+        else:
+            actor = Actor(
+                subject=claims["sub"],
+                issuer=config.issuer,
+                roles=_roles(claims.get("roles")),
+                agency=_optional_str(claims, "agency"),
+                team=_optional_str(claims, "team"),
+                client=client,
+                partner=self._partners.get(client) if client else None,
+            )
         texts = [actor.subject, actor.agency, actor.team, actor.client, *actor.roles]
         if not all(_plain(t) for t in texts if t is not None):
             raise AuthError("invalid token")
         if config.roles is not None and not actor.roles <= set(config.roles):
             raise AuthError("token claims a role its issuer may not grant")
-        if config.agencies is not None and actor.agency not in config.agencies:
+        # A machine token asserts no agency (its claims were dropped): nothing to limit.
+        if (
+            not actor.machine
+            and config.agencies is not None
+            and actor.agency not in config.agencies
+        ):
             raise AuthError("token claims an agency its issuer may not assert")
         return actor
+
+    def _machine(self, client: str, issuer: str) -> Actor:
+        """A partner system's own token: known clients only; no claimed role, agency or team
+        survives (rule 17 is decided on the token kind)."""
+        partner = self._partners.get(client)
+        if partner is None:
+            log.debug("client-credentials token from a client that is not a partner system")
+            raise AuthError("unknown client system")
+        return Actor(client, issuer, frozenset(), None, None, client, True, partner)
 
     def _validate_claims(self, claims: dict[str, Any], config: IssuerConfig) -> None:
         registry = JWTClaimsRegistry(
@@ -421,7 +479,7 @@ class TokenVerifier:
             iss={"essential": True, "value": config.issuer},
             aud={"essential": True, "value": config.audience},
             exp={"essential": True},
-            sub={"essential": True},
+            # A client-credentials token may carry no sub (checked below).
         )
         try:
             registry.validate(claims)
@@ -442,7 +500,10 @@ class TokenVerifier:
         # Values joserfc does not type-check for every shape the hub relies on.
         if claims.get("iss") != config.issuer:
             raise AuthError("invalid token")
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        sub = claims.get("sub")
+        if sub is None and claims.get("client_id") is None and claims.get("azp") is None:
+            raise AuthError("invalid token")
+        if sub is not None and (not isinstance(sub, str) or not sub):
             raise AuthError("invalid token")
         aud = claims.get("aud")
         if not (aud == config.audience or (isinstance(aud, list) and config.audience in aud)):

@@ -41,6 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .store import AuditChain
 
 MAX_SAFE_INT = 2**53 - 1
+# Columns added after events were first chained, left out of an event's content while null:
+# an event written before its column existed hashes as it did then, and setting the value
+# later (or removing a set one) still changes the hash.
+OPTIONAL_COLUMNS = ("trace_id", "client_system", "actor_kind")  # 0009, 0010
 
 
 def _plain(value: Any) -> Any:
@@ -160,7 +164,15 @@ def content_hash(
         for s in subs:
             del s["event_seq"]
         fast = shapes[0].safe(event) and all(shapes[1].safe(s) for s in subs)
-    return _hash_doc(event, subs, fast)
+    return _hash_doc(_without_unset(event), subs, fast)
+
+
+def _without_unset(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's content without the OPTIONAL_COLUMNS it holds no value in."""
+    for name in OPTIONAL_COLUMNS:
+        if name in event and event[name] is None:
+            del event[name]
+    return event
 
 
 def _hash_doc(event: dict[str, Any], subs: list[dict[str, Any]], fast: bool) -> str:
@@ -393,7 +405,7 @@ class _JsonRows:
                         event_id=str(row["event_id"]),
                         occurred_at=str(row["occurred_at"]),
                         event_class=event_class(row),
-                        content_hash=_hash_doc(row, subs, safe),
+                        content_hash=_hash_doc(_without_unset(row), subs, safe),
                     )
                 )
         return out

@@ -50,11 +50,17 @@ def token(
     agency: Annotated[str | None, typer.Option(help="Agency claim (default: by role).")] = None,
     sub: Annotated[str | None, typer.Option(help="Subject (user) name.")] = None,
     team: Annotated[str | None, typer.Option(help="Team claim.")] = None,
+    client: Annotated[
+        str, typer.Option(help="Client system (azp claim), e.g. a partner system's id.")
+    ] = devissuer.DEV_CLIENT,
 ) -> None:
     """Print a token from the local development issuer (demo and dev mode only)."""
     settings = _settings()
     try:
-        typer.echo(devissuer.mint(settings.data_dir, role, agency=agency, sub=sub, team=team))
+        token = devissuer.mint(
+            settings.data_dir, role, agency=agency, sub=sub, team=team, client=client
+        )
+        typer.echo(token)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -325,6 +331,33 @@ def export_schema(
         return
     SDL_PATH.write_text(sdl())
     typer.echo(f"wrote {SDL_PATH}")
+
+
+@app.command("trusted-documents")
+def trusted_documents(
+    check: Annotated[bool, typer.Option(help="Exit 1 if a checked-in manifest differs.")] = False,
+) -> None:
+    """Regenerate each partner's persisted query manifest, `<client id>.json`, from the
+    .graphql files in `<client id>/` under the trusted-documents folder
+    (MASH_TRUSTED_DOCUMENTS_DIR, default gateway/trusted-documents)."""
+    from schema import schema
+
+    from .trusted import ManifestError, build_all
+
+    folder = _settings().trusted_documents_dir
+    try:
+        manifests = build_all(folder, schema._schema)
+    except (ManifestError, OSError) as exc:
+        typer.echo(f"trusted documents: {exc}", err=True)
+        raise typer.Exit(2) from None
+    stale = [p for p, text in manifests.items() if not p.is_file() or p.read_text() != text]
+    if check:
+        for path in stale:
+            typer.echo(f"{path} is out of date: run mash-hub trusted-documents", err=True)
+        raise typer.Exit(1 if stale else 0)
+    for path in stale:
+        path.write_text(manifests[path])
+        typer.echo(f"wrote {path}")
 
 
 @app.command()

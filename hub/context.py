@@ -54,6 +54,7 @@ def policy_request(actor: Actor, purpose: str, facts: ContactFacts) -> Request:
         decision=facts.decision,
         strategy_discussion=facts.strategy_discussion,
         break_glass=facts.break_glass,
+        machine=actor.machine,
     )
 
 

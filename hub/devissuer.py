@@ -148,8 +148,11 @@ def mint(
     team: str | None = None,
     ttl_s: int = 8 * 3600,
     now: int | None = None,
+    client: str = DEV_CLIENT,
 ) -> str:
-    """Mint an ES256 token from the dev issuer for a demo user in ``role``."""
+    """Mint an ES256 token from the dev issuer for a demo user in ``role``. ``client`` is
+    the `azp` claim: the system the user works through (a partner system behind a gateway
+    names itself there, and the audit event records it)."""
     if role not in ROLE_AGENCY:
         raise ValueError(f"unknown role {role!r}; allowed roles: {', '.join(sorted(ROLES))}")
     if ttl_s <= 0:
@@ -167,6 +170,6 @@ def mint(
         "roles": [role],
         "agency": agency or ROLE_AGENCY[role],
         "team": team or DEFAULT_TEAM,
-        "azp": DEV_CLIENT,
+        "azp": client,
     }
     return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key, algorithms=[_ALG])

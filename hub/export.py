@@ -38,6 +38,8 @@ COLUMNS = (
     "actor_agency",
     "actor_team",
     "client",
+    "client_system",
+    "actor_kind",
     "purpose",
     "contact_id",
     "contact_stage",
@@ -59,6 +61,7 @@ COLUMNS = (
     "break_glass",
     "consent_override",
     "report",
+    "trace_id",
 )
 
 
@@ -227,7 +230,10 @@ def _agents(e: AuditEvent, purpose: list[dict[str, Any]]) -> list[dict[str, Any]
     client = {
         "type": {"coding": [_coding(DCM, "110153", "Source Role ID")]},
         "requestor": False,
-        "who": {"identifier": {"system": CODES + "client", "value": e.client}}
+        "who": {
+            "identifier": {"system": CODES + "client", "value": e.client},
+            **({"display": e.client_system} if e.client_system else {}),
+        }
         if e.client
         else {"display": "GraphQL client"},
     }

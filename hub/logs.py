@@ -3,10 +3,11 @@
 An incident is followed from a user's complaint ("my read failed at 10:42") to the hub's
 lines about it: every line logged while a request runs carries that request's id (the
 client's `X-Request-Id` if it sent a sane one, else a new one, returned in the response),
-and lines logged once the operation's audit event is written carry its id too. The access
-log is one of these lines, its path without the query string (`hub.accesslog`). Messages
-hold ids, codes and exception class names only: the hub never logs a query, a variable or a
-returned value.
+lines logged while a span is active carry its trace id (`hub.tracing`: the same id is on the
+audit event and in the response's `X-Trace-Id`), and lines logged once the operation's audit
+event is written carry the event's id too. The access log is one of these lines, its path
+without the query string (`hub.accesslog`). Messages hold ids, codes and exception class
+names only: the hub never logs a query, a variable or a returned value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import accesslog
@@ -31,7 +33,8 @@ _SANE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")  # an id, not free text a client 
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"time", "level", "logger", "message", "request_id", "audit_event_id"}` per line."""
+    """`{"time", "level", "logger", "message", "request_id", "trace_id", "audit_event_id"}`
+    per line (the ids where known)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -40,9 +43,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, var in (("request_id", REQUEST_ID), ("audit_event_id", AUDIT_EVENT_ID)):
-            if (value := var.get()) is not None:
-                line[key] = value
+        if (value := REQUEST_ID.get()) is not None:
+            line["request_id"] = value
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            line["trace_id"] = format(span.trace_id, "032x")
+        if (value := AUDIT_EVENT_ID.get()) is not None:
+            line["audit_event_id"] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__  # the class: text may hold data
         return json.dumps(line, ensure_ascii=False)

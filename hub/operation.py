@@ -40,8 +40,11 @@ from . import audit, messages, session
 from .audit import AuditRecord
 from .auth import AuthError
 from .context import Context
+from .cost import query_cost
 from .errors import CLIENT_CODES
-from .settings import Settings
+from .partners import PartnerGate, Refusal
+from .settings import PartnerSystem, Settings
+from .trusted import UntrustedDocument, requested_id
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +158,20 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def parse_payload(raw: bytes) -> tuple[str, dict[str, Any], str | None]:
+@dataclass(frozen=True)
+class Payload:
+    """A request body: the query text (None when a partner names a document by id only),
+    variables, operation name and the document id it names, if any."""
+
+    query: str | None
+    variables: dict[str, Any]
+    operation_name: str | None
+    document_id: str | None = None
+
+
+def parse_payload(raw: bytes, by_id: bool = False) -> Payload:
+    """The body; with `by_id` (partner clients) a registered document id may stand in for
+    the query text."""
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -167,13 +183,27 @@ def parse_payload(raw: bytes) -> tuple[str, dict[str, Any], str | None]:
         payload.get("variables"),
         payload.get("operationName"),
     )
-    if not isinstance(query, str):
+    doc_id = None
+    if by_id:
+        try:
+            doc_id = requested_id(payload)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    if not isinstance(query, str) and not (doc_id is not None and query is None):
         raise BadRequest("the body must be a JSON object with a 'query' string")
     if variables is not None and not isinstance(variables, dict):
         raise BadRequest("'variables' must be a JSON object")
     if name is not None and not isinstance(name, str):
         raise BadRequest("'operationName' must be a string")
-    return query, variables or {}, name
+    return Payload(query, variables or {}, name, doc_id)
+
+
+def refused(record: AuditRecord, refusal: Refusal) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A partner request refused before it ran: audited as denied with the refusal's code."""
+    record.outcome, record.error_code = "denied", refusal.code
+    body = error_body(refusal.message, refusal.code)
+    body["errors"][0]["extensions"].update(refusal.extensions)
+    return refusal.status, body, refusal.headers
 
 
 def select_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
@@ -199,16 +229,33 @@ async def run_operation(
     state: Mapping[str, Any],
     schema: Any,
     settings: Settings,
-) -> tuple[int, dict[str, Any]]:
-    """Authenticate and execute one operation; returns (HTTP status, JSON body)."""
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Authenticate and execute one operation; returns (HTTP status, JSON body, headers).
+
+    A request through a partner system's client passes the partner gate first (rate,
+    trusted document, cost: hub/partners.py); staff using the hub directly do not."""
     try:
         record.actor = await session.authenticate(request, state)  # bearer, or the cookie
     except AuthError as exc:
         record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
-        return 401, error_body(exc.message, "UNAUTHENTICATED")
+        return 401, error_body(exc.message, "UNAUTHENTICATED"), {}
+
+    gate: PartnerGate | None = state.get("partners")
+    system = gate.system(record.actor) if gate is not None else None
+    if gate is not None and system is not None:
+        refusal = gate.check_rate(record.actor, system)
+        if refusal is not None:
+            return refused(record, refusal)
 
     try:
-        query, variables, operation_name = parse_payload(await read_body(request))
+        payload = parse_payload(await read_body(request), by_id=system is not None)
+        query, variables, operation_name = payload.query, payload.variables, payload.operation_name
+        if gate is not None and system is not None:
+            trusted = _trusted_text(gate, record, payload)
+            if isinstance(trusted, Refusal):
+                return refused(record, trusted)
+            query = trusted
+        assert query is not None
         prepared = schema.documents.prepare(schema._schema, query)
         record.query_hash = prepared.hash
         if prepared.document is None:
@@ -218,7 +265,7 @@ async def run_operation(
         op = select_operation(document, operation_name)
     except BadRequest as exc:
         record.outcome, record.error_code = "invalid", exc.code
-        return 400, error_body(exc.message, exc.code)
+        return 400, error_body(exc.message, exc.code), {}
     record.operation_type = op.operation.value
     record.operation_name = op.name.value[:MAX_NAME] if op.name else None
     # Only names the schema has: an unknown field name is client-typed text.
@@ -226,6 +273,11 @@ async def run_operation(
     record.root_fields = sorted(
         n for n in root_fields(document, op) if root_type is not None and n in root_type.fields
     )
+
+    if gate is not None and system is not None and prepared.within_limit and not prepared.errors:
+        refusal = _cost_refusal(gate, system, schema, document, op, variables)
+        if refusal is not None:
+            return refused(record, refusal)
 
     context = Context(
         actor=record.actor,
@@ -245,7 +297,7 @@ async def run_operation(
             )
     except TimeoutError:
         record.outcome, record.error_code = "error", "DEADLINE_EXCEEDED"
-        return 504, error_body("the request ran past its deadline", "DEADLINE_EXCEEDED")
+        return 504, error_body("the request ran past its deadline", "DEADLINE_EXCEEDED"), {}
     finally:
         _CURRENT.reset(token)
 
@@ -265,7 +317,31 @@ async def run_operation(
     elif record.fields_redacted:
         record.outcome = "redacted"
     record.fields_returned = sorted(returned_paths(result.data, document, op))
-    return 200, body
+    return 200, body, {}
+
+
+def _trusted_text(gate: PartnerGate, record: AuditRecord, payload: Payload) -> str | Refusal:
+    """The registered text a partner's request runs, or why it may not run (the refused
+    text is audited by its hash, literals blanked, like any other)."""
+    assert record.actor is not None and record.actor.client is not None
+    if payload.query is not None:
+        record.query_hash = audit.query_hash(None, payload.query)
+    try:
+        return gate.documents.resolve(record.actor.client, payload.query, payload.document_id)
+    except UntrustedDocument as exc:
+        return Refusal(400, "UNTRUSTED_DOCUMENT", exc.message)
+
+
+def _cost_refusal(
+    gate: PartnerGate,
+    system: PartnerSystem,
+    schema: Any,
+    document: DocumentNode,
+    op: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+) -> Refusal | None:
+    cost = query_cost(schema._schema, document, op, variables, gate.default_list_size)
+    return gate.check_cost(system, cost)
 
 
 def format_error(

@@ -75,6 +75,8 @@ class Request:
     decision: str | None = None
     strategy_discussion: bool = False
     break_glass: bool = False
+    # The token kind (hub/auth.py): a partner system's own token, no person behind it.
+    machine: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -277,7 +279,8 @@ CONTACT_FIELDS = frozenset(
 
 
 def case_request(case: Mapping[str, Any]) -> Request:
-    """The request of a decision-table row: `roles`, `agency`, `purpose`, `team` and a
+    """The request of a decision-table row: `roles`, `agency`, `purpose`, `team`, `machine`
+    (a partner system's own token) and a
     `contact` table (any of stage, assigned, consent, consent_scope, override, decision,
     strategy_discussion, break_glass; `has_contact` is implied by its presence)."""
     contact = dict(case.get("contact", {}))
@@ -292,6 +295,7 @@ def case_request(case: Mapping[str, Any]) -> Request:
         case.get("agency"),
         case["purpose"],
         team=case.get("team"),
+        machine=bool(case.get("machine", False)),
         **contact,
     )
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
-from . import oversight
+from . import oversight, tracing
 from .bundle import Bundle, columns_of, prepared, row_of, when
 from .contacts import as_utc
 from .context import Access, Context
@@ -97,16 +97,17 @@ class Reader:
         """
         ctx, services = self.ctx, self.ctx.services
         ctx.audit.subjects[subject_id] = "child"
-        async with services.store.sessions() as session:
-            access = await ctx.access(purpose, valid_contact_id(contact_id), session)
-            if not access.may_read_child():
-                raise ClientError(
-                    "not permitted to read child records for this purpose", "FORBIDDEN"
-                )
-            relationship = access.relationship(subject_id)
-            if not relationship.allowed:
-                return ChildRead(subject_id, access, None, relationship.reason)
-            loaded = await load(session, subject_id)
+        with tracing.span("store.read"):
+            async with services.store.sessions() as session:
+                access = await ctx.access(purpose, valid_contact_id(contact_id), session)
+                if not access.may_read_child():
+                    raise ClientError(
+                        "not permitted to read child records for this purpose", "FORBIDDEN"
+                    )
+                relationship = access.relationship(subject_id)
+                if not relationship.allowed:
+                    return ChildRead(subject_id, access, None, relationship.reason)
+                loaded = await load(session, subject_id)
         if loaded.known is None:
             raise ClientError("no child with this id", "NOT_FOUND")
         record = await services.records.gather(loaded.known)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from prometheus_client import Histogram
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +50,7 @@ from adapters.base import (
     swapped_date,
 )
 
-from . import decisions, identity, residents
+from . import decisions, identity, residents, tracing
 from .addresses import Home
 from .breaker import CircuitBreaker
 from .identity import Cluster, Demographics, Link
@@ -66,6 +67,16 @@ ADULT_AGE = 18
 AUTO, REVIEW, CONFIRMED = "auto", "review", "confirmed"
 
 Weight = tuple[str, str, float]
+
+# Each call to a source (a search or an items round), by source and how it ended: `ok`,
+# `not_known`, `timed_out` or `unavailable`. A call the open circuit refused never reached
+# the source and is not timed (`mash_hub_source_circuit_open` shows it). Labels are a source
+# name and a status, never anything about the person asked for.
+SOURCE_SECONDS = Histogram(
+    "mash_hub_source_seconds",
+    "Time a source took to answer one call, by outcome",
+    ["source", "outcome"],
+)
 
 
 def weights_of(link: Link | None) -> tuple[Weight, ...]:
@@ -247,10 +258,20 @@ class RecordService:
         self.deadlines_s = dict(deadlines_s)
         self.store = store
         self.today = today
-        self.breakers = {s: CircuitBreaker() for s in self.adapters} | dict(breakers or {})
+        self.breakers = {s: CircuitBreaker(source=s.value) for s in self.adapters}
+        self.breakers |= dict(breakers or {})
         self._probes: set[asyncio.Task[None]] = set()
 
     async def _ask(
+        self, source: Source, call: str, work: Callable[[], Awaitable[SourceAnswer]]
+    ) -> SourceAnswer:
+        """One call to one source, in a span of its own (source, call, status, duration)."""
+        with tracing.source_call(source.value, call) as span:
+            answer = await self._answer(source, work)
+            tracing.source_answered(span, answer.status, answer.latency_ms, answer.circuit_open)
+            return answer
+
+    async def _answer(
         self, source: Source, work: Callable[[], Awaitable[SourceAnswer]]
     ) -> SourceAnswer:
         breaker = self.breakers[source]
@@ -259,26 +280,25 @@ class RecordService:
                 self._start_probe(source)
             return SourceAnswer(source, UNAVAILABLE, 0, circuit_open=True)
         started = time.perf_counter()
-
-        def elapsed() -> int:
-            return round((time.perf_counter() - started) * 1000)
-
         try:
             async with asyncio.timeout(self.deadlines_s.get(source, 2.0)):
                 answer = await work()
         except (TimeoutError, SourceTimedOut):
             breaker.failed()
-            return SourceAnswer(source, TIMED_OUT, elapsed())
+            answer = SourceAnswer(source, TIMED_OUT, 0)
         except SourceError as exc:
             breaker.failed()
             log.warning("source %s unavailable: %s", source.value, type(exc).__name__)
-            return SourceAnswer(source, UNAVAILABLE, elapsed())
+            answer = SourceAnswer(source, UNAVAILABLE, 0)
         except Exception as exc:  # an adapter bug must not take the record down
             breaker.failed()
             log.error("source %s failed unexpectedly: %s", source.value, type(exc).__name__)
-            return SourceAnswer(source, UNAVAILABLE, elapsed())
-        breaker.succeeded()
-        answer.latency_ms = elapsed()
+            answer = SourceAnswer(source, UNAVAILABLE, 0)
+        else:
+            breaker.succeeded()
+        seconds = time.perf_counter() - started
+        SOURCE_SECONDS.labels(source.value, answer.status.lower()).observe(seconds)
+        answer.latency_ms = round(seconds * 1000)
         return answer
 
     def _start_probe(self, source: Source) -> None:
@@ -305,12 +325,13 @@ class RecordService:
 
     async def _fan_out(
         self,
+        call: str,
         work: Callable[[Source, Adapter], Awaitable[SourceAnswer]],
         only: Sequence[Source] | None = None,
     ) -> dict[Source, SourceAnswer]:
         adapters = {s: a for s, a in self.adapters.items() if only is None or s in only}
         answers = await asyncio.gather(
-            *(self._ask(s, lambda s=s, a=a: work(s, a)) for s, a in adapters.items())  # type: ignore[misc]
+            *(self._ask(s, call, lambda s=s, a=a: work(s, a)) for s, a in adapters.items())  # type: ignore[misc]
         )
         return {a.source: a for a in answers}
 
@@ -322,7 +343,7 @@ class RecordService:
             found = list(await adapter.search(query))
             return SourceAnswer(source, OK if found else NOT_KNOWN, 0, candidates=found)
 
-        answers = await self._fan_out(ask)
+        answers = await self._fan_out("search", ask)
         # Only records that agree with what was typed are clustered: a date of birth alone
         # brings back every child born that day in a large source.
         candidates = [c for a in answers.values() for c in a.candidates if _near(query, c)]
@@ -381,7 +402,7 @@ class RecordService:
                 source, OK, 0, linked, candidates=candidates, reviews=reviews, related=related
             )
 
-        answers = await self._fan_out(find)
+        answers = await self._fan_out("people", find)
         # The sibling guard needs every source's household: a twin may be known (with an
         # NHS number) to health only, and must still not be taken for the child in police.
         found = [a for a in answers.values() if a.status == OK]
@@ -415,7 +436,7 @@ class RecordService:
             ids = sorted(wanted[source])
             return SourceAnswer(source, OK, 0, items=list(await adapter.items(ids)) if ids else [])
 
-        for source, got in (await self._fan_out(read, only=list(wanted))).items():
+        for source, got in (await self._fan_out("items", read, only=list(wanted))).items():
             a = answers[source]
             if got.status != OK:
                 answers[source] = replace(got, latency_ms=a.latency_ms + got.latency_ms)

@@ -39,6 +39,16 @@ SEQUENCER_LOCK = 0x6D617368_0001
 
 ACTIVE = Gauge("mash_hub_audit_sequencer_active", "1 while this process is the sequencer")
 SEQUENCED = Gauge("mash_hub_audit_sequenced_seq", "Highest seq in the chain")
+# The latest signed checkpoint as the sequencer last read or wrote it, and how often one is
+# due: operators alert when events wait unsigned behind a checkpoint older than two
+# intervals. Processes that do not sequence leave them at 0 (alerts take the max).
+CHECKPOINT_TIME = Gauge(
+    "mash_hub_audit_checkpoint_timestamp_seconds", "Unix time of the latest signed checkpoint"
+)
+CHECKPOINT_SEQ = Gauge("mash_hub_audit_checkpoint_seq", "Last seq the latest checkpoint signs")
+CHECKPOINT_INTERVAL = Gauge(
+    "mash_hub_audit_checkpoint_interval_seconds", "Configured interval between checkpoints"
+)
 
 
 async def log_id(conn: AsyncConnection) -> str:
@@ -73,6 +83,7 @@ class Sequencer:
     def __init__(self, store: Store, config: SequencerConfig) -> None:
         self.store, self.config = store, config
         self.key: Ed25519PrivateKey = checkpoints.load_or_create_key(config.key_file)
+        CHECKPOINT_INTERVAL.set(config.checkpoint_interval_s)
         self._leader: AsyncConnection | None = None
         self._last_checkpoint = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -133,6 +144,7 @@ class Sequencer:
             try:
                 await self._leader.execute(text("SELECT 1"))
                 await self._leader.commit()
+                ACTIVE.set(1)  # every round: it reads 1 for as long as this process leads
                 return True
             except Exception:
                 await self._resign()
@@ -150,14 +162,21 @@ class Sequencer:
             return False
         self._leader = conn
         self._chained = 0  # another process may have sequenced meanwhile: look again
-        self._last_checkpoint = time.monotonic()
+        # A checkpoint is due at once: whatever the last leader left unsigned gets signed,
+        # and the checkpoint gauges read the file from the first round.
+        self._last_checkpoint = 0.0
         ACTIVE.set(1)
         log.info("audit sequencer: this process now sequences the audit log")
         return True
 
     async def _resign(self) -> None:
         conn, self._leader = self._leader, None
-        ACTIVE.set(0)
+        # A process that no longer sequences stops reporting the chain (alerts take the max
+        # over processes: a stale head here would hide a stuck one elsewhere); if it leads
+        # again, its first round reads the checkpoint file afresh.
+        for gauge in (ACTIVE, SEQUENCED, CHECKPOINT_SEQ, CHECKPOINT_TIME):
+            gauge.set(0)
+        self._last_checkpoint = 0.0
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.invalidate()  # drop the session: the server releases the lock
@@ -236,7 +255,9 @@ class Sequencer:
         async with self.store.engine.connect() as conn:
             lid = await log_id(conn)
             path = checkpoints.checkpoint_file(self.config.checkpoint_dir, lid)
-            last = checkpoints.CheckpointState.of(checkpoints.last_record(path))
+            last_record = checkpoints.last_record(path)
+            _publish(last_record)
+            last = checkpoints.CheckpointState.of(last_record)
             prev_seq = last.seq if last else 0
             prev_head = last.head if last else chain.genesis(lid).hex()
             count = last.count if last else 0
@@ -271,4 +292,14 @@ class Sequencer:
             self.key,
         )
         await asyncio.to_thread(checkpoints.append, path, record)
+        _publish(record)
         return record
+
+
+def _publish(record: dict[str, Any] | None) -> None:
+    """The checkpoint gauges from the latest checkpoint record (none yet: left as they are)."""
+    if record is None:
+        return
+    CHECKPOINT_SEQ.set(int(record["last_seq"]))
+    if record.get("time"):
+        CHECKPOINT_TIME.set(datetime.fromisoformat(str(record["time"])).timestamp())

@@ -10,7 +10,15 @@ from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import adapters
@@ -84,6 +92,27 @@ class IssuerSetting(BaseModel):
         if "openid" not in value:
             raise ValueError("scopes must include openid")
         return value
+
+
+class PartnerSystem(BaseModel):
+    """A partner system (a health trust's EPR, a police case system) known by its OAuth
+    client id: its name for the audit log, and its limits where they differ from the
+    defaults (`Settings.partner_*`). Configured as a plain name or as this object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    person_requests_per_minute: int | None = Field(default=None, gt=0)
+    max_cost: int | None = Field(default=None, gt=0)
+
+
+def partner_entries(value: Any) -> Any:
+    """`{"client id": "Name"}` or `{"client id": {"name": ...}}` (JSON text or a dict)."""
+    value = json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, dict):
+        return {k: {"name": v} if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 @functools.cache
@@ -210,6 +239,55 @@ class Settings(BaseSettings):
         return value
 
     ig: IgSettings = Field(default_factory=IgSettings)
+    # Tracing (hub.tracing): spans go over OTLP/HTTP only when an endpoint is set, here
+    # (MASH_OTLP_ENDPOINT, the collector's base URL) or by the standard OpenTelemetry
+    # variables; the signal path `/v1/traces` is added to a base URL, as the standard says.
+    otlp_endpoint: str | None = None
+    otel_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+    # Partner systems (hub/partners.py): OAuth client id -> name (or `PartnerSystem`), from
+    # `MASH_PARTNER_SYSTEMS` JSON and/or the JSON file `MASH_PARTNER_SYSTEMS_FILE`.
+    partner_systems: dict[str, PartnerSystem] = Field(default_factory=dict)
+    partner_systems_file: Path | None = None
+    # The operations each partner may run: `<client id>.json` persisted query manifests.
+    trusted_documents_dir: Path = PROJECT_ROOT / "gateway" / "trusted-documents"
+    # Limits on partner traffic, per client system and per person behind it, in requests
+    # per `partner_rate_window_s`, and the most a query may cost (hub/cost.py). In-process
+    # counters: with several workers each keeps its own.
+    partner_requests_per_minute: int = Field(default=600, gt=0)
+    partner_person_requests_per_minute: int = Field(default=120, gt=0)
+    partner_rate_window_s: float = Field(default=60.0, gt=0)
+    partner_max_cost: int = Field(default=500, gt=0)
+    # What a list field without `first`/`last`/`limit` counts for in a query's cost.
+    partner_default_list_size: int = Field(default=10, gt=0)
+
+    @field_validator("partner_systems", mode="before")
+    @classmethod
+    def _partners_from_json(cls, value: Any) -> Any:
+        return partner_entries(value)
+
+    @property
+    def partners(self) -> dict[str, PartnerSystem]:
+        """Every partner system: the file's, then `partner_systems` (which wins)."""
+        if self.partner_systems_file is None:
+            return dict(self.partner_systems)
+        try:
+            raw = json.loads(self.partner_systems_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"MASH_PARTNER_SYSTEMS_FILE is not readable JSON: {type(exc).__name__}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise ValueError("MASH_PARTNER_SYSTEMS_FILE must hold a JSON object")
+        return {
+            **{k: PartnerSystem.model_validate(v) for k, v in partner_entries(raw).items()},
+            **self.partner_systems,
+        }
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -292,6 +370,17 @@ class Settings(BaseSettings):
         return path
 
     @property
+    def traces_endpoint(self) -> str | None:
+        """Where spans are exported (a full URL), or None: tracing records nothing."""
+        if self.otlp_endpoint:
+            return _signal_url(self.otlp_endpoint)
+        if self.otel_traces_endpoint:
+            return self.otel_traces_endpoint
+        if self.otel_endpoint:
+            return _signal_url(self.otel_endpoint)
+        return None
+
+    @property
     def session_signing_key(self) -> Path:
         """The EC P-256 key that signs browser sessions (private; JWKS beside it)."""
         return self.session_key_file or self.data_dir / "session-key.jwk.json"
@@ -307,3 +396,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+
+def _signal_url(base: str) -> str:
+    """The traces URL under an OTLP/HTTP base URL (`http://collector:4318` ->
+    `http://collector:4318/v1/traces`)."""
+    return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"

@@ -172,6 +172,10 @@ class AuditEvent(Base):
     actor_agency: Mapped[str | None] = mapped_column(String(50))
     actor_team: Mapped[str | None] = mapped_column(String(100))
     client: Mapped[str | None] = mapped_column(String(200))
+    # The partner system `client` names (its configured name), and whether a person or the
+    # system itself (a client-credentials token) asked: "person" or "machine".
+    client_system: Mapped[str | None] = mapped_column(String(200))
+    actor_kind: Mapped[str | None] = mapped_column(String(10))
     purpose: Mapped[str | None] = mapped_column(String(40))
     contact_id: Mapped[str | None] = mapped_column(String(64))
     operation_type: Mapped[str | None] = mapped_column(String(20))
@@ -197,6 +201,8 @@ class AuditEvent(Base):
     police_consulted: Mapped[bool] = mapped_column(default=False)
     # An IG report read: its name and parameters (ids and dates, never names).
     report: Mapped[dict[str, Any] | None] = mapped_column()
+    # The OpenTelemetry trace of the request (32 hex digits), to follow it in the traces.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditSubject(Base):

@@ -45,6 +45,11 @@ read_child(req) if
     role in req.roles and
     child_reader(role);
 
+# A partner system's own token (rule 17 below) claims no role: it reads for what it is.
+read_child(req) if
+    child_purpose(req.purpose) and
+    req.machine;
+
 # --- Rule 15: break-glass reads need an active, time-boxed grant, and never write. ---
 glass(req) if
     req.purpose = "BREAK_GLASS" and
@@ -57,11 +62,13 @@ read_child(req) if
 
 may_write(req) if
     read_child(req) and
-    req.purpose != "BREAK_GLASS";
+    req.purpose != "BREAK_GLASS" and
+    not machine(req);
 
 explains("read_child", "rule 1: child records are read only for a child purpose (not IG_AUDIT, SAR_RESPONSE) by a child-reading role (never ig_officer)");
 explains("read_child", "rule 15: BREAK_GLASS reads need an active break-glass grant");
 explains("may_write", "rule 15: a break-glass operation is read-only; writes need a read purpose");
+explains("may_write", "rule 17: a partner system's own token only reads flags; it changes nothing");
 explains("release", "rule 1: released to a child-reading role for a child purpose when no rule withholds it");
 
 release(req, _res) if read_child(req);
@@ -98,7 +105,11 @@ record_part("match");             # one search result
 # --- Rule 17: a partner system's own token (a machine, no person behind it) gets what a
 # flag service shares: whether each agency knows the child (the sections' known yes/no),
 # the child-protection and looked-after flags, whether a MASH contact is open. Never detail,
-# whatever team or agency the token claims; no relationship is needed for the flags. ---
+# whatever team or agency the token claims; no relationship is needed for the flags.
+# What makes a token a machine's is its kind (`req.machine`, decided in hub/auth.py from the
+# token: client credentials, no person behind it), never a role it claims; a token that
+# claims the partner_system role is held to the same flags, since a role can only narrow. ---
+machine(req) if req.machine;
 machine(req) if "partner_system" in req.roles;
 
 flag_level("child");

@@ -15,6 +15,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import Info
 
 from hub.operation import Documents
+from hub.tracing import OperationSpan
 
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
@@ -94,7 +95,8 @@ schema = HubSchema(
     query=Query,
     mutation=Mutation,
     types=[ChildRecord, Person],
-    extensions=[HubSchema.documents.extension()],
+    # the operation's span first: it spans parsing and validation too
+    extensions=[OperationSpan, HubSchema.documents.extension()],
 )
 
 

@@ -25,9 +25,9 @@ from hub.settings import PROJECT_ROOT
 
 # Production code and configuration (tests/ aside; policies/ is where sharing rules name
 # agencies and roles by design: Python never decides sharing).
-PRODUCTION = ("hub", "schema", "adapters", "bench", "docker")
+PRODUCTION = ("hub", "schema", "adapters", "bench", "docker", "gateway")
 TOP_FILES = ("Makefile", "Dockerfile", "pyproject.toml")
-SUFFIXES = (".py", ".html", ".js", ".toml", ".yml", ".yaml", ".sql", ".sh", ".cfg", ".ini")
+SUFFIXES = (".py", ".html", ".js", ".mjs", ".json", ".graphql", ".toml", ".yml", ".yaml", ".sh")
 # Generated from the declarations, each with a test that fails on drift.
 GENERATED = {
     "schema/hub.graphql": "the SDL, generated (tests/schema/test_sdl.py)",
@@ -52,12 +52,17 @@ NOT_WIRING: dict[str, str] = {
     "bench/sources.py": "draws its sample of children from one store's table",
     "schema/audit/types.py": "an example record class in a field's description (SDL text)",
     "hub/export.py": "DPA 2018 s62: the FHIR export's police-consulted detail",
+    "hub/identity_weights.json": "the trained model's note: trained on health x police pairs",
+    "docker/prometheus/alerts.test.yml": "promtool tests of the alert rules: example series",
+    "gateway/trusted-documents/northshire-epr/child.graphql": "a partner's own persisted query",
+    "gateway/trusted-documents/northshire-epr.json": "that partner's manifest of the same",
 }
 # A word that is a source's name in one place and something else here.
 OTHER_MEANINGS: dict[tuple[str, str], str] = {
     ("adapters/police.py", "health"): "a special category label (health data)",
     ("adapters/adult_social_care.py", "health"): "a special category label; its API's /health",
     ("hub/demo/asc_server.py", "health"): "the demo API's /health check",
+    ("docker/grafana/mash-hub.json", "health"): "the dashboard's prose: audit log health",
 }
 
 
@@ -125,7 +130,9 @@ def production_files() -> list[str]:
     return sorted(
         str(p.relative_to(PROJECT_ROOT))
         for p in found
-        if p.is_file() and "__pycache__" not in p.parts and "results" not in p.parts
+        if p.is_file()
+        and not {"__pycache__", "results", "node_modules"} & set(p.parts)
+        and p.name != "package-lock.json"
     )
 
 

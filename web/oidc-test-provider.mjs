@@ -1,7 +1,12 @@
 // A real OpenID provider for the tests (panva's certified `oidc-provider`), on loopback.
 // Configured by one JSON argument:
 //   {"port": 0, "clients": [...oidc-provider client metadata...],
-//    "accounts": {"<login>": {"password": "...", "claims": {"roles": [...], "agency": ..., "team": ...}}}}
+//    "accounts": {"<login>": {"password": "...", "claims": {"roles": [...], "agency": ..., "team": ...}}},
+//    "resource": "<the hub's audience, a URI>",          (optional: JWT access tokens for it)
+//    "clientClaims": {"<client id>": {...}}}               (optional: extra claims a client's
+//                                                           client-credentials token carries)
+// With "resource", access tokens for it are JWTs (RFC 9068, through oidc-provider's resource
+// indicators): a person's carries their claims, a client-credentials one sub = client_id.
 // Prints `listening <issuer>` once it answers. Its sign-in page is its own (no web fonts, no
 // script): the tests check that signing in makes no request off loopback.
 import { generateKeyPairSync, randomUUID } from "node:crypto";
@@ -20,6 +25,30 @@ function escape(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// The hub as a resource server: JWT access tokens for it, by client credentials too.
+function resourceServer(resource) {
+  const info = { scope: "mash", audience: resource, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } };
+  return {
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => resource,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, indicator) => {
+          if (indicator !== resource) throw new Error("unknown resource");
+          return info;
+        },
+      },
+    },
+    async extraTokenClaims(ctx, token) {
+      if (token.accountId) return accounts[token.accountId]?.claims ?? {};
+      return config.clientClaims?.[token.clientId] ?? {};
+    },
+  };
+}
+
 const server = http.createServer();
 server.listen(config.port || 0, "127.0.0.1", () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -33,6 +62,7 @@ server.listen(config.port || 0, "127.0.0.1", () => {
     features: { devInteractions: { enabled: false } },
     cookies: { keys: ["test-provider-cookie-key"] },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    ...(config.resource ? resourceServer(config.resource) : {}),
     async findAccount(ctx, id) {
       if (!accounts[id]) return undefined;
       return { accountId: id, claims: async () => ({ sub: id, ...accounts[id].claims }) };
@@ -43,6 +73,7 @@ server.listen(config.port || 0, "127.0.0.1", () => {
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
       grant.addOIDCScope(ctx.oidc.params.scope || "openid");
+      if (config.resource) grant.addResourceScope(config.resource, "mash");
       await grant.save();
       return grant;
     },

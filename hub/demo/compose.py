@@ -21,6 +21,33 @@ from ..settings import PROJECT_ROOT
 COMPOSE_PATH = PROJECT_ROOT / "docker-compose.yml"
 PG = "postgresql://postgres:mash@postgres:5432"
 FIRST_PORT = 8081
+# The monitoring profile: no source in it.
+MONITORING = (
+    "  # Monitoring, on request: `docker compose --profile monitoring up`. Prometheus scrapes the",
+    "  # hub and evaluates docker/prometheus/alerts.yml; Grafana shows "
+    "docker/grafana/mash-hub.json.",
+    "  prometheus:",
+    "    image: prom/prometheus:v2.42.0",
+    '    profiles: ["monitoring"]',
+    "    volumes:",
+    "      - ./docker/prometheus:/etc/prometheus:ro",
+    "    ports:",
+    '      - "127.0.0.1:9090:9090"',
+    "    depends_on:",
+    "      - hub",
+    "",
+    "  grafana:",
+    "    image: grafana/grafana:10.4.2",
+    '    profiles: ["monitoring"]',
+    "    volumes:",
+    "      - ./docker/grafana/provisioning:/etc/grafana/provisioning:ro",
+    "      - ./docker/grafana/mash-hub.json:/var/lib/grafana/dashboards/mash-hub.json:ro",
+    "    ports:",
+    '      - "127.0.0.1:3000:3000"',
+    "    depends_on:",
+    "      - prometheus",
+    "",
+)
 
 
 def _http() -> list[SourceDeclaration]:
@@ -124,6 +151,7 @@ def compose() -> str:
             for line in (f"      {service(d)}:", "        condition: service_started")
         ),
         "",
+        *MONITORING,
         "volumes:",
         "  demo-data:",
         "  pg-data:",

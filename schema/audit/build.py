@@ -193,6 +193,8 @@ def _shown(e: EventRow) -> dict[str, Any]:
         "actor_agency": e.actor_agency,
         "actor_team": e.actor_team,
         "client": e.client,
+        "client_system": e.client_system,
+        "actor_kind": e.actor_kind,
         "purpose": e.purpose,
         "contact_id": e.contact_id,
         "contact_stage": e.contact_stage,
@@ -235,5 +237,6 @@ def event(e: EventRow, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent
         root_fields=list(e.root_fields),
         report=cast(JSON, e.report),
         subject_entries=_subjects(subjects),
+        trace_id=e.trace_id,
         **_shown(e),
     )

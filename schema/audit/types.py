@@ -50,6 +50,12 @@ class AuditEvent:
     actor_agency: str | None
     actor_team: str | None
     client: str | None
+    client_system: str | None = strawberry.field(
+        description="The partner system the client id names (MASH_PARTNER_SYSTEMS), if any."
+    )
+    actor_kind: str | None = strawberry.field(
+        description="person, or machine: a partner system's own token, no person behind it."
+    )
     purpose: str | None
     contact_id: str | None
     operation_type: str | None
@@ -76,6 +82,11 @@ class AuditEvent:
         description="An IG report read: the report and what it asked about (ids, dates)."
     )
     subject_entries: list[SubjectEntry]
+    trace_id: str | None = strawberry.field(
+        default=None,
+        description="The request's OpenTelemetry trace id (32 hex digits): its spans and log "
+        "lines carry the same id.",
+    )
 
 
 @strawberry.type
@@ -110,6 +121,12 @@ class ReportEntry:
     actor_agency: str | None
     actor_team: str | None
     client: str | None
+    client_system: str | None = strawberry.field(
+        description="The partner system the client id names (MASH_PARTNER_SYSTEMS), if any."
+    )
+    actor_kind: str | None = strawberry.field(
+        description="person, or machine: a partner system's own token, no person behind it."
+    )
     purpose: str | None
     contact_id: str | None
     contact_stage: str | None

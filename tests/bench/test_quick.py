@@ -42,6 +42,19 @@ KEYS = {
     ],
     "policy": ["policy_cpu_ms_p50", "policy_cold_engine_cpu_ms_p50", "engine_calls_per_page"],
     "audit": ["ops_per_s", "added_p50_ms", "verify_events_per_min"],
+    "gateway": [
+        "direct_p50_ms",
+        "direct_p99_ms",
+        "gateway_p50_ms",
+        "gateway_p99_ms",
+        "gateway_added_p50_ms",
+        "federated_p50_ms",
+        "throughput_rps.direct.1",
+        "throughput_rps.gateway.16",
+        "load_average_before",
+        "load_average_after",
+        "cpu_count",
+    ],
 }
 
 
@@ -80,3 +93,6 @@ def test_harness_runs_in_quick_mode_and_writes_its_figures(name: str, tmp_path: 
         assert requests["sql_statements"] > 0 and requests["http_requests"] > 0
         assert 0 < figures["floor_p50_ms"] < figures["hub_p50_ms"]
         assert figures["floor_cpu_ms_per_read"] > 0 and figures["hub_cpu_ms_per_read"] > 0
+    if name == "gateway":  # every sampled read went both ways and answered in full
+        assert figures["gateway_p50_ms"] > 0 and figures["direct_p50_ms"] > 0
+        assert figures["throughput_failed_reads"]["gateway"] == {"1": 0, "16": 0}

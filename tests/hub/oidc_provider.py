@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -108,13 +108,22 @@ class Provider:
 
 
 @contextlib.contextmanager
-def oidc_provider(redirect_uri: str) -> Iterator[Provider]:
+def oidc_provider(
+    redirect_uri: str,
+    clients: Sequence[dict[str, Any]] = (),
+    resource: str | None = None,
+    client_claims: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[Provider]:
+    """The provider with the explorer's test client and `clients`; with `resource` (the
+    hub's audience) it issues JWT access tokens for it, by client credentials too, carrying
+    the person's claims or a client's `client_claims`."""
     node = shutil.which("node")
     if node is None or not (PROJECT_ROOT / "web" / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("needs Node and `make install` (npm ci in web/) for oidc-provider")
-    config = {
+    config: dict[str, Any] = {
         "port": 0,
         "clients": [
+            *clients,
             {
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
@@ -122,10 +131,13 @@ def oidc_provider(redirect_uri: str) -> Iterator[Provider]:
                 "grant_types": ["authorization_code"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "client_secret_basic",
-            }
+            },
         ],
         "accounts": USERS,
     }
+    if resource is not None:
+        config["resource"] = resource
+        config["clientClaims"] = client_claims or {}
     with tempfile.TemporaryFile("w+") as errors, _started(node, config, errors) as issuer:
         yield Provider(issuer)
 

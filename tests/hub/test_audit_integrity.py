@@ -565,3 +565,61 @@ async def test_a_superusers_rewrite_right_after_a_round_is_caught(log: Log) -> N
     assert report.finding is not None
     assert (report.finding.seq, report.finding.event_id) == (seq, ids[7])
     assert "signed checkpoint" in report.finding.problem
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_events_chained_before_the_trace_id_column_still_verify_and_stay_sealed(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # given events written and chained (and signed) before migration 0009 added trace_id
+    # (and 0010 the partner system and actor kind)
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    else:
+        url = str(request.getfixturevalue("postgres_url"))
+    await migrate_async(url, "0008")
+    old = [
+        {
+            k: v
+            for k, v in event_values(record(i), f"old-{i}").items()
+            if k not in chain.OPTIONAL_COLUMNS
+        }
+        for i in range(2)
+    ]
+    store = Store(url)
+    config = SequencerConfig(tmp_path / "checkpoints", tmp_path / "keys" / "audit.pem")
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(insert(AUDIT_EVENTS), old)
+        assert await Sequencer(store, config).step(force_checkpoint=True) == 2
+    finally:
+        await store.aclose()
+
+    # when the store is migrated and new events, with and without a trace id, are chained
+    async with open_log(url, tmp_path) as log:
+        traced = await log.writer.write(record(2, trace_id="4bf92f3577b34da6a3ce929d0e0e4736"))
+        await log.writer.write(record(3))
+        assert await log.sequencer.step(force_checkpoint=True) == 2
+
+        # then the whole log verifies, the old events as they were hashed before 0009
+        assert (await log.verify()).ok
+        # and a trace id or partner system written onto an old event, or a trace id taken
+        # off a new one, is found
+        seq = await log.seq_of("old-0")
+        await log.as_superuser(
+            f"UPDATE audit_events SET client_system = 'Someone EPR' WHERE seq = {seq}"
+        )
+        report = await log.verify()
+        assert report.finding is not None and report.finding.event_id == "old-0"
+        await log.as_superuser(f"UPDATE audit_events SET client_system = NULL WHERE seq = {seq}")
+        assert (await log.verify()).ok
+        seq = await log.seq_of("old-1")
+        await log.as_superuser(f"UPDATE audit_events SET trace_id = 'f' WHERE seq = {seq}")
+        report = await log.verify()
+        assert report.finding is not None and report.finding.event_id == "old-1"
+        await log.as_superuser(f"UPDATE audit_events SET trace_id = NULL WHERE seq = {seq}")
+        assert (await log.verify()).ok
+        seq = await log.seq_of(traced)
+        await log.as_superuser(f"UPDATE audit_events SET trace_id = NULL WHERE seq = {seq}")
+        report = await log.verify()
+        assert report.finding is not None and report.finding.event_id == traced

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+
 from hub.breaker import CLOSED, OPEN, PROBING, CircuitBreaker
 
 
@@ -49,3 +51,29 @@ def test_probe_success_closes_and_probe_failure_reopens_for_another_period() -> 
     assert breaker.wants_probe()
     breaker.succeeded()
     assert breaker.state == CLOSED and breaker.allows()
+
+
+def circuit_open(source: str) -> float | None:
+    return REGISTRY.get_sample_value("mash_hub_source_circuit_open", {"source": source})
+
+
+def test_named_breaker_publishes_open_while_open_or_probing_and_closed_once_closed() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=2, reset_after_s=10, clock=clock, source="TEST_A")
+    assert circuit_open("TEST_A") == 0
+    breaker.failed()
+    assert circuit_open("TEST_A") == 0, "one failure below the threshold keeps it closed"
+    breaker.failed()
+    assert circuit_open("TEST_A") == 1
+    clock.now = 10
+    assert breaker.wants_probe()
+    assert circuit_open("TEST_A") == 1, "probing: requests still refused"
+    breaker.succeeded()
+    assert circuit_open("TEST_A") == 0
+
+
+def test_unnamed_breaker_publishes_nothing() -> None:
+    before = {s.labels.get("source") for m in REGISTRY.collect() for s in m.samples}
+    CircuitBreaker(failure_threshold=1).failed()
+    after = {s.labels.get("source") for m in REGISTRY.collect() for s in m.samples}
+    assert after == before
