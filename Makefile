@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/mash-hub export-schema
+	$(BIN)/python -m hub.demo.compose
 
 .PHONY: trusted-documents
 # Partner systems' persisted query manifests, from gateway/trusted-documents/<client>/*.graphql.

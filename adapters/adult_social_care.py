@@ -35,10 +35,13 @@ with warnings.catch_warnings():
     )
 
 from .base import (
+    DemoDeclaration,
     Item,
+    KindDeclaration,
     Labels,
     PersonQuery,
     Source,
+    SourceDeclaration,
     SourceHealth,
     SourceMisconfigured,
     SourcePerson,
@@ -49,6 +52,39 @@ from .base import (
 from .http import MAX_PAGES, Budget, HttpSettings, OAuthHttpSource, gather_lists
 
 AGENCY = "adult_social_care"
+
+SOURCE = Source("ADULT_SOCIAL_CARE")
+DECLARATION = SourceDeclaration(
+    source=SOURCE,
+    agency=AGENCY,
+    section="adult_social_care",
+    type_prefix="AdultSocialCare",
+    position=30,
+    kinds=(
+        KindDeclaration(
+            "adult_social_care.involvement",
+            "AdultSocialCareInvolvement",
+            "involvements",
+            # involvement_type: MENTAL_HEALTH, SUBSTANCE_MISUSE, CARE_ACT_S42, CARE_NEEDS
+            (
+                ("involvement_type", str),
+                ("status", str),
+                ("start", date),
+                ("end", date),
+                ("summary", str),
+            ),
+        ),
+    ),
+    roles=("asc_practitioner",),
+    demo=DemoDeclaration(
+        store="asc",
+        server="hub.demo.asc_server:asc_app",
+        base_path="api/v1",
+        ready_path="health",
+        options_file="asc_client.json",
+    ),
+    section_description="Adult social care involvement of the adults in the household.",
+)
 IDS_PER_REQUEST = 50
 DEFAULT_TOKEN_PATH = "oauth/token"
 _CATEGORIES: Mapping[str, frozenset[str]] = {
@@ -96,7 +132,8 @@ def _credentials(config: Mapping[str, Any]) -> dict[str, str]:
 class AdultSocialCareAdapter:
     """Talks the adult social care REST/JSON API with an OAuth 2.0 client (Authlib + httpx)."""
 
-    source = Source.ADULT_SOCIAL_CARE
+    source = SOURCE
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -275,7 +312,7 @@ class AdultSocialCareAdapter:
 
 def _person(pid: str, r: Mapping[str, Any]) -> SourcePerson:
     return SourcePerson(
-        source=Source.ADULT_SOCIAL_CARE,
+        source=SOURCE,
         local_id=pid,
         given_name=_str(r.get("given_name")),
         family_name=_str(r.get("family_name")),
@@ -303,3 +340,6 @@ def _involvement(r: Mapping[str, Any]) -> Item:
             "summary": _str(r.get("summary")),
         },
     )
+
+
+ADAPTER = AdultSocialCareAdapter

@@ -20,7 +20,6 @@ sources: budget, retries, error mapping, OAuth client credentials).
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,13 +27,19 @@ from datetime import date
 from typing import Any, Protocol, Self, runtime_checkable
 
 
-class Source(enum.Enum):
-    """The agency systems the hub can ask. Values are the GraphQL enum names."""
+class Source(str):
+    """A source system's name, as the GraphQL enum `SourceName` spells it (e.g. "POLICE").
 
-    POLICE = "POLICE"
-    HEALTH = "HEALTH"
-    ADULT_SOCIAL_CARE = "ADULT_SOCIAL_CARE"
-    EARLY_HELP = "EARLY_HELP"
+    Nothing here lists the sources: each adapter module declares its own
+    (`SourceDeclaration.source`) and `adapters.declarations()` collects them, so adding a
+    source touches its own module only. A `str`, so it keys rows and JSON as itself."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        """The name itself (kept so callers read `source.value` as they would an enum's)."""
+        return str(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +100,13 @@ class Item:
     """One piece of agency content about one person (an incident, an encounter, a plan...).
 
     Attributes:
-        kind: one of KINDS below, e.g. "police.incident".
+        kind: one of its source's declared kinds (`KindDeclaration.kind`), e.g.
+            "police.incident".
         local_id: the source's own id for the item.
         person_id: the SourcePerson.local_id it is about.
         labels: what policies decide on.
-        data: the item's fields, named as in KINDS; values are str, int, date, bool or None.
+        data: the item's fields, named as its kind declares them; values are str, int, date,
+            bool or None.
     """
 
     kind: str
@@ -109,33 +116,90 @@ class Item:
     data: Mapping[str, Any]
 
 
-# The item kinds and their fields; the GraphQL types in `schema/` follow these names.
-KINDS: Mapping[str, tuple[str, ...]] = {
-    # role: VICTIM, SUSPECT, PRESENT, WITNESS; dash_risk: STANDARD, MEDIUM, HIGH or None
-    "police.incident": ("occurred_on", "category", "dash_risk", "role", "summary"),
-    # 3x5x2: source_grade A/B/C, intelligence_grade 1-5, handling_code P/C
-    "police.intelligence": (
-        "recorded_on",
-        "source_grade",
-        "intelligence_grade",
-        "handling_code",
-        "summary",
-        "text",
-    ),
-    # encounter_class: "A&E" for emergency attendances
-    "health.encounter": ("date", "encounter_class", "reason"),
-    # category: CPP (child protection plan), LAC (looked after), UNBORN
-    "health.plan": ("category", "status", "start"),
-    # involvement_type: MENTAL_HEALTH, SUBSTANCE_MISUSE, CARE_ACT_S42, CARE_NEEDS
-    "adult_social_care.involvement": ("involvement_type", "status", "start", "end", "summary"),
-    # risk: LOW, MEDIUM, HIGH; returned_on None while the child is still missing
-    "police.missing_episode": ("reported_on", "returned_on", "risk"),
-    # marker: e.g. VIOLENT, WEAPONS, DRUGS, MENTAL_HEALTH, SELF_HARM, ESCAPE_RISK
-    "police.warning_marker": ("marker", "recorded_on"),
-    "early_help.episode": ("start", "end", "status", "lead_practitioner", "summary"),
-    # status: GIVEN, REFUSED, NOT_SOUGHT, WITHDRAWN
-    "early_help.consent": ("status", "given_by", "recorded_on", "scope"),
-}
+# What an item field may hold; the GraphQL field types follow (date -> Date, ...).
+FieldType = type[str] | type[int] | type[date] | type[bool]
+
+
+@dataclass(frozen=True, slots=True)
+class KindDeclaration:
+    """One kind of item a source returns, as data: the schema's item type is generated from it.
+
+    Attributes:
+        kind: "<agency>.<name>", e.g. "police.incident" (`Item.kind`; policies decide on it).
+        type_name: the GraphQL object type, e.g. "PoliceIncident".
+        field: the section's list field (snake case), e.g. "incidents".
+        fields: each field's name (snake case, as `Item.data` names it) and type, in order.
+        description: the GraphQL type's description, if any.
+    """
+
+    kind: str
+    type_name: str
+    field: str
+    fields: tuple[tuple[str, FieldType], ...]
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDeclaration:
+    """How the demo stands the source up (hub/demo reads this; adapters never import it).
+
+    Attributes:
+        store: the name of the demo store the seeder fills ("<store>.<table>" rows) and the
+            data folder's `sources/<store>.sqlite3` file.
+        server: for an HTTP source, its demo server's app factory, "module:function" called
+            with the data folder (and `allow_faults`, and `token` where one is asked for);
+            served as `python -m hub.demo.sources STORE`. None for a SQL source, which the
+            adapter reads straight from the store.
+        base_path: the adapter's URL path on the demo server, e.g. "fhir".
+        ready_path: a path under `base_path` that answers 2xx once the server is up.
+        options_file: a JSON file under `sources/` the seeder writes with the adapter's
+            `options` (e.g. OAuth client credentials), if any.
+    """
+
+    store: str
+    server: str | None = None
+    base_path: str = ""
+    ready_path: str = ""
+    options_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDeclaration:
+    """Everything outside the adapter module needs to know about one source, as data: the
+    schema's section and item types, the contact workflow's agency and research task, the
+    development issuer's roles, the demo and the benchmarks are all read from it. Who may
+    see what is not here: that is `policies/*.polar`, deciding on `kind` and `agency`.
+
+    Attributes:
+        source: the source's name (`SourceName` in GraphQL).
+        agency: the originating agency of its values (`Labels.agency`, research tasks).
+        section: the child record's field for it (snake case), e.g. "adult_social_care".
+        type_prefix: the GraphQL name stem of its section types, e.g. "AdultSocialCare".
+        position: where its section and enum value come among the sources (ascending).
+        kinds: its item kinds, in the order the section lists them.
+        roles: the roles of its practitioners (the development issuer mints them with
+            `agency`).
+        demo: how the demo runs it.
+        section_description: the GraphQL description of its section type, if any.
+        consent_kind: the item kind holding the family's recorded consent to share this
+            source's records (its latest `status` on the child's own records is handed to
+            the policies), if the source records consent.
+        plan_kind: the item kind holding care plans whose `category` (CPP, LAC) and `status`
+            flag a child as subject to a child-protection plan or looked after (rule 16 and
+            `ChildRecord.flags`), if the source records them.
+    """
+
+    source: Source
+    agency: str
+    section: str
+    type_prefix: str
+    position: int
+    kinds: tuple[KindDeclaration, ...]
+    roles: tuple[str, ...]
+    demo: DemoDeclaration
+    section_description: str | None = None
+    consent_kind: str | None = None
+    plan_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +257,7 @@ class Adapter(Protocol):
     """
 
     source: Source
+    declaration: SourceDeclaration
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:

@@ -15,7 +15,18 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from .base import Item, Labels, PersonQuery, Relation, Source, SourceHealth, SourcePerson
+from .base import (
+    DemoDeclaration,
+    Item,
+    KindDeclaration,
+    Labels,
+    PersonQuery,
+    Relation,
+    Source,
+    SourceDeclaration,
+    SourceHealth,
+    SourcePerson,
+)
 from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
@@ -60,6 +71,39 @@ sa.Index("ix_eh_consents_person", consents.c.person_id)
 
 AGENCY = "early_help"
 
+SOURCE = Source("EARLY_HELP")
+DECLARATION = SourceDeclaration(
+    source=SOURCE,
+    agency=AGENCY,
+    section="early_help",
+    type_prefix="EarlyHelp",
+    position=40,
+    kinds=(
+        KindDeclaration(
+            "early_help.episode",
+            "EarlyHelpEpisode",
+            "episodes",
+            (
+                ("start", date),
+                ("end", date),
+                ("status", str),
+                ("lead_practitioner", str),
+                ("summary", str),
+            ),
+        ),
+        KindDeclaration(
+            "early_help.consent",
+            "EarlyHelpConsent",
+            "consents",
+            # status: GIVEN, REFUSED, NOT_SOUGHT, WITHDRAWN
+            (("status", str), ("given_by", str), ("recorded_on", date), ("scope", str)),
+        ),
+    ),
+    roles=("early_help_worker",),
+    demo=DemoDeclaration(store="early_help"),
+    consent_kind="early_help.consent",
+)
+
 
 class EarlyHelpAdapter:
     """Reads the early help database with parameterised SQLAlchemy Core queries.
@@ -68,7 +112,8 @@ class EarlyHelpAdapter:
     and converted to the async driver), "timeout_s": connect/command timeout, optional}.
     """
 
-    source = Source.EARLY_HELP
+    source = SOURCE
+    declaration = DECLARATION
 
     def __init__(self, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         self._db = SqlSource("early help", url, timeout_s)
@@ -79,7 +124,7 @@ class EarlyHelpAdapter:
 
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
         rows = await self._db.search(persons, person_name_keys, query)
-        return [person_from_row(Source.EARLY_HELP, AGENCY, r) for r in rows]
+        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
 
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
@@ -87,13 +132,11 @@ class EarlyHelpAdapter:
 
     async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
         rows = await self._db.relations(persons, relations, person_ids)
-        return [
-            Relation(i, rel, person_from_row(Source.EARLY_HELP, AGENCY, r)) for i, rel, r in rows
-        ]
+        return [Relation(i, rel, person_from_row(SOURCE, AGENCY, r)) for i, rel, r in rows]
 
     async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
         rows = await self._db.persons_by_id(persons, person_ids)
-        return [person_from_row(Source.EARLY_HELP, AGENCY, r) for r in rows]
+        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
 
     async def probe(self) -> SourceHealth:
         return await self._db.probe(persons)
@@ -151,3 +194,6 @@ def _consent(r: RowMapping) -> Item:
             "scope": r["scope"],
         },
     )
+
+
+ADAPTER = EarlyHelpAdapter

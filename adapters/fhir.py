@@ -37,7 +37,7 @@ _DATE_TIME = re.compile(
 
 
 def malformed(element: str) -> SourceResponseInvalid:
-    return SourceResponseInvalid(f"health source sent malformed FHIR ({element})")
+    return SourceResponseInvalid(f"FHIR source sent malformed FHIR ({element})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Page:
 def read_bundle(payload: Any) -> Page:
     """The Bundle `payload` (parsed JSON), its envelope checked."""
     if not isinstance(payload, dict) or payload.get("resourceType") != "Bundle":
-        raise SourceResponseInvalid("health source did not return a FHIR Bundle")
+        raise SourceResponseInvalid("FHIR source did not return a Bundle")
     string(payload, "type", needed=True)  # required; its value is not used
     resources: list[Json] = []
     for entry in objects(payload, "entry"):

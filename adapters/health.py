@@ -22,10 +22,13 @@ from typing import Any, Self
 import httpx
 
 from .base import (
+    DemoDeclaration,
     Item,
+    KindDeclaration,
     Labels,
     PersonQuery,
     Source,
+    SourceDeclaration,
     SourceError,
     SourceHealth,
     SourceMisconfigured,
@@ -51,6 +54,39 @@ from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 AGENCY = "health"
+
+SOURCE = Source("HEALTH")
+DECLARATION = SourceDeclaration(
+    source=SOURCE,
+    agency=AGENCY,
+    section="health",
+    type_prefix="Health",
+    position=20,
+    kinds=(
+        KindDeclaration(
+            "health.encounter",
+            "HealthEncounter",
+            "encounters",
+            # encounter_class: "A&E" for emergency attendances
+            (("date", date), ("encounter_class", str), ("reason", str)),
+        ),
+        KindDeclaration(
+            "health.plan",
+            "HealthPlan",
+            "plans",
+            (("category", str), ("status", str), ("start", date)),
+            "A care plan: CPP child protection, LAC looked after, UNBORN.",
+        ),
+    ),
+    roles=("health_practitioner",),
+    demo=DemoDeclaration(
+        store="health",
+        server="hub.demo.fhir_server:fhir_app",
+        base_path="fhir",
+        ready_path="metadata",
+    ),
+    plan_kind="health.plan",
+)
 IDS_PER_REQUEST = 50
 ADDRESS_KEY_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AddressKey"
 # v3-Confidentiality codes that mark a sensitive patient whose location must not be shown
@@ -135,7 +171,8 @@ def _texts(concepts: Iterable[Json]) -> Iterable[str]:
 class HealthAdapter:
     """Talks FHIR R4 over HTTP; reads the elements it uses from the JSON (adapters.fhir)."""
 
-    source = Source.HEALTH
+    source = SOURCE
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -235,7 +272,7 @@ class HealthAdapter:
                 ]
             )
         return SourcePerson(
-            source=Source.HEALTH,
+            source=SOURCE,
             local_id=str(p["id"]),
             given_name=next(iter(strings(name, "given")), None),
             family_name=string(name, "family"),
@@ -403,3 +440,6 @@ def _patients(pages: Iterable[Page]) -> dict[str, Json]:
 def _item_order(item: Item) -> tuple[int, int, str]:
     when = item.data.get("date") or item.data.get("start") or date.min
     return (item.kind != "health.encounter", -when.toordinal(), item.local_id)
+
+
+ADAPTER = HealthAdapter

@@ -13,7 +13,18 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from .base import Item, Labels, PersonQuery, Relation, Source, SourceHealth, SourcePerson
+from .base import (
+    DemoDeclaration,
+    Item,
+    KindDeclaration,
+    Labels,
+    PersonQuery,
+    Relation,
+    Source,
+    SourceDeclaration,
+    SourceHealth,
+    SourcePerson,
+)
 from .sql import (
     DEFAULT_TIMEOUT_S,
     SqlSource,
@@ -88,6 +99,61 @@ warning_markers = sa.Table(
 sa.Index("ix_police_warning_markers_person", warning_markers.c.person_id)
 
 AGENCY = "police"
+
+SOURCE = Source("POLICE")
+DECLARATION = SourceDeclaration(
+    source=SOURCE,
+    agency=AGENCY,
+    section="police",
+    type_prefix="Police",
+    position=10,
+    kinds=(
+        KindDeclaration(
+            "police.incident",
+            "PoliceIncident",
+            "incidents",
+            # role: VICTIM, SUSPECT, PRESENT, WITNESS; dash_risk: STANDARD, MEDIUM, HIGH or None
+            (
+                ("occurred_on", date),
+                ("category", str),
+                ("dash_risk", str),
+                ("role", str),
+                ("summary", str),
+            ),
+        ),
+        KindDeclaration(
+            "police.intelligence",
+            "PoliceIntelligence",
+            "intelligence",
+            (
+                ("recorded_on", date),
+                ("source_grade", str),
+                ("intelligence_grade", int),
+                ("handling_code", str),
+                ("summary", str),
+                ("text", str),
+            ),
+            "Intelligence graded 3x5x2: source A-C, intelligence 1-5, handling code P or C.",
+        ),
+        KindDeclaration(
+            "police.missing_episode",
+            "PoliceMissingEpisode",
+            "missing_episodes",
+            # risk: LOW, MEDIUM, HIGH
+            (("reported_on", date), ("returned_on", date), ("risk", str)),
+            "A missing-person episode; `returnedOn` null while still missing.",
+        ),
+        KindDeclaration(
+            "police.warning_marker",
+            "PoliceWarningMarker",
+            "warning_markers",
+            (("marker", str), ("recorded_on", date)),
+            "A police warning marker, e.g. WEAPONS, VIOLENCE, SELF_HARM.",
+        ),
+    ),
+    roles=("police_researcher",),
+    demo=DemoDeclaration(store="police"),
+)
 _CRIMINAL_OFFENCE = frozenset({"criminal_offence"})
 # A warning marker tells of offending (criminal offence data) unless it tells of health.
 _HEALTH_MARKERS = frozenset({"MENTAL_HEALTH", "SELF_HARM", "SUICIDE_RISK"})
@@ -101,7 +167,8 @@ class PoliceAdapter:
     and converted to the async driver), "timeout_s": connect/command timeout, optional}.
     """
 
-    source = Source.POLICE
+    source = SOURCE
+    declaration = DECLARATION
 
     def __init__(self, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         self._db = SqlSource("police", url, timeout_s)
@@ -112,7 +179,7 @@ class PoliceAdapter:
 
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
         rows = await self._db.search(persons, person_name_keys, query)
-        return [person_from_row(Source.POLICE, AGENCY, r) for r in rows]
+        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
 
     async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
         ids = sorted(set(person_ids))
@@ -120,11 +187,11 @@ class PoliceAdapter:
 
     async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
         rows = await self._db.relations(persons, relations, person_ids)
-        return [Relation(i, rel, person_from_row(Source.POLICE, AGENCY, r)) for i, rel, r in rows]
+        return [Relation(i, rel, person_from_row(SOURCE, AGENCY, r)) for i, rel, r in rows]
 
     async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
         rows = await self._db.persons_by_id(persons, person_ids)
-        return [person_from_row(Source.POLICE, AGENCY, r) for r in rows]
+        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
 
     async def probe(self) -> SourceHealth:
         return await self._db.probe(persons)
@@ -237,3 +304,6 @@ def _warning_marker(r: RowMapping) -> Item:
         ),
         data={"marker": marker, "recorded_on": as_date(r["recorded_on"])},
     )
+
+
+ADAPTER = PoliceAdapter

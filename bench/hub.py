@@ -47,10 +47,10 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from graphql import parse, print_ast
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from adapters import declarations
 from hub import devissuer
 from hub.demo import sources
 from hub.demo.stack import demo_sources, running_hub
@@ -72,30 +72,41 @@ CONSENT = """mutation Consent($id: ID!) {
   { consent { state } } }"""
 
 
-def _canonical(query: str) -> str:
-    return print_ast(parse(query))
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
-# Printed canonically: the exact text registered for the partner behind the gateway
-# (gateway/trusted-documents/school-nurse-service/bench.graphql), which bench/gateway.py sends.
-RECORD = _canonical("""query Record($id: ID!, $contact: ID!) {
+def _sections() -> str:
+    """Every declared source's section with every field of every item kind (the schema's
+    sections are generated from the same declarations)."""
+    out = []
+    for d in declarations():
+        lists = " ".join(
+            f"{_camel(k.field)} {{ ...entry ... on {k.type_name} "
+            f"{{ {' '.join(_camel(f) for f, _ in k.fields)} }} }}"
+            for k in d.kinds
+        )
+        out.append(
+            f"    {_camel(d.section)} {{ __typename ... on {d.type_prefix}Section "
+            f"{{ known {lists} }} }}"
+        )
+    return "\n".join(out)
+
+
+RECORD = (
+    """query Record($id: ID!, $contact: ID!) {
   child(id: $id, purpose: MASH_RESEARCH, contactId: $contact) {
     id person { givenName familyName dateOfBirth nhsNumber postcode agencies }
     links { source rule band score }
     household { relation basis { kind source } person { givenName familyName dateOfBirth } }
     sources { source status latencyMs }
     previouslyAccessedBy { at agency purpose }
-    police { __typename ... on PoliceSection { known
-      incidents { ...entry ... on PoliceIncident { occurredOn category summary } }
-      intelligence { ...entry } missingEpisodes { ...entry } warningMarkers { ...entry } } }
-    health { __typename ... on HealthSection { known
-      encounters { ...entry ... on HealthEncounter { date encounterClass reason } }
-      plans { ...entry } } }
-    adultSocialCare { __typename ... on AdultSocialCareSection { known
-      involvements { ...entry ... on AdultSocialCareInvolvement { involvementType status } } } }
-    earlyHelp { __typename ... on EarlyHelpSection { known
-      episodes { ...entry ... on EarlyHelpEpisode { start status summary } } } } } }
-fragment entry on Entry { id about redactedFields { field reason } }""")
+"""
+    + _sections()
+    + """ } }
+fragment entry on Entry { id about redactedFields { field reason } }"""
+)
 
 
 @dataclass(frozen=True)
@@ -242,12 +253,15 @@ async def walk_contact(client: httpx.AsyncClient) -> dict[str, str]:
     return {"id": child, "contact": contact_id}
 
 
-async def read(client: httpx.AsyncClient, variables: dict[str, str]) -> dict[str, Any]:
-    record: dict[str, Any] = (await graphql(client, RECORD, **variables))["child"]
+async def read(
+    client: httpx.AsyncClient, variables: dict[str, str], query: str = RECORD
+) -> dict[str, Any]:
+    record: dict[str, Any] = (await graphql(client, query, **variables))["child"]
     not_ok = [(s["source"], s["status"]) for s in record["sources"] if s["status"] != "OK"]
     if not_ok:
         raise RuntimeError(f"sources not OK during the benchmark: {not_ok}")
-    if record["health"]["__typename"] != "HealthSection":
+    sections = [record[_camel(d.section)]["__typename"] for d in declarations()]
+    if all(typename == "Redaction" for typename in sections):
         raise RuntimeError("the research read is redacted: the contact walk did not take")
     return record
 
@@ -276,7 +290,11 @@ async def capture_read(base: str, token: str, capture: Capture) -> tuple[dict[st
 
 
 async def load(
-    client: httpx.AsyncClient, variables: dict[str, str], clients: int, seconds: float
+    client: httpx.AsyncClient,
+    variables: dict[str, str],
+    clients: int,
+    seconds: float,
+    query: str = RECORD,
 ) -> tuple[float, int]:
     """Reads per second from `clients` concurrent clients for `seconds`, and how many failed
     (e.g. DEADLINE_EXCEEDED when the hub's queue is longer than its request deadline)."""
@@ -287,7 +305,7 @@ async def load(
         nonlocal done, errors
         while time.perf_counter() < stop:
             try:
-                await read(client, variables)
+                await read(client, variables, query)
                 done += 1
             except RuntimeError:
                 errors += 1

@@ -24,7 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adapters.base import PersonQuery, Source
+from adapters import sources
+from adapters.base import PersonQuery, SupportsProbe
 from hub.app import build_adapters
 from hub.demo.stack import demo_sources
 from hub.records import RecordService
@@ -54,18 +55,12 @@ def _children(data_dir: Path, n: int) -> list[PersonQuery]:
     ]
 
 
-def _counts(data_dir: Path) -> dict[str, int]:
-    folder = data_dir / "sources"
-    tables = {
-        "HEALTH": ("health", "patients"),
-        "POLICE": ("police", "persons"),
-        "ADULT_SOCIAL_CARE": ("asc", "persons"),
-        "EARLY_HELP": ("early_help", "persons"),
-    }
-    counts = {}
-    for source, (name, table) in tables.items():
-        with sqlite3.connect(folder / f"{name}.sqlite3") as db:
-            counts[source] = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+async def _counts(service: RecordService) -> dict[str, int | None]:
+    """Person records per source, as each adapter's probe reports them."""
+    counts: dict[str, int | None] = {}
+    for source, adapter in service.adapters.items():
+        health = await adapter.probe() if isinstance(adapter, SupportsProbe) else None
+        counts[source.value] = health.record_count if health else None
     return counts
 
 
@@ -83,7 +78,7 @@ async def _measure(config: dict[str, Any], data_dir: Path, samples: int) -> dict
         url = f"sqlite:///{tmp}/hub.sqlite3"
         await migrate_async(url)
         store = Store(url)
-        deadlines = {s: 10.0 for s in Source}
+        deadlines = {s: 10.0 for s in sources()}
         service = RecordService(build_adapters(settings), deadlines, store)
         sample = _children(data_dir, 2 * samples)
         warmup, queries = sample[:samples], sample[samples:]
@@ -114,6 +109,7 @@ async def _measure(config: dict[str, Any], data_dir: Path, samples: int) -> dict
                 await adapter.search(q)
                 times.append((time.perf_counter() - started) * 1000)
             per_source[source.value] = _summary(times)
+        counts = await _counts(service)
         for adapter in service.adapters.values():
             await adapter.aclose()
         await store.aclose()
@@ -124,6 +120,7 @@ async def _measure(config: dict[str, Any], data_dir: Path, samples: int) -> dict
         "record": _summary(record_ms),
         "statuses_seen": sorted(statuses),
         "source_search": per_source,
+        "persons_per_source": counts,
     }
 
 
@@ -135,7 +132,7 @@ def _scale(households: int, root: Path = DATA, samples: int = SAMPLE) -> dict[st
         figures = asyncio.run(_measure(config, data_dir, samples))
     result = {
         "households": households,
-        "persons_per_source": _counts(data_dir),
+        "persons_per_source": figures.pop("persons_per_source"),
         "seed_or_start_s": round(ready_s, 1),
         **figures,
     }

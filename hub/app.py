@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from adapters import REGISTRY
+from adapters import registry as adapter_registry
 from adapters.base import Adapter, Source
 
 from . import (
@@ -66,8 +66,9 @@ ROUTES = frozenset({"/graphql", igweb.PATH, mashweb.PATH, explorer.PATH, login.P
 
 
 def build_adapters(settings: Settings) -> dict[Source, Adapter]:
+    registry = adapter_registry()
     return {
-        source: REGISTRY[source].from_config(config.adapter_config())
+        Source(source): registry[Source(source)].from_config(config.adapter_config())
         for source, config in settings.sources.items()
     }
 
@@ -177,9 +178,9 @@ def create_app(
         store = Store(settings.hub_database_url)
         await migrate_async(settings.hub_database_url)
         adapters = build_adapters(settings)
-        deadlines = {s: c.deadline_ms / 1000 for s, c in settings.sources.items()}
+        deadlines = {Source(s): c.deadline_ms / 1000 for s, c in settings.sources.items()}
         breakers = {
-            s: CircuitBreaker(c.circuit_failures, c.circuit_reset_s, source=s.value)
+            Source(s): CircuitBreaker(c.circuit_failures, c.circuit_reset_s, source=s)
             for s, c in settings.sources.items()
         }
         limits = SharedAddressLimits(

@@ -92,19 +92,25 @@ def migrate() -> None:
 def seed(
     households: Annotated[int, typer.Option(min=1)] = DEMO_HOUSEHOLDS,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = DEMO_SEED,
-    police_url: Annotated[str | None, typer.Option(help="SQL URL (default: SQLite file).")] = None,
-    early_help_url: Annotated[
-        str | None, typer.Option(help="SQL URL (default: SQLite file).")
+    store_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="STORE=URL: a SQL source's demo database, e.g. a PostgreSQL URL (repeat for "
+            "each; default: SQLite files in the data folder)."
+        ),
     ] = None,
 ) -> None:
     """Fill the demo source systems from the synthetic population generator."""
     from .demo import sources
 
     settings = _settings()
+    try:
+        urls = sources.store_urls(store_url or [])
+    except ValueError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
     started = time.perf_counter()
-    counts = sources.seed(
-        settings.data_dir, households, seed, police_url, early_help_url, progress=True
-    )
+    counts = sources.seed(settings.data_dir, households, seed, urls, progress=True)
     typer.echo(f"seeded in {time.perf_counter() - started:.1f} s")
     typer.echo(json.dumps(counts, indent=2, default=str))
 
@@ -230,8 +236,8 @@ def sources_check() -> None:
             try:
                 async with asyncio.timeout(settings.sources[source].deadline_ms / 1000):
                     if isinstance(adapter, SupportsProbe):
-                        health = await adapter.probe()
-                        count = health.record_count
+                        probed = await adapter.probe()
+                        count = probed.record_count
                     else:
                         await adapter.search(PersonQuery(nhs_number="0000000000"))
                 state = "ok (reachable, authenticated)"
@@ -290,13 +296,16 @@ def policy_explain(
         str | None, typer.Option(help="A yes/no rule to ask instead, e.g. decide_link.")
     ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="Record class, e.g. health.section, police.intelligence.")
+        str | None,
+        typer.Option(help="Record class: AGENCY.section or an item kind a source declares."),
     ] = None,
     resource_agency: Annotated[
         str | None, typer.Option(help="The record's agency (default: from --kind).")
     ] = None,
     field: Annotated[str | None, typer.Option(help="A field of the record, e.g. text.")] = None,
-    handling_code: Annotated[str | None, typer.Option(help="Police handling code P or C.")] = None,
+    handling_code: Annotated[
+        str | None, typer.Option(help="Intelligence handling code P or C.")
+    ] = None,
     category: Annotated[
         list[str] | None, typer.Option(help="A special category label (repeat).")
     ] = None,

@@ -30,6 +30,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from adapters import declarations
+
 from .audit import AuditRecord
 from .auth import Actor
 from .bundle import Bundle, prepared, when
@@ -60,14 +62,10 @@ REFERRER_TYPES = (
     "VOLUNTARY_SECTOR",
     "OTHER",
 )
-# The agencies that research a contact (one task each) and own the sources' items.
-AGENCIES = ("police", "health", "adult_social_care", "early_help")
-SOURCE_AGENCY = {
-    "POLICE": "police",
-    "HEALTH": "health",
-    "ADULT_SOCIAL_CARE": "adult_social_care",
-    "EARLY_HELP": "early_help",
-}
+# The agencies that research a contact (one task each) and own the sources' items: each
+# declared source's agency (adapters.declarations()), so a new source gets its task.
+AGENCIES = tuple(dict.fromkeys(d.agency for d in declarations()))
+SOURCE_AGENCY = {d.source.value: d.agency for d in declarations()}
 TASK_STATUSES = ("REQUESTED", "IN_PROGRESS", "COMPLETED", "DECLINED")
 TASK_DONE = ("COMPLETED", "DECLINED")
 # DOMAIN.md §3 rule 6: why a manager may authorise sharing without consent.

@@ -22,6 +22,8 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import ECKey, generate_key, import_key
 
+from adapters import declarations
+
 from .auth import IssuerConfig
 
 __all__ = [
@@ -42,14 +44,12 @@ DEV_AUDIENCE = "mash-hub"
 DEV_CLIENT = "mash-hub-demo"
 DEFAULT_TEAM = "mash-team"
 
-#: The default agency of each demo role.
+#: The default agency of each demo role: the council's and a partner system's, and each
+#: declared source's practitioners with the source's agency (adapters.declarations()).
 ROLE_AGENCY: dict[str, str] = {
     "mash_social_worker": "council",
     "mash_manager": "council",
-    "police_researcher": "police",
-    "health_practitioner": "health",
-    "asc_practitioner": "adult_social_care",
-    "early_help_worker": "early_help",
+    **{role: d.agency for d in declarations() for role in d.roles},
     "ig_officer": "council",
     "partner_system": "partner",
 }

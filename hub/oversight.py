@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters import declarations
+
 from .audit import AuditRecord
 from .auth import Actor
 from .contacts import (
@@ -151,7 +153,9 @@ async def break_glass(
     return grant, alert, notice
 
 
-# Health care plans that flag a child as subject to a child-protection plan or looked after.
+# The care plans (of the kinds the sources declare as `plan_kind`) that flag a child as
+# subject to a child-protection plan or looked after.
+PLAN_KINDS = frozenset(d.plan_kind for d in declarations() if d.plan_kind)
 FLAG_CATEGORIES = frozenset({"CPP", "LAC"})
 # The rule-16 decision on a flagged child's read, as noted on its event (the policy's
 # `notify_owner`); events written before it was asked of the policy name it
@@ -169,7 +173,7 @@ def plan_flags(record: AssembledRecord) -> frozenset[str]:
         own = {p.local_id for p, _ in answer.linked}
         for item in answer.items:
             if (
-                item.kind == "health.plan"
+                item.kind in PLAN_KINDS
                 and item.person_id in own
                 and item.data.get("category") in FLAG_CATEGORIES
                 and item.data.get("status") not in _ENDED

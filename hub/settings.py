@@ -6,17 +6,37 @@ import functools
 import json
 from datetime import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import adapters
 from adapters.base import Source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUNNING_FILE = "hub.env"  # in the data folder: the running demo's configuration
+
+
+def _declared_source(name: str) -> str:
+    """A `MASH_SOURCES` key must name a source some adapter declares (as a `Source`)."""
+    if name not in adapters.sources():
+        raise ValueError(f"no adapter declares a source {name!r}: one of {adapters.sources()}")
+    return Source(name)
+
+
+# A declared source's name; the sources are data (adapters.declarations()), not an enum.
+SourceKey = Annotated[str, AfterValidator(_declared_source)]
 
 
 class SourceConfig(BaseModel):
@@ -157,7 +177,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     database_url: str | None = None
-    sources: dict[Source, SourceConfig] = Field(default_factory=dict)
+    sources: dict[SourceKey, SourceConfig] = Field(default_factory=dict)
     issuers: tuple[IssuerSetting, ...] = ()
     dev_issuer: bool = False
     policy_dir: Path = PROJECT_ROOT / "policies"

@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING
 import strawberry
 from graphql import GraphQLError
 
+from adapters import sources
 from adapters.base import Source
 from hub.errors import CLIENT_CODES
 
 if TYPE_CHECKING:
     SourceName = Source
 else:
-    SourceName = strawberry.enum(Source, name="SourceName", description="An agency source system.")
+    # The declared sources, in declaration order (adapters.declarations()): an input value
+    # is a `str` enum member equal to the `Source` of the same name; outputs may be either.
+    SourceName = strawberry.enum(
+        enum.Enum("SourceName", [(s, s) for s in sources()], type=str),
+        name="SourceName",
+        description="An agency source system.",
+    )
 
 
 @strawberry.enum(description="Purpose of use: every read of personal data names one.")

@@ -9,6 +9,41 @@ import yaml
 from hub.settings import PROJECT_ROOT
 
 
+def test_compose_file_is_the_one_generated_from_the_declarations() -> None:
+    from hub.demo import compose
+
+    assert compose.COMPOSE_PATH.read_text() == compose.compose(), (
+        "docker-compose.yml drifted: run python -m hub.demo.compose"
+    )
+    assert compose.main(["--check"]) == 0
+
+
+def test_compose_file_wires_every_declared_source() -> None:
+    from adapters import declarations
+
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    sources = json.loads(compose["services"]["hub"]["environment"]["MASH_SOURCES"])
+    assert list(sources) == [
+        *(d.source for d in declarations() if d.demo.server is None),
+        *(d.source for d in declarations() if d.demo.server is not None),
+    ]
+    databases = compose["services"]["postgres"]["environment"]["POSTGRES_MULTIPLE_DATABASES"]
+    seed = compose["services"]["seed"]["command"]
+    for d in declarations():
+        if d.demo.server is None:
+            assert d.demo.store in databases.split(",")
+            assert f"--store-url={d.demo.store}=" in " ".join(seed)
+        else:
+            served = [
+                s for s in compose["services"].values() if d.demo.store in s.get("command", ())
+            ]
+            assert len(served) == 1 and served[0]["command"][:3] == [
+                "python",
+                "-m",
+                "hub.demo.sources",
+            ]
+
+
 def test_compose_file_wires_hub_to_postgres_and_the_demo_sources() -> None:
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

@@ -1,18 +1,18 @@
 """The demo source systems that stand in for the agencies' own systems (PROTOCOL.md).
 
-- police, early help : SQL databases (SQLite files by default, or any SQLAlchemy URL)
-- health            : a FHIR R4 server over health.sqlite3 (hub.demo.fhir_server)
-- adult social care : a REST/JSON API with OAuth 2.0 client credentials over asc.sqlite3
-                      (hub.demo.asc_server)
-
 `seed(data_dir, ...)` streams the synthetic population (hub.demo.generator) chunk by chunk
-into all four stores and writes the ground truth; chunks are generated in worker processes
-when there are several, and written in order by this process, so memory stays bounded and
-the output is the same however it was produced.
+into every declared source's store and writes the ground truth; chunks are generated in
+worker processes when there are several, and written in order by this process, so memory
+stays bounded and the output is the same however it was produced.
 
-Run one HTTP source:  python -m hub.demo.sources {health|asc} --port P --data-dir D
+Which stores and servers there are is read from the sources' declarations
+(`SourceDeclaration.demo`): a SQL source's store is a database (`--store-url STORE=URL`, default
+a SQLite file), an HTTP source's store a SQLite file its demo server serves.
+
+Run one HTTP source:  python -m hub.demo.sources STORE --port P --data-dir D
                       [--token T] [--allow-faults]
 Seed from the shell:  python -m hub.demo.sources seed --data-dir D [--households N --seed S]
+                      [--store-url STORE=URL ...]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import argparse
 import asyncio
 import collections
 import concurrent.futures
-import hashlib
+import importlib
+import inspect
 import json
 import multiprocessing
 import os
@@ -30,23 +31,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
-from adapters import early_help as eh_schema
-from adapters import police as police_schema
+from adapters import declarations, registry
+from adapters.base import SourceDeclaration
 
 from . import generator as g
-from .asc_server import asc_app
-from .fhir_server import fhir_app
 from .storage import (
-    ASC_INDEXES,
-    ASC_SCHEMA,
-    HEALTH_INDEXES,
-    HEALTH_SCHEMA,
+    OPTION_FILES,
+    SQLITE_STORES,
     Rows,
     SqliteStore,
     SqlStore,
@@ -56,11 +54,9 @@ from .storage import (
 
 __all__ = [
     "HTTP_SOURCES",
-    "asc_app",
+    "SQL_STORES",
     "aseed",
-    "default_early_help_url",
-    "default_police_url",
-    "fhir_app",
+    "default_store_url",
     "free_port",
     "main",
     "ready_url",
@@ -71,7 +67,12 @@ __all__ = [
     "wait_until_up",
 ]
 
-HTTP_SOURCES = ("health", "asc")
+# The declared sources with a demo server (by store name), and those read as SQL databases.
+HTTP_DEMOS: dict[str, SourceDeclaration] = {
+    d.demo.store: d for d in declarations() if d.demo.server is not None
+}
+HTTP_SOURCES = tuple(HTTP_DEMOS)
+SQL_STORES = tuple(d.demo.store for d in declarations() if d.demo.server is None)
 ProgressCallback = Callable[[int, int], None]  # (chunks done, chunks in all)
 
 
@@ -80,35 +81,25 @@ def sources_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "sources"
 
 
-def default_police_url(data_dir: Path) -> str:
-    return f"sqlite:///{(sources_dir(data_dir) / 'police.sqlite3').resolve()}"
-
-
-def default_early_help_url(data_dir: Path) -> str:
-    return f"sqlite:///{(sources_dir(data_dir) / 'early_help.sqlite3').resolve()}"
+def default_store_url(data_dir: Path, store: str) -> str:
+    """A SQL source's demo database: a SQLite file in the data folder."""
+    return f"sqlite:///{(sources_dir(data_dir) / f'{store}.sqlite3').resolve()}"
 
 
 def source_url(name: str, port: int, host: str = "127.0.0.1") -> str:
     """The adapter base URL of a running HTTP demo source."""
-    return {"health": f"http://{host}:{port}/fhir", "asc": f"http://{host}:{port}/api/v1"}[name]
+    return f"http://{host}:{port}/{HTTP_DEMOS[name].demo.base_path}"
 
 
 def ready_url(name: str, port: int, host: str = "127.0.0.1") -> str:
     """A URL that answers 200 once the HTTP demo source is serving."""
-    return {
-        "health": f"http://{host}:{port}/fhir/metadata",
-        "asc": f"http://{host}:{port}/api/v1/health",
-    }[name]
+    return f"{source_url(name, port, host)}/{HTTP_DEMOS[name].demo.ready_path}"
 
 
-def asc_client(households: int, seed: int) -> dict[str, str]:
-    """The demo OAuth client of the adult social care API (deterministic per seeding)."""
-    digest = hashlib.sha256(f"mash-demo-asc:{households}:{seed}".encode()).hexdigest()
-    return {
-        "client_id": "mash-hub-demo",
-        "client_secret": digest[:40],
-        "token_url": "/api/v1/oauth/token",
-    }
+def _sql_metadata(d: SourceDeclaration) -> sa.MetaData:
+    """A SQL source's tables: the `metadata` its adapter module defines (PROTOCOL.md)."""
+    metadata: sa.MetaData = importlib.import_module(registry()[d.source].__module__).metadata
+    return metadata
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -139,8 +130,7 @@ def _seed_sync(
     data_dir: Path,
     households: int,
     seed: int,
-    police_url: str | None,
-    early_help_url: str | None,
+    store_urls: Mapping[str, str],
     progress: ProgressCallback | None,
     workers: int | None,
 ) -> dict[str, Any]:
@@ -148,15 +138,18 @@ def _seed_sync(
         raise ValueError("households must be at least 1")
     out = sources_dir(data_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stores: dict[str, Any] = {
-        "police": SqlStore(police_url or default_police_url(data_dir), police_schema.metadata),
-        "early_help": SqlStore(
-            early_help_url or default_early_help_url(data_dir), eh_schema.metadata
-        ),
-        "health": SqliteStore(out / "health.sqlite3", HEALTH_SCHEMA, HEALTH_INDEXES),
-        "asc": SqliteStore(out / "asc.sqlite3", ASC_SCHEMA, ASC_INDEXES),
-        "truth": TruthFiles(out / "truth"),
-    }
+    unknown = set(store_urls) - set(SQL_STORES)
+    if unknown:
+        raise ValueError(f"no SQL demo store {sorted(unknown)}; one of {SQL_STORES}")
+    stores: dict[str, Any] = {}
+    for d in declarations():
+        name = d.demo.store
+        if d.demo.server is None:
+            url = store_urls.get(name) or default_store_url(data_dir, name)
+            stores[name] = SqlStore(url, _sql_metadata(d))
+        else:
+            stores[name] = SqliteStore(out / f"{name}.sqlite3", *SQLITE_STORES[name])
+    stores["truth"] = TruthFiles(out / "truth")
     counts: collections.Counter[str] = collections.Counter()
     total = g.chunk_count(households)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -170,27 +163,23 @@ def _seed_sync(
             progress(done, total)
     for store in stores.values():
         store.finish()
-    (out / "asc_client.json").write_text(json.dumps(asc_client(households, seed), indent=2))
-    for stale in ("health.json", "asc.json"):
-        (out / stale).unlink(missing_ok=True)
+    for d in declarations():
+        if d.demo.options_file:
+            options = OPTION_FILES[d.demo.options_file](households, seed)
+            (out / d.demo.options_file).write_text(json.dumps(options, indent=2))
     return _summary(households, counts)
 
 
 def _summary(households: int, counts: collections.Counter[str]) -> dict[str, Any]:
-    def part(store: str, names: dict[str, str] | None = None) -> dict[str, int]:
+    """Rows written per table, per source (by agency) and for the ground truth."""
+
+    def part(store: str) -> dict[str, int]:
         found = {k.partition(".")[2]: v for k, v in counts.items() if k.startswith(store + ".")}
-        if names:
-            return {label: found.get(table, 0) for table, label in names.items()}
         return dict(sorted(found.items()))
 
     return {
         "population": {"households": households, "persons": counts["meta.area_persons"]},
-        "health": part(
-            "health", {"patients": "Patient", "encounters": "Encounter", "careplans": "CarePlan"}
-        ),
-        "police": part("police"),
-        "adult_social_care": part("asc", {"persons": "persons", "involvements": "involvements"}),
-        "early_help": part("early_help"),
+        **{d.agency: part(d.demo.store) for d in declarations()},
         "truth": part("truth"),
     }
 
@@ -199,8 +188,7 @@ async def aseed(
     data_dir: Path,
     households: int = 300,
     seed: int = 7,
-    police_url: str | None = None,
-    early_help_url: str | None = None,
+    store_urls: Mapping[str, str] | None = None,
     *,
     progress: bool | ProgressCallback = False,
     workers: int | None = None,
@@ -211,8 +199,7 @@ async def aseed(
         data_dir,
         households,
         seed,
-        police_url,
-        early_help_url,
+        store_urls,
         progress=progress,
         workers=workers,
     )
@@ -222,14 +209,14 @@ def seed(
     data_dir: Path,
     households: int = 300,
     seed: int = 7,
-    police_url: str | None = None,
-    early_help_url: str | None = None,
+    store_urls: Mapping[str, str] | None = None,
     *,
     progress: bool | ProgressCallback = False,
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Build every demo source from the generator; returns counts per source.
 
+    `store_urls`: a SQLAlchemy URL per SQL store (e.g. PostgreSQL), default SQLite files.
     Deterministic for (households, seed) and idempotent: SQL tables are dropped and
     recreated, files rewritten. `progress=True` shows a progress bar (rich) on the terminal;
     a callable gets (chunks done, chunks in all). `workers`: generator processes (default:
@@ -239,8 +226,7 @@ def seed(
         data_dir,
         households,
         seed,
-        police_url,
-        early_help_url,
+        store_urls,
         progress=progress,
         workers=workers,
     )
@@ -250,13 +236,12 @@ def _seed(
     data_dir: Path,
     households: int,
     seed: int,
-    police_url: str | None,
-    early_help_url: str | None,
+    store_urls: Mapping[str, str] | None,
     *,
     progress: bool | ProgressCallback,
     workers: int | None,
 ) -> dict[str, Any]:
-    args = (Path(data_dir), households, seed, police_url, early_help_url)
+    args = (Path(data_dir), households, seed, dict(store_urls or {}))
     if progress is True:
         from rich.progress import (
             BarColumn,
@@ -322,8 +307,9 @@ def start_source_process(
     token: str | None = None,
     allow_faults: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start one HTTP demo source ("health" or "asc") in a child process on loopback.
-    `token`: the bearer token the health server requires; `allow_faults`: enable PUT /_fault."""
+    """Start one HTTP demo source (by store name, one of HTTP_SOURCES) in a child process on
+    loopback. `token`: the bearer token a server that asks for one requires; `allow_faults`:
+    enable PUT /_fault."""
     if name not in HTTP_SOURCES:
         raise ValueError(f"unknown HTTP source {name!r}; expected one of {HTTP_SOURCES}")
     command = [
@@ -364,6 +350,25 @@ def wait_until_up(
         time.sleep(0.05)
 
 
+def store_urls(pairs: list[str]) -> dict[str, str]:
+    """`STORE=URL` pairs (the CLI's `--store-url`) as a mapping."""
+    urls: dict[str, str] = {}
+    for pair in pairs:
+        store, sep, url = pair.partition("=")
+        if not sep or store not in SQL_STORES or not url:
+            raise ValueError(f"--store-url wants STORE=URL with STORE one of {SQL_STORES}")
+        urls[store] = url
+    return urls
+
+
+def server_app(name: str, data_dir: Path, *, token: str | None, allow_faults: bool) -> Any:
+    """The ASGI app of one HTTP demo source: its declared factory ("module:function")."""
+    module, _, function = str(HTTP_DEMOS[name].demo.server).partition(":")
+    factory = getattr(importlib.import_module(module), function)
+    extra = {"token": token} if token and "token" in inspect.signature(factory).parameters else {}
+    return factory(data_dir, allow_faults=allow_faults, **extra)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hub.demo.sources", description="Serve or seed the MASH Hub demo sources."
@@ -375,9 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--households", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--police-url")
-    parser.add_argument("--early-help-url")
-    parser.add_argument("--token", help="health: bearer token every request must carry")
+    parser.add_argument(
+        "--store-url",
+        action="append",
+        default=[],
+        metavar="STORE=URL",
+        help=f"a SQL store's database (one of {', '.join(SQL_STORES)}); default SQLite files",
+    )
+    parser.add_argument("--token", help="bearer token every request must carry (if asked)")
     parser.add_argument("--allow-faults", action="store_true", help="enable PUT /_fault")
     args = parser.parse_args(argv)
     if args.name == "seed":
@@ -386,8 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir,
             args.households,
             args.seed,
-            args.police_url,
-            args.early_help_url,
+            store_urls(args.store_url),
             progress=sys.stderr.isatty(),
             workers=args.workers,
         )
@@ -398,10 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--port is required to serve a source")
     import uvicorn
 
-    if args.name == "health":
-        app = fhir_app(args.data_dir, token=args.token, allow_faults=args.allow_faults)
-    else:
-        app = asc_app(args.data_dir, allow_faults=args.allow_faults)
+    app = server_app(args.name, args.data_dir, token=args.token, allow_faults=args.allow_faults)
     uvicorn.run(
         app,
         host=args.host,

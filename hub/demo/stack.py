@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from adapters import declarations
+
 from ..app import create_app
 from ..settings import Settings
 from . import sources
@@ -23,11 +25,6 @@ from . import sources
 DEMO_HOUSEHOLDS = 300
 DEMO_SEED = 7
 STORE_FORMAT = 5  # bump when the demo sources' storage changes: older data is re-seeded
-# (process name, source, base path, path that answers 2xx when the source is up)
-HTTP_SOURCES = (
-    ("health", "HEALTH", "fhir", "metadata"),
-    ("asc", "ADULT_SOCIAL_CARE", "api/v1", "health"),
-)
 
 
 def ensure_seeded(
@@ -47,10 +44,11 @@ def ensure_seeded(
 
 
 def sql_source_config(data_dir: Path) -> dict[str, Any]:
-    folder = (data_dir / "sources").resolve()
+    """`MASH_SOURCES` for the declared SQL sources: their demo SQLite files."""
     return {
-        "POLICE": {"url": f"sqlite:///{folder / 'police.sqlite3'}"},
-        "EARLY_HELP": {"url": f"sqlite:///{folder / 'early_help.sqlite3'}"},
+        d.source.value: {"url": sources.default_store_url(data_dir, d.demo.store)}
+        for d in declarations()
+        if d.demo.server is None
     }
 
 
@@ -67,15 +65,18 @@ def demo_sources(
     config = sql_source_config(data_dir)
     processes = []
     try:
-        for name, source, path, _ in HTTP_SOURCES:
-            port = sources.free_port()
-            processes.append(sources.start_source_process(name, port, data_dir))
-            config[source] = {"url": f"http://127.0.0.1:{port}/{path}"}
-        for process, (_, source, _, probe) in zip(processes, HTTP_SOURCES, strict=True):
-            sources.wait_until_up(f"{config[source]['url']}/{probe}", timeout=30, process=process)
-        client = data_dir / "sources" / "asc_client.json"
-        if client.exists():  # the adult social care source wants OAuth client credentials
-            config["ADULT_SOCIAL_CARE"]["options"] = json.loads(client.read_text())
+        ports = {}
+        for name, d in sources.HTTP_DEMOS.items():
+            ports[name] = sources.free_port()
+            processes.append(sources.start_source_process(name, ports[name], data_dir))
+            config[d.source.value] = {"url": sources.source_url(name, ports[name])}
+        for process, name in zip(processes, sources.HTTP_DEMOS, strict=True):
+            ready = sources.ready_url(name, ports[name])
+            sources.wait_until_up(ready, timeout=30, process=process)
+        for d in declarations():
+            options = data_dir / "sources" / (d.demo.options_file or "")
+            if d.demo.options_file and options.exists():  # e.g. OAuth client credentials
+                config[d.source.value]["options"] = json.loads(options.read_text())
         yield config
     finally:
         for process in processes:

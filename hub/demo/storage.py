@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import hashlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -408,6 +409,27 @@ class SqliteStore:
         self.db.commit()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.close()
+
+
+# The stdlib SQLite stores by name, and the files of adapter options the seeder writes
+# beside them (SourceDeclaration.demo.store / .options_file).
+SQLITE_STORES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "health": (HEALTH_SCHEMA, HEALTH_INDEXES),
+    "asc": (ASC_SCHEMA, ASC_INDEXES),
+}
+
+
+def asc_client(households: int, seed: int) -> dict[str, str]:
+    """The demo OAuth client of the adult social care API (deterministic per seeding)."""
+    digest = hashlib.sha256(f"mash-demo-asc:{households}:{seed}".encode()).hexdigest()
+    return {
+        "client_id": "mash-hub-demo",
+        "client_secret": digest[:40],
+        "token_url": "/api/v1/oauth/token",
+    }
+
+
+OPTION_FILES: dict[str, Callable[[int, int], dict[str, str]]] = {"asc_client.json": asc_client}
 
 
 # --- SQL sources via SQLAlchemy (police, early help) --------------------------------------

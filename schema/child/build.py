@@ -14,7 +14,8 @@ from typing import Any
 
 import strawberry
 
-from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
+from adapters import declaration, declarations, sources
+from adapters.base import Item, Labels, PersonQuery, Source, SourceDeclaration, SourcePerson
 from hub import oversight
 from hub.context import Access, Context
 from hub.reader import ChildRead, Reader, valid_contact_id
@@ -43,26 +44,22 @@ from ..contacts.types import PastAccess
 from ..identity.types import HouseholdDecision, LinkDecision, LinkWeight
 from . import types as t
 
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+# Each source's section (GraphQL field name, agency), from the sources' declarations.
 SECTIONS: dict[Source, tuple[str, str]] = {
-    Source.POLICE: ("police", "police"),
-    Source.HEALTH: ("health", "health"),
-    Source.ADULT_SOCIAL_CARE: ("adultSocialCare", "adult_social_care"),
-    Source.EARLY_HELP: ("earlyHelp", "early_help"),
+    d.source: (_camel(d.section), d.agency) for d in declarations()
 }
-ITEM_TYPES: dict[str, type] = {
-    "police.incident": t.PoliceIncident,
-    "police.intelligence": t.PoliceIntelligence,
-    "police.missing_episode": t.PoliceMissingEpisode,
-    "police.warning_marker": t.PoliceWarningMarker,
-    "health.encounter": t.HealthEncounter,
-    "health.plan": t.HealthPlan,
-    "adult_social_care.involvement": t.AdultSocialCareInvolvement,
-    "early_help.episode": t.EarlyHelpEpisode,
-    "early_help.consent": t.EarlyHelpConsent,
+# The fields each item kind declares as dates (sources may send them as ISO strings).
+DATE_FIELDS: dict[str, frozenset[str]] = {
+    k.kind: frozenset(f for f, typ in k.fields if typ is date)
+    for d in declarations()
+    for k in d.kinds
 }
-DATE_FIELDS = frozenset(
-    {"occurred_on", "recorded_on", "date", "start", "end", "reported_on", "returned_on"}
-)
 MATCH_FIELDS = ("given_name", "family_name", "date_of_birth", "nhs_number")
 PERSON_FIELDS = (
     "given_name",
@@ -173,10 +170,7 @@ def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.Ch
         id=strawberry.ID(subject_id),
         person=withheld_person(subject_id, why, Relationship.CHILD),
         household=[],
-        police=Redaction(reason=why, agency="police"),
-        health=Redaction(reason=why, agency="health"),
-        adult_social_care=Redaction(reason=why, agency="adult_social_care"),
-        early_help=Redaction(reason=why, agency="early_help"),
+        **{d.section: Redaction(reason=why, agency=d.agency) for d in declarations()},
         sources=[],
         links=[],
         withheld=Redaction(reason=why, agency="hub"),
@@ -269,8 +263,12 @@ class ChildView:
             else ()
         )
         self.redacted_parts: list[FieldRedaction] = []
-        early_help = record.answers.get(Source.EARLY_HELP)
-        self._early_help_consent = self._consent(early_help) if early_help else None
+        # The family's recorded consent to share each source's records, where it records one.
+        self._consents: dict[Source, str | None] = {
+            d.source: self._consent(record.answers[d.source], d.consent_kind)
+            for d in declarations()
+            if d.consent_kind and d.source in record.answers
+        }
         self._parts: dict[str, bool] = {}
 
     def part(self, kind: str, name: str) -> bool:
@@ -285,7 +283,7 @@ class ChildView:
         return self._parts[name]
 
     def build(self) -> t.ChildRecord:
-        sections = {s: self.section(s) for s in Source}
+        sections = {d.section: self.section(d) for d in declarations()}
         self.access.consulted({s.value: st.value for s, st in self.statuses.items()})
         household = self.part("child.household", "household")
         return t.ChildRecord(
@@ -294,10 +292,7 @@ class ChildView:
             household=[self.household_member(m) for m in self.record.household]
             if household
             else [],
-            police=sections[Source.POLICE],
-            health=sections[Source.HEALTH],
-            adult_social_care=sections[Source.ADULT_SOCIAL_CARE],
-            early_help=sections[Source.EARLY_HELP],
+            **sections,
             sources=[
                 t.SourceState(
                     source=s,
@@ -305,7 +300,7 @@ class ChildView:
                     latency_ms=self.record.answers[s].latency_ms,
                     circuit_open=self.record.answers[s].circuit_open,
                 )
-                for s in Source
+                for s in sources()
                 if s in self.record.answers
             ],
             links=self.links() if self.part("child.links", "links") else [],
@@ -346,7 +341,8 @@ class ChildView:
             for p, link in a.reviews
         ]
 
-    def section(self, source: Source) -> Any:
+    def section(self, declared: SourceDeclaration) -> Any:
+        source = declared.source
         answer = self.record.answers.get(source)
         if answer is None:
             return None
@@ -355,7 +351,7 @@ class ChildView:
             return None
         name, agency = SECTIONS[source]
         known = answer.status == OK
-        consent = self._consent(answer) if source is Source.EARLY_HELP else None
+        consent = self._consents.get(source)
         decision = self.access.decide(
             f"child.{name}", f"{agency}.section", Labels(agency=agency), consent
         )
@@ -367,31 +363,9 @@ class ChildView:
         entries: dict[str, list[Any]] = {}
         for item in answer.items:
             entries.setdefault(item.kind, []).append(self.entry(name, source, item, consent))
-        match source:
-            case Source.POLICE:
-                return t.PoliceSection(
-                    known=known,
-                    incidents=entries.get("police.incident", []),
-                    intelligence=entries.get("police.intelligence", []),
-                    missing_episodes=entries.get("police.missing_episode", []),
-                    warning_markers=entries.get("police.warning_marker", []),
-                )
-            case Source.HEALTH:
-                return t.HealthSection(
-                    known=known,
-                    encounters=entries.get("health.encounter", []),
-                    plans=entries.get("health.plan", []),
-                )
-            case Source.ADULT_SOCIAL_CARE:
-                return t.AdultSocialCareSection(
-                    known=known, involvements=entries.get("adult_social_care.involvement", [])
-                )
-            case Source.EARLY_HELP:
-                return t.EarlyHelpSection(
-                    known=known,
-                    episodes=entries.get("early_help.episode", []),
-                    consents=entries.get("early_help.consent", []),
-                )
+        return t.SECTION_TYPES[source](
+            known=known, **{k.field: entries.get(k.kind, []) for k in declared.kinds}
+        )
 
     def entry(self, section: str, source: Source, item: Item, consent: str | None) -> Any:
         path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
@@ -409,11 +383,11 @@ class ChildView:
         for key, value in item.data.items():
             if key in decision.hidden_fields:
                 value = None
-            elif key in DATE_FIELDS and isinstance(value, str):
+            elif key in DATE_FIELDS[item.kind] and isinstance(value, str):
                 value = date.fromisoformat(value)
             values[key] = value
         about_id = self.household_ids.get((source, item.person_id), self.record.subject_id)
-        return ITEM_TYPES[item.kind](
+        return t.ITEM_TYPES[item.kind](
             id=strawberry.ID(item.local_id),
             about=Relationship.CHILD
             if about_id == self.record.subject_id
@@ -439,8 +413,8 @@ class ChildView:
         shown: set[Source] = set()
         reason: str | None = None
         for source in dict.fromkeys(b.source for b in member.basis):
-            agency = SECTIONS[source][1]
-            consent = self._early_help_consent if source is Source.EARLY_HELP else None
+            agency = declaration(source).agency
+            consent = self._consents.get(source)
             decision = self.access.decide(path, "household.member", Labels(agency), consent)
             if decision.allowed:
                 shown.add(source)
@@ -509,7 +483,7 @@ class ChildView:
         best = min(records, key=lambda r: (r.nhs_number is None, r.source.value), default=None)
         d = self.record.demographics if relationship is Relationship.CHILD else None
         labels = Labels(
-            agency=best.source.value.lower() if best else "council",
+            agency=declaration(best.source).agency if best else "council",
             # A protected home (the child or a household member protected) shows no address.
             location_protected=self.child_protected
             or any(r.labels.location_protected for r in records),
@@ -544,12 +518,11 @@ class ChildView:
         )
 
     @staticmethod
-    def _consent(answer: SourceAnswer) -> str | None:
-        """The family's latest recorded consent on the child's own early help records."""
+    def _consent(answer: SourceAnswer, kind: str) -> str | None:
+        """The family's latest recorded consent (items of the source's declared consent
+        kind) on the child's own records of that source."""
         child_ids = {p.local_id for p, _ in answer.linked}
-        consents = [
-            i for i in answer.items if i.kind == "early_help.consent" and i.person_id in child_ids
-        ]
+        consents = [i for i in answer.items if i.kind == kind and i.person_id in child_ids]
         if not consents:
             return None
         latest = max(consents, key=lambda i: str(i.data.get("recorded_on") or ""))
@@ -581,8 +554,3 @@ def _relation(relation: str | None, sex: str | None) -> t.HouseholdRelation | No
     if relation == "parent" and sex in ("female", "male"):
         return t.HouseholdRelation.MOTHER if sex == "female" else t.HouseholdRelation.FATHER
     return t.HouseholdRelation(relation.upper())
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(w.title() for w in rest)

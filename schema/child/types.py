@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import enum
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 import strawberry
+
+from adapters import declarations
+from adapters.base import KindDeclaration, Source, SourceDeclaration
 
 from ..common import FieldRedaction, Redaction, Relationship, SourceName, SourceStatus
 from ..contacts.types import PastAccess
@@ -106,144 +109,44 @@ class Entry:
     redacted_fields: list[FieldRedaction]
 
 
-@strawberry.type
-class PoliceIncident(Entry):
-    occurred_on: date | None
-    category: str | None
-    dash_risk: str | None
-    role: str | None
-    summary: str | None
+# --- the sources' sections, generated from their declarations -----------------------------
+# Each adapter module declares its source (adapters.base.SourceDeclaration); its section type,
+# item types and their `...Result` unions are made from that, so a new source needs no edit
+# here. The names and field order are the declaration's, so the SDL reads as if written out.
 
 
-@strawberry.type(
-    description="Intelligence graded 3x5x2: source A-C, intelligence 1-5, handling code P or C."
-)
-class PoliceIntelligence(Entry):
-    recorded_on: date | None
-    source_grade: str | None
-    intelligence_grade: int | None
-    handling_code: str | None
-    summary: str | None
-    text: str | None
+def _item_type(kind: KindDeclaration) -> type[Any]:
+    """`<TypeName> implements Entry` with the kind's fields, each nullable (a field a policy
+    hides comes back null with a `FieldRedaction`)."""
+    fields = {name: Optional[typ] for name, typ in kind.fields}  # noqa: UP045 (runtime union)
+    cls = type(kind.type_name, (Entry,), {"__annotations__": fields, "__module__": __name__})
+    return strawberry.type(cls, description=kind.description)
 
 
-@strawberry.type(description="A missing-person episode; `returnedOn` null while still missing.")
-class PoliceMissingEpisode(Entry):
-    reported_on: date | None
-    returned_on: date | None
-    risk: str | None
+def _result(cls: type[Any], name: str) -> Any:
+    """`cls | Redaction` as the union `name` (withheld as a whole: a typed redaction)."""
+    return Annotated[Union[cls, Redaction], strawberry.union(name)]  # noqa: UP007
 
 
-@strawberry.type(description="A police warning marker, e.g. WEAPONS, VIOLENCE, SELF_HARM.")
-class PoliceWarningMarker(Entry):
-    marker: str | None
-    recorded_on: date | None
+def _section_type(d: SourceDeclaration) -> tuple[type[Any], dict[str, type[Any]]]:
+    """The source's section (`known` and one list per item kind) and its item types."""
+    items = {k.kind: _item_type(k) for k in d.kinds}
+    fields: dict[str, Any] = {"known": bool}
+    for k in d.kinds:
+        fields[k.field] = list[_result(items[k.kind], f"{k.type_name}Result")]  # type: ignore[misc]
+    cls = type(f"{d.type_prefix}Section", (), {"__annotations__": fields, "__module__": __name__})
+    return strawberry.type(cls, description=d.section_description), items
 
 
-@strawberry.type
-class HealthEncounter(Entry):
-    date: date | None
-    encounter_class: str | None
-    reason: str | None
-
-
-@strawberry.type(description="A care plan: CPP child protection, LAC looked after, UNBORN.")
-class HealthPlan(Entry):
-    category: str | None
-    status: str | None
-    start: date | None
-
-
-@strawberry.type
-class AdultSocialCareInvolvement(Entry):
-    involvement_type: str | None
-    status: str | None
-    start: date | None
-    end: date | None
-    summary: str | None
-
-
-@strawberry.type
-class EarlyHelpEpisode(Entry):
-    start: date | None
-    end: date | None
-    status: str | None
-    lead_practitioner: str | None
-    summary: str | None
-
-
-@strawberry.type
-class EarlyHelpConsent(Entry):
-    status: str | None
-    given_by: str | None
-    recorded_on: date | None
-    scope: str | None
-
-
-PoliceIncidentResult = Annotated[
-    PoliceIncident | Redaction, strawberry.union("PoliceIncidentResult")
-]
-PoliceIntelligenceResult = Annotated[
-    PoliceIntelligence | Redaction, strawberry.union("PoliceIntelligenceResult")
-]
-PoliceMissingEpisodeResult = Annotated[
-    PoliceMissingEpisode | Redaction, strawberry.union("PoliceMissingEpisodeResult")
-]
-PoliceWarningMarkerResult = Annotated[
-    PoliceWarningMarker | Redaction, strawberry.union("PoliceWarningMarkerResult")
-]
-HealthEncounterResult = Annotated[
-    HealthEncounter | Redaction, strawberry.union("HealthEncounterResult")
-]
-HealthPlanResult = Annotated[HealthPlan | Redaction, strawberry.union("HealthPlanResult")]
-AdultSocialCareInvolvementResult = Annotated[
-    AdultSocialCareInvolvement | Redaction, strawberry.union("AdultSocialCareInvolvementResult")
-]
-EarlyHelpEpisodeResult = Annotated[
-    EarlyHelpEpisode | Redaction, strawberry.union("EarlyHelpEpisodeResult")
-]
-EarlyHelpConsentResult = Annotated[
-    EarlyHelpConsent | Redaction, strawberry.union("EarlyHelpConsentResult")
-]
-
-
-@strawberry.type
-class PoliceSection:
-    known: bool
-    incidents: list[PoliceIncidentResult]
-    intelligence: list[PoliceIntelligenceResult]
-    missing_episodes: list[PoliceMissingEpisodeResult]
-    warning_markers: list[PoliceWarningMarkerResult]
-
-
-@strawberry.type
-class HealthSection:
-    known: bool
-    encounters: list[HealthEncounterResult]
-    plans: list[HealthPlanResult]
-
-
-@strawberry.type(description="Adult social care involvement of the adults in the household.")
-class AdultSocialCareSection:
-    known: bool
-    involvements: list[AdultSocialCareInvolvementResult]
-
-
-@strawberry.type
-class EarlyHelpSection:
-    known: bool
-    episodes: list[EarlyHelpEpisodeResult]
-    consents: list[EarlyHelpConsentResult]
-
-
-PoliceSectionResult = Annotated[PoliceSection | Redaction, strawberry.union("PoliceSectionResult")]
-HealthSectionResult = Annotated[HealthSection | Redaction, strawberry.union("HealthSectionResult")]
-AdultSocialCareSectionResult = Annotated[
-    AdultSocialCareSection | Redaction, strawberry.union("AdultSocialCareSectionResult")
-]
-EarlyHelpSectionResult = Annotated[
-    EarlyHelpSection | Redaction, strawberry.union("EarlyHelpSectionResult")
-]
+SECTION_TYPES: dict[Source, type[Any]] = {}
+ITEM_TYPES: dict[str, type[Any]] = {}
+_SECTION_RESULTS: dict[str, Any] = {}
+for _d in declarations():
+    SECTION_TYPES[_d.source], _items = _section_type(_d)
+    ITEM_TYPES.update(_items)
+    _SECTION_RESULTS[_d.section] = Optional[  # noqa: UP045
+        _result(SECTION_TYPES[_d.source], f"{_d.type_prefix}SectionResult")
+    ]
 
 
 @strawberry.enum(description="Why a person is offered as a member of the child's household.")
@@ -321,19 +224,19 @@ class SharedAddressResident:
     withheld: Redaction | None = None
 
 
-@strawberry.federation.type(
-    keys=["id"],
-    description="One child's record assembled live from every source. A section is null only "
-    "when its source could not answer: `sources` says which and why.",
+_CHILD_RECORD_DESCRIPTION = (
+    "One child's record assembled live from every source. A section is null only "
+    "when its source could not answer: `sources` says which and why."
 )
-class ChildRecord:
+
+
+class _ChildRecordParts:
+    """The child record's fields other than the sources' sections, in SDL order: the
+    sections (one per declared source, `_SECTION_RESULTS`) go after `household`."""
+
     id: strawberry.ID
     person: Person | None
     household: list[HouseholdMember]
-    police: PoliceSectionResult | None
-    health: HealthSectionResult | None
-    adult_social_care: AdultSocialCareSectionResult | None
-    early_help: EarlyHelpSectionResult | None
     sources: list[SourceState]
     links: list[SourceLink]
     withheld: Redaction | None = strawberry.field(
@@ -368,3 +271,32 @@ class ChildRecord:
         from .build import child_reference
 
         return await child_reference(info.context, str(id))
+
+
+def _child_record() -> type[Any]:
+    """`ChildRecord` with one nullable section field per declared source after `household`
+    (its keyword argument is the declaration's `section`)."""
+    parts = _ChildRecordParts.__annotations__
+    head = ("id", "person", "household")
+    annotations = {
+        **{k: parts[k] for k in head},
+        **_SECTION_RESULTS,
+        **{k: v for k, v in parts.items() if k not in head},
+    }
+    namespace = {
+        k: v for k, v in vars(_ChildRecordParts).items() if k not in ("__dict__", "__weakref__")
+    }
+    namespace.update(__annotations__=annotations, __module__=__name__, __qualname__="ChildRecord")
+    cls = type("ChildRecord", (), namespace)
+    return strawberry.federation.type(cls, keys=["id"], description=_CHILD_RECORD_DESCRIPTION)
+
+
+if TYPE_CHECKING:
+
+    class ChildRecord(_ChildRecordParts):
+        """(For the type checker: the generated class, built with the sections by name.)"""
+
+        def __init__(self, **fields: Any) -> None: ...
+
+else:
+    ChildRecord = _child_record()

@@ -150,8 +150,7 @@ def postgres_sources(
         tmp_path_factory.mktemp("demo-pg"),
         households=HOUSEHOLDS,
         seed=SEED,
-        police_url=police_url,
-        early_help_url=early_help_url,
+        store_urls={"police": police_url, "early_help": early_help_url},
     )
     return {"police": police_url, "early_help": early_help_url}
 

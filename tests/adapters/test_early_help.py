@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from adapters import early_help as schema
+from adapters import kind_fields
 from adapters.base import (
-    KINDS,
     Adapter,
     PersonQuery,
     Source,
@@ -30,7 +30,7 @@ from .conftest import QUERIES, full_scans
 @pytest.fixture(scope="session")
 def early_help_db(sql_backend: str, demo_data: Path, request: pytest.FixtureRequest) -> str:
     if sql_backend == "sqlite":
-        return sources.default_early_help_url(demo_data)
+        return sources.default_store_url(demo_data, "early_help")
     return request.getfixturevalue("postgres_sources")["early_help"]
 
 
@@ -50,7 +50,7 @@ async def test_early_help_adapter_is_an_adapter_that_can_probe(
 ) -> None:
     assert isinstance(early_help, Adapter)
     assert isinstance(early_help, SupportsProbe)
-    assert early_help.source is Source.EARLY_HELP
+    assert early_help.source == Source("EARLY_HELP")
     health = await early_help.probe()
     assert (health.reachable, health.authenticated) == (True, True)
     assert health.record_count and health.record_count > 0
@@ -114,7 +114,7 @@ async def test_episode_and_consent_items(early_help: EarlyHelpAdapter) -> None:
     for item in items:
         assert item.person_id == ava.local_id
         assert item.labels.agency == "early_help"
-        assert tuple(item.data) == KINDS[item.kind]
+        assert tuple(item.data) == kind_fields()[item.kind]
 
 
 async def test_unknown_person_is_empty(early_help: EarlyHelpAdapter) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from adapters import kind_fields
 from adapters.base import (
-    KINDS,
     Adapter,
     PersonQuery,
     Source,
@@ -53,7 +53,7 @@ def _store(demo_data: Path) -> sqlite3.Connection:
 async def test_health_adapter_is_an_adapter_that_can_probe(health: HealthAdapter) -> None:
     assert isinstance(health, Adapter)
     assert isinstance(health, SupportsProbe)
-    assert health.source is Source.HEALTH
+    assert health.source == Source("HEALTH")
 
 
 async def test_search_finds_ava_by_nhs_number_when_spaced(health: HealthAdapter) -> None:
@@ -86,7 +86,7 @@ async def test_items_are_labelled_health_and_named_as_in_kinds(health: HealthAda
         assert item.person_id == ava.local_id
         assert item.labels.agency == "health"
         assert "health" in item.labels.special_categories
-        assert tuple(item.data) == KINDS[item.kind]
+        assert tuple(item.data) == kind_fields()[item.kind]
 
 
 async def test_search_is_a_union_of_one_search_per_key(

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters import kind_fields
 from adapters import police as schema
 from adapters.base import (
-    KINDS,
     Adapter,
     PersonQuery,
     Source,
@@ -34,7 +34,7 @@ from .conftest import QUERIES, full_scans
 @pytest.fixture(scope="session")
 def police_db(sql_backend: str, demo_data: Path, request: pytest.FixtureRequest) -> str:
     if sql_backend == "sqlite":
-        return sources.default_police_url(demo_data)
+        return sources.default_store_url(demo_data, "police")
     return request.getfixturevalue("postgres_sources")["police"]
 
 
@@ -52,13 +52,13 @@ def by_name(people, given, family):
 async def test_police_adapter_is_an_adapter_that_can_probe(police: PoliceAdapter) -> None:
     assert isinstance(police, Adapter)
     assert isinstance(police, SupportsProbe)
-    assert police.source is Source.POLICE
+    assert police.source == Source("POLICE")
 
 
 async def test_finds_eva_thomson_by_date_of_birth(police: PoliceAdapter) -> None:
     people = await police.search(PersonQuery(date_of_birth=g.AVA_DOB))
     [eva] = by_name(people, "Eva", "Thomson")
-    assert eva.source is Source.POLICE
+    assert eva.source == Source("POLICE")
     assert eva.date_of_birth == g.AVA_DOB
     assert eva.nhs_number is None
     assert eva.sex == "female"
@@ -86,7 +86,7 @@ async def test_eva_items_incident_and_conditional_intelligence(police: PoliceAda
     assert intel[0].data["handling_code"] == "C"
     assert intel[0].labels.investigation_sensitive is False
     for item in items:
-        assert tuple(item.data) == KINDS[item.kind]
+        assert tuple(item.data) == kind_fields()[item.kind]
 
 
 async def test_partner_is_suspect_with_intelligence(police: PoliceAdapter) -> None:
@@ -173,7 +173,7 @@ async def test_missing_episodes_and_warning_markers_are_labelled(
         expected = {"health", "mental_health"} if health else {"criminal_offence"}
         assert item.labels.special_categories == expected
     for item in [*episodes, *found]:
-        assert tuple(item.data) == KINDS[item.kind]
+        assert tuple(item.data) == kind_fields()[item.kind]
 
 
 async def test_probe_counts_persons(police: PoliceAdapter, police_db: str) -> None:

@@ -71,7 +71,7 @@ def test_first_line_keeps_the_house_number_and_flat_when_it_normalises_the_stree
 
 
 def home(uprn: str | None, address: str, postcode: str = "HT4 2QX") -> Home:
-    record = SourcePerson(Source.HEALTH, "x", "A", "B", None, address=address, postcode=postcode)
+    record = SourcePerson(Source("HEALTH"), "x", "A", "B", None, address=address, postcode=postcode)
     return Home(uprn, Home.of(record).key)
 
 

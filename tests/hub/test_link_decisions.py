@@ -70,7 +70,7 @@ async def new_subject(store: Store, given: str = "Ava") -> str:
 
 async def decide(store: Store, subject_id: str, decision: str, record: str = "P1") -> LinkDecision:
     return await decisions.decide(
-        store, subject_id, Source.POLICE, record, decision, "a note", "sw-1", "council"
+        store, subject_id, Source("POLICE"), record, decision, "a note", "sw-1", "council"
     )
 
 
@@ -84,16 +84,16 @@ async def test_a_later_decision_on_the_same_pair_supersedes_the_earlier_one(
 
     active = await decisions.active(store, child)
     assert {k: v.decision for k, v in active.items()} == {
-        (Source.POLICE, "P1"): CONFIRMED,
-        (Source.POLICE, "P2"): REJECTED,
+        (Source("POLICE"), "P1"): CONFIRMED,
+        (Source("POLICE"), "P2"): REJECTED,
     }
-    assert active[(Source.POLICE, "P1")].id == second.id
+    assert active[(Source("POLICE"), "P1")].id == second.id
     history = await decisions.history(store, child)
     assert [(d.id, d.superseded_at is not None) for d in history[:2]] == [
         (first.id, True),
         (second.id, False),
     ]
-    assert await decisions.rejected(store, [child]) == {(child, Source.POLICE, "P2")}
+    assert await decisions.rejected(store, [child]) == {(child, Source("POLICE"), "P2")}
 
 
 async def test_the_store_refuses_two_active_decisions_on_one_pair(store: Store) -> None:
@@ -133,11 +133,11 @@ async def test_review_queue_pages_through_undecided_candidates_only(store: Store
     await decisions.note_reviews(
         store,
         ava,
-        [decisions.Candidate(Source.POLICE, f"P{i}", 0.8, weights) for i in range(3)],
+        [decisions.Candidate(Source("POLICE"), f"P{i}", 0.8, weights) for i in range(3)],
     )
-    await decisions.note_reviews(store, noah, [decisions.Candidate(Source.HEALTH, "H1", 0.7)])
+    await decisions.note_reviews(store, noah, [decisions.Candidate(Source("HEALTH"), "H1", 0.7)])
     # noted again (a second read): no duplicates, the score refreshed
-    await decisions.note_reviews(store, ava, [decisions.Candidate(Source.POLICE, "P0", 0.85)])
+    await decisions.note_reviews(store, ava, [decisions.Candidate(Source("POLICE"), "P0", 0.85)])
     await decide(store, ava, REJECTED, record="P1")
 
     page = await decisions.review_queue(store, first=2)
@@ -172,7 +172,7 @@ HOME = "1 Elm Row, Harton"
 
 def person(local_id: str, given: str, born: date = date(2016, 3, 14)) -> SourcePerson:
     return SourcePerson(
-        Source.POLICE,
+        Source("POLICE"),
         local_id,
         given,
         "Thompson",
@@ -186,7 +186,7 @@ def person(local_id: str, given: str, born: date = date(2016, 3, 14)) -> SourceP
 class FakePolice:
     """A police source holding Ava, a near-miss record, and someone unrelated at her home."""
 
-    source = Source.POLICE
+    source = Source("POLICE")
     people = (
         person("P-AVA", "Ava"),
         person("P-NEAR", "Avah"),
@@ -232,7 +232,7 @@ def scorer_asked(
 async def linked_ids(service: RecordService, child: str) -> dict[str, str]:
     record = await service.assemble(child)
     assert record is not None
-    return {p.local_id: k.band for p, k in record.answers[Source.POLICE].linked}
+    return {p.local_id: k.band for p, k in record.answers[Source("POLICE")].linked}
 
 
 @pytest.mark.parametrize("match", [scorer, scorer_asked], ids=["always", "asked"])
@@ -240,13 +240,13 @@ async def test_record_service_links_by_band_and_honours_decisions_on_every_read(
     store: Store, monkeypatch: pytest.MonkeyPatch, match: Any
 ) -> None:
     monkeypatch.setattr(identity, "match", match)
-    service = RecordService({Source.POLICE: FakePolice()}, {Source.POLICE: 2.0}, store)
+    service = RecordService({Source("POLICE"): FakePolice()}, {Source("POLICE"): 2.0}, store)
     [child] = await service._subjects_for([AVA])
 
     # given the scorer's bands: auto linked, review queued (not linked), no match left out
     record = await service.assemble(child)
     assert record is not None
-    police = record.answers[Source.POLICE]
+    police = record.answers[Source("POLICE")]
     assert {p.local_id: k.band for p, k in police.linked} == {"P-AVA": "auto"}
     assert police.linked[0][1].weights == (
         ("given_name", "exact", 3.0),
@@ -263,7 +263,7 @@ async def test_record_service_links_by_band_and_honours_decisions_on_every_read(
     # then every later read honours both, and the queue is empty
     record = await service.assemble(child)
     assert record is not None
-    police = record.answers[Source.POLICE]
+    police = record.answers[Source("POLICE")]
     assert {p.local_id: k.band for p, k in police.linked} == {"P-NEAR": "confirmed"}
     assert police.linked[0][1].decision is not None
     assert police.reviews == []
@@ -298,22 +298,24 @@ async def test_a_confirmed_record_the_search_no_longer_finds_is_read_by_id(
     monkeypatch.setattr(identity, "match", scorer)
     child = await new_subject(store)
     await decide(store, child, CONFIRMED, record="P-AVA")
-    service = RecordService({Source.POLICE: MovedPolice()}, {Source.POLICE: 2.0}, store)
+    service = RecordService({Source("POLICE"): MovedPolice()}, {Source("POLICE"): 2.0}, store)
     record = await service.assemble(child)
     assert record is not None
-    police = record.answers[Source.POLICE]
+    police = record.answers[Source("POLICE")]
     assert {p.local_id: k.band for p, k in police.linked} == {"P-AVA": "confirmed"}
     assert {i.person_id for i in police.items} >= {"P-AVA"}, "its items are read too"
 
     # an adapter that cannot read by id still answers, without the record
-    service = RecordService({Source.POLICE: MovedPoliceWithoutFetch()}, {Source.POLICE: 2.0}, store)
+    service = RecordService(
+        {Source("POLICE"): MovedPoliceWithoutFetch()}, {Source("POLICE"): 2.0}, store
+    )
     assert await linked_ids(service, child) == {}
 
 
 async def test_search_leaves_a_rejected_record_out_of_the_childs_sources(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = RecordService({Source.POLICE: FakePolice()}, {Source.POLICE: 2.0}, store)
+    service = RecordService({Source("POLICE"): FakePolice()}, {Source("POLICE"): 2.0}, store)
     query = PersonQuery(given_name="Ava", family_name="Thompson", date_of_birth=date(2016, 3, 14))
     matches, _ = await service.search(query)
     [ava] = [m for m in matches if m.demographics.given_name == "Ava"]

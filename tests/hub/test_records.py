@@ -83,7 +83,7 @@ def at(
     postcode: str = "HT4 2QX",
 ) -> SourcePerson:
     return SourcePerson(
-        Source.HEALTH,
+        Source("HEALTH"),
         local_id,
         given,
         family,
@@ -99,7 +99,7 @@ class FakeSource:
     """A source holding the people given, one item each, and the relations given; it notes
     whose items it was asked for."""
 
-    source = Source.HEALTH
+    source = Source("HEALTH")
 
     def __init__(
         self, people: list[SourcePerson], relations: list[tuple[str, str, str]] = ()
@@ -137,8 +137,8 @@ async def household_of(
         Settings().household_max_residents, Settings().household_max_family_names
     )
     service = RecordService(
-        {Source.HEALTH: source},
-        {Source.HEALTH: 2.0},
+        {Source("HEALTH"): source},
+        {Source("HEALTH"): 2.0},
         store,
         today=lambda: date(2026, 11, 26),
         shared_address=limits,
@@ -264,7 +264,7 @@ async def test_resident_is_household_and_read_when_an_analyst_confirms_them(stor
 
 async def test_confirmation_changes_nothing_when_the_person_is_not_a_resident(store: Store) -> None:
     source = FakeSource([MIA, at("P-16", "Ann", "Hale", date(1970, 6, 1), "16 Larch Close")])
-    service = RecordService({Source.HEALTH: source}, {Source.HEALTH: 2.0}, store)
+    service = RecordService({Source("HEALTH"): source}, {Source("HEALTH"): 2.0}, store)
     [child, neighbour] = await service._subjects_for(
         [CHILD, Demographics(None, "Ann", "Hale", date(1970, 6, 1))]
     )
@@ -319,6 +319,6 @@ async def test_source_is_unavailable_not_clean_when_it_fails_once_the_household_
 ) -> None:
     source = FailingItems([MIA, at("P-MUM", "Jo", "Ward", date(1988, 1, 5), "14 Larch Close")])
     record, _ = await household_of(store, source)
-    answer = record.answers[Source.HEALTH]
+    answer = record.answers[Source("HEALTH")]
     assert answer.status == "UNAVAILABLE"
     assert answer.items == [] and answer.linked == []

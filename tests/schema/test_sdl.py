@@ -40,7 +40,8 @@ def test_contract_names_are_in_the_sdl() -> None:
 
 
 def test_every_item_kind_has_a_graphql_type() -> None:
-    from adapters.base import KINDS
-    from schema.child.build import ITEM_TYPES
+    from adapters import kinds
+    from schema.child.types import ITEM_TYPES
 
-    assert set(ITEM_TYPES) == set(KINDS)
+    assert set(ITEM_TYPES) == set(kinds())
+    assert {t.__name__ for t in ITEM_TYPES.values()} == {k.type_name for k in kinds().values()}
