@@ -56,6 +56,11 @@ NOT_WIRING: dict[str, str] = {
     "docker/prometheus/alerts.test.yml": "promtool tests of the alert rules: example series",
     "gateway/trusted-documents/northshire-epr/child.graphql": "a partner's own persisted query",
     "gateway/trusted-documents/northshire-epr.json": "that partner's manifest of the same",
+    # The example school nurse service's registered operations (through the gateway).
+    "gateway/trusted-documents/school-nurse-service/hub.graphql": "a partner's own queries",
+    "gateway/trusted-documents/school-nurse-service/caseload.graphql": "a partner's own queries",
+    "gateway/trusted-documents/school-nurse-service/bench.graphql": "the read bench gateway times",
+    "gateway/trusted-documents/school-nurse-service.json": "that partner's manifest of the same",
 }
 # A word that is a source's name in one place and something else here.
 OTHER_MEANINGS: dict[tuple[str, str], str] = {
