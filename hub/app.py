@@ -40,7 +40,7 @@ from . import (
     session,
     tracing,
 )
-from .audit import AuditRecord, AuditUnavailable, AuditWriter, StagedWriteRefused
+from .audit import AuditNotes, AuditUnavailable, AuditWriter, StagedWriteRefused
 from .auth import IssuerConfig, TokenVerifier
 from .breaker import CircuitBreaker
 from .contacts import ContactSettings
@@ -218,13 +218,14 @@ def create_app(
 
     async def graphql_post(request: Request) -> Response:
         started = time.perf_counter()
-        record = AuditRecord(actor=None, trace_id=tracing.trace_id())
+        notes = AuditNotes(trace_id=tracing.trace_id())
         try:
-            status, body, headers = await run_operation(request, record, state, schema, settings)
+            status, body, headers = await run_operation(request, notes, state, schema, settings)
         except Exception as exc:  # never unaudited, never a stack trace to the client
             log.error("operation failed: %s", type(exc).__name__)
-            record.outcome, record.error_code = "error", "INTERNAL_ERROR"
+            notes.outcome("error", "INTERNAL_ERROR")
             status, body, headers = 500, error_body("internal error", "INTERNAL_ERROR"), {}
+        record = notes.build()
         try:
             with tracing.span("audit.commit", {"mash.outcome": record.outcome}) as commit:
                 event_id = await state["writer"].write(record)

@@ -111,9 +111,10 @@ class _BlankLiterals(Visitor):
         return FloatValueNode(value="0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditRecord:
-    """What one operation did, gathered while it ran."""
+    """What one operation did: the audit event as the writer stores it. Made in one place,
+    `AuditNotes.build` (tests may make one directly); frozen, so nothing changes it after."""
 
     actor: Actor | None
     operation_type: str | None = None
@@ -123,47 +124,27 @@ class AuditRecord:
     contact_id: str | None = None
     outcome: str = "ok"
     error_code: str | None = None
-    subjects: dict[str, str] = field(default_factory=dict)  # subject id -> relationship
-    sources: dict[str, str] = field(default_factory=dict)  # source -> status
-    fields_returned: list[str] = field(default_factory=list)
-    fields_redacted: dict[str, str] = field(default_factory=dict)  # path -> reason
+    subjects: Mapping[str, str] = field(default_factory=dict)  # subject id -> relationship
+    sources: Mapping[str, str] = field(default_factory=dict)  # source -> status
+    fields_returned: Sequence[str] = ()
+    fields_redacted: Mapping[str, str] = field(default_factory=dict)  # path -> reason
     policy_version: str | None = None
-    # Set by the contact workflow and the policies (issue 5), persisted by the writer:
     contact_stage: str | None = None
     justification: str | None = None  # free text the actor gave (break-glass, override)
-    break_glass: dict[str, Any] | None = None  # grant id, reason code, expiry
-    consent_override: dict[str, Any] | None = None  # override id, authoriser, reason code
+    break_glass: Mapping[str, Any] | None = None  # grant id, reason code, expiry
+    consent_override: Mapping[str, Any] | None = None  # override id, authoriser, reason code
     # (kind, agency, handling code, released, reason) -> hidden fields and count
-    decisions: dict[tuple[str, str, str | None, bool, str | None], PolicyDecision] = field(
+    decisions: Mapping[tuple[str, str, str | None, bool, str | None], PolicyDecision] = field(
         default_factory=dict
     )
-    root_fields: list[str] = field(default_factory=list)
+    root_fields: Sequence[str] = ()
     # Rule 14 (DPA 2018 s62): the policy said this operation's consultation is s62-logged.
-    # Set only by the policy door (hub/context.py `Access`), never decided here.
     police_consulted: bool = False
-    report: dict[str, Any] | None = None  # an IG report read: name and parameters (ids only)
+    report: Mapping[str, Any] | None = None  # an IG report read: name and parameters (ids)
     trace_id: str | None = None  # the request's OpenTelemetry trace (hub.tracing)
     # Writes an operation makes (e.g. an analyst's decision) run in the audit event's own
     # transaction: both commit, or neither does and the client gets an error.
-    staged: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
-
-    def add_redaction(self, path: str, reason: str) -> None:
-        self.fields_redacted.setdefault(path, reason)
-
-    def add_decision(
-        self,
-        kind: str,
-        agency: str | None,
-        released: bool,
-        reason: str | None = None,
-        hidden_fields: Mapping[str, str] | None = None,
-        handling_code: str | None = None,
-    ) -> None:
-        """Note one policy decision on a class of record (many records share a class)."""
-        key = (kind, agency or "", handling_code, released, reason)
-        decision = self.decisions.setdefault(key, PolicyDecision())
-        decision.count += 1
-        decision.hidden_fields.update(hidden_fields or {})
+    staged: Sequence[Callable[[AsyncSession], Awaitable[None]]] = ()
 
     def policy_decisions(self) -> list[dict[str, Any]]:
         """The decisions as stored: one entry per class and outcome, in a stable order."""
@@ -181,6 +162,181 @@ class AuditRecord:
                 self.decisions.items(), key=lambda kv: repr(kv[0])
             )
         ]
+
+
+class AuditNotes:
+    """What one operation did, as it happens: the runner (hub.operation, the IG and MASH
+    pages) notes who asked and what was asked; the services note facts as statements (a
+    subject read, what each source said, a policy decision and the redactions it caused, the
+    contact's stage, a justification given); `build` makes the operation's `AuditRecord` from
+    them. No module but this one makes or changes a record: services state what they did
+    and never read the event back (the purpose and contact they work for are theirs, on the
+    request context)."""
+
+    def __init__(self, actor: Actor | None = None, trace_id: str | None = None) -> None:
+        self.actor = actor
+        self._trace_id = trace_id
+        self._operation: dict[str, Any] = {}
+        self._outcome: tuple[str, str | None] = ("ok", None)
+        self._returned: list[str] = []
+        self._purpose: tuple[str | None, str | None] = (None, None)
+        self._subjects: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
+        self._redacted: dict[str, str] = {}
+        self._decisions: dict[tuple[str, str, str | None, bool, str | None], PolicyDecision] = {}
+        self._policy_version: str | None = None
+        self._stage: str | None = None
+        self._justification: str | None = None
+        self._break_glass: dict[str, Any] | None = None
+        self._consent_override: dict[str, Any] | None = None
+        self._police_consulted = False
+        self._report: dict[str, Any] | None = None
+        self._staged: list[Callable[[AsyncSession], Awaitable[None]]] = []
+
+    # --- the runner: who asked, what, and how it ended -------------------------------------
+    def operation(
+        self,
+        kind: str | None,
+        name: str | None = None,
+        query_hash: str | None = None,
+        root_fields: Iterable[str] = (),
+    ) -> None:
+        """The operation asked: its type ("query", "ig_page", ...), name, normalised-query
+        hash and root fields (only what is given replaces what was noted)."""
+        given = {"operation_type": kind, "operation_name": name, "query_hash": query_hash}
+        self._operation |= {k: v for k, v in given.items() if v is not None}
+        if root_fields:
+            self._operation["root_fields"] = sorted(set(root_fields))
+
+    def query_hash(self, digest: str | None) -> None:
+        if digest is not None:
+            self._operation["query_hash"] = digest
+
+    def outcome(self, outcome: str, code: str | None = None) -> None:
+        self._outcome = (outcome, code)
+
+    def returned(self, paths: Iterable[str]) -> None:
+        """The field paths the response carried."""
+        self._returned = sorted(set(paths))
+
+    @property
+    def ended(self) -> tuple[str, str | None]:
+        """The outcome and error code noted so far."""
+        return self._outcome
+
+    @property
+    def sources_said(self) -> Mapping[str, str]:
+        return dict(self._sources)
+
+    @property
+    def anything_redacted(self) -> bool:
+        return bool(self._redacted)
+
+    # --- the services: what the operation did -----------------------------------------------
+    def purpose(self, purpose: str | None, contact_id: str | None) -> None:
+        """Why the operation read (one purpose and contact per operation: the context
+        checks that before noting it)."""
+        self._purpose = (purpose, contact_id)
+
+    def contact(self, contact_id: str) -> None:
+        """The contact the operation worked on (a contact mutation names its own)."""
+        self._purpose = (self._purpose[0], contact_id)
+
+    def subject(self, subject_id: str, relationship: str, *, primary: bool = False) -> None:
+        """A data subject of the operation and how it figured in it; the first note of a
+        subject stands unless this one is the operation's `primary` subject (the child)."""
+        if primary:
+            self._subjects[subject_id] = relationship
+        else:
+            self._subjects.setdefault(subject_id, relationship)
+
+    def sources(self, statuses: Mapping[str, str]) -> None:
+        """What each source asked said (OK, NOT_KNOWN, UNAVAILABLE, ...)."""
+        self._sources.update(statuses)
+
+    def decision(
+        self,
+        kind: str,
+        agency: str | None,
+        released: bool,
+        reason: str | None = None,
+        hidden_fields: Mapping[str, str] | None = None,
+        handling_code: str | None = None,
+    ) -> None:
+        """One policy decision on a class of record (many records share a class)."""
+        key = (kind, agency or "", handling_code, released, reason)
+        decision = self._decisions.setdefault(key, PolicyDecision())
+        decision.count += 1
+        decision.hidden_fields.update(hidden_fields or {})
+
+    def redaction(self, path: str, reason: str) -> None:
+        """A field path withheld and why (the first reason for a path stands)."""
+        self._redacted.setdefault(path, reason)
+
+    def policy_version(self, version: str) -> None:
+        self._policy_version = version
+
+    def stage(self, stage: str | None, *, unless_noted: bool = False) -> None:
+        """The contact's stage when the operation ran (`unless_noted`: the policy door's
+        view of it, which a contact change noted first overrides)."""
+        if not (unless_noted and self._stage is not None):
+            self._stage = stage
+
+    def justification(self, text: str | None) -> None:
+        """Free text the actor gave (stored as a digest, never as text)."""
+        self._justification = text
+
+    def break_glass(self, grant: Mapping[str, Any], *, unless_noted: bool = False) -> None:
+        if not (unless_noted and self._break_glass is not None):
+            self._break_glass = dict(grant)
+
+    def consent_override(self, override: Mapping[str, Any]) -> None:
+        self._consent_override = dict(override)
+
+    def police_consulted(self) -> None:
+        """Rule 14 (s62): the policy said this operation's consultation is logged."""
+        self._police_consulted = True
+
+    def report(self, parameters: Mapping[str, Any]) -> None:
+        """An IG report read: its name and parameters (ids and dates, never names)."""
+        self._report = dict(parameters)
+
+    def staged(self, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """A write to commit in the audit event's own transaction."""
+        self._staged.append(write)
+
+    # --- the record ---------------------------------------------------------------------
+    def build(self) -> AuditRecord:
+        """The operation's audit record, from everything noted."""
+        purpose, contact_id = self._purpose
+        return AuditRecord(
+            actor=self.actor,
+            operation_type=self._operation.get("operation_type"),
+            operation_name=self._operation.get("operation_name"),
+            query_hash=self._operation.get("query_hash"),
+            purpose=purpose,
+            contact_id=contact_id,
+            outcome=self._outcome[0],
+            error_code=self._outcome[1],
+            subjects=dict(self._subjects),
+            sources=dict(self._sources),
+            fields_returned=tuple(self._returned),
+            fields_redacted=dict(self._redacted),
+            policy_version=self._policy_version,
+            contact_stage=self._stage,
+            justification=self._justification,
+            break_glass=self._break_glass,
+            consent_override=self._consent_override,
+            decisions={
+                k: PolicyDecision(v.count, dict(v.hidden_fields))
+                for k, v in self._decisions.items()
+            },
+            root_fields=tuple(self._operation.get("root_fields", ())),
+            police_consulted=self._police_consulted,
+            report=self._report,
+            trace_id=self._trace_id,
+            staged=tuple(self._staged),
+        )
 
 
 @dataclass

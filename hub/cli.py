@@ -647,7 +647,7 @@ def audit_export(
     from pathlib import Path
 
     from . import export
-    from .audit import AuditRecord, AuditUnavailable, AuditWriter
+    from .audit import AuditNotes, AuditUnavailable, AuditWriter
     from .auth import Actor
     from .reports import Filters
     from .store import Store
@@ -670,21 +670,21 @@ def audit_export(
         operator = getpass.getuser()
     except (KeyError, OSError):
         operator = str(os.getuid())
-    record = AuditRecord(
-        actor=Actor(
+    notes = AuditNotes(
+        Actor(
             subject=f"local:{operator}",
             issuer="urn:mash-hub:local",
             roles=frozenset(),
             agency=None,
             team=None,
             client="mash-hub audit export",
-        ),
-        operation_type="export",
-        operation_name="audit export",
-        purpose="IG_AUDIT",
+        )
     )
-    window.note(record, "export")  # the subject asked about is one of its data subjects
-    record.report = (record.report or {}) | {"format": fmt}
+    notes.operation("export", "audit export")
+    notes.purpose("IG_AUDIT", None)
+    window.note(notes, "export")  # the subject asked about is one of its data subjects
+    notes.report(window.audit("export") | {"format": fmt})
+    record = notes.build()
 
     async def run(target: Any) -> int:
         store = Store(settings.hub_database_url)

@@ -3,7 +3,7 @@
 `ContactFacts` is the interface between the contact workflow and the policy engine: the
 request path loads it once per operation (`facts_for`) and the policies read its fields.
 
-Every change to a contact is staged on the operation's `AuditRecord` (as `hub.decisions`
+Every change to a contact is staged on the operation's `AuditNotes` (as `hub.decisions`
 does): it is checked first against the contact as it stands, so bad input gets a clear error
 and changes nothing, then applied again inside the audit event's transaction, so the change
 and its audit event commit together or neither does. Who may make a change is asked of
@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from adapters import declarations
 
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .auth import Actor
 from .bundle import Bundle, prepared, when
 from .settings import holiday_calendar
@@ -508,7 +508,7 @@ def works_on(contact: Contact, actor: Actor) -> bool:
 Change = Callable[[Contact], None]
 
 
-def _stage_change(audit: AuditRecord, contact_id: str, change: Change) -> None:
+def _stage_change(notes: AuditNotes, contact_id: str, change: Change) -> None:
     async def write(session: AsyncSession) -> None:
         # Changes to one contact take turns (a row lock on PostgreSQL; SQLite's writers take
         # turns anyway); the change is checked again against the contact as it now stands.
@@ -527,20 +527,20 @@ def _stage_change(audit: AuditRecord, contact_id: str, change: Change) -> None:
             ) from None
         await session.flush()
 
-    audit.staged.append(write)
+    notes.staged(write)
 
 
-def describe(audit: AuditRecord, contact: Contact) -> None:
+def describe(notes: AuditNotes, contact: Contact) -> None:
     """Name the contact, its stage and its children on the audit event."""
-    audit.contact_id = contact.id
-    audit.contact_stage = contact.stage
+    notes.contact(contact.id)
+    notes.stage(contact.stage)
     for s in contact.subjects:
-        audit.subjects.setdefault(s.subject_id, "child")
+        notes.subject(s.subject_id, "child")
 
 
 async def change(
     store: Store,
-    audit: AuditRecord,
+    notes: AuditNotes,
     contact_id: str,
     apply: Change,
     contact: Contact | None = None,
@@ -550,10 +550,10 @@ async def change(
 
     `contact`: the contact as this request already read it (from `get`), if it did."""
     contact = contact if contact is not None else await get(store, contact_id)
-    describe(audit, contact)
+    describe(notes, contact)
     apply(contact)
-    _stage_change(audit, contact.id, apply)
-    audit.contact_stage = contact.stage
+    _stage_change(notes, contact.id, apply)
+    notes.stage(contact.stage)
     return contact
 
 
@@ -572,7 +572,7 @@ class NewContact:
 
 async def create(
     store: Store,
-    audit: AuditRecord,
+    notes: AuditNotes,
     actor: Actor,
     new: NewContact,
     now: datetime,
@@ -633,8 +633,8 @@ async def create(
         session.add(contact)
         await session.flush()
 
-    audit.staged.append(write)
-    describe(audit, contact)
+    notes.staged(write)
+    describe(notes, contact)
     return contact
 
 

@@ -1,4 +1,4 @@
-"""The per-request context handed to resolvers: who is asking, the services, the audit record."""
+"""The per-request context handed to resolvers: who is asking, the services, the audit notes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Labels
 
 from . import contacts
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .auth import Actor
 from .contacts import ContactFacts, ContactSettings
 from .policy import Decision, PolicyEngine, Request, Resource
@@ -83,17 +83,17 @@ class Access:
         policy: PolicyEngine,
         actor: Actor,
         purpose: str,
-        audit: AuditRecord,
+        notes: AuditNotes,
         facts: ContactFacts = contacts.NO_CONTACT,
     ) -> None:
         self.policy = policy
         self.facts = facts
         self.request = policy_request(actor, purpose, facts)
-        self.audit = audit
+        self.notes = notes
         self._decided: dict[DecisionKey, Decision] = {}
         self._s62_asked: set[tuple[str, str]] = set()
-        audit.policy_version = policy.version
-        audit.contact_stage = audit.contact_stage or facts.stage
+        notes.policy_version(policy.version)
+        notes.stage(facts.stage, unless_noted=True)
 
     def may_read_child(self) -> bool:
         return self.allows("read_child")
@@ -102,7 +102,7 @@ class Access:
         """A yes/no policy rule over the request and any further string arguments (e.g.
         "read_child", "decide_link", "update_research" with the agency), noted on the event."""
         allowed = self.policy.allows(rule, self.request, *args)
-        self.audit.add_decision(rule, None, allowed, None if allowed else "NOT_PERMITTED")
+        self.notes.decision(rule, None, allowed, None if allowed else "NOT_PERMITTED")
         return allowed
 
     def applies(
@@ -111,7 +111,7 @@ class Access:
         """A yes/no policy rule over the request and a record class (e.g. "notify_owner",
         "s62_logged"), noted on the event with what the yes or the no means (`said`)."""
         allowed = self.policy.applies(rule, self.request, resource)
-        self.audit.add_decision(rule, resource.agency, allowed, said[0] if allowed else said[1])
+        self.notes.decision(rule, resource.agency, allowed, said[0] if allowed else said[1])
         return allowed
 
     def relationship(self, subject_id: str) -> Decision:
@@ -129,7 +129,7 @@ class Access:
     def consulted(self, statuses: Mapping[str, str]) -> None:
         """The sources this operation asked, with what each said (on the audit event); a
         consultation the policy says must be logged (rule 14, s62) marks the event."""
-        self.audit.sources.update(statuses)
+        self.notes.sources(statuses)
         for source, status in statuses.items():
             if status in CONSULTED and source in contacts.SOURCE_AGENCY:
                 self._s62(Resource("source", contacts.SOURCE_AGENCY[source]))
@@ -147,7 +147,7 @@ class Access:
         if decision is None:
             resource = Resource.of(kind, labels, consent, flags)
             decision = self._decided[key] = self.policy.decide(self.request, resource)
-        self.audit.add_decision(
+        self.notes.decision(
             kind,
             labels.agency,
             decision.allowed,
@@ -156,9 +156,9 @@ class Access:
             labels.handling_code,
         )
         if not decision.allowed:
-            self.audit.add_redaction(path, decision.reason or "NOT_PERMITTED")
+            self.notes.redaction(path, decision.reason or "NOT_PERMITTED")
         for name, reason in decision.hidden_fields.items():
-            self.audit.add_redaction(f"{path}.{name}", reason)
+            self.notes.redaction(f"{path}.{name}", reason)
         self._s62(Resource(kind, labels.agency))
         return decision
 
@@ -169,16 +169,18 @@ class Access:
         if key not in self._s62_asked:
             self._s62_asked.add(key)
             if self.applies("s62_logged", consulted):
-                self.audit.police_consulted = True
+                self.notes.police_consulted()
 
 
 @dataclass
 class Context:
     actor: Actor
     services: Services
-    audit: AuditRecord
+    notes: AuditNotes
     purpose_header: str | None = None
     contact_header: str | None = None
+    # The purpose and contact the operation declared (one of each per operation).
+    declared: tuple[str | None, str | None] = field(default=(None, None), init=False)
     _access: Access | None = field(default=None, init=False, repr=False)
     _doors: dict[str, Access] = field(default_factory=dict, init=False, repr=False)
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
@@ -192,7 +194,7 @@ class Context:
         door = self._doors.get(purpose)
         if door is None:
             door = self._doors[purpose] = Access(
-                self.services.policy, self.actor, purpose, self.audit
+                self.services.policy, self.actor, purpose, self.notes
             )
         return door
 
@@ -212,19 +214,16 @@ class Context:
                     )
                 else:
                     facts = await contacts.load_facts(session, self.actor, purpose, contact_id, now)
-                self._access = Access(services.policy, self.actor, purpose, self.audit, facts)
+                self._access = Access(services.policy, self.actor, purpose, self.notes, facts)
         return self._access
 
     def declare_purpose(self, purpose: str, contact_id: str | None) -> None:
         """One operation serves one purpose (and one contact), so its audit event says why
         everything in it was read."""
-        if (self.audit.purpose, self.audit.contact_id) not in (
-            (None, None),
-            (purpose, contact_id),
-        ):
+        if self.declared not in ((None, None), (purpose, contact_id)):
             raise GraphQLError(
                 "one operation serves one purpose and contact: send separate operations",
                 extensions={"code": "BAD_USER_INPUT"},
             )
-        self.audit.purpose = purpose
-        self.audit.contact_id = contact_id
+        self.declared = (purpose, contact_id)
+        self.notes.purpose(purpose, contact_id)

@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import charts, dates, login, lookup, reports, session
-from .audit import AuditRecord, AuditUnavailable
+from .audit import AuditNotes, AuditUnavailable
 from .auth import Actor, AuthError
 from .context import Access, Services
 from .session import COOKIE as SESSION_COOKIE
@@ -203,18 +203,20 @@ class IgPage:
             raise PageError(403, "The form expired or came from another site: try again.")
         return values
 
-    def _allowed(self, actor: Actor, record: AuditRecord) -> bool:
-        record.actor, record.purpose = actor, IG_PURPOSE
-        return Access(self.services.policy, actor, IG_PURPOSE, record).allows("read_audit_log")
+    def _allowed(self, actor: Actor, notes: AuditNotes) -> bool:
+        notes.actor = actor
+        notes.purpose(IG_PURPOSE, None)
+        return Access(self.services.policy, actor, IG_PURPOSE, notes).allows("read_audit_log")
 
-    def _may_find(self, actor: Actor, record: AuditRecord) -> bool:
-        record.actor, record.purpose = actor, lookup.PURPOSE
-        door = Access(self.services.policy, actor, lookup.PURPOSE, record)
+    def _may_find(self, actor: Actor, notes: AuditNotes) -> bool:
+        notes.actor = actor
+        notes.purpose(lookup.PURPOSE, None)
+        door = Access(self.services.policy, actor, lookup.PURPOSE, notes)
         return door.allows("find_subjects")
 
-    async def _audit(self, record: AuditRecord) -> None:
+    async def _audit(self, notes: AuditNotes) -> None:
         try:
-            await self.state["writer"].write(record)
+            await self.state["writer"].write(notes.build())
         except AuditUnavailable:
             raise PageError(503, "The audit store is unavailable: nothing can be shown.") from None
 
@@ -227,18 +229,19 @@ class IgPage:
     async def login(self, request: Request) -> Response:
         try:
             form = await self._checked_form(request)
-            record = AuditRecord(actor=None, operation_type="ig_page", operation_name="ig login")
+            notes = AuditNotes()
+            notes.operation("ig_page", "ig login")
             try:
                 actor = await self.state["verifier"].verify(form.get("token", "").strip())
             except AuthError:
-                record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
-                await self._audit(record)
+                notes.outcome("unauthenticated", "UNAUTHENTICATED")
+                await self._audit(notes)
                 raise PageError(401, "The token was not accepted.") from None
-            if not self._allowed(actor, record):
-                record.outcome, record.error_code = "denied", "FORBIDDEN"
-                await self._audit(record)
+            if not self._allowed(actor, notes):
+                notes.outcome("denied", "FORBIDDEN")
+                await self._audit(notes)
                 raise PageError(403, "This page is for information governance roles only.")
-            await self._audit(record)
+            await self._audit(notes)
         except PageError as exc:
             csrf = self._csrf(request)
             page = _render("login.html", exc.status, csrf=csrf, error=exc.message)
@@ -268,7 +271,7 @@ class IgPage:
         actor = await self._actor(request)
         if actor is None:
             return RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
-        if not self._allowed(actor, AuditRecord(actor=actor)):
+        if not self._allowed(actor, AuditNotes(actor)):
             return _render("error.html", 403, message="This page is for IG roles only.")
         csrf = self._csrf(request)
         page = _render("index.html", actor=actor, reports=self._menu(), csrf=csrf, values={})
@@ -281,28 +284,29 @@ class IgPage:
         name = request.path_params["name"]
         if name not in reports.REPORTS and name != ANOMALIES:
             return _render("error.html", 404, message="There is no such report.")
-        record = AuditRecord(actor=actor, operation_type="ig_page", operation_name=f"ig {name}")
+        notes = AuditNotes(actor)
+        notes.operation("ig_page", f"ig {name}")
         csrf = self._csrf(request)
         params = request.query_params
         values = {k: params.get(k, "") for k in FILTER_LABELS}
         try:
-            if not self._allowed(actor, record):
-                record.outcome, record.error_code = "denied", "FORBIDDEN"
-                await self._audit(record)
+            if not self._allowed(actor, notes):
+                notes.outcome("denied", "FORBIDDEN")
+                await self._audit(notes)
                 raise PageError(403, "This page is for information governance roles only.")
             try:
                 filters = self._filters(values)
-                filters.note(record, name)
+                filters.note(notes, name)
                 page_request = reports.PageRequest(PAGE_SIZE, params.get("after") or None)
                 if name != ANOMALIES:
                     missing = [f for f in reports.REPORTS[name].required if not values.get(f)]
                     if missing:
                         raise ValueError(f"give the {FILTER_LABELS[missing[0]].lower()}")
             except ValueError as exc:
-                record.outcome, record.error_code = "invalid", "BAD_USER_INPUT"
-                await self._audit(record)
+                notes.outcome("invalid", "BAD_USER_INPUT")
+                await self._audit(notes)
                 raise PageError(400, str(exc)) from None
-            await self._audit(record)  # before anything from the log is shown
+            await self._audit(notes)  # before anything from the log is shown
             context = await self._run(name, filters, page_request, values)
         except PageError as exc:
             return _render(
@@ -334,25 +338,24 @@ class IgPage:
         if actor is None:
             return RedirectResponse(f"{PATH}/login", 303, headers=SECURITY_HEADERS)
         csrf = self._csrf(request)
-        record = AuditRecord(
-            actor=actor, operation_type="ig_page", operation_name=f"ig {lookup.REPORT}"
-        )
-        lookup.note(record, None)
+        notes = AuditNotes(actor)
+        notes.operation("ig_page", f"ig {lookup.REPORT}")
+        lookup.note(notes, None)
         try:
             form = await self._checked_form(request)
-            if not self._may_find(actor, record):
-                record.outcome, record.error_code = "denied", "FORBIDDEN"
-                await self._audit(record)
+            if not self._may_find(actor, notes):
+                notes.outcome("denied", "FORBIDDEN")
+                await self._audit(notes)
                 raise PageError(403, "Finding people is for information governance roles only.")
             try:
                 query = _subject_query(form)
             except ValueError as exc:
-                record.outcome, record.error_code = "invalid", "BAD_USER_INPUT"
-                await self._audit(record)
+                notes.outcome("invalid", "BAD_USER_INPUT")
+                await self._audit(notes)
                 raise PageError(400, _sentence(str(exc))) from None
             found = await lookup.find_subjects(self.services.store, query)
-            lookup.note(record, query, found)
-            await self._audit(record)  # before any id is shown
+            lookup.note(notes, query, found)
+            await self._audit(notes)  # before any id is shown
         except PageError as exc:
             page = _render(
                 "index.html",

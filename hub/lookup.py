@@ -17,7 +17,7 @@ from datetime import date
 from sqlalchemy import select
 
 from . import identity, linkage
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .store import Store, Subject
 
 PURPOSE = "SAR_RESPONSE"
@@ -76,9 +76,9 @@ async def find_subjects(store: Store, query: SubjectQuery) -> list[str]:
         return list(found.scalars())
 
 
-def note(record: AuditRecord, query: SubjectQuery | None, found: Sequence[str] = ()) -> None:
+def note(notes: AuditNotes, query: SubjectQuery | None, found: Sequence[str] = ()) -> None:
     """Put the lookup on its audit event: how it looked (never what was typed) and the
     people it found, each a data subject of the event."""
-    record.report = {"name": REPORT} | ({"by": query.kind} if query else {})
+    notes.report({"name": REPORT} | ({"by": query.kind} if query else {}))
     for subject_id in found:
-        record.subjects.setdefault(subject_id, LOOKUP_RESULT)
+        notes.subject(subject_id, LOOKUP_RESULT)

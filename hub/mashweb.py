@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import charts, dates, kpis, login
 from . import contacts as svc
-from .audit import AuditRecord, AuditUnavailable
+from .audit import AuditNotes, AuditUnavailable
 from .auth import Actor
 from .context import Access, Services
 from .session import Sessions
@@ -81,9 +81,9 @@ class ManagerPage:
         services: Services = self.state["services"]
         return services
 
-    async def _audit(self, record: AuditRecord) -> None:
+    async def _audit(self, notes: AuditNotes) -> None:
         try:
-            await self.state["writer"].write(record)
+            await self.state["writer"].write(notes.build())
         except AuditUnavailable:
             raise PageError(503, "The audit store is unavailable: nothing can be shown.") from None
 
@@ -93,16 +93,17 @@ class ManagerPage:
         if current is None:
             return RedirectResponse(f"{login.PATH}/login?next={PATH}/", 303)
         actor = current.actor
-        record = AuditRecord(actor=actor, operation_type="mash_page", operation_name="mash kpis")
-        record.purpose, record.root_fields = PURPOSE, ["contacts", "contactKpis"]
-        door = Access(self.services.policy, actor, PURPOSE, record)
+        notes = AuditNotes(actor)
+        notes.operation("mash_page", "mash kpis", root_fields=["contacts", "contactKpis"])
+        notes.purpose(PURPOSE, None)
+        door = Access(self.services.policy, actor, PURPOSE, notes)
         params = request.query_params
         asked = {"from": params.get("from", ""), "to": params.get("to", "")}
         common: dict[str, Any] = {"actor": actor, "csrf": current.csrf, "asked": asked}
         try:
             if not (door.allows("view_kpis") and door.allows("read_contact")):
-                record.outcome, record.error_code = "denied", "FORBIDDEN"
-                await self._audit(record)
+                notes.outcome("denied", "FORBIDDEN")
+                await self._audit(notes)
                 return _render(
                     "error.html", 403, message="This page is for MASH managers.", **common
                 )
@@ -110,13 +111,13 @@ class ManagerPage:
             try:
                 start, end = self._period(asked, now)
             except ValueError as exc:
-                record.outcome, record.error_code = "invalid", "BAD_USER_INPUT"
-                await self._audit(record)
+                notes.outcome("invalid", "BAD_USER_INPUT")
+                await self._audit(notes)
                 message = str(exc)
                 raise PageError(400, message[:1].upper() + message[1:] + ".") from None
             queue = await self._queue(door, actor, now)
             figures = await kpis.compute(self.services.store, start, end, now)
-            await self._audit(record)  # before anything is shown
+            await self._audit(notes)  # before anything is shown
         except PageError as exc:
             return _render("error.html", exc.status, message=exc.message, **common)
         return _render(
@@ -170,7 +171,7 @@ class ManagerPage:
             if not door.allows("see_contact", relation, "QUEUE"):
                 continue
             for s in row.subjects:
-                door.audit.subjects.setdefault(s.subject_id, "child")
+                door.notes.subject(s.subject_id, "child")
             due = svc.as_utc(row.due_at).astimezone(self._zone)
             state = (
                 "overdue" if svc.overdue(row, now) else "due today" if due.date() == today else ""

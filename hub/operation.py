@@ -1,5 +1,7 @@
-"""One GraphQL operation over HTTP: read the request, authenticate, execute, and fill the
-audit record as it goes. The caller (hub.app) commits the record before responding.
+"""One GraphQL operation over HTTP: read the request, authenticate, execute, and note on
+the operation's `AuditNotes` who asked, what and how it ended (the services note what they
+did). The caller (hub.app) builds the record from the notes and commits it before
+responding.
 
 Everything a client can send is checked here so that bad input gets a clear error, is
 audited as `invalid`, and never echoes what the client typed (it may be a child's name).
@@ -37,7 +39,7 @@ from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
 from . import audit, messages, session
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .auth import AuthError
 from .context import Context
 from .cost import query_cost
@@ -199,9 +201,9 @@ def parse_payload(raw: bytes, by_id: bool = False) -> Payload:
     return Payload(query, variables or {}, name, doc_id)
 
 
-def refused(record: AuditRecord, refusal: Refusal) -> tuple[int, dict[str, Any], dict[str, str]]:
+def refused(notes: AuditNotes, refusal: Refusal) -> tuple[int, dict[str, Any], dict[str, str]]:
     """A partner request refused before it ran: audited as denied with the refusal's code."""
-    record.outcome, record.error_code = "denied", refusal.code
+    notes.outcome("denied", refusal.code)
     body = error_body(refusal.message, refusal.code)
     body["errors"][0]["extensions"].update(refusal.extensions)
     return refusal.status, body, refusal.headers
@@ -226,7 +228,7 @@ def select_operation(document: DocumentNode, name: str | None) -> OperationDefin
 
 async def run_operation(
     request: Request,
-    record: AuditRecord,
+    notes: AuditNotes,
     state: Mapping[str, Any],
     schema: Any,
     settings: Settings,
@@ -238,56 +240,58 @@ async def run_operation(
     a trusted router (hub/routers.py) the document check is the router's, not repeated."""
     routers: Routers | None = state.get("routers")
     try:
-        record.actor = await session.authenticate(request, state)  # bearer, or the cookie
+        notes.actor = await session.authenticate(request, state)  # bearer, or the cookie
         routed = await routers.router(request) if routers is not None else None
     except AuthError as exc:
-        record.outcome, record.error_code = "unauthenticated", "UNAUTHENTICATED"
+        notes.outcome("unauthenticated", "UNAUTHENTICATED")
         return 401, error_body(exc.message, "UNAUTHENTICATED"), {}
 
     gate: PartnerGate | None = state.get("partners")
-    system = gate.system(record.actor) if gate is not None else None
+    system = gate.system(notes.actor) if gate is not None else None
     if gate is not None and system is not None:
-        refusal = gate.check_rate(record.actor, system)
+        refusal = gate.check_rate(notes.actor, system)
         if refusal is not None:
-            return refused(record, refusal)
+            return refused(notes, refusal)
 
     try:
         documents_gated = system is not None and routed is None
         payload = parse_payload(await read_body(request), by_id=documents_gated)
         query, variables, operation_name = payload.query, payload.variables, payload.operation_name
         if gate is not None and documents_gated:
-            trusted = _trusted_text(gate, record, payload)
+            trusted = _trusted_text(gate, notes, payload)
             if isinstance(trusted, Refusal):
-                return refused(record, trusted)
+                return refused(notes, trusted)
             query = trusted
         assert query is not None
         prepared = schema.documents.prepare(schema._schema, query)
-        record.query_hash = prepared.hash
+        notes.query_hash(prepared.hash)
         if prepared.document is None:
             message = prepared.parse_error.message if prepared.parse_error else "syntax error"
             raise BadRequest(sanitise(message, schema), "GRAPHQL_PARSE_FAILED")
         document = prepared.document
         op = select_operation(document, operation_name)
     except BadRequest as exc:
-        record.outcome, record.error_code = "invalid", exc.code
+        notes.outcome("invalid", exc.code)
         return 400, error_body(exc.message, exc.code), {}
-    record.operation_type = op.operation.value
-    record.operation_name = op.name.value[:MAX_NAME] if op.name else None
     # Only names the schema has: an unknown field name is client-typed text.
     root_type = schema._schema.get_root_type(op.operation)
-    record.root_fields = sorted(
-        n for n in root_fields(document, op) if root_type is not None and n in root_type.fields
+    notes.operation(
+        op.operation.value,
+        op.name.value[:MAX_NAME] if op.name else None,
+        root_fields=(
+            n for n in root_fields(document, op) if root_type is not None and n in root_type.fields
+        ),
     )
 
     if gate is not None and system is not None and prepared.within_limit and not prepared.errors:
         refusal = _cost_refusal(gate, system, schema, document, op, variables)
         if refusal is not None:
-            return refused(record, refusal)
+            return refused(notes, refusal)
 
     context = Context(
-        actor=record.actor,
+        actor=notes.actor,
         services=state["services"],
-        audit=record,
+        notes=notes,
         purpose_header=request.headers.get("x-purpose-of-use"),
         contact_header=request.headers.get("x-contact-id"),
     )
@@ -301,7 +305,7 @@ async def run_operation(
                 operation_name=operation_name,
             )
     except TimeoutError:
-        record.outcome, record.error_code = "error", "DEADLINE_EXCEEDED"
+        notes.outcome("error", "DEADLINE_EXCEEDED")
         return 504, error_body("the request ran past its deadline", "DEADLINE_EXCEEDED"), {}
     finally:
         _CURRENT.reset(token)
@@ -310,29 +314,28 @@ async def run_operation(
     if result.errors:
         body["errors"] = [format_error(e, schema, document) for e in result.errors]
         codes = [e["extensions"]["code"] for e in body["errors"]]
-        record.error_code = codes[0]
         if result.data is None and all(e.path is None for e in result.errors):
-            record.outcome = "invalid"  # validation or variables: nothing ran
+            notes.outcome("invalid", codes[0])  # validation or variables: nothing ran
         elif "FORBIDDEN" in codes:
-            record.outcome = "denied"
+            notes.outcome("denied", codes[0])
         else:
-            record.outcome = "error"
-    elif set(record.sources.values()) & {"UNAVAILABLE", "TIMED_OUT"}:
-        record.outcome = "partial"
-    elif record.fields_redacted:
-        record.outcome = "redacted"
-    record.fields_returned = sorted(returned_paths(result.data, document, op))
+            notes.outcome("error", codes[0])
+    elif set(notes.sources_said.values()) & {"UNAVAILABLE", "TIMED_OUT"}:
+        notes.outcome("partial")
+    elif notes.anything_redacted:
+        notes.outcome("redacted")
+    notes.returned(returned_paths(result.data, document, op))
     return 200, body, {}
 
 
-def _trusted_text(gate: PartnerGate, record: AuditRecord, payload: Payload) -> str | Refusal:
+def _trusted_text(gate: PartnerGate, notes: AuditNotes, payload: Payload) -> str | Refusal:
     """The registered text a partner's request runs, or why it may not run (the refused
     text is audited by its hash, literals blanked, like any other)."""
-    assert record.actor is not None and record.actor.client is not None
+    assert notes.actor is not None and notes.actor.client is not None
     if payload.query is not None:
-        record.query_hash = audit.query_hash(None, payload.query)
+        notes.query_hash(audit.query_hash(None, payload.query))
     try:
-        return gate.documents.resolve(record.actor.client, payload.query, payload.document_id)
+        return gate.documents.resolve(notes.actor.client, payload.query, payload.document_id)
     except UntrustedDocument as exc:
         return Refusal(400, "UNTRUSTED_DOCUMENT", exc.message)
 

@@ -2,7 +2,7 @@
 grants and the IG alerts they raise, notifications to a child's owning team, "previously
 accessed by", and agencies' recorded decisions not to share.
 
-Writes are staged on the operation's `AuditRecord`, so they commit with its audit event or
+Writes are staged on the operation's `AuditNotes`, so they commit with its audit event or
 not at all. Who may do each of these is asked of `policies/contacts.polar`.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters import declarations
 
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .auth import Actor
 from .contacts import (
     BREAK_GLASS_REASONS,
@@ -92,17 +92,17 @@ def notification(
     )
 
 
-def _stage_rows(audit: AuditRecord, rows: Sequence[Any]) -> None:
+def _stage_rows(notes: AuditNotes, rows: Sequence[Any]) -> None:
     async def write(session: AsyncSession) -> None:
         session.add_all(rows)
         await session.flush()
 
-    audit.staged.append(write)
+    notes.staged(write)
 
 
 async def break_glass(
     store: Store,
-    audit: AuditRecord,
+    notes: AuditNotes,
     actor: Actor,
     child_id: str,
     reason_code: str,
@@ -113,7 +113,7 @@ async def break_glass(
     """A read-only grant for this actor and child until `break_glass_minutes` from now, an
     alert for IG review, and a notice to the child's owning team — all with the audit event."""
     sid = subject_uuid(child_id)
-    audit.subjects[sid] = "child"
+    notes.subject(sid, "child", primary=True)
     one_of(reason_code, BREAK_GLASS_REASONS, "reasonCode")
     why = text(justification, "a justification") or ""
     async with store.sessions() as session:
@@ -143,13 +143,15 @@ async def break_glass(
         raised_at=now,
     )
     notice = notification(team, "BREAK_GLASS", sid, actor, "BREAK_GLASS", now)
-    _stage_rows(audit, [grant, alert, notice])
-    audit.justification = why
-    audit.break_glass = {
-        "grant_id": grant.id,
-        "reason_code": reason_code,
-        "expires_at": grant.expires_at.isoformat(),
-    }
+    _stage_rows(notes, [grant, alert, notice])
+    notes.justification(why)
+    notes.break_glass(
+        {
+            "grant_id": grant.id,
+            "reason_code": reason_code,
+            "expires_at": grant.expires_at.isoformat(),
+        }
+    )
     return grant, alert, notice
 
 
@@ -204,7 +206,7 @@ async def ig_alerts(store: Store, unreviewed_only: bool, limit: int = 100) -> li
 
 async def review_alert(
     store: Store,
-    audit: AuditRecord,
+    audit: AuditNotes,
     actor: Actor,
     alert_id: str,
     outcome: str,
@@ -223,7 +225,7 @@ async def review_alert(
         raise ContactError("no alert with this id", "NOT_FOUND")
     if alert.reviewed_at is not None:
         raise ContactError("this alert has been reviewed already")
-    audit.subjects.setdefault(alert.subject_id, "child")
+    audit.subject(alert.subject_id, "child")
 
     def apply(a: IgAlert) -> None:
         if a.reviewed_at is not None:
@@ -238,7 +240,7 @@ async def review_alert(
         await session.flush()
 
     apply(alert)
-    audit.staged.append(write)
+    audit.staged(write)
     return alert
 
 
@@ -288,7 +290,8 @@ async def _past(session: AsyncSession, subject_id: str, limit: int) -> list[Past
 
 
 def notify_read(
-    audit: AuditRecord,
+    notes: AuditNotes,
+    contact_id: str | None,
     actor: Actor,
     subject_id: str,
     team: str,
@@ -298,8 +301,8 @@ def notify_read(
     """Someone read a child with a child-protection or looked-after flag, and the policy
     said the owning team hears of it (rule 16): commits with the read's audit event."""
     notice = notification(team, "FLAGGED_CHILD_READ", subject_id, actor, purpose, now)
-    notice.contact_id = audit.contact_id
-    _stage_rows(audit, [notice])
+    notice.contact_id = contact_id
+    _stage_rows(notes, [notice])
     return notice
 
 
@@ -331,7 +334,7 @@ async def _withheld(
 
 async def withhold(
     store: Store,
-    audit: AuditRecord,
+    notes: AuditNotes,
     actor: Actor,
     source: str,
     item_id: str,
@@ -359,5 +362,5 @@ async def withhold(
         withheld_at=now,
         contact_id=contact_id,
     )
-    _stage_rows(audit, [row])
+    _stage_rows(notes, [row])
     return row

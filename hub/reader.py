@@ -83,7 +83,7 @@ class Loaded:
 
 
 class Reader:
-    """Reads children's records for one operation (its context: actor, services, audit)."""
+    """Reads children's records for one operation (its context: actor, services, audit notes)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -96,7 +96,7 @@ class Reader:
                 contact or child), FORBIDDEN (no reading child records for this purpose).
         """
         ctx, services = self.ctx, self.ctx.services
-        ctx.audit.subjects[subject_id] = "child"
+        ctx.notes.subject(subject_id, "child", primary=True)
         with tracing.span("store.read"):
             async with services.store.sessions() as session:
                 access = await ctx.access(purpose, valid_contact_id(contact_id), session)
@@ -133,9 +133,8 @@ class Reader:
         operation reads several children), so IG's review queue can count the grant's
         reads."""
         grant = access.facts.grant_for(subject_id)
-        audit = self.ctx.audit
-        if access.request.purpose == "BREAK_GLASS" and grant and audit.break_glass is None:
-            audit.break_glass = {"grant_id": grant, "use": "READ"}
+        if access.request.purpose == "BREAK_GLASS" and grant:
+            self.ctx.notes.break_glass({"grant_id": grant, "use": "READ"}, unless_noted=True)
 
     def _notify_owner(
         self, access: Access, subject_id: str, plans: frozenset[str], team: str
@@ -150,7 +149,13 @@ class Reader:
             ctx = self.ctx
             purpose = access.request.purpose
             oversight.notify_read(
-                ctx.audit, ctx.actor, subject_id, team, purpose, ctx.services.clock()
+                ctx.notes,
+                ctx.declared[1],
+                ctx.actor,
+                subject_id,
+                team,
+                purpose,
+                ctx.services.clock(),
             )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
-from .audit import AuditRecord
+from .audit import AuditNotes
 from .contacts import ContactSettings
 from .cursors import SeqCursor
 from .kpis import within_timescale
@@ -96,12 +96,12 @@ class Filters:
         if self.since and self.until and self.since > self.until:
             raise ValueError("since is after until")
 
-    def note(self, record: AuditRecord, report: str) -> None:
+    def note(self, notes: AuditNotes, report: str) -> None:
         """Put on the report's own audit event what it asked about: the report, the ids and
         dates; the subject asked about is one of the event's data subjects."""
-        record.report = self.audit(report)
+        notes.report(self.audit(report))
         if self.subject_id:
-            record.subjects.setdefault(self.subject_id, REPORT_SUBJECT)
+            notes.subject(self.subject_id, REPORT_SUBJECT)
 
     def audit(self, report: str) -> dict[str, Any]:
         """The parameters the report's own audit event records."""

@@ -120,14 +120,15 @@ class OperationSpan(SchemaExtension):
     """The GraphQL operation's span. Unlike strawberry's stock OpenTelemetryExtension it
     records neither the query text nor the variables: only the operation type, the schema's
     root field names, the purpose, the contact id and the audit's literal-free query hash,
-    as the audit record (`context.audit`) holds them."""
+    as the operation's audit record (built from `context.notes`) holds them."""
 
     def on_operation(self) -> Iterator[None]:
         with span("graphql.operation") as current:
             yield
-            audit = getattr(self.execution_context.context, "audit", None)
-            if audit is not None and current.is_recording():
-                annotate(current, _operation_attributes(audit, self.execution_context.result))
+            notes = getattr(self.execution_context.context, "notes", None)
+            if notes is not None and current.is_recording():
+                record = notes.build()
+                annotate(current, _operation_attributes(record, self.execution_context.result))
 
 
 def _operation_attributes(audit: Any, result: Any) -> dict[str, AttributeValue]:

@@ -38,7 +38,7 @@ async def open_report(
         )
     except ValueError as exc:
         raise client_error(str(exc), "BAD_USER_INPUT") from None
-    filters.note(ctx.audit, report)
+    filters.note(ctx.notes, report)
     if not access.allows("read_audit_log"):
         raise client_error("the audit log is for information governance roles", "FORBIDDEN")
     return filters
@@ -49,7 +49,7 @@ async def find_subjects(ctx: Context, purpose: str, query: dict[str, Any]) -> li
     response. Audited with how the lookup was made and whom it found, never what was typed;
     a refused or malformed attempt is audited too."""
     ctx.declare_purpose(purpose, None)
-    lookup.note(ctx.audit, None)
+    lookup.note(ctx.notes, None)
     if not ctx.door(purpose).allows("find_subjects"):
         raise client_error(
             "finding people is for information governance answering a subject access "
@@ -61,7 +61,7 @@ async def find_subjects(ctx: Context, purpose: str, query: dict[str, Any]) -> li
     except ValueError as exc:
         raise client_error(str(exc), "BAD_USER_INPUT") from None
     found = await lookup.find_subjects(ctx.services.store, asked)
-    lookup.note(ctx.audit, asked, found)
+    lookup.note(ctx.notes, asked, found)
     return [strawberry.ID(s) for s in found]
 
 

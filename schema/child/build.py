@@ -101,7 +101,7 @@ def search_query(criteria: t.PersonSearch) -> PersonQuery:
 
 def child_match(match: Match, ctx: Context, access: Access) -> t.ChildMatch:
     """One search result, with the identity fields the policy lets this reader see."""
-    ctx.audit.subjects.setdefault(match.subject_id, "search_result")
+    ctx.notes.subject(match.subject_id, "search_result")
     d = match.demographics
     decision = access.decide("searchChildren", "match", Labels(agency="hub"))
     hidden = (
@@ -137,7 +137,7 @@ def child_record(read: ChildRead) -> t.ChildRecord:
     child = view.build()
     if view.part("child.household", "household"):
         for member in record.household:
-            access.audit.subjects.setdefault(member.subject_id, "household_member")
+            access.notes.subject(member.subject_id, "household_member")
     if view.part("child.flags", "flags"):
         child.flags = t.ChildFlags(
             child_protection="CPP" in read.plans,
@@ -165,7 +165,7 @@ def past_access(access: Access, p: oversight.PastAccess) -> PastAccess:
 
 def withheld_record(subject_id: str, access: Access, reason: str | None) -> t.ChildRecord:
     why = RedactionReason(reason or "NOT_PERMITTED")
-    access.audit.add_redaction("child", why.value)
+    access.notes.redaction("child", why.value)
     return t.ChildRecord(
         id=strawberry.ID(subject_id),
         person=withheld_person(subject_id, why, Relationship.CHILD),
@@ -192,7 +192,7 @@ async def child_reference(ctx: Context, id: str) -> t.ChildRecord | None:
     references carry no arguments, so the purpose comes from the `X-Purpose-Of-Use` header
     and the contact from `X-Contact-Id`."""
     sid = subject_id(id)
-    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
+    ctx.notes.subject(sid, "child", primary=True)  # an attempt is audited too
     purpose = _header_purpose(ctx).value
     return child_record(await Reader(ctx).child(sid, purpose, ctx.contact_header or None))
 
@@ -201,12 +201,12 @@ async def person_reference(ctx: Context, id: str) -> t.Person | None:
     """Federation `_entities` for a person: the same relationship check, then their
     demographics through the same policy as a child record's `person`."""
     sid = subject_id(id)
-    ctx.audit.subjects.setdefault(sid, "person")
+    ctx.notes.subject(sid, "person")
     access = await open_access(ctx, _header_purpose(ctx), ctx.contact_header or None)
     relationship = access.relationship(sid)
     if not relationship.allowed:
         why = RedactionReason(relationship.reason or "NOT_PERMITTED")
-        access.audit.add_redaction("_entities.person", why.value)
+        access.notes.redaction("_entities.person", why.value)
         return withheld_person(sid, why, None)
     record = await ctx.services.records.assemble(sid)
     if record is None:
@@ -451,7 +451,7 @@ class ChildView:
         """An unconfirmed resident of the child's large shared address: who they are (as
         the policy lets this reader see a person) and where the sources record them; none
         of their items."""
-        self.access.audit.subjects.setdefault(member.subject_id, "shared_address_resident")
+        self.access.notes.subject(member.subject_id, "shared_address_resident")
         found = self.found_by(member, "child.sharedAddressResidents")
         if isinstance(found, Redaction):
             why, role = found.reason, Relationship.SHARED_ADDRESS_RESIDENT

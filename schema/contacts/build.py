@@ -67,7 +67,7 @@ async def worked_contact(ctx: Context, contact_id: str, purpose: str) -> Contact
     """The contact, named with its stage and children on the audit event (a refused attempt
     too), if this actor works it (rule 2: the policy's DETAIL view)."""
     row = await svc.get(ctx.services.store, contact_id)
-    svc.describe(ctx.audit, row)
+    svc.describe(ctx.notes, row)
     if contact_view(ctx, row, purpose) != DETAIL:
         raise client_error("not permitted: this contact is not yours to work", "FORBIDDEN")
     return row
@@ -77,7 +77,7 @@ async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> tuple[Con
     """The contact and how much of it this actor sees, named with its stage and children on
     the audit event (a refused attempt too), if the policy lets the actor see it at all."""
     row = await svc.get(ctx.services.store, contact_id)
-    svc.describe(ctx.audit, row)
+    svc.describe(ctx.notes, row)
     seen = contact_view(ctx, row, purpose)
     if seen is None:
         raise client_error("not permitted: this contact is not yours to see", "FORBIDDEN")
@@ -94,12 +94,12 @@ def view(ctx: Context, row: ContactRow, purpose: str, seen: str | None = None) -
     now = ctx.services.clock()
     if seen == QUEUE:
         for name in t.DETAIL_FIELDS:
-            ctx.audit.add_redaction(f"contact.{name}", RedactionReason.NO_RELATIONSHIP.value)
+            ctx.notes.redaction(f"contact.{name}", RedactionReason.NO_RELATIONSHIP.value)
         return t.queue_of(row, now, RedactionReason.NO_RELATIONSHIP)
     anonymity = "ANONYMOUS" if row.referrer_anonymous else "NAMED"
     show = allowed(ctx, "see_referrer", purpose, anonymity)
     if not show:
-        ctx.audit.add_redaction("contact.referrer.name", "NOT_PERMITTED")
+        ctx.notes.redaction("contact.referrer.name", "NOT_PERMITTED")
     return t.contact_of(row, now, show)
 
 

@@ -41,7 +41,7 @@ class ContactMutations:
             received_at=input.received_at,
         )
         s = ctx.services
-        row = await svc.create(s.store, ctx.audit, ctx.actor, new, s.clock(), s.contacts)
+        row = await svc.create(s.store, ctx.notes, ctx.actor, new, s.clock(), s.contacts)
         return build.view(ctx, row, "MASH_SCREENING")
 
     @strawberry.mutation(
@@ -63,7 +63,7 @@ class ContactMutations:
         )
         reopen = build.allowed(ctx, "reopen_contact", purpose.value)
         change = svc.advance(stage, reason, ctx.actor, ctx.services.clock(), reopen)
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(description="Assign staff and teams to a contact. MASH managers.")
@@ -78,7 +78,7 @@ class ContactMutations:
         ctx = info.context
         row = await build.open_contact(ctx, purpose, id, "assign_contact", "allocating contacts")
         change = svc.assign(staff or [], teams or [], ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -99,7 +99,7 @@ class ContactMutations:
         change = svc.record_consent(
             state, given_by, scope or [], ctx.actor, ctx.services.clock(), str(uuid.uuid4())
         )
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -122,14 +122,16 @@ class ContactMutations:
         change = svc.override_consent(
             reason_code, justification, ctx.actor, ctx.services.clock(), override_id
         )
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
-        ctx.audit.justification = row.overrides[-1].justification
-        ctx.audit.consent_override = {
-            "override_id": override_id,
-            "authoriser": ctx.actor.subject,
-            "authoriser_role": "mash_manager",
-            "reason_code": reason_code,
-        }
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        ctx.notes.justification(row.overrides[-1].justification)
+        ctx.notes.consent_override(
+            {
+                "override_id": override_id,
+                "authoriser": ctx.actor.subject,
+                "authoriser_role": "mash_manager",
+                "reason_code": reason_code,
+            }
+        )
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -152,7 +154,7 @@ class ContactMutations:
             ctx, purpose, id, "update_research", "updating this agency's research", agency
         )
         change = svc.update_task(agency, status, summary, ctx.actor, ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -175,7 +177,7 @@ class ContactMutations:
         change = svc.record_decision(
             decision, reasons, referrer_feedback, parents_told, ctx.actor, ctx.services.clock()
         )
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -199,9 +201,9 @@ class ContactMutations:
         change = svc.record_strategy_discussion(
             input.held_at, input.parents_told, input.reason, ctx.actor, ctx.services.clock()
         )
-        row = await svc.change(ctx.services.store, ctx.audit, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
         # The event keeps the reason's digest, never its text (hub.audit.justification_digest).
-        ctx.audit.justification = row.strategy_reason
+        ctx.notes.justification(row.strategy_reason)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -219,12 +221,12 @@ class ContactMutations:
     ) -> t.BreakGlassGrant:
         ctx = info.context
         sid = subject_id(child_id)
-        ctx.audit.subjects[sid] = "child"
+        ctx.notes.subject(sid, "child", primary=True)
         ctx.declare_purpose(Purpose.BREAK_GLASS.value, None)
         build.require(ctx, "break_glass", "BREAK_GLASS", why="breaking glass")
         s = ctx.services
         grant, alert, notice = await oversight.break_glass(
-            s.store, ctx.audit, ctx.actor, sid, reason_code, justification, s.clock(), s.contacts
+            s.store, ctx.notes, ctx.actor, sid, reason_code, justification, s.clock(), s.contacts
         )
         return t.BreakGlassGrant(
             id=strawberry.ID(grant.id),
@@ -266,7 +268,7 @@ class ContactMutations:
         s = ctx.services
         row = await oversight.withhold(
             s.store,
-            ctx.audit,
+            ctx.notes,
             ctx.actor,
             source.value,
             item_id,
@@ -293,6 +295,6 @@ class ContactMutations:
         ctx.declare_purpose(Purpose.IG_AUDIT.value, None)
         build.require(ctx, "review_alerts", "IG_AUDIT", why="reviewing IG alerts")
         row = await oversight.review_alert(
-            ctx.services.store, ctx.audit, ctx.actor, id, outcome, notes, ctx.services.clock()
+            ctx.services.store, ctx.notes, ctx.actor, id, outcome, notes, ctx.services.clock()
         )
         return t.IgAlert.of(row)

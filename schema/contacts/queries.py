@@ -68,7 +68,7 @@ class ContactQueries:
         rows = [(r, v) for r, v in seen if v in wanted][:first]
         for row, _ in rows:
             for s in row.subjects:
-                ctx.audit.subjects.setdefault(s.subject_id, "child")
+                ctx.notes.subject(s.subject_id, "child")
         return [build.view(ctx, r, purpose.value, v) for r, v in rows]
 
     @strawberry.field(
@@ -101,7 +101,7 @@ class ContactQueries:
         build.require(ctx, "read_notifications", "", whose, why="reading this team's notices")
         rows = await oversight.notifications(ctx.services.store, team)
         for r in rows:
-            ctx.audit.subjects.setdefault(r.subject_id, "child")
+            ctx.notes.subject(r.subject_id, "child")
         return [t.Notification.of(r, build.shows_accessor(ctx, r.actor_agency)) for r in rows]
 
     @strawberry.field(description="The IG review queue: break-glass alerts, oldest first. IG.")

@@ -38,7 +38,7 @@ async def open_household_decider(
     relationship = access.relationship(child_id)
     if not relationship.allowed:
         why = RedactionReason(relationship.reason or "NOT_PERMITTED")
-        access.audit.add_redaction("household", why.value)
+        access.notes.redaction("household", why.value)
         raise client_error(
             "not permitted to decide this child's household: work an open contact about them",
             "FORBIDDEN",
@@ -71,8 +71,8 @@ async def decide_household(
     """Record an analyst's decision that a resident of the child's large shared address is
     (or is not) the child's household; the audit event names the child and the resident."""
     sid, rid = subject_id(child_id), subject_id(resident_id)
-    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
-    ctx.audit.subjects.setdefault(rid, "shared_address_resident")
+    ctx.notes.subject(sid, "child", primary=True)  # an attempt is audited too
+    ctx.notes.subject(rid, "shared_address_resident")
     await open_household_decider(ctx, purpose, contact_id, sid)
     reason = _valid_reason(reason)
     if sid == rid:
@@ -84,7 +84,7 @@ async def decide_household(
     row, write = residents.staged_decision(
         sid, rid, decision, reason, ctx.actor.subject, ctx.actor.agency, contact_id
     )
-    ctx.audit.staged.append(write)
+    ctx.notes.staged(write)
     return HouseholdDecision.of(row)
 
 
@@ -104,9 +104,11 @@ async def decide(
 ) -> LinkDecision:
     """Record an analyst's decision; the audit event names the child and the source record."""
     sid = subject_id(child_id)
-    ctx.audit.subjects[sid] = "child"  # an attempt is audited too
+    ctx.notes.subject(sid, "child", primary=True)  # an attempt is audited too
     if _valid_record_id(source_record_id):
-        ctx.audit.subjects[decisions.target_id(source, source_record_id)] = "link_target"
+        ctx.notes.subject(
+            decisions.target_id(source, source_record_id), "link_target", primary=True
+        )
     await open_decider(ctx, purpose, contact_id)
     if not _valid_record_id(source_record_id):
         raise client_error(
@@ -130,5 +132,5 @@ async def decide(
         ctx.actor.agency,
         contact_id,
     )
-    ctx.audit.staged.append(write)
+    ctx.notes.staged(write)
     return LinkDecision.of(row)

@@ -42,9 +42,9 @@ class IdentityQueries:
         except ValueError:
             raise client_error("invalid cursor", "BAD_USER_INPUT") from None
         for r in page.reviews:
-            ctx.audit.subjects.setdefault(r.subject_id, "child")
+            ctx.notes.subject(r.subject_id, "child")
             target = decisions.target_id(Source(r.source), r.source_record_id)
-            ctx.audit.subjects.setdefault(target, "link_target")
+            ctx.notes.subject(target, "link_target")
         return LinkReviewConnection(
             total_count=page.total_count,
             edges=[

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from adapters.base import Labels
-from hub.audit import AuditRecord
+from hub.audit import AuditNotes, AuditRecord
 from hub.auth import Actor
 from hub.context import Access
 from hub.policy import PolicyEngine
@@ -161,10 +161,11 @@ def test_an_unknown_root_field_a_client_typed_is_not_recorded(hub: Hub) -> None:
 
 
 def test_the_record_aggregates_decisions_per_class() -> None:
-    record = AuditRecord(actor=None)
-    record.add_decision("police.incident", "police", True)
-    record.add_decision("police.incident", "police", True)
-    record.add_decision("health.encounter", "health", True, None, {"reason": "NOT_PERMITTED"})
+    notes = AuditNotes()
+    notes.decision("police.incident", "police", True)
+    notes.decision("police.incident", "police", True)
+    notes.decision("health.encounter", "health", True, None, {"reason": "NOT_PERMITTED"})
+    record = notes.build()
 
     assert [(d["class"], d["count"], d["hidden_fields"]) for d in record.policy_decisions()] == [
         ("health.encounter", 1, {"reason": "NOT_PERMITTED"}),
@@ -173,35 +174,36 @@ def test_the_record_aggregates_decisions_per_class() -> None:
     assert not record.police_consulted  # only the policy door marks rule 14's s62 log
 
 
-def _door(record: AuditRecord) -> Access:
+def _door(record: AuditNotes) -> Access:
     actor = Actor("sw-1", "dev", frozenset({"mash_social_worker"}), "council", "mash-a", None)
     return Access(PolicyEngine(Settings().policy_dir), actor, "MASH_RESEARCH", record)
 
 
 def test_the_policy_door_marks_the_s62_log_when_a_police_class_is_decided_on() -> None:
-    record = AuditRecord(actor=None)
+    notes = AuditNotes()
 
-    _door(record).decide("child.police.incidents", "police.incident", Labels(agency="police"))
+    _door(notes).decide("child.police.incidents", "police.incident", Labels(agency="police"))
 
+    record = notes.build()
     assert record.police_consulted
     noted = [d for d in record.policy_decisions() if d["class"] == "s62_logged"]
     assert [(d["agency"], d["decision"]) for d in noted] == [("police", "RELEASED")]
 
 
 def test_the_policy_door_marks_the_s62_log_for_a_police_source_that_answered_only() -> None:
-    timed_out, not_known, health = (AuditRecord(actor=None) for _ in range(3))
+    timed_out, not_known, health = (AuditNotes() for _ in range(3))
 
     _door(timed_out).consulted({"POLICE": "TIMED_OUT"})
     _door(not_known).consulted({"POLICE": "NOT_KNOWN"})
     _door(health).consulted({"HEALTH": "OK"})
 
-    assert not timed_out.police_consulted
-    assert not_known.police_consulted
-    assert not health.police_consulted
+    assert not timed_out.build().police_consulted
+    assert not_known.build().police_consulted
+    assert not health.build().police_consulted
 
 
 def test_an_event_keeps_the_digest_of_a_justification_never_its_text() -> None:
-    from hub.audit import AuditRecord, event_values
+    from hub.audit import event_values
 
     why = "mother's partner Liam seen at the school gate"
     record = AuditRecord(actor=None, purpose="BREAK_GLASS", justification=why)

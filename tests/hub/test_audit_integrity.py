@@ -115,20 +115,17 @@ def record(i: int = 0, **fields: Any) -> AuditRecord:
         team=None,
         client="test",
     )
-    r = AuditRecord(
-        actor=actor,
-        operation_type="query",
-        operation_name="Record",
-        query_hash="ab" * 32,
-        purpose="MASH_RESEARCH",
-        subjects={f"00000000-0000-0000-0000-{i % 50:012d}": "child"},
-        sources={"POLICE": "OK"},
-        fields_returned=["child.id"],
-        policy_version="v1",
-    )
-    for key, value in fields.items():
-        setattr(r, key, value)
-    return r
+    values: dict[str, Any] = {
+        "operation_type": "query",
+        "operation_name": "Record",
+        "query_hash": "ab" * 32,
+        "purpose": "MASH_RESEARCH",
+        "subjects": {f"00000000-0000-0000-0000-{i % 50:012d}": "child"},
+        "sources": {"POLICE": "OK"},
+        "fields_returned": ["child.id"],
+        "policy_version": "v1",
+    }
+    return AuditRecord(actor=actor, **(values | fields))
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from hub import contacts as svc
 from hub import kpis, oversight
-from hub.audit import AuditRecord, AuditWriter, StagedWriteRefused
+from hub.audit import AuditNotes, AuditWriter, StagedWriteRefused
 from hub.auth import Actor
 from hub.demo.stack import running_hub
 from hub.store import AuditEvent, Base, Store, WithheldItem, migrate_async
@@ -146,23 +146,22 @@ async def store(
     await s.aclose()
 
 
-async def commit(store: Store, audit: AuditRecord) -> None:
+async def commit(store: Store, audit: AuditNotes) -> None:
     """Run the staged writes in one transaction, as the audit writer does."""
     async with store.writing() as session, session.begin():
-        for stage in audit.staged:
+        for stage in audit.build().staged:
             await stage(session)
-    audit.staged.clear()
 
 
 async def apply(store: Store, cid: str, change: svc.Change) -> None:
     """One operation: check the change, then commit it as the audit writer would."""
-    audit = AuditRecord(actor=ACTOR)
+    audit = AuditNotes(ACTOR)
     await svc.change(store, audit, cid, change)
     await commit(store, audit)
 
 
 async def new_contact(store: Store, now: datetime, rag: str = "AMBER") -> str:
-    audit = AuditRecord(actor=ACTOR)
+    audit = AuditNotes(ACTOR)
     new = svc.NewContact(
         concern="bruising seen at school",
         rag=rag,
@@ -227,12 +226,12 @@ async def test_facts_for_an_unknown_contact_is_a_not_found_error(store: Store) -
 async def test_an_illegal_transition_is_refused_before_anything_is_staged(store: Store) -> None:
     now = datetime.now(UTC)
     cid = await new_contact(store, now)
-    audit = AuditRecord(actor=ACTOR)
+    audit = AuditNotes(ACTOR)
     for stage, reopen in (("DECISION", True), ("CLOSED", True), ("NOWHERE", True)):
         with pytest.raises(svc.ContactError) as caught:
             await svc.change(store, audit, cid, svc.advance(stage, None, ACTOR, now, reopen))
         assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
-    assert audit.staged == []
+    assert audit.build().staged == ()
     assert (await svc.get(store, cid)).stage == "SCREENING"
 
 
@@ -241,7 +240,7 @@ async def test_a_change_checked_against_a_stale_contact_fails_in_the_audit_trans
 ) -> None:
     now = datetime.now(UTC)
     cid = await new_contact(store, now)
-    first, second = AuditRecord(actor=ACTOR), AuditRecord(actor=ACTOR)
+    first, second = AuditNotes(ACTOR), AuditNotes(ACTOR)
     await svc.change(store, first, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
     await svc.change(store, second, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
     await commit(store, first)
@@ -258,15 +257,15 @@ async def test_a_stale_change_is_audited_as_a_conflict_and_commits_nothing(
     audit event is committed as that error, and only the first change is kept."""
     now = datetime.now(UTC)
     cid = await new_contact(store, now)
-    first, second = AuditRecord(actor=ACTOR), AuditRecord(actor=ACTOR)
+    first, second = AuditNotes(ACTOR), AuditNotes(ACTOR)
     await svc.change(store, first, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
     await svc.change(store, second, cid, svc.advance("RESEARCH", None, ACTOR, now, False))
-    second.fields_returned = ["advanceContact.stage"]
+    second.returned(["advanceContact.stage"])
     writer = AuditWriter(store)
     try:
-        kept = await writer.write(first)
+        kept = await writer.write(first.build())
         with pytest.raises(StagedWriteRefused) as refused:
-            await writer.write(second)
+            await writer.write(second.build())
     finally:
         await writer.aclose()
     assert refused.value.code == "CONFLICT"
@@ -291,7 +290,7 @@ async def test_a_stale_change_is_audited_as_a_conflict_and_commits_nothing(
 
 async def test_overdue_is_derived_from_the_clock(store: Store) -> None:
     received = datetime.now(UTC) - timedelta(hours=3)
-    audit = AuditRecord(actor=ACTOR)
+    audit = AuditNotes(ACTOR)
     new = svc.NewContact("concern", "RED", "POLICE", received_at=received, child_details=({},))
     with pytest.raises(svc.ContactError):  # empty child details name no child
         await svc.create(store, audit, ACTOR, new, received, CFG)
@@ -324,14 +323,15 @@ async def test_break_glass_grant_counts_for_its_actor_and_child_until_it_expires
             )
         )
     now = datetime.now(UTC)
-    audit = AuditRecord(actor=POLICE)
+    audit = AuditNotes(POLICE)
     grant, alert, notice = await oversight.break_glass(
         store, audit, POLICE, child, "MISSING_CHILD", "found at night", now, CFG
     )
     await commit(store, audit)
     assert grant.expires_at == now + timedelta(minutes=60)
     assert (notice.team, alert.grant_id) == (CFG.default_owning_team, grant.id)
-    assert audit.break_glass and audit.break_glass["grant_id"] == grant.id
+    noted = audit.build().break_glass
+    assert noted and noted["grant_id"] == grant.id
 
     async def glass(actor: Actor, at: datetime, purpose: str = "BREAK_GLASS") -> bool:
         facts = await svc.facts_for(store, actor, purpose, None, at, subject_id=child)
@@ -350,7 +350,7 @@ async def test_break_glass_grant_counts_for_its_actor_and_child_until_it_expires
 async def test_break_glass_refuses_an_unknown_reason_code_and_an_empty_justification(
     store: Store,
 ) -> None:
-    audit = AuditRecord(actor=POLICE)
+    audit = AuditNotes(POLICE)
     now = datetime.now(UTC)
     for code, why in (("CURIOSITY", "x"), ("MISSING_CHILD", "  ")):
         with pytest.raises(svc.ContactError) as caught:
@@ -358,7 +358,7 @@ async def test_break_glass_refuses_an_unknown_reason_code_and_an_empty_justifica
                 store, audit, POLICE, str(uuid.uuid4()), code, why, now, CFG
             )
         assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
-    assert audit.staged == []
+    assert audit.build().staged == ()
 
 
 async def test_kpis_count_timeliness_outcomes_and_re_referrals(store: Store) -> None:
@@ -378,7 +378,7 @@ async def test_kpis_count_timeliness_outcomes_and_re_referrals(store: Store) -> 
     t0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)  # a Monday, before the other tests' contacts
     ids = []
     for i, rag in enumerate(("RED", "RED")):
-        audit = AuditRecord(actor=ACTOR)
+        audit = AuditNotes(ACTOR)
         new = svc.NewContact("c", rag, "POLICE", child_ids=(child,))
         at = t0 + timedelta(days=i)
         ids.append((await svc.create(store, audit, ACTOR, new, at, CFG)).id)

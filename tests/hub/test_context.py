@@ -11,7 +11,7 @@ import pytest
 
 from adapters.base import Labels
 from hub import contacts
-from hub.audit import AuditRecord
+from hub.audit import AuditNotes
 from hub.auth import Actor
 from hub.contacts import ContactFacts
 from hub.context import Context, Services
@@ -29,7 +29,7 @@ def engine() -> PolicyEngine:
 
 def context(engine: PolicyEngine) -> Context:
     services = Services(records=None, policy=engine, store=None, clock=lambda: NOW)  # type: ignore[arg-type]
-    return Context(actor=ACTOR, services=services, audit=AuditRecord(actor=ACTOR))
+    return Context(actor=ACTOR, services=services, notes=AuditNotes(ACTOR))
 
 
 def load_counting(monkeypatch: pytest.MonkeyPatch, facts: ContactFacts) -> list[Any]:
@@ -60,7 +60,7 @@ def test_contact_facts_are_loaded_once_per_operation_with_the_hubs_clock(
     assert first is second
     assert calls == [("sw-1", "MASH_RESEARCH", "C-1", NOW)]
     assert first.request.stage == "SCREENING" and first.request.team == "mash"
-    assert ctx.audit.contact_stage == "SCREENING"
+    assert ctx.notes.build().contact_stage == "SCREENING"
     assert first.relationship("s").allowed and not first.relationship("other").allowed
     health = first.decide("child.health", "health.section", Labels("health"))
     assert health.reason == "STAGE_RESTRICTED"
@@ -78,7 +78,7 @@ def test_the_policies_see_the_contacts_real_stage_not_the_purpose(
     access = asyncio.run(context(engine).access("MASH_RESEARCH", "C-3"))
     decision = access.decide("child.health", "health.section", Labels("health"))
     assert decision.reason == "CONSENT_REQUIRED"
-    assert access.audit.fields_redacted == {"child.health": "CONSENT_REQUIRED"}
+    assert access.notes.build().fields_redacted == {"child.health": "CONSENT_REQUIRED"}
 
 
 def test_one_engine_decision_per_label_set_however_many_records_share_it(

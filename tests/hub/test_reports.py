@@ -240,10 +240,11 @@ def test_filters_refuse_bad_input_without_echoing_it() -> None:
 
 
 def test_a_reports_own_event_names_what_it_asked_about_by_id() -> None:
-    from hub.audit import AuditRecord
+    from hub.audit import AuditNotes
 
-    record = AuditRecord(actor=None)
-    Filters(subject_id=AVA.upper(), since=WINTER).note(record, "subject_access")
+    notes = AuditNotes()
+    Filters(subject_id=AVA.upper(), since=WINTER).note(notes, "subject_access")
+    record = notes.build()
 
     assert record.report == {
         "name": "subject_access",
