@@ -86,4 +86,3 @@ def test_the_record_is_what_was_noted() -> None:
     notes.decision("police.incident", "police", True)
     assert [d["count"] for d in record.policy_decisions()] == [2]
     assert [d["count"] for d in notes.build().policy_decisions()] == [3]
-
