@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.base import Labels
-from hub.audit import AuditRecord
+from hub.audit import AuditNotes
 from hub.auth import Actor
 from hub.contacts import ContactFacts
 from hub.context import Access, policy_request
@@ -75,7 +75,7 @@ FACTS = ContactFacts(contact_id="bench-contact", stage="RESEARCH", assigned=True
 
 def one_request(engine: PolicyEngine, records: list[Any]) -> int:
     """The policy part of one request; returns how many fields were released."""
-    access = Access(engine, ACTOR, "MASH_RESEARCH", AuditRecord(actor=ACTOR), FACTS)
+    access = Access(engine, ACTOR, "MASH_RESEARCH", AuditNotes(ACTOR), FACTS)
     released = 0
     for i, (kind, labels, consent, data) in enumerate(records):
         decision = access.decide(f"child.items[{i}]", kind, labels, consent)
