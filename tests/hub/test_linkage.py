@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from hub import linkage, linkfile
 from hub.cli import app
+from hub.demo import identity_training
 from hub.linkage import AUTO, FIELDS, LEVELS, REVIEW, record
 
 
@@ -352,7 +353,7 @@ def test_a_placeholder_given_name_counts_as_unknown() -> None:
 
 
 def test_training_on_generated_data_learns_that_agreement_is_evidence() -> None:
-    model = linkage.train(300, 7, random_pairs=20_000)
+    model = identity_training.train(300, 7, random_pairs=20_000)
     for f in set(FIELDS) - linkage.OPTIONAL_FIELDS:
         best, worst = LEVELS[f][0], LEVELS[f][-1]
         assert model.table[f][best] > 0 > model.table[f][worst], f
