@@ -154,6 +154,11 @@ class DemoDeclaration:
         ready_path: a path under `base_path` that answers 2xx once the server is up.
         options_file: a JSON file under `sources/` the seeder writes with the adapter's
             `options` (e.g. OAuth client credentials), if any.
+        seeder: the demo module that derives this source's store from the generated
+            population, for a source whose content the shared seeder does not write: it
+            defines `rows(chunk)` (rows keyed "<store>.<table>", and "truth.persons"),
+            `SCHEMA` and `INDEXES` (its stdlib SQLite store's statements, for an HTTP
+            source) and `options(households, seed)` (the `options_file`'s content, if any).
     """
 
     store: str
@@ -161,6 +166,7 @@ class DemoDeclaration:
     base_path: str = ""
     ready_path: str = ""
     options_file: str | None = None
+    seeder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,11 +53,14 @@ def test_compose_file_wires_hub_to_postgres_and_the_demo_sources() -> None:
     assert env["MASH_DATABASE_URL"].startswith("postgresql://")
     assert "@postgres:5432/" in env["MASH_DATABASE_URL"]
     sources = json.loads(env["MASH_SOURCES"])
-    assert set(sources) == {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"}
+    assert set(sources) == {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP", "EDUCATION"}
     assert "//health-source:8081/" in sources["HEALTH"]["url"]
     assert "//asc-source:8082/" in sources["ADULT_SOCIAL_CARE"]["url"]
     # the source wants OAuth client credentials: the seed writes them to the shared volume
     assert sources["ADULT_SOCIAL_CARE"]["options"]["credentials_file"].startswith("/data/")
+    # the education API wants its key: the seed writes it to the shared volume too
+    assert "//education-source:" in sources["EDUCATION"]["url"]
+    assert sources["EDUCATION"]["options"]["credentials_file"].startswith("/data/")
     assert "demo-data:/data" in services["asc-source"]["volumes"]
     assert "@postgres:5432/" in sources["POLICE"]["url"]
     assert {"postgres", "health-source", "asc-source"} <= set(hub["depends_on"])

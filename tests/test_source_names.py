@@ -69,6 +69,10 @@ OTHER_MEANINGS: dict[tuple[str, str], str] = {
     ("adapters/police.py", "health"): "a special category label (health data)",
     ("adapters/adult_social_care.py", "health"): "a special category label; its API's /health",
     ("hub/demo/asc_server.py", "health"): "the demo API's /health check",
+    ("adapters/education.py", "health"): "a special category label; its API's /health",
+    ("hub/demo/education_server.py", "health"): "the demo API's /health check",
+    ("hub/demo/education_seed.py", "health"): "the population's health records say which "
+    "child is location-restricted (the school knows it too)",
     ("docker/grafana/mash-hub.json", "health"): "the dashboard's prose: audit log health",
 }
 
@@ -94,6 +98,8 @@ def own_files(d: SourceDeclaration) -> set[str]:
     own = {module.replace(".", "/") + ".py", *SEEDER}
     if d.demo.server:
         own.add(d.demo.server.partition(":")[0].replace(".", "/") + ".py")
+    if d.demo.seeder:  # a source's own seeder module, beside its demo server
+        own.add(d.demo.seeder.replace(".", "/") + ".py")
     return own
 
 

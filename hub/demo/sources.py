@@ -43,13 +43,13 @@ from adapters.base import SourceDeclaration
 
 from . import generator as g
 from .storage import (
-    OPTION_FILES,
-    SQLITE_STORES,
     Rows,
     SqliteStore,
     SqlStore,
     TruthFiles,
     chunk_rows,
+    option_file,
+    sqlite_store,
 )
 
 __all__ = [
@@ -148,7 +148,7 @@ def _seed_sync(
             url = store_urls.get(name) or default_store_url(data_dir, name)
             stores[name] = SqlStore(url, _sql_metadata(d))
         else:
-            stores[name] = SqliteStore(out / f"{name}.sqlite3", *SQLITE_STORES[name])
+            stores[name] = SqliteStore(out / f"{name}.sqlite3", *sqlite_store(d))
     stores["truth"] = TruthFiles(out / "truth")
     counts: collections.Counter[str] = collections.Counter()
     total = g.chunk_count(households)
@@ -165,7 +165,7 @@ def _seed_sync(
         store.finish()
     for d in declarations():
         if d.demo.options_file:
-            options = OPTION_FILES[d.demo.options_file](households, seed)
+            options = option_file(d, households, seed)
             (out / d.demo.options_file).write_text(json.dumps(options, indent=2))
     return _summary(households, counts)
 

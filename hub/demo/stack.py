@@ -35,7 +35,9 @@ def ensure_seeded(
 ) -> None:
     """Generate the demo sources unless the data folder already holds this exact seeding."""
     marker = data_dir / "sources" / "seeded.json"
-    wanted = {"households": households, "seed": seed, "format": STORE_FORMAT}
+    # The declared stores too: a newly declared source's store is seeded, not found missing.
+    stores = sorted(d.demo.store for d in declarations())
+    wanted = {"households": households, "seed": seed, "format": STORE_FORMAT, "stores": stores}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return
     say(f"generating demo data ({households} households, seed {seed}) ...")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import csv
 import hashlib
+import importlib
 import json
 import re
 import sqlite3
@@ -28,6 +29,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters import declarations
+from adapters.base import SourceDeclaration
 from adapters.sql import async_url, family_keys
 
 from . import generator as g
@@ -329,7 +332,35 @@ def chunk_rows(chunk: g.Chunk) -> Rows:
         truth += [(source, r.id, r.person_id, *where[r.person_id]) for r in records]
     rows["truth.persons"] = truth
     rows["meta.area_persons"] = [(sum(1 for p in chunk.persons if p.in_area),)]
+    for d in declarations():
+        if d.demo.seeder:
+            for key, more in declared_seeder(d).rows(chunk).items():
+                rows.setdefault(key, []).extend(more)
     return rows
+
+
+def declared_seeder(d: SourceDeclaration) -> Any:
+    """The demo module a source declares to derive its store from the population
+    (`DemoDeclaration.seeder`): a new source's content lives beside its demo server, not
+    here."""
+    return importlib.import_module(str(d.demo.seeder))
+
+
+def sqlite_store(d: SourceDeclaration) -> tuple[Sequence[str], Sequence[str]]:
+    """The schema and index statements of an HTTP source's stdlib SQLite store."""
+    if d.demo.store in SQLITE_STORES:
+        return SQLITE_STORES[d.demo.store]
+    seeder = declared_seeder(d)
+    return tuple(seeder.SCHEMA), tuple(seeder.INDEXES)
+
+
+def option_file(d: SourceDeclaration, households: int, seed: int) -> dict[str, str]:
+    """The content of the adapter options file a source's demo declares."""
+    known = OPTION_FILES.get(str(d.demo.options_file))
+    if known is not None:
+        return known(households, seed)
+    options: dict[str, str] = declared_seeder(d).options(households, seed)
+    return options
 
 
 # --- stdlib SQLite stores (health, adult social care) -------------------------------------

@@ -371,8 +371,13 @@ class ChildView:
         path = f"child.{section}.{_camel(item.kind.split('.', 1)[1])}"
         # Rule 8: an item its agency decided not to share carries that flag into the decision.
         kept = (source.value, item.local_id) in self.withheld
-        flags = ("not_shared",) if kept else ()
-        decision = self.access.decide(path, item.kind, item.labels, consent, flags)
+        flags = (("not_shared",) if kept else ()) + self.location_flags
+        # Rule 11: an item's location fields (a school, say) are the protected home's too,
+        # whichever source holds the restriction.
+        labels = item.labels
+        if self.child_protected and not labels.location_protected:
+            labels = replace(labels, location_protected=True)
+        decision = self.access.decide(path, item.kind, labels, consent, flags)
         if not decision.allowed:
             return Redaction(
                 reason=RedactionReason(decision.reason),

@@ -78,6 +78,31 @@ def asc_server(demo_data: Path) -> Iterator[DemoServer]:
     yield from _serve("asc", demo_data)
 
 
+@pytest.fixture(scope="session")
+def education_server(demo_data: Path) -> Iterator[DemoServer]:
+    yield from _serve("education", demo_data)
+
+
+@pytest.fixture
+def education_demo(education_server: DemoServer) -> Iterator[DemoServer]:
+    """The education server with no fault set before and after the test."""
+    education_server.fault("none")
+    yield education_server
+    education_server.fault("none")
+
+
+@pytest.fixture(scope="session")
+def education_key(demo_data: Path) -> str:
+    """The API key the seeder issued to the hub."""
+    found: dict[str, str] = json.loads((demo_data / "sources" / "education_api.json").read_text())
+    return found["api_key"]
+
+
+@pytest.fixture
+def education_config(education_demo: DemoServer, education_key: str) -> dict[str, Any]:
+    return {"url": education_demo.url, "api_key": education_key, "timeout_s": 5}
+
+
 @pytest.fixture
 def health_demo(health_server: DemoServer) -> Iterator[DemoServer]:
     """The health server with no fault set before and after the test."""

@@ -89,7 +89,7 @@ def contracts(contract_data: dict[str, Any]) -> Iterator[dict[Source, Contract]]
     data_dir: Path = contract_data["data_dir"]
     processes, proxies = [], []
     try:
-        ports = {name: sources.free_port() for name in ("health", "asc")}
+        ports = {name: sources.free_port() for name in ("health", "asc", "education")}
         processes.append(
             sources.start_source_process(
                 "health", ports["health"], data_dir, token=FHIR_TOKEN, allow_faults=True
@@ -97,6 +97,11 @@ def contracts(contract_data: dict[str, Any]) -> Iterator[dict[Source, Contract]]
         )
         processes.append(
             sources.start_source_process("asc", ports["asc"], data_dir, allow_faults=True)
+        )
+        processes.append(
+            sources.start_source_process(
+                "education", ports["education"], data_dir, allow_faults=True
+            )
         )
         for (name, port), process in zip(ports.items(), processes, strict=True):
             sources.wait_until_up(sources.ready_url(name, port), timeout=30, process=process)
@@ -120,6 +125,12 @@ def contracts(contract_data: dict[str, Any]) -> Iterator[dict[Source, Contract]]
             "client_id": asc_client["client_id"],
             "client_secret": asc_client["client_secret"],
             "token_url": asc_client["token_url"],
+        }
+        education_proxy = proxied(ports["education"])
+        education_key = json.loads((data_dir / "sources" / "education_api.json").read_text())
+        education_config = {
+            "url": f"http://127.0.0.1:{education_proxy.port}/education/v1",
+            "api_key": education_key["api_key"],
         }
         yield {
             Source("POLICE"): Contract(
@@ -161,6 +172,16 @@ def contracts(contract_data: dict[str, Any]) -> Iterator[dict[Source, Contract]]
                 ("Jade", "Thompson"),
                 "adult_social_care",
                 server_fault=_switch(f"http://127.0.0.1:{ports['asc']}"),
+            ),
+            Source("EDUCATION"): Contract(
+                Source("EDUCATION"),
+                education_config,
+                {**education_config, "api_key": "wrong"},
+                education_proxy,
+                PersonQuery(date_of_birth=_dob("2016-03-14"), family_name="Thompson"),
+                ("Ava", "Thompson"),
+                "education",
+                server_fault=_switch(f"http://127.0.0.1:{ports['education']}"),
             ),
         }
     finally:

@@ -19,6 +19,7 @@ fails the matrix until someone decides here what it is.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,20 +27,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from hub.demo import education_seed
 from hub.demo import generator as g
 
-AGENCIES = ("police", "health", "adult_social_care", "early_help")
+AGENCIES = ("police", "health", "adult_social_care", "early_help", "education")
 SOURCE_AGENCY = {
     "POLICE": "police",
     "HEALTH": "health",
     "ADULT_SOCIAL_CARE": "adult_social_care",
     "EARLY_HELP": "early_help",
+    "EDUCATION": "education",
 }
 SECTION_AGENCY = {
     "police": "police",
     "health": "health",
     "adultSocialCare": "adult_social_care",
     "earlyHelp": "early_help",
+    "education": "education",
 }
 IG_PURPOSES = frozenset({"IG_AUDIT", "SAR_RESPONSE"})
 # Rule 9: the purposes that need special-category and criminal-offence detail. Reading:
@@ -63,8 +67,15 @@ SPECIAL_KINDS = frozenset(
 CONTACT_QUEUE = frozenset(
     {"id", "stage", "rag", "dueAt", "overdue", "receivedAt", "assignedTeams", "redactedFields"}
 )
+# Rule 9, read for schools: a special educational need that is a health condition (social,
+# emotional and mental health; autism; hearing, visual, multi-sensory or physical
+# impairment; severe or profound and multiple learning difficulties) is health data; a
+# learning need (specific or moderate learning difficulty, speech and language) is not.
+HEALTH_NEEDS = frozenset({"SEMH", "ASD", "HI", "VI", "MSI", "PD", "SLD", "PMLD"})
 MASH_ROLES = frozenset({"mash_social_worker", "mash_manager"})
 LOCATION_FIELDS = frozenset({"address", "postcode"})
+# Rule 11 names the school beside address and phone: an item field saying which school.
+SCHOOL_FIELDS = frozenset({"school", "schoolUrn"})
 
 # Values that say nothing about a person: the hub's own ids, redactions and their reasons,
 # source status, "known" booleans (rule 3 allows "known to X: yes/no" to anyone).
@@ -99,6 +110,7 @@ class Item:
     handling_code: str | None = None
     investigation_sensitive: bool = False
     involvement_type: str | None = None
+    special: bool = False  # special-category whatever its kind (a health-condition SEN need)
 
 
 class Truth:
@@ -113,6 +125,7 @@ class Truth:
         self._names: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         self._nhs: dict[str, set[str]] = defaultdict(set)
         self.eh_consent: dict[str, str] = {}
+        self.pupils: frozenset[str] = frozenset()  # people the education system holds
         self._homes: dict[str, frozenset[str]] = {}
         self._households: dict[str, frozenset[str]] = {}
         self._where: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -177,6 +190,25 @@ class Truth:
             if who not in latest or latest[who][0] <= con.recorded_on:
                 latest[who] = (con.recorded_on, con.status)
         self.eh_consent = {who: status for who, (_, status) in latest.items()}
+        self._education()
+
+    def _education(self) -> None:
+        """The education system's pupils and records, as its demo seeder derives them from
+        the population (the generator itself knows nothing of schools)."""
+        rows = education_seed.rows(self.pop)
+        pupil = {local: person for _, local, person, *_ in rows["truth.persons"]}
+        self.pupils = frozenset(pupil.values())
+        for pid, given, family, _, born, _, postcode, _, address, _ in rows["education.pupils"]:
+            who = pupil[pid]
+            self._names[_key(given, family, date.fromisoformat(born))].add(who)
+            if postcode and address:
+                self._where[(postcode, address)].add(who)
+                self._addresses[who].add((postcode, address))
+        for rid, pid, record_type, fields in rows["education.records"]:
+            need = json.loads(fields).get("primary_need") if record_type == "SEN" else None
+            self.items[rid] = Item(
+                "education", frozenset({pupil[pid]}), special=need in HEALTH_NEEDS
+            )
 
     # -- homes ------------------------------------------------------------------------------
 
@@ -480,8 +512,12 @@ class Oracle:
                 return rule
             # Rule 9: special-category and criminal-offence detail for the purposes needing it
             other = item.agency != r.agency
-            if other and typ in SPECIAL_KINDS and s.purpose not in SPECIAL_PURPOSES:
+            special = typ in SPECIAL_KINDS or item.special
+            if other and special and s.purpose not in SPECIAL_PURPOSES:
                 return "9"
+        # Rule 11: a protected home's school is never shown, to any role.
+        if name in SCHOOL_FIELDS and self.truth.location_protected(p.child_person):
+            return "11"
         # Rule 4: minimum necessary by role.
         if r.role == "police_researcher" and typ == "HealthEncounter" and name == "reason":
             return "4"

@@ -90,6 +90,17 @@ query Record($id: ID!, $purpose: Purpose!, $contactId: ID) {
         consents { __typename ... on EarlyHelpConsent { status } }
       }
     }
+    education {
+      __typename
+      ... on Redaction { reason agency knownToAgency }
+      ... on EducationSection {
+        known
+        enrolments { __typename ... on EducationEnrolment { about school schoolUrn } }
+        attendance { __typename ... on EducationAttendance { attendancePercent
+                                                             persistentAbsence } }
+        specialEducationalNeeds { __typename ... on EducationSen { level ehcp } }
+      }
+    }
   }
 }"""
 
@@ -156,7 +167,7 @@ def all_events(hub: Hub) -> list[dict[str, Any]]:
         after = page["pageInfo"]["endCursor"]
 
 
-def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_ok(
+def test_social_worker_finds_ava_and_reads_all_five_sections_with_every_source_ok(
     hub: Hub,
 ) -> None:
     matches = ok(
@@ -172,6 +183,7 @@ def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_o
         "HEALTH": "OK",
         "ADULT_SOCIAL_CARE": "OK",
         "EARLY_HELP": "OK",
+        "EDUCATION": "OK",
     }
     assert record["person"]["nhsNumber"] == AVA_NHS
     police = record["police"]
@@ -183,6 +195,8 @@ def test_social_worker_finds_ava_and_reads_all_four_sections_with_every_source_o
     assert len([e for e in record["health"]["encounters"] if e.get("encounterClass")]) >= 2
     assert record["earlyHelp"]["__typename"] == "EarlyHelpSection"
     assert any(e.get("about") == "CHILD" for e in record["earlyHelp"]["episodes"])
+    assert record["education"]["__typename"] == "EducationSection"
+    assert record["education"]["known"]
     asc = record["adultSocialCare"]
     assert asc["__typename"] == "AdultSocialCareSection"
     assert any(
@@ -292,6 +306,7 @@ def test_ig_officer_gets_no_child_data_but_sees_one_audit_event_per_operation(hu
         "HEALTH": "OK",
         "ADULT_SOCIAL_CARE": "OK",
         "EARLY_HELP": "OK",
+        "EDUCATION": "OK",
     }
     assert {"path": "child.police.intelligence", "reason": "NOT_PERMITTED"} in read[
         "fieldsRedacted"
@@ -363,7 +378,7 @@ HOME = """query Home($id: ID!, $purpose: Purpose!, $contactId: ID) {
     household { person { givenName address postcode redactedFields { field reason } } } } }"""
 
 
-def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
+def test_stopped_source_reports_unavailable_and_the_other_four_still_answer(
     hub: Hub,
     source_config: dict[str, Any],
     tmp_path: Any,
@@ -395,6 +410,7 @@ def test_stopped_source_reports_unavailable_and_the_other_three_still_answer(
         "POLICE": "OK",
         "ADULT_SOCIAL_CARE": "OK",
         "EARLY_HELP": "OK",
+        "EDUCATION": "OK",
     }
     assert record["health"] is None and record["police"]["__typename"] == "PoliceSection"
     assert elapsed < 1.5 + 2.0

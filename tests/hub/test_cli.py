@@ -37,9 +37,10 @@ def test_sources_check_reports_every_source_healthy_with_latency_and_count(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
-    assert set(lines) == {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"}
+    assert set(lines) == {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP", "EDUCATION"}
     assert all("ok" in line and "ms" in line for line in lines.values())
     assert lines["ADULT_SOCIAL_CARE"].split()[-1].isdigit(), "the ASC source says its size"
+    assert lines["EDUCATION"].split()[-1].isdigit(), "the education source says its size"
 
 
 def test_sources_check_exits_non_zero_naming_the_unhealthy_source(
@@ -112,7 +113,7 @@ def test_demo_stops_the_sources_it_started_when_terminated(demo_data: Path, tmp_
     try:
         sources.wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=60, process=demo)
         started = children_of(demo.pid)
-        assert len(started) == 2, "the health and adult social care sources"
+        assert len(started) == len(sources.HTTP_SOURCES), "one process per HTTP source"
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(timeout=30) != 0
         deadline = time.monotonic() + 15
@@ -146,7 +147,7 @@ def test_sources_check_reads_the_configuration_the_running_demo_serves(
         sources.wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=60, process=demo)
         result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
-        for source in ("POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"):
+        for source in ("POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP", "EDUCATION"):
             assert any(
                 line.startswith(source) and "ok (reachable, authenticated)" in line
                 for line in result.stdout.splitlines()

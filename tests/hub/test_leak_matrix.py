@@ -208,10 +208,14 @@ def targets(truth: lo.Truth) -> tuple[dict[str, g.Person], list[str]]:
     else:
         missing.append("the demo population has no twins")
     restricted = [truth.person[p] for p in truth.restricted]
-    if (kid := _child_with_nhs(truth, restricted)) is not None:
+    # At school, where possible: rule 11 then covers the school the education system holds.
+    at_school = [p for p in restricted if p.id in truth.pupils]
+    if (kid := _child_with_nhs(truth, at_school) or _child_with_nhs(truth, restricted)) is not None:
         chosen["restricted"] = kid
     else:
         missing.append("the demo population has no location-restricted child patient")
+    if not at_school:
+        missing.append("the demo population has no location-restricted child at school")
     return chosen, missing
 
 

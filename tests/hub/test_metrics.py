@@ -18,7 +18,7 @@ from ..monitoring import alerts, dashboard, dashboard_exprs, metric_names
 from .conftest import FakeContacts, Hub, hub_settings
 from .test_app import AVA, SEARCH, ok, read_record, run_sql
 
-SOURCES = {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP"}
+SOURCES = {"POLICE", "HEALTH", "ADULT_SOCIAL_CARE", "EARLY_HELP", "EDUCATION"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

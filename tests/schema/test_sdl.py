@@ -23,13 +23,21 @@ def test_contract_names_are_in_the_sdl() -> None:
         assert needle in text, needle
     record = re.search(r"type ChildRecord[^{]*\{(.*?)\n\}", text, re.S)
     assert record is not None
-    for section in ("police:", "health:", "adultSocialCare:", "earlyHelp:", "sources:"):
+    for section in (
+        "police:",
+        "health:",
+        "adultSocialCare:",
+        "earlyHelp:",
+        "education:",
+        "sources:",
+    ):
         assert section in record.group(1)
     for name in (
         "POLICE",
         "HEALTH",
         "ADULT_SOCIAL_CARE",
         "EARLY_HELP",
+        "EDUCATION",
         "OK",
         "NOT_KNOWN",
         "UNAVAILABLE",
