@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
@@ -53,6 +52,7 @@ from .records import RecordService, SharedAddressLimits
 from .routers import Routers
 from .sequencer import Sequencer, SequencerConfig
 from .settings import Settings
+from .state import AppState
 from .store import Store, migrate_async
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def create_app(
     accesslog.install()
     from schema import schema  # composed here only: schema depends on hub, not the reverse
 
-    state: dict[str, Any] = {}
+    state = AppState()
     traces = tracer_provider or tracing.provider(settings.traces_endpoint)
 
     @contextlib.asynccontextmanager
@@ -189,16 +189,16 @@ def create_app(
         records = RecordService(
             adapters, deadlines, store, breakers=breakers, shared_address=limits
         )
-        state["services"] = Services(
+        state.services = Services(
             records, policy, store, contacts=ContactSettings.of(settings), ig=settings.ig
         )
         if clock is not None:
-            state["services"] = dataclasses.replace(state["services"], clock=clock)
-        state["writer"] = writer = AuditWriter(store)
-        state["verifier"] = build_verifier(settings)
-        state["partners"] = PartnerGate.from_settings(settings)
-        state["routers"] = Routers(state["verifier"], frozenset(settings.router_clients))
-        state["sessions"] = build_sessions(settings)
+            state.services = dataclasses.replace(state.services, clock=clock)
+        state.writer = writer = AuditWriter(store)
+        state.verifier = build_verifier(settings)
+        state.partners = PartnerGate.from_settings(settings)
+        state.routers = Routers(state.verifier, frozenset(settings.router_clients))
+        state.sessions = build_sessions(settings)
         sequencer = None
         if settings.audit_sequencer:
             sequencer = Sequencer(store, sequencer_config(settings))
@@ -228,7 +228,7 @@ def create_app(
         record = notes.build()
         try:
             with tracing.span("audit.commit", {"mash.outcome": record.outcome}) as commit:
-                event_id = await state["writer"].write(record)
+                event_id = await state.writer.write(record)
                 tracing.annotate(commit, {"mash.audit_event_id": event_id})
             logs.AUDIT_EVENT_ID.set(event_id)
         except StagedWriteRefused as refused:  # audited as the error the client now sees
@@ -249,7 +249,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        services: Services | None = state.get("services")
+        services: Services | None = getattr(state, "services", None)
         if services is None:
             return JSONResponse({"status": "starting"}, 503)
         try:

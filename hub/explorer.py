@@ -17,11 +17,9 @@ writes the query into the URL: a `GET /graphql` with a query string is refused.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -30,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from . import login, savedops
 from .session import Sessions
 from .settings import Settings
+from .state import AppState
 
 PATH = "/explorer"
 TEMPLATES = login.TEMPLATES
@@ -69,13 +68,14 @@ class Package:
 
 
 class Explorer:
-    def __init__(self, state: Mapping[str, Any], settings: Settings) -> None:
+    def __init__(self, state: AppState, settings: Settings) -> None:
         self.state, self.settings = state, settings
         self.modules = settings.web_dir / "node_modules"
 
     @property
     def sessions(self) -> Sessions:
-        sessions: Sessions = self.state["sessions"]
+        sessions = self.state.sessions
+        assert sessions is not None  # the app builds them whenever the explorer is served
         return sessions
 
     @cached_property
@@ -144,7 +144,7 @@ class Explorer:
         return FileResponse(licence, media_type="text/plain", headers=STATIC_HEADERS)
 
 
-def routes(state: Mapping[str, Any], settings: Settings) -> tuple[Route, list[BaseRoute]]:
+def routes(state: AppState, settings: Settings) -> tuple[Route, list[BaseRoute]]:
     """`GET /graphql` (the page), and the routes to mount at `/explorer`."""
     explorer = Explorer(state, settings)
     return Route("/graphql", explorer.page, methods=["GET"]), [

@@ -38,6 +38,7 @@ from .auth import Actor, AuthError
 from .context import Access, Services
 from .session import COOKIE as SESSION_COOKIE
 from .session import Sessions
+from .state import AppState
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "ig"
 TOKEN_COOKIE, CSRF_COOKIE = "mash_ig_token", "mash_ig_csrf"
@@ -110,7 +111,7 @@ _env = Environment(
 )
 
 
-def routes(state: Mapping[str, Any]) -> list[BaseRoute]:
+def routes(state: AppState) -> list[BaseRoute]:
     """The page's routes, to mount at `/ig`. `state` is the app's (verifier, services,
     writer), filled at start-up."""
     page = IgPage(state)
@@ -144,12 +145,12 @@ def _same_origin(request: Request) -> bool:
 
 
 class IgPage:
-    def __init__(self, state: Mapping[str, Any]) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
 
     @property
     def services(self) -> Services:
-        services: Services = self.state["services"]
+        services: Services = self.state.services
         return services
 
     # --- authentication -------------------------------------------------------------
@@ -157,11 +158,11 @@ class IgPage:
     async def _actor(self, request: Request) -> Actor | None:
         token = request.cookies.get(TOKEN_COOKIE)
         if not token:  # signed in through /auth instead: the hub's session cookie
-            sessions: Sessions | None = self.state.get("sessions")
+            sessions: Sessions | None = self.state.sessions
             current = await sessions.from_request(request) if sessions else None
             return current.actor if current else None
         try:
-            actor: Actor = await self.state["verifier"].verify(token)
+            actor: Actor = await self.state.verifier.verify(token)
         except AuthError:
             return None
         return actor
@@ -216,7 +217,7 @@ class IgPage:
 
     async def _audit(self, notes: AuditNotes) -> None:
         try:
-            await self.state["writer"].write(notes.build())
+            await self.state.writer.write(notes.build())
         except AuditUnavailable:
             raise PageError(503, "The audit store is unavailable: nothing can be shown.") from None
 
@@ -232,7 +233,7 @@ class IgPage:
             notes = AuditNotes()
             notes.operation("ig_page", "ig login")
             try:
-                actor = await self.state["verifier"].verify(form.get("token", "").strip())
+                actor = await self.state.verifier.verify(form.get("token", "").strip())
             except AuthError:
                 notes.outcome("unauthenticated", "UNAUTHENTICATED")
                 await self._audit(notes)

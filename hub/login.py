@@ -36,6 +36,7 @@ from . import devissuer, session
 from .auth import Actor, AuthError, IssuerConfig, TokenVerifier
 from .session import Sessions
 from .settings import IssuerSetting, Settings
+from .state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +195,9 @@ class Provider:
         return dataclasses.replace(actor, client=self.client_id)
 
 
-def routes(state: Mapping[str, Any], settings: Settings) -> list[BaseRoute]:
-    """The sign-in routes, to mount at `/auth`. `state["sessions"]` (and, for the dev
-    sign-in, `state["verifier"]`) are filled at start-up."""
+def routes(state: AppState, settings: Settings) -> list[BaseRoute]:
+    """The sign-in routes, to mount at `/auth`. `state.sessions` (and, for the dev
+    sign-in, `state.verifier`) are filled at start-up."""
     pages = Login(state, settings)
     return [
         Route("/login", pages.choose, methods=["GET"]),
@@ -219,13 +220,14 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 class Login:
-    def __init__(self, state: Mapping[str, Any], settings: Settings) -> None:
+    def __init__(self, state: AppState, settings: Settings) -> None:
         self.state, self.settings = state, settings
         self.providers = [Provider(i) for i in settings.login_issuers]
 
     @property
     def sessions(self) -> Sessions:
-        sessions: Sessions = self.state["sessions"]
+        sessions = self.state.sessions
+        assert sessions is not None  # the app builds them whenever the sign-in is mounted
         return sessions
 
     def _redirect_uri(self, request: Request) -> str:
@@ -337,7 +339,7 @@ class Login:
         if role not in devissuer.ROLES:
             return await self.choose(request, "There is no such demo role.")
         token = devissuer.mint(self.settings.data_dir, role, ttl_s=60)
-        actor: Actor = await self.state["verifier"].verify(token)  # as any bearer token is
+        actor: Actor = await self.state.verifier.verify(token)  # as any bearer token is
         response = RedirectResponse(_destination(form.get("next")), 303)
         self.sessions.set_cookie(response, request, actor)
         return response

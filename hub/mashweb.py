@@ -34,6 +34,7 @@ from .audit import AuditNotes, AuditUnavailable
 from .auth import Actor
 from .context import Access, Services
 from .session import Sessions
+from .state import AppState
 from .store import Contact
 
 PATH = "/mash"
@@ -52,7 +53,7 @@ _env = Environment(
 )
 
 
-def routes(state: Mapping[str, Any]) -> list[BaseRoute]:
+def routes(state: AppState) -> list[BaseRoute]:
     """The page's routes, to mount at `/mash`; `state` is the app's, filled at start-up."""
     page = ManagerPage(state)
     return [
@@ -73,22 +74,22 @@ class PageError(Exception):
 
 
 class ManagerPage:
-    def __init__(self, state: Mapping[str, Any]) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
 
     @property
     def services(self) -> Services:
-        services: Services = self.state["services"]
+        services: Services = self.state.services
         return services
 
     async def _audit(self, notes: AuditNotes) -> None:
         try:
-            await self.state["writer"].write(notes.build())
+            await self.state.writer.write(notes.build())
         except AuditUnavailable:
             raise PageError(503, "The audit store is unavailable: nothing can be shown.") from None
 
     async def index(self, request: Request) -> Response:
-        sessions: Sessions | None = self.state.get("sessions")
+        sessions: Sessions | None = self.state.sessions
         current = await sessions.from_request(request) if sessions else None
         if current is None:
             return RedirectResponse(f"{login.PATH}/login?next={PATH}/", 303)

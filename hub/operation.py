@@ -47,6 +47,7 @@ from .errors import CLIENT_CODES
 from .partners import PartnerGate, Refusal
 from .routers import Routers
 from .settings import PartnerSystem, Settings
+from .state import AppState
 from .trusted import UntrustedDocument, requested_id
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def select_operation(document: DocumentNode, name: str | None) -> OperationDefin
 async def run_operation(
     request: Request,
     notes: AuditNotes,
-    state: Mapping[str, Any],
+    state: AppState,
     schema: Any,
     settings: Settings,
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -238,7 +239,7 @@ async def run_operation(
     A request through a partner system's client passes the partner gate first (rate,
     trusted document, cost: hub/partners.py); staff using the hub directly do not. Through
     a trusted router (hub/routers.py) the document check is the router's, not repeated."""
-    routers: Routers | None = state.get("routers")
+    routers: Routers | None = state.routers
     try:
         notes.actor = await session.authenticate(request, state)  # bearer, or the cookie
         routed = await routers.router(request) if routers is not None else None
@@ -246,7 +247,7 @@ async def run_operation(
         notes.outcome("unauthenticated", "UNAUTHENTICATED")
         return 401, error_body(exc.message, "UNAUTHENTICATED"), {}
 
-    gate: PartnerGate | None = state.get("partners")
+    gate: PartnerGate | None = state.partners
     system = gate.system(notes.actor) if gate is not None else None
     if gate is not None and system is not None:
         refusal = gate.check_rate(notes.actor, system)
@@ -290,7 +291,7 @@ async def run_operation(
 
     context = Context(
         actor=notes.actor,
-        services=state["services"],
+        services=state.services,
         notes=notes,
         purpose_header=request.headers.get("x-purpose-of-use"),
         contact_header=request.headers.get("x-contact-id"),

@@ -23,7 +23,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Actor, AuthError, IssuerConfig, TokenVerifier, bearer_token
+from .state import AppState
 
 COOKIE = "mash_session"
 ISSUER = "urn:mash-hub:session"
@@ -233,11 +234,11 @@ def csrf_ok(request: Request, session: Session, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(session.csrf, given or "")
 
 
-async def authenticate(request: Request, state: Mapping[str, Any]) -> Actor:
+async def authenticate(request: Request, state: AppState) -> Actor:
     """The actor behind a GraphQL request: a bearer token when one is sent, else the
     session cookie with its CSRF token. Raises AuthError."""
     header = request.headers.get("authorization")
-    sessions: Sessions | None = state.get("sessions")
+    sessions: Sessions | None = state.sessions
     if header is None and sessions is not None and COOKIE in request.cookies:
         session = await sessions.from_request(request)
         if session is None:
@@ -245,7 +246,7 @@ async def authenticate(request: Request, state: Mapping[str, Any]) -> Actor:
         if not csrf_ok(request, session, request.headers.get(CSRF_HEADER)):
             raise AuthError("missing or wrong CSRF token: reload the explorer")
         return session.actor
-    actor: Actor = await state["verifier"].verify(bearer_token(header))
+    actor: Actor = await state.verifier.verify(bearer_token(header))
     return actor
 
 

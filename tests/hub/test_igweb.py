@@ -24,12 +24,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from hub import devissuer, igweb
-from hub.audit import AuditRecord, AuditUnavailable
+from hub.audit import AuditRecord, AuditUnavailable, AuditWriter
 from hub.auth import TokenVerifier
 from hub.context import Services
 from hub.policy import PolicyEngine
 from hub.records import RecordService
 from hub.settings import PROJECT_ROOT
+from hub.state import AppState
 from hub.store import Store
 
 from .conftest import Hub
@@ -273,11 +274,10 @@ class UnavailableAuditStore:
 async def test_no_report_is_shown_when_its_view_cannot_be_audited(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'hub.sqlite3'}")  # never reached: the audit fails
     services = Services(cast(RecordService, None), PolicyEngine(PROJECT_ROOT / "policies"), store)
-    state = {
-        "verifier": TokenVerifier([devissuer.issuer_config(tmp_path)]),
-        "services": services,
-        "writer": UnavailableAuditStore(),
-    }
+    state = AppState()
+    state.verifier = TokenVerifier([devissuer.issuer_config(tmp_path)])
+    state.services = services
+    state.writer = cast(AuditWriter, UnavailableAuditStore())
     app = Starlette(routes=[Mount(igweb.PATH, routes=igweb.routes(state))])
     token = devissuer.mint(tmp_path, "ig_officer")
     async with httpx.AsyncClient(
