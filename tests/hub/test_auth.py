@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from adapters import declarations
 from hub import devissuer
 from hub.auth import Actor, AuthError, IssuerConfig, TokenVerifier, bearer_token
 from hub.devissuer import (
@@ -243,7 +244,7 @@ def test_mint_raises_value_error_naming_the_allowed_roles_for_an_unknown_role(
 
 
 def test_role_agency_covers_every_documented_role() -> None:
-    assert {
+    documented = {  # DESIGN.md's roles
         "mash_social_worker",
         "mash_manager",
         "police_researcher",
@@ -252,7 +253,11 @@ def test_role_agency_covers_every_documented_role() -> None:
         "early_help_worker",
         "ig_officer",
         "partner_system",
-    } == ROLES
+    }
+    # and each source's practitioners, as its adapter module declares them
+    declared = {role: d.agency for d in declarations() for role in d.roles}
+    assert documented | set(declared) == ROLES
+    assert {role: ROLE_AGENCY[role] for role in declared} == declared
     assert ROLE_AGENCY["asc_practitioner"] == "adult_social_care"
     assert ROLE_AGENCY["partner_system"] == "partner"
 
