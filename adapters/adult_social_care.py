@@ -46,10 +46,8 @@ from .base import (
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
-    name_parts,
-    swapped_date,
 )
-from .http import MAX_PAGES, Budget, HttpSettings, OAuthHttpSource, gather_lists
+from .http import HttpSettings, OAuthHttpSource, gather_lists, person_searches
 
 AGENCY = "adult_social_care"
 
@@ -190,46 +188,17 @@ class AdultSocialCareAdapter:
         return self._http.tokens_fetched
 
     # --- paging -------------------------------------------------------------------------
-    async def _pages(self, path: str, params: Any, budget: Budget) -> list[dict[str, Any]]:
-        """Every item of a paged listing, following `next` (at most MAX_PAGES pages)."""
-        found: list[dict[str, Any]] = []
-        url, query = path, params
-        for _ in range(MAX_PAGES):
-            payload = await self._http.get_json(url, query, budget)
-            items = payload.get("items") if isinstance(payload, dict) else None
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise SourceResponseInvalid("adult social care response has no 'items' list")
-            found += items
-            next_url = payload.get("next")
-            if not next_url:
-                return found
-            if not isinstance(next_url, str):
-                raise SourceResponseInvalid("adult social care 'next' is not a URL")
-            url, query = self._http.same_origin(next_url), None
-        raise SourceResponseInvalid(f"adult social care listing ran past {MAX_PAGES} pages")
-
     def _page_params(self) -> list[tuple[str, str]]:
         return [("page_size", str(self._http.settings.page_size))]
 
     # --- Adapter protocol ---------------------------------------------------------------
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        searches: list[list[tuple[str, str]]] = []
-        if query.nhs_number:
-            searches.append([("nhs_number", "".join(query.nhs_number.split()))])
-        if query.date_of_birth:
-            searches.append([("date_of_birth", query.date_of_birth.isoformat())])
-        swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
-        if query.family_name and (swapped or not query.date_of_birth):
-            # with a date of birth, a family name only narrows its day/month swap
-            extra = [("date_of_birth", swapped.isoformat())] if swapped else []
-            searches += [[("family_name", part), *extra] for part in name_parts(query.family_name)]
-        for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
-            searches.append([("postcode", pc)])
+        searches = person_searches(query)
         if not searches:
             return []
         budget = self._http.budget()
         rows = await gather_lists(
-            [self._pages("persons", [*s, *self._page_params()], budget) for s in searches]
+            [self._http.pages("persons", [*s, *self._page_params()], budget) for s in searches]
         )
         found: dict[str, SourcePerson] = {}
         try:
@@ -250,7 +219,9 @@ class AdultSocialCareAdapter:
         batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
         rows = await gather_lists(
             [
-                self._pages("persons", [*(("id", pid) for pid in b), *self._page_params()], budget)
+                self._http.pages(
+                    "persons", [*(("id", pid) for pid in b), *self._page_params()], budget
+                )
                 for b in batches
             ]
         )
@@ -269,7 +240,7 @@ class AdultSocialCareAdapter:
         batches = [ids[i : i + IDS_PER_REQUEST] for i in range(0, len(ids), IDS_PER_REQUEST)]
         rows = await gather_lists(
             [
-                self._pages(
+                self._http.pages(
                     "involvements",
                     [*(("person_id", pid) for pid in batch), *self._page_params()],
                     budget,

@@ -38,10 +38,8 @@ from .base import (
     SourceMisconfigured,
     SourcePerson,
     SourceResponseInvalid,
-    name_parts,
-    swapped_date,
 )
-from .http import MAX_PAGES, Budget, HttpSettings, HttpSource, gather_lists
+from .http import Budget, HttpSettings, HttpSource, gather_lists, person_searches
 
 AGENCY = "education"
 SOURCE = Source("EDUCATION")
@@ -183,29 +181,11 @@ class EducationAdapter:
         """See the module docstring for the keys; `event_hooks` are httpx event hooks."""
         return cls(HttpSettings.from_config(config, "education"), _api_key(config), event_hooks)
 
-    async def _pages(self, path: str, params: Any, budget: Budget) -> list[dict[str, Any]]:
-        """Every item of a paged listing, following `next` (at most MAX_PAGES pages)."""
-        found: list[dict[str, Any]] = []
-        url, query = path, params
-        for _ in range(MAX_PAGES):
-            payload = await self._http.get_json(url, query, budget)
-            items = payload.get("items") if isinstance(payload, dict) else None
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise SourceResponseInvalid("education response has no 'items' list")
-            found += items
-            next_url = payload.get("next")
-            if not next_url:
-                return found
-            if not isinstance(next_url, str):
-                raise SourceResponseInvalid("education 'next' is not a URL")
-            url, query = self._http.same_origin(next_url), None
-        raise SourceResponseInvalid(f"education listing ran past {MAX_PAGES} pages")
-
     def _listing(self, path: str, key: str, ids: list[str], budget: Budget) -> Any:
         page = [("page_size", str(self._http.settings.page_size))]
         return gather_lists(
             [
-                self._pages(
+                self._http.pages(
                     path, [*((key, i) for i in ids[n : n + IDS_PER_REQUEST]), *page], budget
                 )
                 for n in range(0, len(ids), IDS_PER_REQUEST)
@@ -213,23 +193,14 @@ class EducationAdapter:
         )
 
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        searches: list[list[tuple[str, str]]] = []
-        if query.nhs_number:
-            searches.append([("nhs_number", "".join(query.nhs_number.split()))])
-        if query.date_of_birth:
-            searches.append([("date_of_birth", query.date_of_birth.isoformat())])
-        swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
-        if query.family_name and (swapped or not query.date_of_birth):
-            # with a date of birth, a family name only narrows its day/month swap
-            extra = [("date_of_birth", swapped.isoformat())] if swapped else []
-            searches += [[("family_name", part), *extra] for part in name_parts(query.family_name)]
-        for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
-            searches.append([("postcode", pc)])
+        searches = person_searches(query)
         if not searches:
             return []
         budget = self._http.budget()
         page = [("page_size", str(self._http.settings.page_size))]
-        rows = await gather_lists([self._pages("pupils", [*s, *page], budget) for s in searches])
+        rows = await gather_lists(
+            [self._http.pages("pupils", [*s, *page], budget) for s in searches]
+        )
         return _persons(rows)
 
     async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:

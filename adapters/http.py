@@ -22,12 +22,15 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from .base import (
+    PersonQuery,
     SourceError,
     SourceMisconfigured,
     SourceResponseInvalid,
     SourceTimedOut,
     SourceUnavailable,
     config_value,
+    name_parts,
+    swapped_date,
 )
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -165,6 +168,25 @@ async def gather_lists(calls: Sequence[Coroutine[Any, Any, list[T]]]) -> list[T]
     return [x for t in tasks for x in t.result()]
 
 
+def person_searches(query: PersonQuery) -> list[list[tuple[str, str]]]:
+    """The query parameters of one person search per key `query` gives (NHS number; date of
+    birth; each family name part, narrowed to the day/month swap when a date of birth is
+    given; each postcode), for REST sources searched one key at a time and unioned by id."""
+    searches: list[list[tuple[str, str]]] = []
+    if query.nhs_number:
+        searches.append([("nhs_number", "".join(query.nhs_number.split()))])
+    if query.date_of_birth:
+        searches.append([("date_of_birth", query.date_of_birth.isoformat())])
+    swapped = swapped_date(query.date_of_birth) if query.date_of_birth else None
+    if query.family_name and (swapped or not query.date_of_birth):
+        # with a date of birth, a family name only narrows its day/month swap
+        extra = [("date_of_birth", swapped.isoformat())] if swapped else []
+        searches += [[("family_name", part), *extra] for part in name_parts(query.family_name)]
+    for pc in dict.fromkeys(p.strip().upper() for p in query.postcodes if p and p.strip()):
+        searches.append([("postcode", pc)])
+    return searches
+
+
 class HttpSource:
     """One HTTP agency system: sends requests within a budget, retries what is worth
     retrying, and turns every failure into a SourceError."""
@@ -194,6 +216,25 @@ class HttpSource:
         if (parts.scheme, parts.netloc) != self._origin:
             raise SourceResponseInvalid(f"{self.what} source sent a link to another host")
         return absolute
+
+    async def pages(self, path: str, params: Any, budget: Budget) -> list[dict[str, Any]]:
+        """Every item of a paged listing, `{"items": [...], "next": URL or null}`, following
+        `next` on this source (at most MAX_PAGES pages)."""
+        found: list[dict[str, Any]] = []
+        url, query = path, params
+        for _ in range(MAX_PAGES):
+            payload = await self.get_json(url, query, budget)
+            items = payload.get("items") if isinstance(payload, dict) else None
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise SourceResponseInvalid(f"{self.what} response has no 'items' list")
+            found += items
+            next_url = payload.get("next")
+            if not next_url:
+                return found
+            if not isinstance(next_url, str):
+                raise SourceResponseInvalid(f"{self.what} 'next' is not a URL")
+            url, query = self.same_origin(next_url), None
+        raise SourceResponseInvalid(f"{self.what} listing ran past {MAX_PAGES} pages")
 
     async def before_request(self, budget: Budget) -> None:
         """Hook for authentication (fetch a token) before each attempt."""
