@@ -145,6 +145,8 @@ def production_files() -> list[str]:
         for p in found
         if p.is_file()
         and not {"__pycache__", "results", "node_modules"} & set(p.parts)
+        # hidden folders are caches, never code (e.g. bench/.data, the sources bench's stores)
+        and not any(part.startswith(".") for part in p.relative_to(PROJECT_ROOT).parts)
         and p.name != "package-lock.json"
     )
 
