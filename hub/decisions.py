@@ -130,8 +130,8 @@ async def decide(
             contact_id,
         )
         async with store.writing() as session:
-            await write(session)
-            try:
+            try:  # `write` flushes: the race shows there or at the commit
+                await write(session)
                 await session.commit()
                 return row
             except IntegrityError:  # defence in depth: the index saw a race; go again

@@ -550,8 +550,8 @@ class RecordService:
         """
         for _ in range(2):
             async with self.store.writing() as session:
-                ids, _changed = await self._match(session, people)
                 try:
+                    ids, _changed = await self._match(session, people)
                     if session.new or session.dirty:
                         await session.commit()
                     return ids
@@ -578,9 +578,11 @@ class RecordService:
         try:
             for _ in range(2):
                 async with self.store.writing() as session:
-                    ids, _changed = await self._match(session, people)
-                    await decisions.stage_reviews(session, known.subject.id, reviews)
+                    # A subject another read created since this one looked: its INSERT
+                    # fails at the first flush, which staging the reviews' query may make.
                     try:
+                        ids, _changed = await self._match(session, people)
+                        await decisions.stage_reviews(session, known.subject.id, reviews)
                         if session.new or session.dirty:
                             await session.commit()
                         return ids

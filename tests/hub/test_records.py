@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from adapters.base import (
     Item,
@@ -20,10 +22,16 @@ from adapters.base import (
     SourcePerson,
     SourceUnavailable,
 )
-from hub import residents
+from hub import decisions, residents
 from hub.decisions import CONFIRMED, REJECTED, UnknownSubject
 from hub.identity import Demographics
-from hub.records import AssembledRecord, HouseholdMember, RecordService, SharedAddressLimits
+from hub.records import (
+    AssembledRecord,
+    HouseholdMember,
+    Known,
+    RecordService,
+    SharedAddressLimits,
+)
 from hub.settings import Settings
 from hub.store import Store, Subject, migrate_async
 
@@ -66,6 +74,54 @@ async def test_two_children_with_different_nhs_numbers_are_two_subjects(store: S
         ]
     )
     assert ids[0] == ids[2] != ids[1]
+
+
+# SQLite's writers take turns in the hub (the other read would wait for this one): the race
+# is PostgreSQL's.
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_household_member_created_by_another_read_meanwhile_is_read_back_not_an_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a child, and a household member no read has seen yet
+    service = RecordService({}, {}, store)
+    [child] = await service._subjects_for(
+        [Demographics("9434765919", "Ava", "Thompson", date(2016, 3, 14))]
+    )
+    mother = Demographics("9434765927", "Jade", "Thompson", date(1990, 1, 2))
+    async with store.sessions() as session:
+        subject = await session.get(Subject, child)
+    assert subject is not None
+
+    # when another read creates the mother after this one looked (and before it flushes: the
+    # query that stages review candidates flushes first)
+    other = RecordService({}, {}, store)
+    stage = decisions.stage_reviews
+    raced: list[str] = []
+
+    async def stage_after_a_race(*args: Any, **kwargs: Any) -> None:
+        if not raced:
+            raced.extend(await other._subjects_for([mother]))
+        await stage(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "stage_reviews", stage_after_a_race)
+    review = decisions.Candidate(Source("POLICE"), "P-NEAR", 0.6)
+    ids = await service._settle(Known(subject, {}, reviews={}), [mother], [review])
+
+    # then the read gets the one subject the other read made, and the review is noted
+    assert raced and ids == raced
+    async with store.sessions() as session:
+        mothers = (
+            (
+                await session.execute(
+                    select(Subject.id).where(Subject.nhs_number == mother.nhs_number)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert mothers == raced
+    queue = await decisions.review_queue(store, 10)
+    assert [(r.subject_id, r.source_record_id) for r in queue.reviews] == [(child, "P-NEAR")]
 
 
 # --- the household: the same home, never the street (DOMAIN.md §3 rule 2) -----------------
