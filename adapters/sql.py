@@ -222,51 +222,91 @@ def relation_table(metadata: sa.MetaData, prefix: str) -> sa.Table:
 
 def candidate_search(
     persons: sa.Table, name_keys: sa.Table, query: PersonQuery
-) -> sa.Select[Any] | None:
-    """Every person matching any key of `query`, by id; None when it gives no key."""
-    branches: list[sa.Select[Any]] = []
+) -> tuple[sa.Select[Any], dict[str, Any]] | None:
+    """Every person matching any key of `query`, by id, as a statement and its parameters;
+    None when it gives no key. The statement depends only on which keys are given (and how
+    many family-name initials), so each shape is built once and its compiled form reused."""
+    params: dict[str, Any] = {}
     if query.nhs_number and (nhs := "".join(query.nhs_number.split())):
-        branches.append(sa.select(persons).where(persons.c.nhs_number == nhs))
+        params["nhs"] = nhs
     dob = query.date_of_birth
+    initials: list[str] = []
+    if dob:
+        params["dob"] = dob
+        initials = sorted({p[0].lower() for p in name_parts(query.family_name) if p})
+        for n, i in enumerate(initials):
+            params |= {f"i{n}": f"{i}%", f"i{n}_dash": f"%-{i}%", f"i{n}_space": f"% {i}%"}
+    keys = family_keys(query.family_name)
+    by_key = None
+    if keys:
+        swapped = swapped_date(dob) if dob else None
+        if dob is None:
+            by_key = "any_date"
+        elif swapped is not None:  # dob itself is covered above; the key narrows the swap
+            by_key = "swapped"
+            params["swapped"] = swapped
+        if by_key:
+            params["keys"] = list(keys)
+    postcodes = sorted({canonical_postcode(p) for p in query.postcodes if p and p.strip()})
+    if postcodes:
+        params["postcodes"] = postcodes
+    if not params:
+        return None
+    shape = (
+        "nhs" in params,
+        dob is not None,
+        len(initials),
+        by_key,
+        bool(postcodes),
+    )
+    return _candidate_statement(persons, name_keys, *shape), params
+
+
+@functools.lru_cache(maxsize=512)
+def _candidate_statement(
+    persons: sa.Table,
+    name_keys: sa.Table,
+    nhs: bool,
+    dob: bool,
+    initials: int,
+    by_key: str | None,
+    postcodes: bool,
+) -> sa.Select[Any]:
+    """The union of one branch per key given, with bound parameters (see candidate_search)."""
+    branches: list[sa.Select[Any]] = []
+    if nhs:
+        branches.append(sa.select(persons).where(persons.c.nhs_number == sa.bindparam("nhs")))
     if dob:
         # In a large source a date of birth alone brings back a hundred people; with a family
         # name given, only those whose family name (any part) shares an initial with it: a
         # residual filter on the few rows the date-of-birth index finds, typos kept.
-        same_day = sa.select(persons).where(persons.c.date_of_birth == dob)
-        initials = sorted({p[0].lower() for p in name_parts(query.family_name) if p})
+        same_day = sa.select(persons).where(persons.c.date_of_birth == sa.bindparam("dob"))
         if initials:
             family = sa.func.lower(persons.c.family_name)
             same_day = same_day.where(
                 sa.or_(
                     *(
-                        pattern
-                        for i in initials
-                        for pattern in (
-                            family.like(f"{i}%"),
-                            family.like(f"%-{i}%"),
-                            family.like(f"% {i}%"),
-                        )
+                        family.like(sa.bindparam(f"i{n}{suffix}"))
+                        for n in range(initials)
+                        for suffix in ("", "_dash", "_space")
                     )
                 )
             )
         branches.append(same_day)
-    keys = family_keys(query.family_name)
-    if keys:
+    if by_key:
         # An IN-subquery, not a join: a person with two matching keys comes back once.
-        def by_key(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
-            ids = sa.select(name_keys.c.person_id).where(name_keys.c.family_key.in_(keys))
-            return sa.select(persons).where(persons.c.id.in_(ids.where(*conditions)))
-
-        if dob is None:
-            branches.append(by_key())
-        elif (swapped := swapped_date(dob)) is not None:
-            # dob itself is covered above; the family key narrows the swapped date.
-            branches.append(by_key(name_keys.c.date_of_birth == swapped))
-    postcodes = sorted({canonical_postcode(p) for p in query.postcodes if p and p.strip()})
+        ids = sa.select(name_keys.c.person_id).where(
+            name_keys.c.family_key.in_(sa.bindparam("keys", expanding=True))
+        )
+        if by_key == "swapped":
+            ids = ids.where(name_keys.c.date_of_birth == sa.bindparam("swapped"))
+        branches.append(sa.select(persons).where(persons.c.id.in_(ids)))
     if postcodes:
-        branches.append(sa.select(persons).where(persons.c.postcode.in_(postcodes)))
-    if not branches:
-        return None
+        branches.append(
+            sa.select(persons).where(
+                persons.c.postcode.in_(sa.bindparam("postcodes", expanding=True))
+            )
+        )
     found = sa.union(*branches).subquery("candidates")
     return sa.select(found).order_by(found.c.id)
 
@@ -383,8 +423,11 @@ class SqlSource:
     async def search(
         self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery
     ) -> list[RowMapping]:
-        statement = candidate_search(persons, name_keys, query)
-        return [] if statement is None else await self.run(lambda c: fetch(c, statement))
+        found = candidate_search(persons, name_keys, query)
+        if found is None:
+            return []
+        statement, params = found
+        return await self.run(lambda c: fetch(c, statement, params))
 
     async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[RowMapping]:
         wanted = sorted(set(ids))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters import declarations
@@ -317,6 +317,13 @@ async def withheld(
         return await _withheld(session, items)
 
 
+# Built once: a read neither rebuilds it nor has SQLAlchemy work out its cache key again.
+_WITHHELD = select(WithheldItem).where(
+    WithheldItem.source.in_(bindparam("sources", expanding=True)),
+    WithheldItem.item_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 async def _withheld(
     session: AsyncSession, items: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], WithheldItem]:
@@ -324,10 +331,8 @@ async def _withheld(
     if not wanted:
         return {}
     rows = await session.execute(
-        select(WithheldItem).where(
-            WithheldItem.source.in_({s for s, _ in wanted}),
-            WithheldItem.item_id.in_({i for _, i in wanted}),
-        )
+        _WITHHELD,
+        {"sources": sorted({s for s, _ in wanted}), "ids": sorted({i for _, i in wanted})},
     )
     return {(r.source, r.item_id): r for r in rows.scalars() if (r.source, r.item_id) in wanted}
 

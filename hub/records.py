@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from prometheus_client import Histogram
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,6 +239,13 @@ class Known:
 
 def age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+# Built once (see hub.bundle): the subjects a household's people may already be.
+_SUBJECTS_BY_KEY = select(Subject).where(
+    Subject.identity_key.in_(bindparam("keys", expanding=True))
+    | Subject.demographic_key.in_(bindparam("demo_keys", expanding=True))
+)
 
 
 class RecordService:
@@ -603,16 +610,10 @@ class RecordService:
             return [], False
         keys = [identity.identity_key(d) for d in people]
         demo_keys = [identity.demographic_key(d) for d in people]
-        known = list(
-            (
-                await session.execute(
-                    select(Subject).where(
-                        Subject.identity_key.in_(set(keys))
-                        | Subject.demographic_key.in_(set(demo_keys))
-                    )
-                )
-            ).scalars()
+        found = await session.execute(
+            _SUBJECTS_BY_KEY, {"keys": sorted(set(keys)), "demo_keys": sorted(set(demo_keys))}
         )
+        known = list(found.scalars())
         ids = [
             self._resolve(session, known, key, demo_key, d)
             for key, demo_key, d in zip(keys, demo_keys, people, strict=True)

@@ -330,10 +330,9 @@ async def full_scans(url: str, statement: sa.Select[Any] | None) -> list[str]:
     assert statement is not None
     engine = create_async_engine(async_url(url))
     try:
-        compiled = statement.compile(
-            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        params = tuple(compiled.params[k] for k in compiled.positiontup or ())
+        expanded = statement.compile(dialect=engine.dialect).construct_expanded_state()
+        compiled = expanded.statement
+        params = tuple(expanded.parameters[k] for k in expanded.positiontup or ())
         async with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
                 rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)

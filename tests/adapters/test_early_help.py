@@ -68,8 +68,10 @@ async def test_family_name_with_date_of_birth_finds_noah_keyed_with_day_and_mont
 
 @pytest.mark.parametrize("key", list(QUERIES))
 async def test_candidate_search_never_scans_persons(early_help_db: str, key: str) -> None:
-    statement = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
-    assert await full_scans(early_help_db, statement) == []
+    found = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
+    assert found is not None
+    statement, params = found
+    assert await full_scans(early_help_db, statement.params(params)) == []
 
 
 @pytest.mark.parametrize(

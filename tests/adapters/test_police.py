@@ -144,8 +144,10 @@ async def test_swapped_date_of_birth_is_searched_only_together_with_the_family_k
 
 @pytest.mark.parametrize("key", list(QUERIES))
 async def test_candidate_search_never_scans_persons(police_db: str, key: str) -> None:
-    statement = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
-    assert await full_scans(police_db, statement) == []
+    found = candidate_search(schema.persons, schema.person_name_keys, QUERIES[key])
+    assert found is not None
+    statement, params = found
+    assert await full_scans(police_db, statement.params(params)) == []
 
 
 async def test_scan_check_sees_a_leading_wildcard_search(police_db: str) -> None:
