@@ -16,6 +16,7 @@ punctuation and case are ignored.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -152,6 +153,9 @@ def normalise_postcode(postcode: str | None) -> str:
     return re.sub(r"\s+", "", postcode or "").upper()
 
 
+# A read keys every record of the child's household and address several times over, and
+# the same few addresses come back read after read: remembered, bounded.
+@functools.lru_cache(maxsize=65536)
 def address_key(postcode: str | None, address: str | None) -> str | None:
     """Postcode plus normalised first line: equal keys are the same home (where the UPRN
     does not say otherwise). None when either part is missing."""
