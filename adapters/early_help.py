@@ -8,9 +8,8 @@ The Table definitions below are the schema the demo seeder creates (hub/demo/PRO
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
-from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
@@ -20,23 +19,17 @@ from .base import (
     Item,
     KindDeclaration,
     Labels,
-    PersonQuery,
-    Relation,
     Source,
     SourceDeclaration,
-    SourceHealth,
-    SourcePerson,
 )
 from .sql import (
-    DEFAULT_TIMEOUT_S,
-    SqlSource,
+    PersonDatabase,
     as_date,
     by_person,
     fetch_by_person,
-    person_from_row,
+    newest,
     person_tables,
     relation_table,
-    sql_settings,
 )
 
 metadata = sa.MetaData()
@@ -105,44 +98,18 @@ DECLARATION = SourceDeclaration(
 )
 
 
-class EarlyHelpAdapter:
-    """Reads the early help database with parameterised SQLAlchemy Core queries.
-
-    Config: {"url": SQLAlchemy URL (sync-style `sqlite:///...` / `postgresql://...` accepted
-    and converted to the async driver), "timeout_s": connect/command timeout, optional}.
-    """
+class EarlyHelpAdapter(PersonDatabase):
+    """The early help database: episodes and consent records (`PersonDatabase`)."""
 
     source = SOURCE
     declaration = DECLARATION
+    what = "early help"
+    persons = persons
+    name_keys = person_name_keys
+    relation_table = relations
 
-    def __init__(self, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
-        self._db = SqlSource("early help", url, timeout_s)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        return cls(*sql_settings(config))
-
-    async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        rows = await self._db.search(persons, person_name_keys, query)
-        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
-
-    async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
-        ids = sorted(set(person_ids))
-        return await self._db.run(lambda conn: _items(conn, ids)) if ids else []
-
-    async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
-        rows = await self._db.relations(persons, relations, person_ids)
-        return [Relation(i, rel, person_from_row(SOURCE, AGENCY, r)) for i, rel, r in rows]
-
-    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
-        rows = await self._db.persons_by_id(persons, person_ids)
-        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
-
-    async def probe(self) -> SourceHealth:
-        return await self._db.probe(persons)
-
-    async def aclose(self) -> None:
-        await self._db.aclose()
+    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+        return _items(conn, ids)
 
 
 _LABELS = Labels(agency=AGENCY)
@@ -155,14 +122,9 @@ def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
     episode_rows = fetch_by_person(conn, _EPISODES, ids)
     consent_rows = fetch_by_person(conn, _CONSENTS, ids)
     return [
-        *(_episode(r) for r in sorted(episode_rows, key=_newest("start"))),
-        *(_consent(r) for r in sorted(consent_rows, key=_newest("recorded_on"))),
+        *(_episode(r) for r in sorted(episode_rows, key=newest("start"))),
+        *(_consent(r) for r in sorted(consent_rows, key=newest("recorded_on"))),
     ]
-
-
-def _newest(date_column: str) -> Any:
-    """Sort key: newest first, then by id for a stable order."""
-    return lambda r: (-(as_date(r[date_column]) or date.min).toordinal(), r["id"])
 
 
 def _episode(r: RowMapping) -> Item:

@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import jellyfish
 import sqlalchemy as sa
@@ -26,9 +26,12 @@ from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .base import (
+    Item,
     Labels,
     PersonQuery,
+    Relation,
     Source,
+    SourceDeclaration,
     SourceError,
     SourceHealth,
     SourceMisconfigured,
@@ -454,3 +457,69 @@ class SqlSource:
             await self.engine.dispose()
         else:
             self.engine.dispose()
+
+
+def newest(date_column: str, *then: str) -> Callable[[RowMapping], Any]:
+    """Sort key for item rows: newest first, then by id (and `then`) for a stable order."""
+    return lambda r: (
+        -(as_date(r[date_column]) or date.min).toordinal(),
+        r["id"],
+        *(r[c] for c in then),
+    )
+
+
+class PersonDatabase:
+    """An agency's SQL database with the shared person tables (`person_tables`, and
+    `relation_table` where it records relations): search, fetch by id, relations, probe and
+    close are the same for each. A subclass names its source (`source`, `declaration`,
+    `what` for messages), its tables, and reads its items in `read_items`: one plain
+    function of one connection that issues every statement (see `SqlSource.run`).
+
+    Config: {"url": SQLAlchemy URL (sync-style `sqlite:///...` / `postgresql://...` accepted
+    and converted to the async driver), "timeout_s": connect/command timeout, optional}.
+    """
+
+    source: ClassVar[Source]
+    declaration: ClassVar[SourceDeclaration]
+    what: ClassVar[str]
+    persons: ClassVar[sa.Table]
+    name_keys: ClassVar[sa.Table]
+    relation_table: ClassVar[sa.Table | None] = None
+
+    def __init__(self, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
+        self._db = SqlSource(self.what, url, timeout_s)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        return cls(*sql_settings(config))
+
+    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+        """Every item of the given persons (sorted, distinct ids), read on `conn`."""
+        raise NotImplementedError
+
+    def _person(self, row: RowMapping) -> SourcePerson:
+        return person_from_row(self.source, self.declaration.agency, row)
+
+    async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
+        rows = await self._db.search(self.persons, self.name_keys, query)
+        return [self._person(r) for r in rows]
+
+    async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
+        ids = sorted(set(person_ids))
+        return await self._db.run(lambda conn: self.read_items(conn, ids)) if ids else []
+
+    async def relations(self, person_ids: Sequence[str]) -> Sequence[Relation]:
+        if self.relation_table is None:
+            return []
+        rows = await self._db.relations(self.persons, self.relation_table, person_ids)
+        return [Relation(i, rel, self._person(r)) for i, rel, r in rows]
+
+    async def fetch(self, person_ids: Sequence[str]) -> Sequence[SourcePerson]:
+        rows = await self._db.persons_by_id(self.persons, person_ids)
+        return [self._person(r) for r in rows]
+
+    async def probe(self) -> SourceHealth:
+        return await self._db.probe(self.persons)
+
+    async def aclose(self) -> None:
+        await self._db.aclose()

@@ -24,18 +24,13 @@ HOUSING = '''
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
-from typing import Any, Self
 
 import sqlalchemy as sa
 
-from .base import (
-    DemoDeclaration, Item, KindDeclaration, Labels, PersonQuery, Source, SourceDeclaration,
-    SourcePerson,
-)
-from .sql import SqlSource, as_date, by_person, fetch_by_person, person_from_row, person_tables
-from .sql import sql_settings
+from .base import DemoDeclaration, Item, KindDeclaration, Labels, Source, SourceDeclaration
+from .sql import PersonDatabase, as_date, by_person, fetch_by_person, person_tables
 
 metadata = sa.MetaData()
 persons, person_name_keys = person_tables(metadata, "housing")
@@ -59,32 +54,19 @@ DECLARATION = SourceDeclaration(
 )
 
 
-class HousingAdapter:
+class HousingAdapter(PersonDatabase):
     source = SOURCE
     declaration = DECLARATION
+    what = "housing"
+    persons = persons
+    name_keys = person_name_keys
 
-    def __init__(self, url: str, timeout_s: float | None) -> None:
-        self._db = SqlSource("housing", url, timeout_s)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        return cls(*sql_settings(config))
-
-    async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:
-        rows = await self._db.search(persons, person_name_keys, query)
-        return [person_from_row(SOURCE, AGENCY, r) for r in rows]
-
-    async def items(self, person_ids: Sequence[str]) -> Sequence[Item]:
-        def read(conn: sa.Connection) -> list[Item]:
-            return [
-                Item("housing.tenancy", r["id"], r["person_id"], Labels(AGENCY),
-                     {"start": as_date(r["start"]), "in_arrears": r["in_arrears"]})
-                for r in fetch_by_person(conn, _TENANCIES, sorted(set(person_ids)))
-            ]
-        return await self._db.run(read) if person_ids else []
-
-    async def aclose(self) -> None:
-        await self._db.aclose()
+    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+        return [
+            Item("housing.tenancy", r["id"], r["person_id"], Labels(AGENCY),
+                 {"start": as_date(r["start"]), "in_arrears": r["in_arrears"]})
+            for r in fetch_by_person(conn, _TENANCIES, ids)
+        ]
 
 
 ADAPTER = HousingAdapter
