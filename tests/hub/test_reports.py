@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from hub import reports
-from hub.contacts import ContactSettings
-from hub.oversight import FLAG_DECISION
-from hub.reports import Env, Filters, PageRequest
+from hub.contacts.workflow import ContactSettings
+from hub.ig import reports
+from hub.ig.reports import Env, Filters, PageRequest
+from hub.reading.oversight import FLAG_DECISION
 from hub.settings import IgSettings
-from hub.store import (
+from hub.store.engine import (
     AuditEvent,
     AuditSubject,
     BreakGlassGrant,
@@ -240,7 +240,7 @@ def test_filters_refuse_bad_input_without_echoing_it() -> None:
 
 
 def test_a_reports_own_event_names_what_it_asked_about_by_id() -> None:
-    from hub.audit import AuditNotes
+    from hub.audit.events import AuditNotes
 
     notes = AuditNotes()
     Filters(subject_id=AVA.upper(), since=WINTER).note(notes, "subject_access")
