@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.engine import AuditChain
+from .models import AuditChain
 
 MAX_SAFE_INT = 2**53 - 1
 # Columns added after events were first chained, left out of an event's content while null:

@@ -37,8 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from ..auth.tokens import Actor
 from ..errors import CLIENT_CODES
 from ..store.cursors import SeqCursor
-from ..store.engine import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject, Store
+from ..store.engine import Store
 from ..telemetry.metrics import GAUGE_MODE
+from .models import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject
 
 # The writers' shared advisory lock key (hub.audit.sequencer takes it exclusively).
 WRITE_LOCK = 0x6D617368_0002

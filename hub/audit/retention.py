@@ -17,16 +17,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, insert, select
 
-from ..store.engine import (
+from ..store.engine import Store
+from . import checkpoints
+from .models import (
     AUDIT_EVENTS,
     AUDIT_PURGE_GATE,
     AUDIT_SUBJECTS,
     AuditChain,
     AuditEvent,
     AuditPurgeGate,
-    Store,
 )
-from . import checkpoints
 from .sequencer import log_id
 
 CHUNK = 1000

@@ -33,9 +33,10 @@ from prometheus_client import Gauge
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.engine import AuditChain, AuditLogIdentity, Store
+from ..store.engine import Store
 from ..telemetry.metrics import GAUGE_MODE
 from . import chain, checkpoints
+from .models import AuditChain, AuditLogIdentity
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.engine import AuditEvent, Store
+from ..store.engine import Store
 from . import chain, checkpoints
+from .models import AuditEvent
 from .sequencer import chain_head, log_id
 
 

@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..store.engine import Contact, ContactSubject, Store
+from ..store.engine import Store
+from .models import Contact, ContactSubject
 from .workflow import (
     AGENCIES,
     RAGS,

@@ -34,18 +34,18 @@ from adapters import declarations
 
 from ..audit.events import AuditNotes
 from ..auth.tokens import Actor
+from ..identity.models import Subject
+from ..reading.models import BreakGlassGrant
 from ..settings import holiday_calendar
 from ..store.bundle import Bundle, prepared, when
-from ..store.engine import (
-    BreakGlassGrant,
+from ..store.engine import Store
+from .models import (
     ConsentOverride,
     ConsentRecord,
     Contact,
     ContactSubject,
     ResearchTask,
     StageTransition,
-    Store,
-    Subject,
 )
 
 STAGES = ("SCREENING", "RESEARCH", "DECISION", "CLOSED")

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Source
 
 from ..store.cursors import SeqCursor
-from ..store.engine import LinkDecision, LinkReview, Store, Subject
+from ..store.engine import Store
+from .models import LinkDecision, LinkReview, Subject
 
 CONFIRMED, REJECTED = "CONFIRMED", "REJECTED"
 MAX_REASON = 500

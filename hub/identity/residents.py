@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..store.engine import HouseholdDecision, Store, Subject
+from ..store.engine import Store
 from .decisions import CONFIRMED, REJECTED, UnknownSubject
+from .models import HouseholdDecision, Subject
 
 
 def staged_decision(

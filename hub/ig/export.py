@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..store.engine import AuditEvent, AuditSubject, Store
+from ..audit.models import AuditEvent, AuditSubject
+from ..store.engine import Store
 from .reports import SubjectEntry, subject_entries, utc
 
 FORMATS = ("jsonl", "csv", "fhir")

@@ -1,7 +1,7 @@
 """Finding a person's hub id for a subject access request: information governance is given
 an NHS number, or a name and date of birth, and needs the id the audit log knows them by.
 
-The match is against the hub's own subjects (`hub.store.engine.Subject`, the people reads have
+The match is against the hub's own subjects (`hub.identity.models.Subject`, the people reads have
 resolved), never the sources: an exact, valid NHS number, or the name and date of birth
 under the identity module's normalisation (`hub.identity.matching.demographic_key`, the key the
 store already indexes). Only ids come back. What was typed never leaves this module: the
@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from ..audit.events import AuditNotes
 from ..identity import linkage, matching
-from ..store.engine import Store, Subject
+from ..identity.models import Subject
+from ..store.engine import Store
 
 PURPOSE = "SAR_RESPONSE"
 REPORT = "find_subjects"

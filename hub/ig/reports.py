@@ -32,24 +32,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from ..audit.events import AuditNotes
+from ..audit.models import AuditEvent, AuditSubject
 from ..contacts.kpis import within_timescale
+from ..contacts.models import ConsentOverride, Contact, ContactSubject, StageTransition
 from ..contacts.workflow import ContactSettings
+from ..reading.models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from ..reading.oversight import FLAG_DECISION, LEGACY_FLAG_DECISION
 from ..settings import IgSettings
 from ..store.cursors import SeqCursor
-from ..store.engine import (
-    AuditEvent,
-    AuditSubject,
-    BreakGlassGrant,
-    ConsentOverride,
-    Contact,
-    ContactSubject,
-    IgAlert,
-    Notification,
-    StageTransition,
-    Store,
-    WithheldItem,
-)
+from ..store.engine import Store
 
 MAX_PAGE = 500
 MAX_ACTOR = 200

@@ -34,9 +34,9 @@ from ..auth.session import Sessions
 from ..auth.tokens import Actor
 from ..contacts import kpis
 from ..contacts import workflow as svc
+from ..contacts.models import Contact
 from ..context import Access, Services
 from ..state import AppState
-from ..store.engine import Contact
 from . import charts, dates
 
 PATH = "/mash"

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters import declarations
 
 from ..audit.events import AuditNotes
+from ..audit.models import AuditEvent, AuditSubject
 from ..auth.tokens import Actor
+from ..contacts.models import Contact, ContactSubject
 from ..contacts.workflow import (
     BREAK_GLASS_REASONS,
     IG_OUTCOMES,
@@ -34,18 +36,9 @@ from ..contacts.workflow import (
     subject_uuid,
     text,
 )
-from ..store.engine import (
-    AuditEvent,
-    AuditSubject,
-    BreakGlassGrant,
-    Contact,
-    ContactSubject,
-    IgAlert,
-    Notification,
-    Store,
-    Subject,
-    WithheldItem,
-)
+from ..identity.models import Subject
+from ..store.engine import Store
+from .models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from .records import AssembledRecord
 
 

@@ -34,24 +34,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
+from ..audit.models import AuditEvent, AuditSubject
+from ..contacts.models import Contact, ContactSubject
 from ..contacts.workflow import as_utc
 from ..context import Access, Context
 from ..errors import ClientError
+from ..identity.models import HouseholdDecision, LinkDecision, LinkReview, Subject
 from ..policy.engine import Resource
 from ..store.bundle import Bundle, columns_of, prepared, row_of, when
-from ..store.engine import (
-    AuditEvent,
-    AuditSubject,
-    Contact,
-    ContactSubject,
-    HouseholdDecision,
-    LinkDecision,
-    LinkReview,
-    Subject,
-    WithheldItem,
-)
 from ..telemetry import tracing
 from . import oversight
+from .models import WithheldItem
 from .oversight import ACCESS_OUTCOMES, PastAccess
 from .records import AssembledRecord, Known
 

@@ -53,7 +53,8 @@ from adapters.base import (
 from ..identity import decisions, matching, residents
 from ..identity.addresses import Home
 from ..identity.matching import Cluster, Demographics, Link
-from ..store.engine import HouseholdDecision, LinkDecision, Store, Subject
+from ..identity.models import HouseholdDecision, LinkDecision, Subject
+from ..store.engine import Store
 from ..telemetry import tracing
 from .breaker import CircuitBreaker
 

@@ -10,9 +10,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from hub.audit.models import AuditEvent as EventRow
 from hub.context import Context
 from hub.ig import lookup, reports
-from hub.store.engine import AuditEvent as EventRow
 
 from ..common import client_error
 from . import types as t

@@ -18,6 +18,7 @@ from adapters import declaration, declarations, sources
 from adapters.base import Item, Labels, PersonQuery, Source, SourceDeclaration, SourcePerson
 from hub.context import Access, Context
 from hub.reading import oversight
+from hub.reading.models import WithheldItem
 from hub.reading.reader import ChildRead, Reader, valid_contact_id
 from hub.reading.records import (
     NOT_KNOWN,
@@ -29,7 +30,6 @@ from hub.reading.records import (
     weights_of,
 )
 from hub.reading.records import ChildMatch as Match
-from hub.store.engine import WithheldItem
 
 from ..common import (
     FieldRedaction,

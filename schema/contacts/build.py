@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from adapters.base import Labels
 from hub.contacts import workflow as svc
+from hub.contacts.models import Contact as ContactRow
 from hub.context import Context
-from hub.store.engine import Contact as ContactRow
 
 from ..common import Purpose, RedactionReason, client_error
 from . import types as t

@@ -12,9 +12,9 @@ import strawberry
 
 from adapters.base import Source
 from hub.identity.decisions import target_id
-from hub.store.engine import HouseholdDecision as HouseholdRow
-from hub.store.engine import LinkDecision as DecisionRow
-from hub.store.engine import LinkReview as ReviewRow
+from hub.identity.models import HouseholdDecision as HouseholdRow
+from hub.identity.models import LinkDecision as DecisionRow
+from hub.identity.models import LinkReview as ReviewRow
 
 from ..audit.types import PageInfo
 from ..common import SourceName

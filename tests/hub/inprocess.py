@@ -16,10 +16,12 @@ import httpx
 from sqlalchemy import select
 
 from hub.app import create_app
+from hub.audit.models import AuditEvent, AuditSubject
 from hub.auth import devissuer
 from hub.identity import matching
+from hub.identity.models import Subject
 from hub.settings import Settings
-from hub.store.engine import AuditEvent, AuditSubject, Store, Subject
+from hub.store.engine import Store
 
 AVA = {
     "nhs_number": "9434765919",

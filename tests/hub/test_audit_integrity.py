@@ -20,19 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.audit import chain, checkpoints
 from hub.audit.events import WRITE_LOCK, AuditRecord, AuditUnavailable, AuditWriter, event_values
+from hub.audit.models import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditChain, AuditEvent, AuditSubject
 from hub.audit.retention import purge
 from hub.audit.sequencer import Sequencer, SequencerConfig
 from hub.audit.verify import Report, verify
 from hub.auth.tokens import Actor
-from hub.store.engine import (
-    AUDIT_EVENTS,
-    AUDIT_SUBJECTS,
-    AuditChain,
-    AuditEvent,
-    AuditSubject,
-    Store,
-    migrate_async,
-)
+from hub.store.engine import Store, migrate_async
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 

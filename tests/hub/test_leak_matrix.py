@@ -33,7 +33,8 @@ from hub.auth import devissuer
 from hub.contacts import workflow as svc
 from hub.demo import generator as g
 from hub.demo.stack import DEMO_HOUSEHOLDS, DEMO_SEED, running_hub
-from hub.store.engine import Store, Subject
+from hub.identity.models import Subject
+from hub.store.engine import Store
 
 from . import leak_oracle as lo
 from .conftest import hub_settings

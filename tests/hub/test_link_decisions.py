@@ -21,8 +21,10 @@ from hub.demo.stack import running_hub
 from hub.identity import decisions, matching
 from hub.identity.decisions import CONFIRMED, REJECTED
 from hub.identity.matching import Demographics
+from hub.identity.models import LinkDecision, Subject
 from hub.reading.records import RecordService
-from hub.store.engine import Base, LinkDecision, Store, Subject, migrate_async
+from hub.store.base import Base
+from hub.store.engine import Store, migrate_async
 
 from .conftest import FAKE_CONTACTS, Hub, hub_settings
 from .test_app import RECORD, all_events, find_ava, ok, reading, run_sql

@@ -25,6 +25,7 @@ from adapters.base import (
 from hub.identity import decisions, residents
 from hub.identity.decisions import CONFIRMED, REJECTED, UnknownSubject
 from hub.identity.matching import Demographics
+from hub.identity.models import Subject
 from hub.reading.records import (
     AssembledRecord,
     HouseholdMember,
@@ -33,7 +34,7 @@ from hub.reading.records import (
     SharedAddressLimits,
 )
 from hub.settings import Settings
-from hub.store.engine import Store, Subject, migrate_async
+from hub.store.engine import Store, migrate_async
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -11,25 +11,15 @@ from typing import Any
 
 import pytest
 
+from hub.audit.models import AuditEvent, AuditSubject
+from hub.contacts.models import ConsentOverride, Contact, ContactSubject, StageTransition
 from hub.contacts.workflow import ContactSettings
 from hub.ig import reports
 from hub.ig.reports import Env, Filters, PageRequest
+from hub.reading.models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from hub.reading.oversight import FLAG_DECISION
 from hub.settings import IgSettings
-from hub.store.engine import (
-    AuditEvent,
-    AuditSubject,
-    BreakGlassGrant,
-    ConsentOverride,
-    Contact,
-    ContactSubject,
-    IgAlert,
-    Notification,
-    StageTransition,
-    Store,
-    WithheldItem,
-    migrate_async,
-)
+from hub.store.engine import Store, migrate_async
 
 AVA, JADE, OTHER = (str(uuid.uuid4()) for _ in range(3))
 # A Wednesday in winter (London = UTC) and one in summer (London = UTC+1).

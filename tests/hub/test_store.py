@@ -15,8 +15,11 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
+from hub.contacts.models import Contact
 from hub.identity import residents
-from hub.store.engine import Contact, Store, Subject, WithheldItem, alembic_config, migrate_async
+from hub.identity.models import Subject
+from hub.reading.models import WithheldItem
+from hub.store.engine import Store, alembic_config, migrate_async
 
 
 def subject() -> Subject:

@@ -23,11 +23,12 @@ from sqlalchemy import select
 
 from adapters import sources
 from hub.app import create_app
+from hub.audit.models import AuditEvent
 from hub.auth import devissuer
 from hub.demo import generator as g
 from hub.pages import savedops
 from hub.settings import Settings
-from hub.store.engine import AuditEvent, Store
+from hub.store.engine import Store
 from hub.telemetry import logs, tracing
 
 # --- the showcase family, as the demo generator makes it ---------------------------------

@@ -8,9 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.store.engine import MIGRATE_LOCK, Base
-
-target_metadata = Base.metadata
+from hub.store.engine import MIGRATE_LOCK
+from hub.store.metadata import metadata as target_metadata
 
 
 def _run(connection: Connection) -> None:
