@@ -31,12 +31,13 @@ import asyncpg
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from hub import checkpoints
-from hub.audit import AuditRecord, AuditWriter, event_values
-from hub.auth import Actor
-from hub.sequencer import Sequencer, SequencerConfig
-from hub.store import AUDIT_EVENTS, AUDIT_SUBJECTS, Store, migrate_async
-from hub.verify import verify
+from hub.audit import checkpoints
+from hub.audit.events import AuditRecord, AuditWriter, event_values
+from hub.audit.models import AUDIT_EVENTS, AUDIT_SUBJECTS
+from hub.audit.sequencer import Sequencer, SequencerConfig
+from hub.audit.verify import verify
+from hub.auth.tokens import Actor
+from hub.store.engine import Store, migrate_async
 
 SERVER = os.environ.get("MASH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))

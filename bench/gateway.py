@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo.gateway import (
     GATEWAY_DIR,
     PARTNER_CLIENT,
@@ -48,7 +48,7 @@ from hub.demo.gateway import (
     running_gateway,
 )
 from hub.demo.stack import demo_sources
-from hub.trusted import document_id
+from hub.partners.trusted import document_id
 
 from .hub import hub_process, load, percentile, read, walk_contact
 

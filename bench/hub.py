@@ -51,7 +51,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from adapters import declarations
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo import sources
 from hub.demo.stack import demo_sources, running_hub
 from hub.settings import Settings

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hub import linkage, linkfile
-from hub.linkage import AUTO, Record
+from hub.identity import linkage, linkfile
+from hub.identity.linkage import AUTO, Record
 
 GENERATED_HOUSEHOLDS = int(os.environ.get("BENCH_IDENTITY_HOUSEHOLDS", "20000"))
 REPORT_SEED = 8
@@ -290,7 +290,7 @@ def query_time(data_dir: Path = QUERY_DATA, n: int = QUERY_SAMPLE) -> dict[str, 
 
     from adapters.base import PersonQuery
     from adapters.police import PoliceAdapter
-    from hub import identity
+    from hub.identity import matching
 
     police_db = data_dir / "sources" / "police.sqlite3"
     if not police_db.exists():
@@ -302,8 +302,8 @@ def query_time(data_dir: Path = QUERY_DATA, n: int = QUERY_SAMPLE) -> dict[str, 
         ).fetchall()
     picked = random.Random(8).sample(rows, min(2 * n, len(rows)))
     subjects = [
-        identity.Demographics(
-            None, g, f, date.fromisoformat(b), (identity.normalise_postcode(pc),) if pc else ()
+        matching.Demographics(
+            None, g, f, date.fromisoformat(b), (matching.normalise_postcode(pc),) if pc else ()
         )
         for _, g, f, b, pc in picked
     ]
@@ -319,7 +319,7 @@ def query_time(data_dir: Path = QUERY_DATA, n: int = QUERY_SAMPLE) -> dict[str, 
                 query = PersonQuery(None, d.given_name, d.family_name, d.date_of_birth, d.postcodes)
                 found = await adapter.search(query)
                 scored_at = time.perf_counter()
-                [identity.match(d, c, include_review=True) for c in found]
+                [matching.match(d, c, include_review=True) for c in found]
                 done = time.perf_counter()
                 if k >= n:  # the first n warm the pool and caches
                     total.append((done - started) * 1000)

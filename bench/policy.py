@@ -33,11 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.base import Labels
-from hub.audit import AuditNotes
-from hub.auth import Actor
-from hub.contacts import ContactFacts
+from hub.audit.events import AuditNotes
+from hub.auth.tokens import Actor
+from hub.contacts.workflow import ContactFacts
 from hub.context import Access, policy_request
-from hub.policy import PolicyEngine, Resource
+from hub.policy.engine import PolicyEngine, Resource
 from hub.settings import PROJECT_ROOT
 
 RECORDS, FIELDS, ROUNDS = 50, 8, 200

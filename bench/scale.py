@@ -16,7 +16,7 @@ the figures shows how evenly the run spread.
 
 - `throughput_rps`, `p50_ms`, `p99_ms` per worker count; `ratio`: 2 workers / 1.
 - `sequencers_seen`: the most sessions ever seen holding the sequencer's advisory lock in
-  `pg_locks` (polled every SEQUENCER_POLL_S during every run; `hub.sequencer.holders`), and
+  `pg_locks` (polled every SEQUENCER_POLL_S during every run; `hub.audit.sequencer.holders`), and
   `sequencer_processes`: how many distinct processes held it within one run (a takeover
   would show two).
 - `audit_verify_passed`: `mash-hub audit verify` on the store once both hubs have stopped.
@@ -53,11 +53,11 @@ from typing import Any
 
 import httpx
 
-from hub import devissuer
+from hub.audit.sequencer import holders
+from hub.auth import devissuer
 from hub.demo import sources
 from hub.demo.stack import demo_sources
-from hub.sequencer import holders
-from hub.store import Store
+from hub.store.engine import Store
 
 from .hub import percentile, postgres_database, read, walk_contact
 

@@ -28,9 +28,9 @@ from adapters import sources
 from adapters.base import PersonQuery, SupportsProbe
 from hub.app import build_adapters
 from hub.demo.stack import demo_sources
-from hub.records import RecordService
+from hub.reading.records import RecordService
 from hub.settings import Settings
-from hub.store import Store, migrate_async
+from hub.store.engine import Store, migrate_async
 
 DATA = Path(__file__).resolve().parent / ".data"
 SMALL = int(os.environ.get("BENCH_SOURCES_SMALL", "4000"))  # ≈ 10 k persons per source

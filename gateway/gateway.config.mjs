@@ -8,7 +8,7 @@
 //
 // Partners run only their trusted documents (trusted.mjs), checked here at the edge. The
 // gateway then proves itself to the hub with its own client-credentials token,
-// MASH_ROUTER_TOKEN, in `X-Router-Authorization` (hub/routers.py): the hub, which trusts
+// MASH_ROUTER_TOKEN, in `X-Router-Authorization` (hub/partners/routers.py): the hub, which trusts
 // that router, skips its own document check for the subgraph operations planned from a
 // registered document, and still applies its limits, policy and audit.
 //

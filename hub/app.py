@@ -27,33 +27,25 @@ from starlette.routing import Mount, Route
 from adapters import registry as adapter_registry
 from adapters.base import Adapter, Source
 
-from . import (
-    accesslog,
-    checkpoints,
-    devissuer,
-    explorer,
-    igweb,
-    login,
-    logs,
-    mashweb,
-    session,
-    tracing,
-)
-from .audit import AuditNotes, AuditUnavailable, AuditWriter, StagedWriteRefused
-from .auth import IssuerConfig, TokenVerifier
-from .breaker import CircuitBreaker
-from .contacts import ContactSettings
+from .audit import checkpoints
+from .audit.events import AuditNotes, AuditUnavailable, AuditWriter, StagedWriteRefused
+from .audit.sequencer import Sequencer, SequencerConfig
+from .auth import devissuer, login, session
+from .auth.tokens import IssuerConfig, TokenVerifier
+from .contacts.workflow import ContactSettings
 from .context import Services
-from .metrics import exposition as metrics_text
-from .operation import error_body, run_operation
-from .partners import PartnerGate
-from .policy import PolicyEngine
-from .records import RecordService, SharedAddressLimits
-from .routers import Routers
-from .sequencer import Sequencer, SequencerConfig
+from .pages import explorer, ig, mash
+from .partners.gate import PartnerGate
+from .partners.routers import Routers
+from .policy.engine import PolicyEngine
+from .reading.breaker import CircuitBreaker
+from .reading.records import RecordService, SharedAddressLimits
+from .serving.operation import error_body, run_operation
 from .settings import Settings
 from .state import AppState
-from .store import Store, migrate_async
+from .store.engine import Store, migrate_async
+from .telemetry import accesslog, logs, tracing
+from .telemetry.metrics import exposition as metrics_text
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +53,8 @@ OPERATIONS = Counter("mash_hub_operations_total", "GraphQL operations by outcome
 # Every answered operation names its committed audit event (clients can quote it to IG).
 AUDIT_HEADER = "x-audit-event-id"
 LATENCY = Histogram("mash_hub_operation_seconds", "GraphQL operation latency")
-# The paths the app serves at its top level, as spans name them (hub.tracing.Traces).
-ROUTES = frozenset({"/graphql", igweb.PATH, mashweb.PATH, explorer.PATH, login.PATH})
+# The paths the app serves at its top level, as spans name them (hub.telemetry.tracing.Traces).
+ROUTES = frozenset({"/graphql", ig.PATH, mash.PATH, explorer.PATH, login.PATH})
 
 
 def build_adapters(settings: Settings) -> dict[Source, Adapter]:
@@ -162,7 +154,7 @@ def create_app(
     """The ASGI app. Start-up fails on a policy error or an unreachable/unmigrated store.
 
     `clock` replaces the hub's clock (contacts' timescales, break-glass expiry) in tests;
-    `tracer_provider` the one built from the settings (`hub.tracing.provider`), which the
+    `tracer_provider` the one built from the settings (`hub.telemetry.tracing.provider`), which the
     app shuts down (flushing its spans) when it stops."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -270,8 +262,8 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Mount(igweb.PATH, routes=igweb.routes(state)),  # the IG web page
-            Mount(mashweb.PATH, routes=mashweb.routes(state)),  # the manager's page
+            Mount(ig.PATH, routes=ig.routes(state)),  # the IG web page
+            Mount(mash.PATH, routes=mash.routes(state)),  # the manager's page
             Mount(explorer.PATH, routes=explorer_routes),  # its files and their licences
             Mount(login.PATH, routes=login.routes(state, settings)),  # signing in
         ],

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from . import devissuer, logs, metrics
+from .auth import devissuer
 from .settings import RUNNING_FILE, Settings
+from .telemetry import logs, metrics
 
 app = typer.Typer(
     help="MASH Hub: one unified child record, policy-checked and audited.",
@@ -81,7 +82,7 @@ def token(
 @app.command()
 def migrate() -> None:
     """Bring the hub store's schema up to date."""
-    from .store import migrate as run
+    from .store.engine import migrate as run
 
     settings = _settings()
     run(settings.hub_database_url)
@@ -154,7 +155,7 @@ def serve(
     prepare_shared_keys(settings)
     # uvicorn binds the port once and spawns the workers; each builds its own app from the
     # same environment (FACTORY), configures the same JSON logging and writes its metrics
-    # where every worker's scrape reads them all (hub.metrics).
+    # where every worker's scrape reads them all (hub.telemetry.metrics).
     with metrics.shared_by_workers():
         uvicorn.run(
             FACTORY,
@@ -259,7 +260,7 @@ def sources_check() -> None:
 @policy_app.command("test")
 def policy_test() -> None:
     """Run every policy decision table; exit 1 on a failing row."""
-    from .policy import PolicyEngine, run_tables
+    from .policy.engine import PolicyEngine, run_tables
 
     settings = _settings()
     failures, total = run_tables(PolicyEngine(settings.policy_dir), settings.policy_dir)
@@ -319,7 +320,7 @@ def policy_explain(
     ] = None,
 ) -> None:
     """Print the decision on one question and the rules that made it."""
-    from .policy import PolicyEngine, case_request, case_resource
+    from .policy.engine import PolicyEngine, case_request, case_resource
 
     contact: dict[str, Any] = {}
     if stage or break_glass:
@@ -387,8 +388,8 @@ def trusted_documents(
     (MASH_TRUSTED_DOCUMENTS_DIR, default gateway/trusted-documents)."""
     from schema import schema
 
-    from .supergraph import gateway_schema, subgraph_sdls
-    from .trusted import ManifestError, build_all
+    from .partners.supergraph import gateway_schema, subgraph_sdls
+    from .partners.trusted import ManifestError, build_all
 
     folder = _settings().trusted_documents_dir
     try:
@@ -462,7 +463,7 @@ def link(
 
     from rich.progress import Progress
 
-    from . import linkage, linkfile
+    from .identity import linkage, linkfile
 
     left_path, right_path, out_path = Path(left), Path(right), Path(out)
     rejects_path = Path(rejects) if rejects else out_path.with_suffix(".rejects.csv")
@@ -542,9 +543,9 @@ def audit_verify(
 ) -> None:
     """Rebuild the audit chain from the database and check it against the signed
     checkpoints. Exit 0 when intact; 1 naming the first bad event when not."""
-    from .checkpoints import load_public_key
-    from .store import Store
-    from .verify import verify
+    from .audit.checkpoints import load_public_key
+    from .audit.verify import verify
+    from .store.engine import Store
 
     settings = _settings()
     try:
@@ -579,9 +580,9 @@ def audit_verify(
 def audit_purge() -> None:
     """Delete events past their retention (MASH_AUDIT_RETENTION_DAYS, per event class),
     signing a purge record first so that `audit verify` keeps passing."""
-    from .checkpoints import load_or_create_key
-    from .retention import purge
-    from .store import Store
+    from .audit.checkpoints import load_or_create_key
+    from .audit.retention import purge
+    from .store.engine import Store
 
     settings = _settings()
     if not settings.audit_retention_days:
@@ -646,11 +647,11 @@ def audit_export(
     import sys
     from pathlib import Path
 
-    from . import export
-    from .audit import AuditNotes, AuditUnavailable, AuditWriter
-    from .auth import Actor
-    from .reports import Filters
-    from .store import Store
+    from .audit.events import AuditNotes, AuditUnavailable, AuditWriter
+    from .auth.tokens import Actor
+    from .ig import export
+    from .ig.reports import Filters
+    from .store.engine import Store
 
     if fmt not in export.FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(export.FORMATS)}", err=True)

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Labels
 
-from . import contacts
-from .audit import AuditNotes
-from .auth import Actor
-from .contacts import ContactFacts, ContactSettings
-from .policy import Decision, PolicyEngine, Request, Resource
-from .records import RecordService
+from .audit.events import AuditNotes
+from .auth.tokens import Actor
+from .contacts import workflow
+from .contacts.workflow import ContactFacts, ContactSettings
+from .policy.engine import Decision, PolicyEngine, Request, Resource
+from .reading.records import RecordService
 from .settings import IgSettings
-from .store import Store
+from .store.engine import Store
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Access:
         actor: Actor,
         purpose: str,
         notes: AuditNotes,
-        facts: ContactFacts = contacts.NO_CONTACT,
+        facts: ContactFacts = workflow.NO_CONTACT,
     ) -> None:
         self.policy = policy
         self.facts = facts
@@ -131,8 +131,8 @@ class Access:
         consultation the policy says must be logged (rule 14, s62) marks the event."""
         self.notes.sources(statuses)
         for source, status in statuses.items():
-            if status in CONSULTED and source in contacts.SOURCE_AGENCY:
-                self._s62(Resource("source", contacts.SOURCE_AGENCY[source]))
+            if status in CONSULTED and source in workflow.SOURCE_AGENCY:
+                self._s62(Resource("source", workflow.SOURCE_AGENCY[source]))
 
     def decide(
         self,
@@ -209,11 +209,11 @@ class Context:
             if self._access is None:
                 services, now = self.services, self.services.clock()
                 if session is None:
-                    facts = await contacts.facts_for(
+                    facts = await workflow.facts_for(
                         services.store, self.actor, purpose, contact_id, now
                     )
                 else:
-                    facts = await contacts.load_facts(session, self.actor, purpose, contact_id, now)
+                    facts = await workflow.load_facts(session, self.actor, purpose, contact_id, now)
                 self._access = Access(services.policy, self.actor, purpose, self.notes, facts)
         return self._access
 

@@ -83,7 +83,7 @@ class IssuerSetting(BaseModel):
     )
 
     def token_config(self) -> dict[str, Any]:
-        """What bearer-token verification needs (`hub.auth.IssuerConfig`'s fields)."""
+        """What bearer-token verification needs (`hub.auth.tokens.IssuerConfig`'s fields)."""
         return self.model_dump(include=set(self.TOKEN_FIELDS))
 
     @field_validator("scopes")
@@ -215,7 +215,7 @@ class Settings(BaseSettings):
     # family has two family names besides the child's) and stop a hostel or a block.
     household_max_residents: int = Field(default=6, ge=1)
     household_max_family_names: int = Field(default=2, ge=1)
-    # Audit integrity (hub.sequencer, hub.checkpoints, hub.retention):
+    # Audit integrity (hub.audit.sequencer, hub.audit.checkpoints, hub.audit.retention):
     audit_sequencer: bool = True
     audit_sequencer_interval_s: float = Field(default=0.5, gt=0)
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
@@ -239,7 +239,7 @@ class Settings(BaseSettings):
         return value
 
     ig: IgSettings = Field(default_factory=IgSettings)
-    # Tracing (hub.tracing): spans go over OTLP/HTTP only when an endpoint is set, here
+    # Tracing (hub.telemetry.tracing): spans go over OTLP/HTTP only when an endpoint is set, here
     # (MASH_OTLP_ENDPOINT, the collector's base URL) or by the standard OpenTelemetry
     # variables; the signal path `/v1/traces` is added to a base URL, as the standard says.
     otlp_endpoint: str | None = None
@@ -250,19 +250,19 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
 
-    # Partner systems (hub/partners.py): OAuth client id -> name (or `PartnerSystem`), from
+    # Partner systems (hub/partners/gate.py): OAuth client id -> name (or `PartnerSystem`), from
     # `MASH_PARTNER_SYSTEMS` JSON and/or the JSON file `MASH_PARTNER_SYSTEMS_FILE`.
     partner_systems: dict[str, PartnerSystem] = Field(default_factory=dict)
     partner_systems_file: Path | None = None
     # The operations each partner may run: `<client id>.json` persisted query manifests.
     trusted_documents_dir: Path = PROJECT_ROOT / "gateway" / "trusted-documents"
-    # Federation routers (hub/routers.py): the OAuth client ids of the gateways trusted to
+    # Federation routers (hub/partners/routers.py): the OAuth client ids of the gateways trusted to
     # enforce partners' trusted documents at their edge, as a JSON list. A request with such
     # a router's own client-credentials token in `X-Router-Authorization` skips the hub's
     # document check (never its limits, policy or audit).
     router_clients: tuple[str, ...] = ()
     # Limits on partner traffic, per client system and per person behind it, in requests
-    # per `partner_rate_window_s`, and the most a query may cost (hub/cost.py). In-process
+    # per `partner_rate_window_s`, and the most a query may cost (hub/serving/cost.py). In-process
     # counters: with several workers each keeps its own.
     partner_requests_per_minute: int = Field(default=600, gt=0)
     partner_person_requests_per_minute: int = Field(default=120, gt=0)

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .audit import AuditWriter
-    from .auth import TokenVerifier
+    from .audit.events import AuditWriter
+    from .auth.session import Sessions
+    from .auth.tokens import TokenVerifier
     from .context import Services
-    from .partners import PartnerGate
-    from .routers import Routers
-    from .session import Sessions
+    from .partners.gate import PartnerGate
+    from .partners.routers import Routers
 
 
 @dataclass

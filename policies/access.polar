@@ -1,7 +1,7 @@
 # Who may read child records at all, about which child, and what a read may change
 # (DOMAIN.md §3 rules 1, 2, 15, 16).
 #
-# Questions the hub asks (hub/policy.py):
+# Questions the hub asks (hub/policy/engine.py):
 #   read_child(req)                             may this actor read child records for this purpose?
 #   withhold(req, res, reason, why)             is this record class withheld, why, by which rule?
 #   release(req, res)                           is it released? (neither: NOT_PERMITTED)
@@ -9,7 +9,7 @@
 #   may_write(req)                              may this operation change anything?
 #   notify_owner(req, res)                      does this read notify the child's owning team?
 #   s62_logged(req, res)  (police.polar)        is this consultation in the police s62 log?
-# `req` is a request (hub/policy.py `Request`): the actor (roles, agency, team), the purpose,
+# `req` is a request (hub/policy/engine.py `Request`): the actor (roles, agency, team), the purpose,
 # and the contact's facts (has_contact, stage, assigned, consent, consent_scope, override,
 # decision, strategy_discussion, break_glass). `res` a record class (`Resource`): kind,
 # agency, handling_code, special_categories, investigation_sensitive, location_protected,
@@ -20,7 +20,7 @@
 # (`record_part` below: flags, household, links, access log) and "match" (a search result).
 # Every withhold/hide_field names its rule in `why`; `explains` says what a yes/no rule
 # depends on (`mash-hub policy explain` prints them).
-# `req` and `res` reach the engine as plain dictionaries (hub/policy.py): no host round-trip
+# `req` and `res` reach the engine as plain dictionaries (hub/policy/engine.py): no host round-trip
 # for each field a rule reads, which keeps a cold decision well under a millisecond.
 
 # --- Rule 1: no purpose, no data. Purposes for which child records may be read. ---
@@ -77,7 +77,7 @@ release(req, _res) if read_child(req);
 # contact about this child (contacts.polar `works_contact`: assigned staff or team, the MASH
 # rota for their agency's research task, or a MASH manager), or holds a break-glass grant
 # covering this child. A search returns match identities only and needs no relationship (it
-# is how a contact finds its child). `assigned` is hub/contacts.py's relationship fact. ---
+# is how a contact finds its child). `assigned` is hub/contacts/workflow.py's relationship fact. ---
 contact_relation(req, "WORKS_ON") if req.assigned;
 contact_relation(req, "NONE") if not req.assigned;
 
@@ -106,7 +106,7 @@ record_part("match");             # one search result
 # flag service shares: whether each agency knows the child (the sections' known yes/no),
 # the child-protection and looked-after flags, whether a MASH contact is open. Never detail,
 # whatever team or agency the token claims; no relationship is needed for the flags.
-# What makes a token a machine's is its kind (`req.machine`, decided in hub/auth.py from the
+# What makes a token a machine's is its kind (`req.machine`, decided in hub/auth/tokens.py from the
 # token: client credentials, no person behind it), never a role it claims; a token that
 # claims the partner_system role is held to the same flags, since a role can only narrow. ---
 machine(req) if req.machine;

@@ -1,11 +1,11 @@
 # Who may read the audit log and its reports (DOMAIN.md §4): information governance, for
-# the IG audit purpose. Reading the log is itself audited (hub/reports.py).
+# the IG audit purpose. Reading the log is itself audited (hub/ig/reports.py).
 #
-# Questions the hub asks (hub/policy.py):
+# Questions the hub asks (hub/policy/engine.py):
 #   read_audit_log(req)   may this actor read audit events and IG reports for this purpose?
 #   find_subjects(req)    may this actor look up a person's hub id (NHS number, or name and
 #                         date of birth) to answer a subject access request? Only ids come
-#                         back (hub/lookup.py).
+#                         back (hub/ig/lookup.py).
 # `req` is a ReadRequest (roles, agency, purpose).
 
 audit_reader("ig_officer");

@@ -1,5 +1,5 @@
 # Where the contact stands and what the family agreed to (DOMAIN.md §3 rules 3, 5, 6, 7, 8).
-# The contact's facts come from hub/contacts.py (`ContactFacts`), loaded once per operation.
+# The contact's facts come from hub/contacts/workflow.py (`ContactFacts`), loaded once per operation.
 
 # Another agency's content: everything but the identity-level kinds.
 identity_kind("child");

@@ -1,12 +1,12 @@
 # Who may work the MASH contact workflow (DOMAIN.md §1 and §3 rules 5, 6, 8, 12, 15, 16).
 #
-# Questions the hub asks (hub/policy.py `allows(rule, req, *args)`); `req` is a ReadRequest
+# Questions the hub asks (hub/policy/engine.py `allows(rule, req, *args)`); `req` is a ReadRequest
 # (roles, agency, purpose):
 #   read_contact(req)                   may this actor read MASH contacts for this purpose?
 #   see_contact(req, relation, view)    this much of a contact ("DETAIL": all of it, or
 #                                       "QUEUE": id, stage, RAG, due, assigned teams), given
 #                                       the actor's relationship to it ("WORKS_ON" or "NONE",
-#                                       hub/contacts.py `works_on`)? Every read of a contact
+#                                       hub/contacts/workflow.py `works_on`)? Every read of a contact
 #                                       and every change to one asks it; a change needs DETAIL.
 #   create_contact(req)                 record a new contact (screening)?
 #   advance_contact(req)                move a contact one stage on?

@@ -1,12 +1,12 @@
 # Who may decide whether a source record is a child (DOMAIN.md §5: an analyst confirms or
 # rejects the links the scorer could not decide; never auto-merge on a fuzzy score alone).
 #
-# Questions the hub asks (hub/policy.py):
+# Questions the hub asks (hub/policy/engine.py):
 #   decide_link(req)       may this actor confirm or reject links, and work the review queue,
 #                          for this purpose?
 #   decide_household(req)  may this actor confirm or reject a resident of a child's large
 #                          shared address as the child's household, for this purpose?
-# `req` is a request (hub/policy.py `Request`: roles, agency, purpose, contact facts).
+# `req` is a request (hub/policy/engine.py `Request`: roles, agency, purpose, contact facts).
 
 # Identity is MASH work: the analysts who screen and research contacts decide links.
 link_decider("mash_social_worker");

@@ -14,8 +14,8 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import Info
 
-from hub.operation import Documents
-from hub.tracing import OperationSpan
+from hub.serving.operation import Documents
+from hub.telemetry.tracing import OperationSpan
 
 from .audit.queries import AuditQueries
 from .child.queries import ChildQueries
@@ -53,7 +53,7 @@ RULES = (
 
 
 class HubSchema(strawberry.federation.Schema):
-    # Each distinct document parsed and validated once (hub.operation).
+    # Each distinct document parsed and validated once (hub.serving.operation).
     documents = Documents(RULES, MAX_TOKENS)
 
     def entities_resolver(

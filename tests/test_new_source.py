@@ -81,13 +81,14 @@ adapters.__path__.append(sys.argv[1])
 data_dir = Path(sys.argv[2])
 
 from schema import sdl
-from hub import contacts, devissuer
+from hub.auth import devissuer
+from hub.contacts import workflow
 from hub.demo import compose, sources, stack
 from hub.settings import Settings
 
 out = {"sources": list(adapters.sources()), "sdl": sdl()}
-out["agencies"] = list(contacts.AGENCIES)
-out["source_agency"] = contacts.SOURCE_AGENCY
+out["agencies"] = list(workflow.AGENCIES)
+out["source_agency"] = workflow.SOURCE_AGENCY
 out["roles"] = devissuer.ROLE_AGENCY
 out["compose"] = compose.compose()
 counts = sources.seed(data_dir, households=10, seed=3)
@@ -115,7 +116,7 @@ async def child_read():
     import httpx
     from hub.app import create_app
     from tests.hub.inprocess import AVA, _subject
-    from hub.store import Store
+    from hub.store.engine import Store
     devissuer.ensure_keys(data_dir)
     url = f"sqlite:///{data_dir / 'hub.sqlite3'}"
     settings = Settings(

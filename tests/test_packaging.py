@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.metadata as md
 import tomllib
 
@@ -53,3 +54,29 @@ def test_wheel_lists_every_sub_package_on_disk() -> None:
         for init in (PROJECT_ROOT / top).rglob("__init__.py")
     }
     assert on_disk <= listed, f"not in the wheel: {sorted(on_disk - listed)}"
+
+
+def test_every_data_file_of_our_packages_is_in_the_wheel() -> None:
+    # The wheel (the Dockerfile's `pip install`) holds only the data files package-data
+    # names: a template left out works in the editable install and fails in production.
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    listed = config["tool"]["setuptools"]["package-data"]
+    packages = set(config["tool"]["setuptools"]["packages"])
+    missing = []
+    for top in OURS:
+        for path in sorted((PROJECT_ROOT / top).rglob("*")):
+            relative = path.relative_to(PROJECT_ROOT)
+            if (
+                not path.is_file()
+                or path.suffix in (".py", ".pyc")
+                or "__pycache__" in relative.parts
+            ):
+                continue
+            folder = relative.parent
+            while ".".join(folder.parts) not in packages:
+                folder = folder.parent
+            patterns = listed.get(".".join(folder.parts), [])
+            inside = relative.relative_to(folder).as_posix()
+            if not any(fnmatch.fnmatch(inside, pattern) for pattern in patterns):
+                missing.append(str(relative))
+    assert missing == [], f"not in the wheel's package data: {missing}"

@@ -39,22 +39,22 @@ GENERATED = {
 SEEDER = ("hub/demo/generator.py", "hub/demo/storage.py", "hub/demo/PROTOCOL.md")
 
 NOT_WIRING: dict[str, str] = {
-    "hub/contacts.py": "EARLY_HELP is also a threshold decision, HEALTH and POLICE referrer "
-    "types (who made the contact), not sources",
+    "hub/contacts/workflow.py": "EARLY_HELP is also a threshold decision, HEALTH and POLICE "
+    "referrer types (who made the contact), not sources",
     "schema/common.py": "EARLY_HELP is also a purpose of use (DESIGN.md), not the source",
     "schema/contacts/mutations.py": "EARLY_HELP is also a threshold decision (its description)",
-    "hub/reports.py": "DPA 2018 s62: the law's extract of consultations of police data",
+    "hub/ig/reports.py": "DPA 2018 s62: the law's extract of consultations of police data",
     "schema/audit/queries.py": "DPA 2018 s62: the police consultation extract's description",
-    "hub/templates/ig/report.html": "DPA 2018 s62: the police consultation column",
-    "hub/savedops.py": "the README walk-through's example queries (content for users)",
+    "hub/pages/templates/ig/report.html": "DPA 2018 s62: the police consultation column",
+    "hub/pages/savedops.py": "the README walk-through's example queries (content for users)",
     "hub/demo/identity_training.py": "trains the identity model on generated health x police",
     "bench/identity.py": "evaluates linkage on generated health x police pairs",
     "bench/policy.py": "a fixed, representative page of record classes to time the policy",
     "bench/audit.py": "a fixed, representative audit event to time the audit chain",
     "bench/sources.py": "draws its sample of children from one store's table",
     "schema/audit/types.py": "an example record class in a field's description (SDL text)",
-    "hub/export.py": "DPA 2018 s62: the FHIR export's police-consulted detail",
-    "hub/identity_weights.json": "the trained model's note: trained on health x police pairs",
+    "hub/ig/export.py": "DPA 2018 s62: the FHIR export's police-consulted detail",
+    "hub/identity/weights.json": "the trained model's note: trained on health x police pairs",
     "docker/prometheus/alerts.test.yml": "promtool tests of the alert rules: example series",
     "gateway/trusted-documents/northshire-epr/child.graphql": "a partner's own persisted query",
     "gateway/trusted-documents/northshire-epr.json": "that partner's manifest of the same",

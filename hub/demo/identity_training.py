@@ -1,9 +1,9 @@
-"""Training the identity model shipped in `hub/identity_weights.json` on generated data:
+"""Training the identity model shipped in `hub/identity/weights.json` on generated data:
 health x police records of `hub.demo.generator` (the ground truth is never read), with
-`hub.linkage.fit`. Train again with:
+`hub.identity.linkage.fit`. Train again with:
 
     python -m hub.demo.identity_training train --households 20000 --seed 7 \
-        --out hub/identity_weights.json
+        --out hub/identity/weights.json
 
 (thresholds are kept from the existing file unless --auto / --review are given)."""
 
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..linkage import WEIGHTS_PATH, Model, Record, fit, load_model, record
+from ..identity.linkage import WEIGHTS_PATH, Model, Record, fit, load_model, record
 from . import generator as g
 
 

@@ -10,9 +10,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from hub import lookup, reports
+from hub.audit.models import AuditEvent as EventRow
 from hub.context import Context
-from hub.store import AuditEvent as EventRow
+from hub.ig import lookup, reports
 
 from ..common import client_error
 from . import types as t
@@ -45,7 +45,7 @@ async def open_report(
 
 
 async def find_subjects(ctx: Context, purpose: str, query: dict[str, Any]) -> list[strawberry.ID]:
-    """The hub ids of the people matching `query` (hub/lookup.py), for a subject access
+    """The hub ids of the people matching `query` (hub/ig/lookup.py), for a subject access
     response. Audited with how the lookup was made and whom it found, never what was typed;
     a refused or malformed attempt is audited too."""
     ctx.declare_purpose(purpose, None)

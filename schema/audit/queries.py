@@ -7,8 +7,9 @@ from datetime import date, datetime
 
 import strawberry
 
-from hub import audit, reports
+from hub.audit import events
 from hub.context import Context
+from hub.ig import reports
 
 from ..common import Purpose, client_error
 from . import build
@@ -45,12 +46,12 @@ class AuditQueries:
         first = DEFAULT_PAGE if first is None or first is strawberry.UNSET else first
         if not 0 < first <= reports.MAX_PAGE:
             raise client_error(f"first must be between 1 and {reports.MAX_PAGE}", "BAD_USER_INPUT")
-        if outcome and outcome not in audit.OUTCOMES:
+        if outcome and outcome not in events.OUTCOMES:
             raise client_error(
-                f"outcome must be one of {', '.join(audit.OUTCOMES)}", "BAD_USER_INPUT"
+                f"outcome must be one of {', '.join(events.OUTCOMES)}", "BAD_USER_INPUT"
             )
         try:
-            page = await audit.read_events(
+            page = await events.read_events(
                 ctx.services.store,
                 first,
                 after or None,
@@ -65,7 +66,7 @@ class AuditQueries:
             total_count=page.total_count,
             edges=[
                 AuditEventEdge(
-                    cursor=audit.encode_cursor(e.seq), node=build.event(e, entries.get(e.seq, ()))
+                    cursor=events.encode_cursor(e.seq), node=build.event(e, entries.get(e.seq, ()))
                 )
                 for e in page.events
             ],

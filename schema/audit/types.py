@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
-from hub import reports
+from hub.ig import reports
 
 T = TypeVar("T")
 

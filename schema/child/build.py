@@ -16,10 +16,11 @@ import strawberry
 
 from adapters import declaration, declarations, sources
 from adapters.base import Item, Labels, PersonQuery, Source, SourceDeclaration, SourcePerson
-from hub import oversight
 from hub.context import Access, Context
-from hub.reader import ChildRead, Reader, valid_contact_id
-from hub.records import (
+from hub.reading import oversight
+from hub.reading.models import WithheldItem
+from hub.reading.reader import ChildRead, Reader, valid_contact_id
+from hub.reading.records import (
     NOT_KNOWN,
     OK,
     REVIEW,
@@ -28,8 +29,7 @@ from hub.records import (
     SourceAnswer,
     weights_of,
 )
-from hub.records import ChildMatch as Match
-from hub.store import WithheldItem
+from hub.reading.records import ChildMatch as Match
 
 from ..common import (
     FieldRedaction,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from hub.context import Context
-from hub.reader import Reader
+from hub.reading.reader import Reader
 
 from ..common import Purpose
 from . import build

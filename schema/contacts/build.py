@@ -4,9 +4,9 @@ yes or no (policies/contacts.polar). Messages never echo what the client typed."
 from __future__ import annotations
 
 from adapters.base import Labels
-from hub import contacts as svc
+from hub.contacts import workflow as svc
+from hub.contacts.models import Contact as ContactRow
 from hub.context import Context
-from hub.store import Contact as ContactRow
 
 from ..common import Purpose, RedactionReason, client_error
 from . import types as t

@@ -1,5 +1,5 @@
 """The contact workflow's changes. Each is one audited operation: the change is staged on
-the audit record and commits in the audit event's transaction (hub.contacts)."""
+the audit record and commits in the audit event's transaction (hub.contacts.workflow)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import uuid
 
 import strawberry
 
-from hub import contacts as svc
-from hub import oversight
+from hub.contacts import workflow as svc
 from hub.context import Context
+from hub.reading import oversight
 
 from ..child.build import subject_id
 from ..common import Purpose, SourceName
@@ -202,7 +202,8 @@ class ContactMutations:
             input.held_at, input.parents_told, input.reason, ctx.actor, ctx.services.clock()
         )
         row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
-        # The event keeps the reason's digest, never its text (hub.audit.justification_digest).
+        # The event keeps the reason's digest, never its text
+        # (hub.audit.events.justification_digest).
         ctx.notes.justification(row.strategy_reason)
         return build.view(ctx, row, purpose.value)
 

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import strawberry
 
-from hub import contacts as svc
-from hub import kpis, oversight
+from hub.contacts import kpis
+from hub.contacts import workflow as svc
 from hub.context import Context
+from hub.reading import oversight
 
 from ..common import Purpose, client_error
 from . import build

@@ -12,8 +12,10 @@ from datetime import UTC, date, datetime
 
 import strawberry
 
-from hub import contacts as svc
-from hub import kpis, store
+from hub.contacts import kpis
+from hub.contacts import models as contact_rows
+from hub.contacts import workflow as svc
+from hub.reading import models as oversight_rows
 
 from ..common import FieldRedaction, RedactionReason, SourceName
 
@@ -186,7 +188,7 @@ def utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-def consent_of(row: store.ConsentRecord) -> Consent:
+def consent_of(row: contact_rows.ConsentRecord) -> Consent:
     return Consent(
         state=row.state,
         given_by=row.given_by,
@@ -196,7 +198,7 @@ def consent_of(row: store.ConsentRecord) -> Consent:
     )
 
 
-def referrer_of(row: store.Contact, show: bool) -> Referrer:
+def referrer_of(row: contact_rows.Contact, show: bool) -> Referrer:
     hidden = [] if show else ["name", "contactDetails"]
     return Referrer(
         type=row.referrer_type,
@@ -209,7 +211,7 @@ def referrer_of(row: store.Contact, show: bool) -> Referrer:
     )
 
 
-def queue_of(row: store.Contact, now: datetime, reason: RedactionReason) -> Contact:
+def queue_of(row: contact_rows.Contact, now: datetime, reason: RedactionReason) -> Contact:
     """The queue's view of a contact (rule 2): what the MASH needs to allocate it."""
     return Contact(
         id=strawberry.ID(row.id),
@@ -236,7 +238,7 @@ def queue_of(row: store.Contact, now: datetime, reason: RedactionReason) -> Cont
     )
 
 
-def strategy_of(row: store.Contact) -> StrategyDiscussion | None:
+def strategy_of(row: contact_rows.Contact) -> StrategyDiscussion | None:
     if row.strategy_held_at is None:
         return None
     return StrategyDiscussion(
@@ -248,7 +250,7 @@ def strategy_of(row: store.Contact) -> StrategyDiscussion | None:
     )
 
 
-def contact_of(row: store.Contact, now: datetime, show_referrer: bool) -> Contact:
+def contact_of(row: contact_rows.Contact, now: datetime, show_referrer: bool) -> Contact:
     """The view of a contact for those who work it; `show_referrer` as the policy said
     (rule 12)."""
     decision = (
@@ -402,7 +404,7 @@ class IgAlert:
     reviewed_at: datetime | None
 
     @classmethod
-    def of(cls, row: store.IgAlert) -> IgAlert:
+    def of(cls, row: oversight_rows.IgAlert) -> IgAlert:
         return cls(
             id=strawberry.ID(row.id),
             kind=row.kind,
@@ -436,7 +438,7 @@ class Notification:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: store.Notification, show_actor: bool) -> Notification:
+    def of(cls, row: oversight_rows.Notification, show_actor: bool) -> Notification:
         return cls(
             id=strawberry.ID(row.id),
             team=row.team,
@@ -467,7 +469,7 @@ class WithheldItem:
     )
 
     @classmethod
-    def of(cls, row: store.WithheldItem, source: SourceName) -> WithheldItem:
+    def of(cls, row: oversight_rows.WithheldItem, source: SourceName) -> WithheldItem:
         return cls(
             id=strawberry.ID(row.id),
             source=source,

@@ -4,9 +4,9 @@ needs. Messages never echo what the client typed."""
 from __future__ import annotations
 
 from adapters.base import Source
-from hub import decisions, residents
 from hub.context import Access, Context
-from hub.reader import valid_contact_id
+from hub.identity import decisions, residents
+from hub.reading.reader import valid_contact_id
 
 from ..child.build import subject_id
 from ..common import Purpose, RedactionReason, client_error

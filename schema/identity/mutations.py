@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 
 from hub.context import Context
-from hub.decisions import CONFIRMED, REJECTED
+from hub.identity.decisions import CONFIRMED, REJECTED
 
 from ..common import Purpose, SourceName
 from . import build

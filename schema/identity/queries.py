@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from adapters.base import Source
-from hub import decisions
 from hub.context import Context
+from hub.identity import decisions
 
 from ..audit.types import PageInfo
 from ..common import Purpose, client_error

@@ -11,10 +11,10 @@ from typing import Any
 import strawberry
 
 from adapters.base import Source
-from hub.decisions import target_id
-from hub.store import HouseholdDecision as HouseholdRow
-from hub.store import LinkDecision as DecisionRow
-from hub.store import LinkReview as ReviewRow
+from hub.identity.decisions import target_id
+from hub.identity.models import HouseholdDecision as HouseholdRow
+from hub.identity.models import LinkDecision as DecisionRow
+from hub.identity.models import LinkReview as ReviewRow
 
 from ..audit.types import PageInfo
 from ..common import SourceName

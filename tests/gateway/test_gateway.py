@@ -23,7 +23,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import generate_key
 
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo.faults import FaultProxy
 from hub.demo.gateway import (
     GATEWAY_DIR,

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hub import contacts, devissuer
-from hub.auth import Actor
-from hub.contacts import ContactFacts
+from hub.auth import devissuer
+from hub.auth.tokens import Actor
+from hub.contacts import workflow
+from hub.contacts.workflow import ContactFacts
 from hub.demo.stack import demo_sources, ensure_seeded, running_hub
 from hub.settings import Settings
 
@@ -41,7 +42,7 @@ FAKE_CONTACTS = FakeContacts()
 
 @pytest.fixture(scope="session")
 def fake_contacts() -> Iterator[FakeContacts]:
-    real = contacts.load_facts
+    real = workflow.load_facts
 
     async def load_facts(
         session: Any,
@@ -56,7 +57,7 @@ def fake_contacts() -> Iterator[FakeContacts]:
         return await real(session, actor, purpose, contact_id, now, subject_id)
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(contacts, "load_facts", load_facts)
+    patch.setattr(workflow, "load_facts", load_facts)
     yield FAKE_CONTACTS
     patch.undo()
 

@@ -15,10 +15,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from hub import devissuer, identity
 from hub.app import create_app
+from hub.audit.models import AuditEvent, AuditSubject
+from hub.auth import devissuer
+from hub.identity import matching
+from hub.identity.models import Subject
 from hub.settings import Settings
-from hub.store import AuditEvent, AuditSubject, Store, Subject
+from hub.store.engine import Store
 
 AVA = {
     "nhs_number": "9434765919",
@@ -74,11 +77,11 @@ class App:
 
 
 def _subject(person: dict[str, Any]) -> Subject:
-    d = identity.Demographics(**person)
+    d = matching.Demographics(**person)
     return Subject(
         id=str(uuid.uuid4()),
-        identity_key=identity.identity_key(d),
-        demographic_key=identity.demographic_key(d),
+        identity_key=matching.identity_key(d),
+        demographic_key=matching.demographic_key(d),
         created_at=datetime.now(UTC),
         **person,
     )

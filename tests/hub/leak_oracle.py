@@ -1,7 +1,7 @@
 """The leak matrix's oracle: which values a reader may see, written from DOMAIN.md §3 ONLY.
 
 It was written from the rules as DOMAIN.md states them, never from `policies/*.polar`,
-`policies/*.cases.toml` or `hub/policy.py`, and it must stay that way: the policies and this
+`policies/*.cases.toml` or `hub/policy/engine.py`, and it must stay that way: the policies and this
 oracle are two readings of the same text, and the matrix is worth something only because the
 two can disagree. Where DOMAIN.md leaves a choice, the reading taken is said beside the rule.
 

@@ -25,7 +25,7 @@ from hub.settings import PROJECT_ROOT, IssuerSetting, Settings
 
 SCRIPT = PROJECT_ROOT / "web" / "oidc-test-provider.mjs"
 CLIENT_ID, CLIENT_SECRET = "mash-hub-explorer", "test-client-secret-not-for-production"
-# login → password and the claims the hub reads (hub.auth: roles, agency, team)
+# login → password and the claims the hub reads (hub.auth.tokens: roles, agency, team)
 USERS: dict[str, dict[str, Any]] = {
     "sam.social": {
         "password": "correct horse",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo import sources as demo_sources
 from hub.demo.stack import running_hub
 from hub.settings import PROJECT_ROOT, IssuerSetting, PartnerSystem, Settings

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from uvicorn.logging import AccessFormatter
 
-from hub import accesslog
 from hub.app import create_app
 from hub.settings import Settings
+from hub.telemetry import accesslog
 
 
 def test_access_log_lines_of_the_hub_hold_the_path_without_its_query_string(

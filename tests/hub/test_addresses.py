@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.base import Source, SourcePerson
-from hub.addresses import Home, address_key, first_line
+from hub.identity.addresses import Home, address_key, first_line
 
 
 def key(address: str, postcode: str = "HT4 2QX") -> str | None:

@@ -15,7 +15,7 @@ from hub.app import GC_THRESHOLD
 from hub.demo import sources
 from hub.demo.faults import FaultProxy
 from hub.demo.stack import running_hub
-from hub.store import async_url
+from hub.store.engine import async_url
 
 from .conftest import Hub, hub_settings
 

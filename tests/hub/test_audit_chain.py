@@ -9,7 +9,7 @@ from typing import Any
 import rfc8785
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, MetaData, String, Table
 
-from hub import chain
+from hub.audit import chain
 
 ALPHABET = ["a", "Z", "é", "\u2028", "\x00", "\x1f", '"', "\\", "/", "\U0001f600", "\ue000", "ß"]
 

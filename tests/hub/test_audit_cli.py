@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from hub import cli
 from hub.app import sequencer_config
-from hub.audit import AuditWriter
-from hub.sequencer import Sequencer
+from hub.audit.events import AuditWriter
+from hub.audit.models import AUDIT_EVENTS
+from hub.audit.sequencer import Sequencer
 from hub.settings import Settings
-from hub.store import AUDIT_EVENTS, Store, migrate_async
+from hub.store.engine import Store, migrate_async
 
 from .test_audit_integrity import record, restore, superuser
 

@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 from adapters.base import Labels
-from hub.audit import AuditNotes, AuditRecord
-from hub.auth import Actor
+from hub.audit.events import AuditNotes, AuditRecord
+from hub.auth.tokens import Actor
 from hub.context import Access
-from hub.policy import PolicyEngine
+from hub.policy.engine import PolicyEngine
 from hub.settings import Settings
 
 from .conftest import Hub
@@ -203,7 +203,7 @@ def test_the_policy_door_marks_the_s62_log_for_a_police_source_that_answered_onl
 
 
 def test_an_event_keeps_the_digest_of_a_justification_never_its_text() -> None:
-    from hub.audit import event_values
+    from hub.audit.events import event_values
 
     why = "mother's partner Liam seen at the school gate"
     record = AuditRecord(actor=None, purpose="BREAK_GLASS", justification=why)
@@ -220,7 +220,7 @@ def test_query_hash_is_blind_to_the_values_typed_inline() -> None:
     query hash is of the document's shape, its literals blanked."""
     from graphql import parse
 
-    from hub.audit import query_hash
+    from hub.audit.events import query_hash
 
     def h(text: str) -> str:
         return query_hash(parse(text), text)

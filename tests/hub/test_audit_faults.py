@@ -25,9 +25,9 @@ import asyncpg
 import httpx
 import pytest
 
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo.sources import free_port, wait_until_up
-from hub.store import migrate
+from hub.store.engine import migrate
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 QUERY = {"query": "query Ping { __typename }"}

@@ -18,21 +18,14 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import chain, checkpoints
-from hub.audit import WRITE_LOCK, AuditRecord, AuditUnavailable, AuditWriter, event_values
-from hub.auth import Actor
-from hub.retention import purge
-from hub.sequencer import Sequencer, SequencerConfig
-from hub.store import (
-    AUDIT_EVENTS,
-    AUDIT_SUBJECTS,
-    AuditChain,
-    AuditEvent,
-    AuditSubject,
-    Store,
-    migrate_async,
-)
-from hub.verify import Report, verify
+from hub.audit import chain, checkpoints
+from hub.audit.events import WRITE_LOCK, AuditRecord, AuditUnavailable, AuditWriter, event_values
+from hub.audit.models import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditChain, AuditEvent, AuditSubject
+from hub.audit.retention import purge
+from hub.audit.sequencer import Sequencer, SequencerConfig
+from hub.audit.verify import Report, verify
+from hub.auth.tokens import Actor
+from hub.store.engine import Store, migrate_async
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 

@@ -1,4 +1,5 @@
-"""Tests for hub.auth (token verification) and hub.devissuer (the local development issuer)."""
+"""Tests for hub.auth.tokens (token verification) and hub.auth.devissuer (the local
+development issuer)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from adapters import declarations
-from hub import devissuer
-from hub.auth import Actor, AuthError, IssuerConfig, TokenVerifier, bearer_token
-from hub.devissuer import (
+from hub.auth import devissuer
+from hub.auth.devissuer import (
     DEV_AUDIENCE,
     DEV_ISSUER,
     ROLE_AGENCY,
@@ -33,6 +33,7 @@ from hub.devissuer import (
     issuer_config,
     mint,
 )
+from hub.auth.tokens import Actor, AuthError, IssuerConfig, TokenVerifier, bearer_token
 
 OTHER_ISSUER = "https://police-idp.example.test"
 OTHER_AUDIENCE = "mash-hub"

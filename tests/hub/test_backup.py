@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.hub import read, walk_contact
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo.stack import running_hub
 from hub.settings import Settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from hub.breaker import CLOSED, OPEN, PROBING, CircuitBreaker
+from hub.reading.breaker import CLOSED, OPEN, PROBING, CircuitBreaker
 
 
 class Clock:

@@ -17,12 +17,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from hub import contacts as svc
-from hub import kpis, oversight
-from hub.audit import AuditNotes, AuditWriter, StagedWriteRefused
-from hub.auth import Actor
+from hub.audit.events import AuditNotes, AuditWriter, StagedWriteRefused
+from hub.audit.models import AuditEvent
+from hub.auth.tokens import Actor
+from hub.contacts import kpis
+from hub.contacts import workflow as svc
 from hub.demo.stack import running_hub
-from hub.store import AuditEvent, Base, Store, WithheldItem, migrate_async
+from hub.reading import oversight
+from hub.reading.models import WithheldItem
+from hub.store.base import Base
+from hub.store.engine import Store, migrate_async
 
 from .conftest import FakeContacts, Hub, hub_settings
 from .test_app import find_ava, ok, run_sql
@@ -309,7 +313,7 @@ async def test_overdue_is_derived_from_the_clock(store: Store) -> None:
 async def test_break_glass_grant_counts_for_its_actor_and_child_until_it_expires(
     store: Store,
 ) -> None:
-    from hub.store import Subject
+    from hub.identity.models import Subject
 
     child = str(uuid.uuid4())
     async with store.writing() as session, session.begin():
@@ -362,7 +366,7 @@ async def test_break_glass_refuses_an_unknown_reason_code_and_an_empty_justifica
 
 
 async def test_kpis_count_timeliness_outcomes_and_re_referrals(store: Store) -> None:
-    from hub.store import Subject
+    from hub.identity.models import Subject
 
     child = str(uuid.uuid4())
     async with store.writing() as session, session.begin():

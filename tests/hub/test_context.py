@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from adapters.base import Labels
-from hub import contacts
-from hub.audit import AuditNotes
-from hub.auth import Actor
-from hub.contacts import ContactFacts
+from hub.audit.events import AuditNotes
+from hub.auth.tokens import Actor
+from hub.contacts import workflow
+from hub.contacts.workflow import ContactFacts
 from hub.context import Context, Services
-from hub.policy import PolicyEngine
+from hub.policy.engine import PolicyEngine
 from hub.settings import PROJECT_ROOT
 
 ACTOR = Actor("sw-1", "https://idp", frozenset({"police_researcher"}), "police", "mash", None)
@@ -42,7 +42,7 @@ def load_counting(monkeypatch: pytest.MonkeyPatch, facts: ContactFacts) -> list[
         await asyncio.sleep(0)
         return facts
 
-    monkeypatch.setattr(contacts, "facts_for", facts_for)
+    monkeypatch.setattr(workflow, "facts_for", facts_for)
     return calls
 
 

@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from hub.savedops import OPERATIONS
+from hub.pages.savedops import OPERATIONS
 
 from .oidc_provider import USERS, WebHub
 from .test_igweb import CHROMEDRIVER, CHROMIUM, QUIET, find

@@ -63,8 +63,9 @@ DEFAULT_ROLE = "mash_social_worker"
 # invalid ones stop at validation.
 SEED = 20160314
 EXAMPLES = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 50}
-# The contact workflow's fields check their input with one set of helpers (hub.contacts) and
-# rarely reach a source: a smaller budget each keeps the suite's time in bounds.
+# The contact workflow's fields check their input with one set of helpers
+# (hub.contacts.workflow) and rarely reach a source: a smaller budget each keeps the suite's
+# time in bounds.
 CONTACT_EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 5}
 # The IG reports are plain reads of the audit log with a few scalar filters: fewer suffice.
 REPORT_EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10}

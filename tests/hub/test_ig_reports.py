@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub.reports import out_of_hours
+from hub.ig.reports import out_of_hours
 from hub.settings import IgSettings
 
 from .conftest import Hub

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from hub.store import AuditEvent
+from hub.audit.models import AuditEvent
 
 from .inprocess import App
 

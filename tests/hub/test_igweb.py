@@ -23,15 +23,16 @@ from selenium.webdriver.support.wait import WebDriverWait
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from hub import devissuer, igweb
-from hub.audit import AuditRecord, AuditUnavailable, AuditWriter
-from hub.auth import TokenVerifier
+from hub.audit.events import AuditRecord, AuditUnavailable, AuditWriter
+from hub.auth import devissuer
+from hub.auth.tokens import TokenVerifier
 from hub.context import Services
-from hub.policy import PolicyEngine
-from hub.records import RecordService
+from hub.pages import ig
+from hub.policy.engine import PolicyEngine
+from hub.reading.records import RecordService
 from hub.settings import PROJECT_ROOT
 from hub.state import AppState
-from hub.store import Store
+from hub.store.engine import Store
 
 from .conftest import Hub
 from .test_app import RECORD, find_ava, ok
@@ -103,7 +104,7 @@ def sign_in(browser: WebDriver, hub: Hub, token: str) -> None:
 def test_ig_officer_finds_avas_subject_access_report_listing_this_tests_reads(
     hub: Hub, browser: WebDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(igweb, "PAGE_SIZE", 8)  # the report runs to several pages
+    monkeypatch.setattr(ig, "PAGE_SIZE", 8)  # the report runs to several pages
     child_id = find_ava(hub)
     today = datetime.now(UTC).strftime("%d/%m/%Y")  # dates are shown en-GB
     ok(
@@ -278,7 +279,7 @@ async def test_no_report_is_shown_when_its_view_cannot_be_audited(tmp_path: Path
     state.verifier = TokenVerifier([devissuer.issuer_config(tmp_path)])
     state.services = services
     state.writer = cast(AuditWriter, UnavailableAuditStore())
-    app = Starlette(routes=[Mount(igweb.PATH, routes=igweb.routes(state))])
+    app = Starlette(routes=[Mount(ig.PATH, routes=ig.routes(state))])
     token = devissuer.mint(tmp_path, "ig_officer")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

@@ -44,8 +44,8 @@ def test_no_hub_module_imports_the_demo() -> None:
 
 
 def test_the_check_sees_a_relative_import_of_the_demo(tmp_path: Path) -> None:
-    assert demo_imports(ROOT / "hub" / "linkage" / "scoring.py") == []
-    probe = tmp_path / "hub" / "linkage" / "probe.py"
+    assert demo_imports(ROOT / "hub" / "identity" / "linkage" / "scoring.py") == []
+    probe = tmp_path / "hub" / "identity" / "linkage" / "probe.py"
     probe.parent.mkdir(parents=True)
-    probe.write_text("from ..demo import generator\n\ndef f():\n    import hub.demo.stack\n")
+    probe.write_text("from ...demo import generator\n\ndef f():\n    import hub.demo.stack\n")
     assert demo_imports(probe, tmp_path) == [(1, True), (4, False)]

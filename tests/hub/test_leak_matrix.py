@@ -29,11 +29,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub import contacts as svc
-from hub import devissuer
+from hub.auth import devissuer
+from hub.contacts import workflow as svc
 from hub.demo import generator as g
 from hub.demo.stack import DEMO_HOUSEHOLDS, DEMO_SEED, running_hub
-from hub.store import Store, Subject
+from hub.identity.models import Subject
+from hub.store.engine import Store
 
 from . import leak_oracle as lo
 from .conftest import hub_settings

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.limits import RateLimiter
+from hub.partners.limits import RateLimiter
 
 from .conftest import FakeContacts
 from .partner_stack import EPR_NAME, PartnerStack, doc_id, partner_stack, registered

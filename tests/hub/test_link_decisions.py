@@ -17,12 +17,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import Item, Labels, PersonQuery, Source, SourcePerson
-from hub import decisions, identity
-from hub.decisions import CONFIRMED, REJECTED
 from hub.demo.stack import running_hub
-from hub.identity import Demographics
-from hub.records import RecordService
-from hub.store import Base, LinkDecision, Store, Subject, migrate_async
+from hub.identity import decisions, matching
+from hub.identity.decisions import CONFIRMED, REJECTED
+from hub.identity.matching import Demographics
+from hub.identity.models import LinkDecision, Subject
+from hub.reading.records import RecordService
+from hub.store.base import Base
+from hub.store.engine import Store, migrate_async
 
 from .conftest import FAKE_CONTACTS, Hub, hub_settings
 from .test_app import RECORD, all_events, find_ava, ok, reading, run_sql
@@ -224,7 +226,7 @@ def scorer(
 def scorer_asked(
     subject: Demographics, record: SourcePerson, include_review: bool = False
 ) -> BandedLink | None:
-    """A scorer that, like hub.identity's, gives review-band links only when asked."""
+    """A scorer that, like hub.identity.matching's, gives review-band links only when asked."""
     link = scorer(subject, record)
     return link if link is None or link.band != "review" or include_review else None
 
@@ -239,7 +241,7 @@ async def linked_ids(service: RecordService, child: str) -> dict[str, str]:
 async def test_record_service_links_by_band_and_honours_decisions_on_every_read(
     store: Store, monkeypatch: pytest.MonkeyPatch, match: Any
 ) -> None:
-    monkeypatch.setattr(identity, "match", match)
+    monkeypatch.setattr(matching, "match", match)
     service = RecordService({Source("POLICE"): FakePolice()}, {Source("POLICE"): 2.0}, store)
     [child] = await service._subjects_for([AVA])
 
@@ -295,7 +297,7 @@ class MovedPoliceWithoutFetch(MovedPolice):
 async def test_a_confirmed_record_the_search_no_longer_finds_is_read_by_id(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(identity, "match", scorer)
+    monkeypatch.setattr(matching, "match", scorer)
     child = await new_subject(store)
     await decide(store, child, CONFIRMED, record="P-AVA")
     service = RecordService({Source("POLICE"): MovedPolice()}, {Source("POLICE"): 2.0}, store)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub import linkage, linkfile
 from hub.cli import app
 from hub.demo import identity_training
-from hub.linkage import AUTO, FIELDS, LEVELS, REVIEW, record
+from hub.identity import linkage, linkfile
+from hub.identity.linkage import AUTO, FIELDS, LEVELS, REVIEW, record
 
 
 def ava(**kw: object) -> linkage.Record:

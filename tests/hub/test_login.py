@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from hub import devissuer, session
+from hub.auth import devissuer, session
 
 from .oidc_provider import CLIENT_ID, WebHub
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from hub import devissuer
+from hub.auth import devissuer
 from hub.demo import sources
 
 

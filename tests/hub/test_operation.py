@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub import devissuer
+from hub.auth import devissuer
 
 from .conftest import Hub
 from .test_app import AVA, SEARCH, all_events, find_ava, ok
@@ -295,7 +295,7 @@ def test_each_distinct_document_is_parsed_and_validated_once(
 ) -> None:
     import graphql
 
-    from hub import operation
+    from hub.serving import operation
 
     calls: list[str] = []
 

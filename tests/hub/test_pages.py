@@ -19,7 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from hub import devissuer
+from hub.auth import devissuer
 
 from .oidc_provider import WebHub
 from .test_explorer import browser, requests_made, wait_for

@@ -1,4 +1,4 @@
-"""Which tokens are machines' (hub/auth.py `is_machine_token`) and what the Actor of each
+"""Which tokens are machines' (hub/auth/tokens.py `is_machine_token`) and what the Actor of each
 kind carries, with tokens signed by a key of the test's own; and where the partner systems
 come from (settings)."""
 
@@ -13,7 +13,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, generate_key
 
-from hub.auth import AuthError, IssuerConfig, TokenVerifier, is_machine_token
+from hub.auth.tokens import AuthError, IssuerConfig, TokenVerifier, is_machine_token
 from hub.settings import Settings
 
 ISSUER, AUDIENCE = "https://idp.test", "https://mash-hub.test"

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from hub.records import RecordService
+from hub.reading.records import RecordService
 
 from .conftest import Hub
 from .test_app import find_ava, ok

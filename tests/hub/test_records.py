@@ -22,10 +22,11 @@ from adapters.base import (
     SourcePerson,
     SourceUnavailable,
 )
-from hub import decisions, residents
-from hub.decisions import CONFIRMED, REJECTED, UnknownSubject
-from hub.identity import Demographics
-from hub.records import (
+from hub.identity import decisions, residents
+from hub.identity.decisions import CONFIRMED, REJECTED, UnknownSubject
+from hub.identity.matching import Demographics
+from hub.identity.models import Subject
+from hub.reading.records import (
     AssembledRecord,
     HouseholdMember,
     Known,
@@ -33,7 +34,7 @@ from hub.records import (
     SharedAddressLimits,
 )
 from hub.settings import Settings
-from hub.store import Store, Subject, migrate_async
+from hub.store.engine import Store, migrate_async
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -11,25 +11,15 @@ from typing import Any
 
 import pytest
 
-from hub import reports
-from hub.contacts import ContactSettings
-from hub.oversight import FLAG_DECISION
-from hub.reports import Env, Filters, PageRequest
+from hub.audit.models import AuditEvent, AuditSubject
+from hub.contacts.models import ConsentOverride, Contact, ContactSubject, StageTransition
+from hub.contacts.workflow import ContactSettings
+from hub.ig import reports
+from hub.ig.reports import Env, Filters, PageRequest
+from hub.reading.models import BreakGlassGrant, IgAlert, Notification, WithheldItem
+from hub.reading.oversight import FLAG_DECISION
 from hub.settings import IgSettings
-from hub.store import (
-    AuditEvent,
-    AuditSubject,
-    BreakGlassGrant,
-    ConsentOverride,
-    Contact,
-    ContactSubject,
-    IgAlert,
-    Notification,
-    StageTransition,
-    Store,
-    WithheldItem,
-    migrate_async,
-)
+from hub.store.engine import Store, migrate_async
 
 AVA, JADE, OTHER = (str(uuid.uuid4()) for _ in range(3))
 # A Wednesday in winter (London = UTC) and one in summer (London = UTC+1).
@@ -240,7 +230,7 @@ def test_filters_refuse_bad_input_without_echoing_it() -> None:
 
 
 def test_a_reports_own_event_names_what_it_asked_about_by_id() -> None:
-    from hub.audit import AuditNotes
+    from hub.audit.events import AuditNotes
 
     notes = AuditNotes()
     Filters(subject_id=AVA.upper(), since=WINTER).note(notes, "subject_access")

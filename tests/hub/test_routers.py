@@ -1,6 +1,6 @@
-"""A trusted router's own token (hub/routers.py): verified like any token, a machine's, of a
-client the hub trusts as a router — or the request is refused. The end-to-end path through
-Hive Gateway is in tests/gateway/test_gateway.py."""
+"""A trusted router's own token (hub/partners/routers.py): verified like any token, a
+machine's, of a client the hub trusts as a router — or the request is refused. The
+end-to-end path through Hive Gateway is in tests/gateway/test_gateway.py."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 
-from hub import devissuer
-from hub.auth import AuthError, TokenVerifier
-from hub.routers import HEADER, Routers
+from hub.auth import devissuer
+from hub.auth.tokens import AuthError, TokenVerifier
+from hub.partners.routers import HEADER, Routers
 
 ROUTER = "mash-gateway"
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from graphql import parse, validate
 
-from hub import devissuer, savedops
+from hub.auth import devissuer
 from hub.demo import generator as g
+from hub.pages import savedops
 
 from .oidc_provider import WebHub
 

@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from bench.hub import read, walk_contact
-from hub import devissuer
+from hub.audit.sequencer import holders
+from hub.auth import devissuer
 from hub.demo import sources
-from hub.sequencer import holders
-from hub.store import Store
+from hub.store.engine import Store
 
 
 @dataclass
@@ -238,7 +238,7 @@ def test_two_workers_share_the_load_with_exactly_one_sequencer_that_another_take
     assert len(sequencers(postgres_url)) == 1
     assert_scrapes_see_every_worker(served.base, postgres_url)
 
-    # every line every process logged is one JSON object (hub.logs applies in each worker)
+    # every line every process logged is one JSON object (hub.telemetry.logs applies in each worker)
     lines = served.log_lines()
     assert lines
     for line in lines:

@@ -1,4 +1,4 @@
-"""Browser sessions (hub.session): short-lived, renewed, capped, bound to the hub's key and
+"""Browser sessions (hub.auth.session): short-lived, renewed, capped, bound to the hub's key and
 to the issuers people may sign in through; sealed sign-in state expires."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.auth import Actor, AuthError
-from hub.session import Sessions
+from hub.auth.session import Sessions
+from hub.auth.tokens import Actor, AuthError
 
 IDP = "https://idp.council.example"
 ACTOR = Actor("sw-1", IDP, frozenset({"mash_social_worker"}), "council", "mash-team", "hub")

@@ -3,7 +3,7 @@ what of the showcase family, by role, purpose and where the contact stands — t
 and through federation's `_entities`, with the same policy and audit.
 
 Until the contact workflow lands, contacts are the test's own (`Hub.contact`: the facts the
-policies see, as `hub.contacts.facts_for` will load them)."""
+policies see, as `hub.contacts.workflow.facts_for` will load them)."""
 
 from __future__ import annotations
 

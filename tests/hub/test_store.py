@@ -15,8 +15,11 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
-from hub import residents
-from hub.store import Contact, Store, Subject, WithheldItem, alembic_config, migrate_async
+from hub.contacts.models import Contact
+from hub.identity import residents
+from hub.identity.models import Subject
+from hub.reading.models import WithheldItem
+from hub.store.engine import Store, alembic_config, migrate_async
 
 
 def subject() -> Subject:
@@ -134,7 +137,7 @@ async def test_migration_0006_keeps_earlier_decisions_without_a_contact_and_down
 def test_hub_processes_starting_together_migrate_one_at_a_time(postgres_url: str) -> None:
     """Each hub process migrates at start-up; several starting at once against one empty
     PostgreSQL store must all succeed and leave it at the newest revision."""
-    migrate = f"from hub.store import migrate; migrate({postgres_url!r})"
+    migrate = f"from hub.store.engine import migrate; migrate({postgres_url!r})"
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", migrate], stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -22,11 +22,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import select
 
 from adapters import sources
-from hub import devissuer, logs, savedops, tracing
 from hub.app import create_app
+from hub.audit.models import AuditEvent
+from hub.auth import devissuer
 from hub.demo import generator as g
+from hub.pages import savedops
 from hub.settings import Settings
-from hub.store import AuditEvent, Store
+from hub.store.engine import Store
+from hub.telemetry import logs, tracing
 
 # --- the showcase family, as the demo generator makes it ---------------------------------
 

@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 from graphql import parse
 
-from hub.cost import query_cost
-from hub.operation import select_operation
-from hub.settings import PROJECT_ROOT
-from hub.supergraph import gateway_schema, subgraph_sdls
-from hub.trusted import (
+from hub.partners.supergraph import gateway_schema, subgraph_sdls
+from hub.partners.trusted import (
     FORMAT,
     ManifestError,
     TrustedDocuments,
@@ -24,6 +21,9 @@ from hub.trusted import (
     read_manifest,
     requested_id,
 )
+from hub.serving.cost import query_cost
+from hub.serving.operation import select_operation
+from hub.settings import PROJECT_ROOT
 from schema import schema
 
 FOLDER = PROJECT_ROOT / "gateway" / "trusted-documents"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hub.policy import PolicyEngine, PolicyError, check_case, load_tables, run_tables
+from hub.policy.engine import PolicyEngine, PolicyError, check_case, load_tables, run_tables
 from hub.settings import PROJECT_ROOT
 from schema.common import RedactionReason
 

@@ -1,0 +1,129 @@
+"""Analysts' decisions on the residents of a child's large shared address, kept in the hub
+store (DOMAIN.md §3 rule 2).
+
+A hostel, or a block recorded without flat numbers, puts many unrelated people at one
+address key. Its residents are not the child's household (their agency records are not
+read) until an analyst confirms one; a rejection says so explicitly. A later decision on
+the same (child, resident) pair supersedes the earlier one; the record service honours the
+active one on every read. A decision about someone who is not (or no longer) a resident of
+the child's large shared address changes nothing: a confirmation never makes a neighbour
+household.
+
+The analyst's reason is a note for other readers of the record: stored, never logged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..store.engine import Store
+from .decisions import CONFIRMED, REJECTED, UnknownSubject
+from .models import HouseholdDecision, Subject
+
+
+def staged_decision(
+    subject_id: str,
+    resident_id: str,
+    decision: str,
+    reason: str,
+    decided_by: str,
+    decided_by_agency: str | None = None,
+    contact_id: str | None = None,
+) -> tuple[HouseholdDecision, Callable[[AsyncSession], Awaitable[None]]]:
+    """The decision row, and the write that records it (superseding the pair's active
+    decision) inside a transaction the caller owns -- the audit event's, so both commit or
+    neither does.
+
+    The write raises UnknownSubject when the child or the resident is not a subject.
+    """
+    if decision not in (CONFIRMED, REJECTED):
+        raise ValueError("decision must be CONFIRMED or REJECTED")
+    now = datetime.now(UTC)
+    row = HouseholdDecision(
+        id=str(uuid.uuid4()),
+        subject_id=subject_id,
+        resident_id=resident_id,
+        decision=decision,
+        reason=reason,
+        decided_by=decided_by,
+        decided_by_agency=decided_by_agency,
+        decided_at=now,
+        contact_id=contact_id,
+    )
+
+    async def write(session: AsyncSession) -> None:
+        # Decisions about one child take turns (a row lock on PostgreSQL; SQLite's writers
+        # take turns anyway), so superseding never races another decision.
+        if await session.get(Subject, subject_id, with_for_update=True) is None:
+            raise UnknownSubject(subject_id)
+        if await session.get(Subject, resident_id) is None:
+            raise UnknownSubject(resident_id)
+        await session.execute(
+            update(HouseholdDecision)
+            .where(
+                and_(
+                    HouseholdDecision.subject_id == subject_id,
+                    HouseholdDecision.resident_id == resident_id,
+                    HouseholdDecision.superseded_at.is_(None),
+                )
+            )
+            .values(superseded_at=now)
+        )
+        session.add(row)
+        await session.flush()
+
+    return row, write
+
+
+async def decide(
+    store: Store,
+    subject_id: str,
+    resident_id: str,
+    decision: str,
+    reason: str,
+    decided_by: str,
+    decided_by_agency: str | None = None,
+    contact_id: str | None = None,
+) -> HouseholdDecision:
+    """Record a decision in a transaction of its own (see `staged_decision`).
+
+    Raises:
+        UnknownSubject: no such child or resident.
+    """
+    row, write = staged_decision(
+        subject_id, resident_id, decision, reason, decided_by, decided_by_agency, contact_id
+    )
+    async with store.writing() as session:
+        await write(session)
+        await session.commit()
+    return row
+
+
+async def active(
+    store: Store, subject_id: str, resident_ids: Sequence[str]
+) -> dict[str, HouseholdDecision]:
+    """The child's active decisions about these residents, by resident id, in one query."""
+    if not resident_ids:
+        return {}
+    async with store.sessions() as session:
+        rows = (
+            await session.execute(
+                select(HouseholdDecision).where(
+                    HouseholdDecision.subject_id == subject_id,
+                    HouseholdDecision.resident_id.in_(set(resident_ids)),
+                    HouseholdDecision.superseded_at.is_(None),
+                )
+            )
+        ).scalars()
+        return {r.resident_id: r for r in rows}
+
+
+async def subjects_exist(store: Store, *subject_ids: str) -> bool:
+    async with store.sessions() as session:
+        found = await session.execute(select(Subject.id).where(Subject.id.in_(set(subject_ids))))
+        return set(found.scalars()) == set(subject_ids)

@@ -1,0 +1,2 @@
+"""Partner systems: the gate their requests pass, rate limits, trusted documents, trusted
+routers and the supergraph."""

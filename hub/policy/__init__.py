@@ -1,0 +1,1 @@
+"""The policy engine: the one door to the information-sharing rules in `policies/`."""

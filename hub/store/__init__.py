@@ -1,0 +1,2 @@
+"""The hub store: the SQLAlchemy base and engine, the Alembic migrations, and the store's small
+query helpers."""
