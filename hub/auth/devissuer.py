@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, generate_key, import_key
@@ -156,24 +157,14 @@ def mint(
     names itself there, and the audit event records it)."""
     if role not in ROLE_AGENCY:
         raise ValueError(f"unknown role {role!r}; allowed roles: {', '.join(sorted(ROLES))}")
-    if ttl_s <= 0:
-        raise ValueError("ttl_s must be positive")
-    ensure_keys(data_dir)
-    key = _load_private_key(_paths(data_dir)[1])
-    issued = int(time.time()) if now is None else int(now)
     claims = {
-        "iss": DEV_ISSUER,
-        "aud": DEV_AUDIENCE,
         "sub": sub or f"demo-{role}",
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + int(ttl_s),
         "roles": [role],
         "agency": agency or ROLE_AGENCY[role],
         "team": team or DEFAULT_TEAM,
         "azp": client,
     }
-    return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key, algorithms=[_ALG])
+    return _sign(data_dir, claims, ttl_s, now)
 
 
 def mint_machine(data_dir: Path, client: str, ttl_s: int = 8 * 3600, now: int | None = None) -> str:
@@ -182,20 +173,22 @@ def mint_machine(data_dir: Path, client: str, ttl_s: int = 8 * 3600, now: int | 
     own token (rule 17), or a federation router's (hub/partners/routers.py)."""
     if not client:
         raise ValueError("a machine token needs a client id")
+    claims = {
+        "sub": client,
+        "azp": client,
+        "client_id": client,
+        "gty": "client-credentials",
+    }
+    return _sign(data_dir, claims, ttl_s, now)
+
+
+def _sign(data_dir: Path, claims: dict[str, Any], ttl_s: int, now: int | None) -> str:
+    """`claims` signed by the dev issuer's key, with its issuer, audience and lifetime."""
     if ttl_s <= 0:
         raise ValueError("ttl_s must be positive")
     ensure_keys(data_dir)
     key = _load_private_key(_paths(data_dir)[1])
     issued = int(time.time()) if now is None else int(now)
-    claims = {
-        "iss": DEV_ISSUER,
-        "aud": DEV_AUDIENCE,
-        "sub": client,
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + int(ttl_s),
-        "azp": client,
-        "client_id": client,
-        "gty": "client-credentials",
-    }
-    return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key, algorithms=[_ALG])
+    timing = {"iat": issued, "nbf": issued, "exp": issued + int(ttl_s)}
+    payload = {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, **claims, **timing}
+    return jwt.encode({"alg": _ALG, "kid": key.kid}, payload, key, algorithms=[_ALG])
