@@ -46,7 +46,6 @@ from ..policy.engine import Resource
 from ..store.bundle import Bundle, columns_of, prepared, row_of, when
 from ..telemetry import tracing
 from . import oversight
-from .models import WithheldItem
 from .oversight import ACCESS_OUTCOMES, PastAccess
 from .records import AssembledRecord, Known
 
@@ -63,7 +62,7 @@ class ChildRead:
     access: Access
     record: AssembledRecord | None
     withheld_reason: str | None = None
-    withheld: Mapping[tuple[str, str], WithheldItem] = field(default_factory=dict)
+    withheld: Mapping[tuple[str, str], oversight.Withholding] = field(default_factory=dict)
     plans: frozenset[str] = frozenset()
     open_contact: bool = False
     past: Sequence[PastAccess] = ()

@@ -15,7 +15,7 @@ import strawberry
 from hub.contacts import kpis
 from hub.contacts import models as contact_rows
 from hub.contacts import workflow as svc
-from hub.reading import models as oversight_rows
+from hub.reading.oversight import Alert, Notice, Withholding
 
 from ..common import FieldRedaction, RedactionReason, SourceName
 
@@ -404,7 +404,7 @@ class IgAlert:
     reviewed_at: datetime | None
 
     @classmethod
-    def of(cls, row: oversight_rows.IgAlert) -> IgAlert:
+    def of(cls, row: Alert) -> IgAlert:
         return cls(
             id=strawberry.ID(row.id),
             kind=row.kind,
@@ -438,7 +438,7 @@ class Notification:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: oversight_rows.Notification, show_actor: bool) -> Notification:
+    def of(cls, row: Notice, show_actor: bool) -> Notification:
         return cls(
             id=strawberry.ID(row.id),
             team=row.team,
@@ -469,7 +469,7 @@ class WithheldItem:
     )
 
     @classmethod
-    def of(cls, row: oversight_rows.WithheldItem, source: SourceName) -> WithheldItem:
+    def of(cls, row: Withholding, source: SourceName) -> WithheldItem:
         return cls(
             id=strawberry.ID(row.id),
             source=source,
