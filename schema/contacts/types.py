@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 import strawberry
 
 from hub.contacts import kpis
-from hub.contacts import models as contact_rows
 from hub.contacts import workflow as svc
 from hub.reading.oversight import Alert, Notice, Withholding
 
@@ -188,7 +187,7 @@ def utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-def consent_of(row: contact_rows.ConsentRecord) -> Consent:
+def consent_of(row: svc.Consent) -> Consent:
     return Consent(
         state=row.state,
         given_by=row.given_by,
@@ -198,7 +197,7 @@ def consent_of(row: contact_rows.ConsentRecord) -> Consent:
     )
 
 
-def referrer_of(row: contact_rows.Contact, show: bool) -> Referrer:
+def referrer_of(row: svc.ContactSnapshot, show: bool) -> Referrer:
     hidden = [] if show else ["name", "contactDetails"]
     return Referrer(
         type=row.referrer_type,
@@ -211,7 +210,7 @@ def referrer_of(row: contact_rows.Contact, show: bool) -> Referrer:
     )
 
 
-def queue_of(row: contact_rows.Contact, now: datetime, reason: RedactionReason) -> Contact:
+def queue_of(row: svc.ContactSnapshot, now: datetime, reason: RedactionReason) -> Contact:
     """The queue's view of a contact (rule 2): what the MASH needs to allocate it."""
     return Contact(
         id=strawberry.ID(row.id),
@@ -238,7 +237,7 @@ def queue_of(row: contact_rows.Contact, now: datetime, reason: RedactionReason) 
     )
 
 
-def strategy_of(row: contact_rows.Contact) -> StrategyDiscussion | None:
+def strategy_of(row: svc.ContactSnapshot) -> StrategyDiscussion | None:
     if row.strategy_held_at is None:
         return None
     return StrategyDiscussion(
@@ -250,7 +249,7 @@ def strategy_of(row: contact_rows.Contact) -> StrategyDiscussion | None:
     )
 
 
-def contact_of(row: contact_rows.Contact, now: datetime, show_referrer: bool) -> Contact:
+def contact_of(row: svc.ContactSnapshot, now: datetime, show_referrer: bool) -> Contact:
     """The view of a contact for those who work it; `show_referrer` as the policy said
     (rule 12)."""
     decision = (
@@ -269,7 +268,7 @@ def contact_of(row: contact_rows.Contact, now: datetime, show_referrer: bool) ->
         id=strawberry.ID(row.id),
         received_at=utc(row.received_at),
         concern=row.concern,
-        child_ids=[strawberry.ID(s.subject_id) for s in row.subjects],
+        child_ids=[strawberry.ID(s) for s in row.child_ids],
         child_details=[
             ChildDetails(
                 given_name=d.get("given_name"),
