@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,19 +58,7 @@ class Decision:
 
     @classmethod
     def of(cls, row: LinkDecision) -> Decision:
-        return cls(
-            id=row.id,
-            subject_id=row.subject_id,
-            source=row.source,
-            source_record_id=row.source_record_id,
-            decision=row.decision,
-            reason=row.reason,
-            decided_by=row.decided_by,
-            decided_by_agency=row.decided_by_agency,
-            decided_at=row.decided_at,
-            superseded_at=row.superseded_at,
-            contact_id=row.contact_id,
-        )
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -88,15 +76,7 @@ class Review:
 
     @classmethod
     def of(cls, row: LinkReview) -> Review:
-        return cls(
-            seq=row.seq,
-            subject_id=row.subject_id,
-            source=row.source,
-            source_record_id=row.source_record_id,
-            score=row.score,
-            explanation=list(row.explanation),
-            first_seen_at=row.first_seen_at,
-        )
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 def target_id(source: Source, source_record_id: str) -> str:

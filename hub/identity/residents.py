@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
@@ -45,18 +45,7 @@ class ResidentDecision:
 
     @classmethod
     def of(cls, row: HouseholdDecision) -> ResidentDecision:
-        return cls(
-            id=row.id,
-            subject_id=row.subject_id,
-            resident_id=row.resident_id,
-            decision=row.decision,
-            reason=row.reason,
-            decided_by=row.decided_by,
-            decided_by_agency=row.decided_by_agency,
-            decided_at=row.decided_at,
-            superseded_at=row.superseded_at,
-            contact_id=row.contact_id,
-        )
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 def staged_decision(
