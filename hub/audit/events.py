@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -626,8 +626,51 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class LoggedEvent:
+    """An audit event as the log holds it, as the services hand it on (never the ORM
+    row): the same fields as `AuditEvent`."""
+
+    seq: int
+    event_id: str
+    occurred_at: datetime
+    actor_subject: str | None
+    actor_issuer: str | None
+    actor_roles: list[Any]
+    actor_agency: str | None
+    actor_team: str | None
+    client: str | None
+    client_system: str | None
+    actor_kind: str | None
+    purpose: str | None
+    contact_id: str | None
+    operation_type: str | None
+    operation_name: str | None
+    query_hash: str | None
+    outcome: str
+    error_code: str | None
+    subjects: list[Any]
+    sources: dict[str, Any]
+    fields_returned: list[Any]
+    fields_redacted: list[Any]
+    policy_version: str | None
+    contact_stage: str | None
+    justification: str | None
+    break_glass: dict[str, Any] | None
+    consent_override: dict[str, Any] | None
+    policy_decisions: list[Any]
+    root_fields: list[Any]
+    police_consulted: bool
+    report: dict[str, Any] | None
+    trace_id: str | None
+
+    @classmethod
+    def of(cls, row: AuditEvent) -> LoggedEvent:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class AuditPage:
-    events: Sequence[AuditEvent]
+    events: Sequence[LoggedEvent]
     total_count: int
     end_cursor: str | None
     has_next_page: bool
@@ -668,7 +711,7 @@ async def read_events(
         )
     page = rows[:first]
     return AuditPage(
-        events=page,
+        events=[LoggedEvent.of(r) for r in page],
         total_count=total,
         end_cursor=encode_cursor(page[-1].seq) if page else None,
         has_next_page=len(rows) > first,

@@ -19,6 +19,7 @@ from .workflow import (
     RE_REFERRAL_WINDOW,
     ContactError,
     ContactFilter,
+    ContactSnapshot,
     as_utc,
     find,
     overdue,
@@ -63,7 +64,7 @@ def _minutes(a: datetime, b: datetime) -> float:
     return (as_utc(b) - as_utc(a)).total_seconds() / 60
 
 
-def within_timescale(contact: Contact, now: datetime) -> bool | None:
+def within_timescale(contact: Contact | ContactSnapshot, now: datetime) -> bool | None:
     """Was the contact decided within its RAG timescale (its `due_at`, from MASH_RAG_HOURS)?
     None while it is undecided and not yet due: it has neither succeeded nor failed."""
     if contact.decided_at is not None:
@@ -82,7 +83,7 @@ async def compute(store: Store, start: datetime, end: datetime, now: datetime) -
     if end <= start:
         raise ContactError("'to' must be after 'from'")
     rows = await find(store, ContactFilter(received_from=start, received_to=end), now, 10**6)
-    subjects = {s.subject_id for c in rows for s in c.subjects}
+    subjects = {s for c in rows for s in c.child_ids}
     earlier: dict[str, list[datetime]] = defaultdict(list)
     if subjects:
         async with store.sessions() as session:
@@ -94,11 +95,9 @@ async def compute(store: Store, start: datetime, end: datetime, now: datetime) -
             for sid, at in history:
                 earlier[sid].append(as_utc(at))
 
-    def re_referral(c: Contact) -> bool:
+    def re_referral(c: ContactSnapshot) -> bool:
         t0 = as_utc(c.received_at)
-        return any(
-            t0 - RE_REFERRAL_WINDOW <= at < t0 for s in c.subjects for at in earlier[s.subject_id]
-        )
+        return any(t0 - RE_REFERRAL_WINDOW <= at < t0 for s in c.child_ids for at in earlier[s])
 
     by_rag = []
     for rag in RAGS:

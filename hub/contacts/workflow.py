@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,6 +181,129 @@ class ContactSettings:
 # --- timescales ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Task:
+    """One agency's research for a contact, as the workflow hands it on."""
+
+    id: str
+    contact_id: str
+    agency: str
+    status: str
+    requested_at: datetime
+    due_at: datetime
+    completed_at: datetime | None
+    summary: str | None
+    updated_by: str | None
+
+    @classmethod
+    def of(cls, row: ResearchTask) -> Task:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A recorded consent fact, as the workflow hands it on."""
+
+    seq: int | None  # None until the store has assigned it
+    id: str
+    contact_id: str
+    state: str
+    given_by: str | None
+    scope: list[Any]
+    recorded_by: str
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, row: ConsentRecord) -> Consent:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manager's decision to share without consent, as the workflow hands it on."""
+
+    seq: int | None  # None until the store has assigned it
+    id: str
+    contact_id: str
+    authorised_by: str
+    authoriser_role: str
+    reason_code: str
+    justification: str
+    authorised_at: datetime
+
+    @classmethod
+    def of(cls, row: ConsentOverride) -> Override:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of a contact's stage, as the workflow hands it on."""
+
+    seq: int | None  # None until the store has assigned it
+    contact_id: str
+    from_stage: str | None
+    to_stage: str
+    reason: str | None
+    by: str
+    at: datetime
+
+    @classmethod
+    def of(cls, row: StageTransition) -> Transition:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ContactSnapshot:
+    """A contact and everything about it, as the workflow hands it to the schema and the
+    pages (never the ORM row): a copy, so nothing the caller does changes the contact."""
+
+    id: str
+    received_at: datetime
+    concern: str
+    child_details: list[Any]
+    referrer_type: str
+    referrer_name: str | None
+    referrer_contact: str | None
+    referrer_anonymous: bool
+    stage: str
+    rag: str
+    due_at: datetime
+    assigned_staff: list[Any]
+    assigned_teams: list[Any]
+    created_by: str
+    created_by_agency: str | None
+    decision: str | None
+    decision_reasons: str | None
+    referrer_feedback: str | None
+    parents_told: bool | None
+    decided_by: str | None
+    decided_at: datetime | None
+    strategy_held_at: datetime | None
+    strategy_parents_told: bool | None
+    strategy_reason: str | None
+    strategy_recorded_by: str | None
+    strategy_recorded_at: datetime | None
+    updated_at: datetime
+    child_ids: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    consents: tuple[Consent, ...]
+    overrides: tuple[Override, ...]
+    transitions: tuple[Transition, ...]
+
+    @classmethod
+    def of(cls, row: Contact) -> ContactSnapshot:
+        columns = {c.key: getattr(row, c.key) for c in Contact.__table__.columns}
+        return cls(
+            **columns,
+            child_ids=tuple(s.subject_id for s in row.subjects),
+            tasks=tuple(Task.of(t) for t in row.tasks),
+            consents=tuple(Consent.of(c) for c in row.consents),
+            overrides=tuple(Override.of(o) for o in row.overrides),
+            transitions=tuple(Transition.of(t) for t in row.transitions),
+        )
+
+
 def add_office_hours(start: datetime, hours: float, cfg: ContactSettings) -> datetime:
     """`start` plus `hours` counted only within office hours (local wall clock; weekdays in
     `office_days` that are not bank holidays), in UTC."""
@@ -218,12 +341,12 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def overdue(contact: Contact, now: datetime) -> bool:
+def overdue(contact: Contact | ContactSnapshot, now: datetime) -> bool:
     """No decision yet and past its due time."""
     return contact.decided_at is None and now > as_utc(contact.due_at)
 
 
-def task_overdue(task: ResearchTask, now: datetime) -> bool:
+def task_overdue(task: ResearchTask | Task, now: datetime) -> bool:
     return task.status not in TASK_DONE and now > as_utc(task.due_at)
 
 
@@ -291,6 +414,15 @@ async def get(store: Store, contact_id: str) -> Contact:
     return row  # type: ignore[no-any-return]
 
 
+async def read(store: Store, contact_id: str) -> ContactSnapshot:
+    """The contact with everything about it (see `get`), as a value.
+
+    Raises:
+        ContactError: NOT_FOUND when there is no such contact.
+    """
+    return ContactSnapshot.of(await get(store, contact_id))
+
+
 @dataclass(frozen=True)
 class ContactFilter:
     stage: str | None = None
@@ -304,7 +436,7 @@ class ContactFilter:
 
 async def find(
     store: Store, filters: ContactFilter, now: datetime, limit: int = 100
-) -> list[Contact]:
+) -> list[ContactSnapshot]:
     """Contacts matching every filter, newest first."""
     query = select(Contact)
     if filters.stage:
@@ -333,10 +465,10 @@ async def find(
         rows = list((await session.execute(_loaded(query))).scalars())
     if filters.assigned_team:
         rows = [r for r in rows if filters.assigned_team in r.assigned_teams]
-    return rows[:limit]
+    return [ContactSnapshot.of(r) for r in rows[:limit]]
 
 
-def latest_consent(contact: Contact) -> ConsentRecord | None:
+def latest_consent(contact: Contact | ContactSnapshot) -> ConsentRecord | Consent | None:
     return contact.consents[-1] if contact.consents else None
 
 
@@ -491,7 +623,7 @@ async def load_facts(
     )
 
 
-def works_on(contact: Contact, actor: Actor) -> bool:
+def works_on(contact: ContactSnapshot, actor: Actor) -> bool:
     """Assigned by name or team, or of an agency with a research task on the contact: the
     actor's relationship to it, as a fact (`load_facts` asks the same of its rows). Who
     else works every contact (MASH managers) and what each relationship sees is the
@@ -530,31 +662,26 @@ def _stage_change(notes: AuditNotes, contact_id: str, change: Change) -> None:
     notes.staged(write)
 
 
-def describe(notes: AuditNotes, contact: Contact) -> None:
+def describe(notes: AuditNotes, contact: ContactSnapshot) -> None:
     """Name the contact, its stage and its children on the audit event."""
     notes.contact(contact.id)
     notes.stage(contact.stage)
-    for s in contact.subjects:
-        notes.subject(s.subject_id, "child")
+    for subject_id in contact.child_ids:
+        notes.subject(subject_id, "child")
 
 
 async def change(
-    store: Store,
-    notes: AuditNotes,
-    contact_id: str,
-    apply: Change,
-    contact: Contact | None = None,
-) -> Contact:
-    """Check `apply` against the contact (raising ContactError on bad input, nothing
-    changed), then stage it to commit with the audit event. Returns the changed contact.
-
-    `contact`: the contact as this request already read it (from `get`), if it did."""
-    contact = contact if contact is not None else await get(store, contact_id)
-    describe(notes, contact)
+    store: Store, notes: AuditNotes, contact_id: str, apply: Change
+) -> ContactSnapshot:
+    """Check `apply` against the contact as it stands (raising ContactError on bad input,
+    nothing changed), then stage it to commit with the audit event. Returns the contact as
+    the change leaves it."""
+    contact = await get(store, contact_id)
+    describe(notes, ContactSnapshot.of(contact))
     apply(contact)
     _stage_change(notes, contact.id, apply)
     notes.stage(contact.stage)
-    return contact
+    return ContactSnapshot.of(contact)
 
 
 @dataclass(frozen=True)
@@ -577,7 +704,7 @@ async def create(
     new: NewContact,
     now: datetime,
     cfg: ContactSettings,
-) -> Contact:
+) -> ContactSnapshot:
     """A contact in SCREENING, due by its RAG timescale from when it was received."""
     concern = text(new.concern, "a concern")
     rag = one_of(new.rag, RAGS, "rag")
@@ -634,8 +761,9 @@ async def create(
         await session.flush()
 
     notes.staged(write)
-    describe(notes, contact)
-    return contact
+    created = ContactSnapshot.of(contact)
+    describe(notes, created)
+    return created
 
 
 def advance(to: str, reason: str | None, actor: Actor, now: datetime, may_reopen: bool) -> Change:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,46 @@ Pair = tuple[Source, str]
 
 class UnknownSubject(LookupError):
     """The hub knows no subject with this id."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An analyst's decision on a (subject, source record) pair, as the services hand it
+    on (never the ORM row). `reason`: the analyst's note, shown to readers, never logged."""
+
+    id: str
+    subject_id: str
+    source: str
+    source_record_id: str
+    decision: str
+    reason: str
+    decided_by: str
+    decided_by_agency: str | None
+    decided_at: datetime
+    superseded_at: datetime | None
+    contact_id: str | None
+
+    @classmethod
+    def of(cls, row: LinkDecision) -> Decision:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Review:
+    """A review-band candidate waiting in the queue. `explanation`: [field, level, weight]
+    per compared field."""
+
+    seq: int
+    subject_id: str
+    source: str
+    source_record_id: str
+    score: float
+    explanation: list[Any]
+    first_seen_at: datetime
+
+    @classmethod
+    def of(cls, row: LinkReview) -> Review:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 def target_id(source: Source, source_record_id: str) -> str:
@@ -64,8 +104,8 @@ def staged_decision(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> tuple[LinkDecision, Callable[[AsyncSession], Awaitable[None]]]:
-    """The decision row, and the write that records it (superseding the pair's active
+) -> tuple[Decision, Callable[[AsyncSession], Awaitable[None]]]:
+    """The decision, and the write that records it (superseding the pair's active
     decision) inside a transaction the caller owns — the audit event's, so both commit or
     neither does.
 
@@ -100,7 +140,7 @@ def staged_decision(
         session.add(row)
         await session.flush()
 
-    return row, write
+    return Decision.of(row), write
 
 
 async def decide(
@@ -113,14 +153,14 @@ async def decide(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> LinkDecision:
+) -> Decision:
     """Record a decision in a transaction of its own (see `staged_decision`).
 
     Raises:
         UnknownSubject: no such subject.
     """
     for _ in range(2):
-        row, write = staged_decision(
+        decided, write = staged_decision(
             subject_id,
             source,
             source_record_id,
@@ -134,7 +174,7 @@ async def decide(
             try:  # `write` flushes: the race shows there or at the commit
                 await write(session)
                 await session.commit()
-                return row
+                return decided
             except IntegrityError:  # defence in depth: the index saw a race; go again
                 await session.rollback()
     raise RuntimeError("link decision could not be recorded")
@@ -145,7 +185,7 @@ async def subject_exists(store: Store, subject_id: str) -> bool:
         return await session.get(Subject, subject_id) is not None
 
 
-async def active(store: Store, subject_id: str) -> dict[Pair, LinkDecision]:
+async def active(store: Store, subject_id: str) -> dict[Pair, Decision]:
     """The subject's active decisions by (source, source record id), in one query."""
     async with store.sessions() as session:
         rows = (
@@ -155,7 +195,7 @@ async def active(store: Store, subject_id: str) -> dict[Pair, LinkDecision]:
                 )
             )
         ).scalars()
-        return {(Source(r.source), r.source_record_id): r for r in rows}
+        return {(Source(r.source), r.source_record_id): Decision.of(r) for r in rows}
 
 
 async def rejected(store: Store, subject_ids: Sequence[str]) -> set[tuple[str, Source, str]]:
@@ -172,7 +212,7 @@ async def rejected(store: Store, subject_ids: Sequence[str]) -> set[tuple[str, S
         return {(s, Source(src), r) for s, src, r in rows}
 
 
-async def history(store: Store, subject_id: str) -> list[LinkDecision]:
+async def history(store: Store, subject_id: str) -> list[Decision]:
     """Every decision about the subject, oldest first (superseded ones included)."""
     async with store.sessions() as session:
         rows = await session.execute(
@@ -180,7 +220,7 @@ async def history(store: Store, subject_id: str) -> list[LinkDecision]:
             .where(LinkDecision.subject_id == subject_id)
             .order_by(LinkDecision.decided_at, LinkDecision.id)
         )
-        return list(rows.scalars())
+        return [Decision.of(r) for r in rows.scalars()]
 
 
 @dataclass(frozen=True)
@@ -254,7 +294,7 @@ def differ(
 
 @dataclass(frozen=True)
 class ReviewPage:
-    reviews: Sequence[LinkReview]
+    reviews: Sequence[Review]
     total_count: int
     end_cursor: str | None
     has_next_page: bool
@@ -285,7 +325,7 @@ async def review_queue(store: Store, first: int, after: str | None = None) -> Re
         )
     page = rows[:first]
     return ReviewPage(
-        reviews=page,
+        reviews=[Review.of(r) for r in page],
         total_count=total,
         end_cursor=encode_cursor(page[-1].seq) if page else None,
         has_next_page=len(rows) > first,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
@@ -26,6 +27,27 @@ from .decisions import CONFIRMED, REJECTED, UnknownSubject
 from .models import HouseholdDecision, Subject
 
 
+@dataclass(frozen=True)
+class ResidentDecision:
+    """An analyst's decision on a resident of the child's large shared address, as the
+    services hand it on (never the ORM row). `reason`: stored, never logged."""
+
+    id: str
+    subject_id: str
+    resident_id: str
+    decision: str
+    reason: str
+    decided_by: str
+    decided_by_agency: str | None
+    decided_at: datetime
+    superseded_at: datetime | None
+    contact_id: str | None
+
+    @classmethod
+    def of(cls, row: HouseholdDecision) -> ResidentDecision:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
 def staged_decision(
     subject_id: str,
     resident_id: str,
@@ -34,8 +56,8 @@ def staged_decision(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> tuple[HouseholdDecision, Callable[[AsyncSession], Awaitable[None]]]:
-    """The decision row, and the write that records it (superseding the pair's active
+) -> tuple[ResidentDecision, Callable[[AsyncSession], Awaitable[None]]]:
+    """The decision, and the write that records it (superseding the pair's active
     decision) inside a transaction the caller owns -- the audit event's, so both commit or
     neither does.
 
@@ -77,7 +99,7 @@ def staged_decision(
         session.add(row)
         await session.flush()
 
-    return row, write
+    return ResidentDecision.of(row), write
 
 
 async def decide(
@@ -89,24 +111,24 @@ async def decide(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> HouseholdDecision:
+) -> ResidentDecision:
     """Record a decision in a transaction of its own (see `staged_decision`).
 
     Raises:
         UnknownSubject: no such child or resident.
     """
-    row, write = staged_decision(
+    decided, write = staged_decision(
         subject_id, resident_id, decision, reason, decided_by, decided_by_agency, contact_id
     )
     async with store.writing() as session:
         await write(session)
         await session.commit()
-    return row
+    return decided
 
 
 async def active(
     store: Store, subject_id: str, resident_ids: Sequence[str]
-) -> dict[str, HouseholdDecision]:
+) -> dict[str, ResidentDecision]:
     """The child's active decisions about these residents, by resident id, in one query."""
     if not resident_ids:
         return {}
@@ -120,7 +142,7 @@ async def active(
                 )
             )
         ).scalars()
-        return {r.resident_id: r for r in rows}
+        return {r.resident_id: ResidentDecision.of(r) for r in rows}
 
 
 async def subjects_exist(store: Store, *subject_ids: str) -> bool:

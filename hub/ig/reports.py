@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
-from ..audit.events import AuditNotes
+from ..audit.events import AuditNotes, LoggedEvent
 from ..audit.models import AuditEvent, AuditSubject
 from ..contacts.kpis import within_timescale
 from ..contacts.models import ConsentOverride, Contact, ContactSubject, StageTransition
@@ -142,7 +142,7 @@ class Row:
     """One audit event as a report shows it. `relationship` is how the report's subject
     figured in it (subject access only); `subjects` every data subject of the event."""
 
-    event: AuditEvent
+    event: LoggedEvent
     subjects: tuple[SubjectEntry, ...] = ()
     relationship: str | None = None
 
@@ -241,7 +241,9 @@ async def subject_access(store: Store, filters: Filters, page: PageRequest) -> P
     )
     rows, total = await _page(store, query, page)
     subjects = await subject_entries(store, [e.seq for e, _ in rows])
-    return _finish([Row(e, subjects.get(e.seq, ()), rel) for e, rel in rows], total, page)
+    return _finish(
+        [Row(LoggedEvent.of(e), subjects.get(e.seq, ()), rel) for e, rel in rows], total, page
+    )
 
 
 async def access_times(store: Store, filters: Filters, limit: int = 10_000) -> list[datetime]:
@@ -270,7 +272,7 @@ async def accessor_activity(store: Store, filters: Filters, page: PageRequest) -
     )
     rows, total = await _page(store, query, page)
     subjects = await subject_entries(store, [e.seq for (e,) in rows])
-    return _finish([Row(e, subjects.get(e.seq, ())) for (e,) in rows], total, page)
+    return _finish([Row(LoggedEvent.of(e), subjects.get(e.seq, ())) for (e,) in rows], total, page)
 
 
 async def police_extract(store: Store, filters: Filters, page: PageRequest) -> Page:
@@ -288,7 +290,7 @@ async def police_extract(store: Store, filters: Filters, page: PageRequest) -> P
         )
     rows, total = await _page(store, select(AuditEvent).where(*clauses), page)
     subjects = await subject_entries(store, [e.seq for (e,) in rows])
-    return _finish([Row(e, subjects.get(e.seq, ())) for (e,) in rows], total, page)
+    return _finish([Row(LoggedEvent.of(e), subjects.get(e.seq, ())) for (e,) in rows], total, page)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from ..auth.session import Sessions
 from ..auth.tokens import Actor
 from ..contacts import kpis
 from ..contacts import workflow as svc
-from ..contacts.models import Contact
 from ..context import Access, Services
 from ..state import AppState
 from . import charts, dates
@@ -161,7 +160,7 @@ class ManagerPage:
     async def _queue(self, door: Access, actor: Actor, now: datetime) -> list[dict[str, Any]]:
         """The open, undecided contacts this manager may see as the queue, soonest due
         first; each one's children are data subjects of the view's audit event."""
-        rows: list[Contact] = []
+        rows: list[svc.ContactSnapshot] = []
         for stage in OPEN_STAGES:
             found = await svc.find(
                 self.services.store, svc.ContactFilter(stage=stage), now, QUEUE_LIMIT
@@ -173,8 +172,8 @@ class ManagerPage:
             relation = "WORKS_ON" if svc.works_on(row, actor) else "NONE"
             if not door.allows("see_contact", relation, "QUEUE"):
                 continue
-            for s in row.subjects:
-                door.notes.subject(s.subject_id, "child")
+            for subject_id in row.child_ids:
+                door.notes.subject(subject_id, "child")
             due = svc.as_utc(row.due_at).astimezone(self._zone)
             state = (
                 "overdue" if svc.overdue(row, now) else "due today" if due.date() == today else ""

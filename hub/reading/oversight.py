@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,90 @@ from ..identity.models import Subject
 from ..store.engine import Store
 from .models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from .records import AssembledRecord
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A break-glass grant, as the services hand it on (never the ORM row)."""
+
+    id: str
+    actor_subject: str
+    actor_issuer: str
+    actor_agency: str | None
+    actor_team: str | None
+    subject_id: str
+    reason_code: str
+    justification: str
+    granted_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: BreakGlassGrant) -> Grant:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An IG alert and its review, as the services hand it on (never the ORM row)."""
+
+    id: str
+    kind: str
+    grant_id: str | None
+    subject_id: str
+    actor_subject: str
+    actor_agency: str | None
+    reason_code: str
+    raised_at: datetime
+    review_outcome: str | None
+    review_notes: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: IgAlert) -> Alert:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice for a child's owning team, as the services hand it on (never the ORM
+    row)."""
+
+    id: str
+    team: str
+    agency: str
+    kind: str
+    subject_id: str
+    contact_id: str | None
+    actor_subject: str | None
+    actor_agency: str | None
+    actor_team: str | None
+    purpose: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Notification) -> Notice:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Withholding:
+    """An agency's recorded decision not to share an item, as the services hand it on
+    (never the ORM row)."""
+
+    id: str
+    source: str
+    item_id: str
+    agency: str
+    reason_code: str
+    reason: str
+    withheld_by: str
+    withheld_at: datetime
+    contact_id: str | None
+
+    @classmethod
+    def of(cls, row: WithheldItem) -> Withholding:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 async def _open_contact_teams(session: AsyncSession, subject_id: str) -> list[list[str]]:
@@ -102,7 +186,7 @@ async def break_glass(
     justification: str,
     now: datetime,
     cfg: ContactSettings,
-) -> tuple[BreakGlassGrant, IgAlert, Notification]:
+) -> tuple[Grant, Alert, Notice]:
     """A read-only grant for this actor and child until `break_glass_minutes` from now, an
     alert for IG review, and a notice to the child's owning team — all with the audit event."""
     sid = subject_uuid(child_id)
@@ -145,7 +229,7 @@ async def break_glass(
             "expires_at": grant.expires_at.isoformat(),
         }
     )
-    return grant, alert, notice
+    return Grant.of(grant), Alert.of(alert), Notice.of(notice)
 
 
 # The care plans (of the kinds the sources declare as `plan_kind`) that flag a child as
@@ -177,7 +261,7 @@ def plan_flags(record: AssembledRecord) -> frozenset[str]:
     return frozenset(found)
 
 
-async def notifications(store: Store, team: str, limit: int = 100) -> list[Notification]:
+async def notifications(store: Store, team: str, limit: int = 100) -> list[Notice]:
     async with store.sessions() as session:
         rows = await session.execute(
             select(Notification)
@@ -185,16 +269,16 @@ async def notifications(store: Store, team: str, limit: int = 100) -> list[Notif
             .order_by(Notification.created_at.desc(), Notification.id)
             .limit(limit)
         )
-        return list(rows.scalars())
+        return [Notice.of(r) for r in rows.scalars()]
 
 
-async def ig_alerts(store: Store, unreviewed_only: bool, limit: int = 100) -> list[IgAlert]:
+async def ig_alerts(store: Store, unreviewed_only: bool, limit: int = 100) -> list[Alert]:
     query = select(IgAlert)
     if unreviewed_only:
         query = query.where(IgAlert.reviewed_at.is_(None))
     async with store.sessions() as session:
         rows = await session.execute(query.order_by(IgAlert.raised_at, IgAlert.id).limit(limit))
-        return list(rows.scalars())
+        return [Alert.of(r) for r in rows.scalars()]
 
 
 async def review_alert(
@@ -205,7 +289,7 @@ async def review_alert(
     outcome: str,
     notes: str | None,
     now: datetime,
-) -> IgAlert:
+) -> Alert:
     try:
         aid = str(uuid.UUID(str(alert_id)))
     except ValueError:
@@ -234,7 +318,7 @@ async def review_alert(
 
     apply(alert)
     audit.staged(write)
-    return alert
+    return Alert.of(alert)
 
 
 # --- previously accessed by ------------------------------------------------------------
@@ -304,7 +388,7 @@ def notify_read(
 
 async def withheld(
     store: Store, items: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], WithheldItem]:
+) -> dict[tuple[str, str], Withholding]:
     """The recorded decisions not to share among these (source, item id) pairs."""
     async with store.sessions() as session:
         return await _withheld(session, items)
@@ -319,7 +403,7 @@ _WITHHELD = select(WithheldItem).where(
 
 async def _withheld(
     session: AsyncSession, items: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], WithheldItem]:
+) -> dict[tuple[str, str], Withholding]:
     wanted = set(items)
     if not wanted:
         return {}
@@ -327,7 +411,11 @@ async def _withheld(
         _WITHHELD,
         {"sources": sorted({s for s, _ in wanted}), "ids": sorted({i for _, i in wanted})},
     )
-    return {(r.source, r.item_id): r for r in rows.scalars() if (r.source, r.item_id) in wanted}
+    return {
+        (r.source, r.item_id): Withholding.of(r)
+        for r in rows.scalars()
+        if (r.source, r.item_id) in wanted
+    }
 
 
 async def withhold(
@@ -340,7 +428,7 @@ async def withhold(
     reason: str,
     now: datetime,
     contact_id: str | None = None,
-) -> WithheldItem:
+) -> Withholding:
     """Record the originating agency's decision not to share one of its items, for the
     contact `contact_id` when it names one (the caller has checked the actor works it)."""
     one_of(source, tuple(SOURCE_AGENCY), "source")
@@ -361,4 +449,4 @@ async def withhold(
         contact_id=contact_id,
     )
     _stage_rows(notes, [row])
-    return row
+    return Withholding.of(row)

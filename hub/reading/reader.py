@@ -39,12 +39,13 @@ from ..contacts.models import Contact, ContactSubject
 from ..contacts.workflow import as_utc
 from ..context import Access, Context
 from ..errors import ClientError
+from ..identity.decisions import Decision
 from ..identity.models import HouseholdDecision, LinkDecision, LinkReview, Subject
+from ..identity.residents import ResidentDecision
 from ..policy.engine import Resource
 from ..store.bundle import Bundle, columns_of, prepared, row_of, when
 from ..telemetry import tracing
 from . import oversight
-from .models import WithheldItem
 from .oversight import ACCESS_OUTCOMES, PastAccess
 from .records import AssembledRecord, Known
 
@@ -61,7 +62,7 @@ class ChildRead:
     access: Access
     record: AssembledRecord | None
     withheld_reason: str | None = None
-    withheld: Mapping[tuple[str, str], WithheldItem] = field(default_factory=dict)
+    withheld: Mapping[tuple[str, str], oversight.Withholding] = field(default_factory=dict)
     plans: frozenset[str] = frozenset()
     open_contact: bool = False
     past: Sequence[PastAccess] = ()
@@ -230,8 +231,8 @@ async def load(session: AsyncSession, subject_id: str) -> Loaded:
     open_teams = [list(c["teams"] or ()) for c in open_contacts]
     if not found["subject"]:
         return Loaded(None, open_teams, past)
-    links = [row_of(LinkDecision, r) for r in found["links"]]
-    residents = [row_of(HouseholdDecision, r) for r in found["residents"]]
+    links = [Decision.of(row_of(LinkDecision, r)) for r in found["links"]]
+    residents = [ResidentDecision.of(row_of(HouseholdDecision, r)) for r in found["residents"]]
     known = Known(
         row_of(Subject, found["subject"][0]),
         {(Source(r.source), r.source_record_id): r for r in links},

@@ -52,8 +52,10 @@ from adapters.base import (
 
 from ..identity import decisions, matching, residents
 from ..identity.addresses import Home
+from ..identity.decisions import Decision
 from ..identity.matching import Cluster, Demographics, Link
-from ..identity.models import HouseholdDecision, LinkDecision, Subject
+from ..identity.models import Subject
+from ..identity.residents import ResidentDecision
 from ..store.engine import Store
 from ..telemetry import tracing
 from .breaker import CircuitBreaker
@@ -94,7 +96,7 @@ class ChildLink:
 
     band: str
     link: Link | None = None
-    decision: LinkDecision | None = None
+    decision: Decision | None = None
 
     @property
     def rule(self) -> str:
@@ -183,7 +185,7 @@ class HouseholdMember:
     subject_id: str
     records: tuple[SourcePerson, ...]
     basis: tuple[Basis, ...] = ()
-    decision: HouseholdDecision | None = None
+    decision: ResidentDecision | None = None
 
     @property
     def relation(self) -> str | None:
@@ -234,8 +236,8 @@ class Known:
     already noted ((source, record id) -> (score, explanation)); None: ask the store."""
 
     subject: Subject
-    decisions: Mapping[decisions.Pair, LinkDecision]
-    residents: Mapping[str, HouseholdDecision] | None = None
+    decisions: Mapping[decisions.Pair, Decision]
+    residents: Mapping[str, ResidentDecision] | None = None
     reviews: Mapping[tuple[str, str], tuple[float, list[Any]]] | None = None
 
 
@@ -680,7 +682,7 @@ def _links(
     d: Demographics,
     source: Source,
     candidates: list[SourcePerson],
-    decided: Mapping[decisions.Pair, LinkDecision],
+    decided: Mapping[decisions.Pair, Decision],
 ) -> tuple[list[tuple[SourcePerson, ChildLink]], list[tuple[SourcePerson, Link]]]:
     """(linked, review) candidates: an analyst's decision first, else the scorer's band."""
     linked: list[tuple[SourcePerson, ChildLink]] = []
@@ -714,7 +716,7 @@ async def _confirmed_elsewhere(
     adapter: Adapter,
     source: Source,
     candidates: list[SourcePerson],
-    decided: Mapping[decisions.Pair, LinkDecision],
+    decided: Mapping[decisions.Pair, Decision],
 ) -> list[SourcePerson]:
     """The records an analyst confirmed as the child's that the search no longer brings
     back (the source's record has changed since), read by id where the adapter can."""
@@ -813,7 +815,7 @@ def _families(names: Sequence[str | None], child_names: set[str]) -> int:
     return len(families)
 
 
-def _decided(member: HouseholdMember, decision: HouseholdDecision | None) -> HouseholdMember:
+def _decided(member: HouseholdMember, decision: ResidentDecision | None) -> HouseholdMember:
     """An analyst's confirmation makes a large shared address's resident household."""
     if decision is None:
         return member

@@ -10,7 +10,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from hub.audit.models import AuditEvent as EventRow
+from hub.audit.events import LoggedEvent
 from hub.context import Context
 from hub.ig import lookup, reports
 
@@ -184,7 +184,7 @@ def _subjects(entries: Sequence[reports.SubjectEntry]) -> list[t.SubjectEntry]:
     ]
 
 
-def _shown(e: EventRow) -> dict[str, Any]:
+def _shown(e: LoggedEvent) -> dict[str, Any]:
     """The fields a raw event and a report entry show alike."""
     return {
         "actor_subject": e.actor_subject,
@@ -222,7 +222,7 @@ def entry(row: reports.Row) -> t.ReportEntry:
     )
 
 
-def event(e: EventRow, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent:
+def event(e: LoggedEvent, subjects: Sequence[reports.SubjectEntry]) -> t.AuditEvent:
     return t.AuditEvent(
         id=strawberry.ID(e.event_id),
         occurred_at=e.occurred_at,

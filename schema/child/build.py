@@ -18,7 +18,7 @@ from adapters import declaration, declarations, sources
 from adapters.base import Item, Labels, PersonQuery, Source, SourceDeclaration, SourcePerson
 from hub.context import Access, Context
 from hub.reading import oversight
-from hub.reading.models import WithheldItem
+from hub.reading.oversight import Withholding
 from hub.reading.reader import ChildRead, Reader, valid_contact_id
 from hub.reading.records import (
     NOT_KNOWN,
@@ -242,7 +242,7 @@ class ChildView:
         self,
         record: AssembledRecord,
         access: Access,
-        withheld: Mapping[tuple[str, str], WithheldItem] | None = None,
+        withheld: Mapping[tuple[str, str], Withholding] | None = None,
     ) -> None:
         self.record = record
         self.access = access

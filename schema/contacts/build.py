@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from adapters.base import Labels
 from hub.contacts import workflow as svc
-from hub.contacts.models import Contact as ContactRow
 from hub.context import Context
 
 from ..common import Purpose, RedactionReason, client_error
@@ -35,7 +34,7 @@ DETAIL = "DETAIL"  # all of it: those who work the contact
 QUEUE = "QUEUE"  # id, stage, RAG, due, assigned teams: the MASH council team, to allocate
 
 
-def contact_view(ctx: Context, row: ContactRow, purpose: str) -> str | None:
+def contact_view(ctx: Context, row: svc.ContactSnapshot, purpose: str) -> str | None:
     """Rule 2, asked of the policy with the actor's relationship to this contact (the
     `works_on` fact): DETAIL, QUEUE, or None for nothing at all. Every read of a contact
     and every change to one asks this."""
@@ -48,7 +47,7 @@ def contact_view(ctx: Context, row: ContactRow, purpose: str) -> str | None:
 
 async def open_contact(
     ctx: Context, purpose: Purpose, contact_id: str, rule: str, why: str, *args: str
-) -> ContactRow:
+) -> svc.ContactSnapshot:
     """For a change to a contact: name the purpose and contact on the audit event, ask the
     policy for `rule`, then whether this actor works the contact (rule 2). Returns the
     contact as it stands.
@@ -63,20 +62,22 @@ async def open_contact(
     return await worked_contact(ctx, cid, purpose.value)
 
 
-async def worked_contact(ctx: Context, contact_id: str, purpose: str) -> ContactRow:
+async def worked_contact(ctx: Context, contact_id: str, purpose: str) -> svc.ContactSnapshot:
     """The contact, named with its stage and children on the audit event (a refused attempt
     too), if this actor works it (rule 2: the policy's DETAIL view)."""
-    row = await svc.get(ctx.services.store, contact_id)
+    row = await svc.read(ctx.services.store, contact_id)
     svc.describe(ctx.notes, row)
     if contact_view(ctx, row, purpose) != DETAIL:
         raise client_error("not permitted: this contact is not yours to work", "FORBIDDEN")
     return row
 
 
-async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> tuple[ContactRow, str]:
+async def seen_contact(
+    ctx: Context, contact_id: str, purpose: str
+) -> tuple[svc.ContactSnapshot, str]:
     """The contact and how much of it this actor sees, named with its stage and children on
     the audit event (a refused attempt too), if the policy lets the actor see it at all."""
-    row = await svc.get(ctx.services.store, contact_id)
+    row = await svc.read(ctx.services.store, contact_id)
     svc.describe(ctx.notes, row)
     seen = contact_view(ctx, row, purpose)
     if seen is None:
@@ -84,7 +85,9 @@ async def seen_contact(ctx: Context, contact_id: str, purpose: str) -> tuple[Con
     return row, seen
 
 
-def view(ctx: Context, row: ContactRow, purpose: str, seen: str | None = None) -> t.Contact:
+def view(
+    ctx: Context, row: svc.ContactSnapshot, purpose: str, seen: str | None = None
+) -> t.Contact:
     """The contact as this actor may see it (`seen`, or asked again after a change): the
     queue with every other field a typed redaction, noted on the audit event; or all of it,
     the referrer as rule 12 allows."""

@@ -63,7 +63,7 @@ class ContactMutations:
         )
         reopen = build.allowed(ctx, "reopen_contact", purpose.value)
         change = svc.advance(stage, reason, ctx.actor, ctx.services.clock(), reopen)
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(description="Assign staff and teams to a contact. MASH managers.")
@@ -78,7 +78,7 @@ class ContactMutations:
         ctx = info.context
         row = await build.open_contact(ctx, purpose, id, "assign_contact", "allocating contacts")
         change = svc.assign(staff or [], teams or [], ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -99,7 +99,7 @@ class ContactMutations:
         change = svc.record_consent(
             state, given_by, scope or [], ctx.actor, ctx.services.clock(), str(uuid.uuid4())
         )
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -122,7 +122,7 @@ class ContactMutations:
         change = svc.override_consent(
             reason_code, justification, ctx.actor, ctx.services.clock(), override_id
         )
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         ctx.notes.justification(row.overrides[-1].justification)
         ctx.notes.consent_override(
             {
@@ -154,7 +154,7 @@ class ContactMutations:
             ctx, purpose, id, "update_research", "updating this agency's research", agency
         )
         change = svc.update_task(agency, status, summary, ctx.actor, ctx.services.clock())
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -177,7 +177,7 @@ class ContactMutations:
         change = svc.record_decision(
             decision, reasons, referrer_feedback, parents_told, ctx.actor, ctx.services.clock()
         )
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         return build.view(ctx, row, purpose.value)
 
     @strawberry.mutation(
@@ -201,7 +201,7 @@ class ContactMutations:
         change = svc.record_strategy_discussion(
             input.held_at, input.parents_told, input.reason, ctx.actor, ctx.services.clock()
         )
-        row = await svc.change(ctx.services.store, ctx.notes, row.id, change, row)
+        row = await svc.change(ctx.services.store, ctx.notes, row.id, change)
         # The event keeps the reason's digest, never its text
         # (hub.audit.events.justification_digest).
         ctx.notes.justification(row.strategy_reason)

@@ -68,8 +68,8 @@ class ContactQueries:
         seen = [(r, build.contact_view(ctx, r, purpose.value)) for r in found]
         rows = [(r, v) for r, v in seen if v in wanted][:first]
         for row, _ in rows:
-            for s in row.subjects:
-                ctx.notes.subject(s.subject_id, "child")
+            for subject_id in row.child_ids:
+                ctx.notes.subject(subject_id, "child")
         return [build.view(ctx, r, purpose.value, v) for r, v in rows]
 
     @strawberry.field(

@@ -13,9 +13,8 @@ from datetime import UTC, date, datetime
 import strawberry
 
 from hub.contacts import kpis
-from hub.contacts import models as contact_rows
 from hub.contacts import workflow as svc
-from hub.reading import models as oversight_rows
+from hub.reading.oversight import Alert, Notice, Withholding
 
 from ..common import FieldRedaction, RedactionReason, SourceName
 
@@ -188,7 +187,7 @@ def utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-def consent_of(row: contact_rows.ConsentRecord) -> Consent:
+def consent_of(row: svc.Consent) -> Consent:
     return Consent(
         state=row.state,
         given_by=row.given_by,
@@ -198,7 +197,7 @@ def consent_of(row: contact_rows.ConsentRecord) -> Consent:
     )
 
 
-def referrer_of(row: contact_rows.Contact, show: bool) -> Referrer:
+def referrer_of(row: svc.ContactSnapshot, show: bool) -> Referrer:
     hidden = [] if show else ["name", "contactDetails"]
     return Referrer(
         type=row.referrer_type,
@@ -211,7 +210,7 @@ def referrer_of(row: contact_rows.Contact, show: bool) -> Referrer:
     )
 
 
-def queue_of(row: contact_rows.Contact, now: datetime, reason: RedactionReason) -> Contact:
+def queue_of(row: svc.ContactSnapshot, now: datetime, reason: RedactionReason) -> Contact:
     """The queue's view of a contact (rule 2): what the MASH needs to allocate it."""
     return Contact(
         id=strawberry.ID(row.id),
@@ -238,7 +237,7 @@ def queue_of(row: contact_rows.Contact, now: datetime, reason: RedactionReason) 
     )
 
 
-def strategy_of(row: contact_rows.Contact) -> StrategyDiscussion | None:
+def strategy_of(row: svc.ContactSnapshot) -> StrategyDiscussion | None:
     if row.strategy_held_at is None:
         return None
     return StrategyDiscussion(
@@ -250,7 +249,7 @@ def strategy_of(row: contact_rows.Contact) -> StrategyDiscussion | None:
     )
 
 
-def contact_of(row: contact_rows.Contact, now: datetime, show_referrer: bool) -> Contact:
+def contact_of(row: svc.ContactSnapshot, now: datetime, show_referrer: bool) -> Contact:
     """The view of a contact for those who work it; `show_referrer` as the policy said
     (rule 12)."""
     decision = (
@@ -269,7 +268,7 @@ def contact_of(row: contact_rows.Contact, now: datetime, show_referrer: bool) ->
         id=strawberry.ID(row.id),
         received_at=utc(row.received_at),
         concern=row.concern,
-        child_ids=[strawberry.ID(s.subject_id) for s in row.subjects],
+        child_ids=[strawberry.ID(s) for s in row.child_ids],
         child_details=[
             ChildDetails(
                 given_name=d.get("given_name"),
@@ -404,7 +403,7 @@ class IgAlert:
     reviewed_at: datetime | None
 
     @classmethod
-    def of(cls, row: oversight_rows.IgAlert) -> IgAlert:
+    def of(cls, row: Alert) -> IgAlert:
         return cls(
             id=strawberry.ID(row.id),
             kind=row.kind,
@@ -438,7 +437,7 @@ class Notification:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: oversight_rows.Notification, show_actor: bool) -> Notification:
+    def of(cls, row: Notice, show_actor: bool) -> Notification:
         return cls(
             id=strawberry.ID(row.id),
             team=row.team,
@@ -469,7 +468,7 @@ class WithheldItem:
     )
 
     @classmethod
-    def of(cls, row: oversight_rows.WithheldItem, source: SourceName) -> WithheldItem:
+    def of(cls, row: Withholding, source: SourceName) -> WithheldItem:
         return cls(
             id=strawberry.ID(row.id),
             source=source,

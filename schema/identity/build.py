@@ -81,11 +81,11 @@ async def decide_household(
         raise client_error("no child or resident with this id", "NOT_FOUND")
     # Recorded in the audit event's transaction: the decision and its audit event commit
     # together before the response is sent, or neither does.
-    row, write = residents.staged_decision(
+    decided, write = residents.staged_decision(
         sid, rid, decision, reason, ctx.actor.subject, ctx.actor.agency, contact_id
     )
     ctx.notes.staged(write)
-    return HouseholdDecision.of(row)
+    return HouseholdDecision.of(decided)
 
 
 def _valid_record_id(source_record_id: str) -> bool:
@@ -122,7 +122,7 @@ async def decide(
         raise client_error("no child with this id", "NOT_FOUND")
     # Recorded in the audit event's transaction: the decision and its audit event commit
     # together before the response is sent, or neither does.
-    row, write = decisions.staged_decision(
+    decided, write = decisions.staged_decision(
         sid,
         source,
         source_record_id,
@@ -133,4 +133,4 @@ async def decide(
         contact_id,
     )
     ctx.notes.staged(write)
-    return LinkDecision.of(row)
+    return LinkDecision.of(decided)

@@ -11,10 +11,8 @@ from typing import Any
 import strawberry
 
 from adapters.base import Source
-from hub.identity.decisions import target_id
-from hub.identity.models import HouseholdDecision as HouseholdRow
-from hub.identity.models import LinkDecision as DecisionRow
-from hub.identity.models import LinkReview as ReviewRow
+from hub.identity.decisions import Decision, Review, target_id
+from hub.identity.residents import ResidentDecision
 
 from ..audit.types import PageInfo
 from ..common import SourceName
@@ -60,7 +58,7 @@ class LinkDecision:
     contact_id: strawberry.ID | None
 
     @classmethod
-    def of(cls, row: DecisionRow) -> LinkDecision:
+    def of(cls, row: Decision) -> LinkDecision:
         source = Source(row.source)
         return cls(
             id=strawberry.ID(row.id),
@@ -96,7 +94,7 @@ class HouseholdDecision:
     contact_id: strawberry.ID | None
 
     @classmethod
-    def of(cls, row: HouseholdRow) -> HouseholdDecision:
+    def of(cls, row: ResidentDecision) -> HouseholdDecision:
         return cls(
             id=strawberry.ID(row.id),
             child_id=strawberry.ID(row.subject_id),
@@ -126,7 +124,7 @@ class LinkReview:
     first_seen_at: datetime
 
     @classmethod
-    def of(cls, row: ReviewRow) -> LinkReview:
+    def of(cls, row: Review) -> LinkReview:
         return cls(
             child_id=strawberry.ID(row.subject_id),
             source=Source(row.source),

@@ -336,7 +336,7 @@ async def _contact_facts(store_url: str) -> dict[str, lo.ContactFacts]:
                 override=bool(row.overrides),
                 s47=row.decision == "S47" or getattr(row, "strategy_held_at", None) is not None,
                 anonymous_referrer=bool(row.referrer_anonymous),
-                children=frozenset(s.subject_id for s in row.subjects),
+                children=frozenset(row.child_ids),
             )
         return facts
     finally:
