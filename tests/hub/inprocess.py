@@ -21,7 +21,7 @@ from hub.auth import devissuer
 from hub.identity import matching
 from hub.identity.models import Subject
 from hub.settings import Settings
-from hub.store.engine import Store
+from hub.store.engine import Store, migrate_async
 
 AVA = {
     "nhs_number": "9434765919",
@@ -92,12 +92,15 @@ async def in_process_hub(data_dir: Path) -> AsyncIterator[App]:
     """The hub app, started in this process on an embedded store holding Ava and Ada."""
     devissuer.ensure_keys(data_dir)
     url = f"sqlite:///{data_dir / 'hub.sqlite3'}"
+    # Ava and Ada are stored before the hub starts: a second engine writing while the hub's
+    # own start-up and sequencer write could wait out SQLite's busy timeout on a loaded machine.
+    await migrate_async(url)
+    store = Store(url)
+    ava, ada = _subject(AVA), _subject(ADA)
+    async with store.writing() as session, session.begin():
+        session.add_all([ava, ada])
     hub = create_app(Settings(data_dir=data_dir, database_url=url, sources={}, dev_issuer=True))
     async with hub.router.lifespan_context(hub):
-        store = Store(url)
-        ava, ada = _subject(AVA), _subject(ADA)
-        async with store.writing() as session, session.begin():
-            session.add_all([ava, ada])
         transport = httpx.ASGITransport(app=hub)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield App(client, data_dir, store, ava.id, ada.id)
