@@ -44,8 +44,6 @@ from .models import AUDIT_EVENTS, AUDIT_SUBJECTS, AuditEvent, AuditSubject
 # The writers' shared advisory lock key (hub.audit.sequencer takes it exclusively).
 WRITE_LOCK = 0x6D617368_0002
 
-AuditEventRow = AuditEvent
-
 OUTCOMES = ("ok", "partial", "redacted", "denied", "error", "invalid", "unauthenticated")
 
 # Every refusal to commit is a response withheld (fail closed): operators alert on any.
