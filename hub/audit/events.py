@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..auth.tokens import Actor
 from ..errors import CLIENT_CODES
+from ..store.base import RowValue
 from ..store.cursors import SeqCursor
 from ..store.engine import Store
 from ..telemetry.metrics import GAUGE_MODE
@@ -624,7 +625,7 @@ def event_values(record: AuditRecord, event_id: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class LoggedEvent:
+class LoggedEvent(RowValue):
     """An audit event as the log holds it, as the services hand it on (never the ORM
     row): the same fields as `AuditEvent`."""
 
@@ -660,10 +661,6 @@ class LoggedEvent:
     police_consulted: bool
     report: dict[str, Any] | None
     trace_id: str | None
-
-    @classmethod
-    def of(cls, row: AuditEvent) -> LoggedEvent:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

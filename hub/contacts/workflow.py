@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +37,7 @@ from ..auth.tokens import Actor
 from ..identity.models import Subject
 from ..reading.models import BreakGlassGrant
 from ..settings import holiday_calendar
+from ..store.base import RowValue
 from ..store.bundle import Bundle, prepared, when
 from ..store.engine import Store
 from .models import (
@@ -182,7 +183,7 @@ class ContactSettings:
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(RowValue):
     """One agency's research for a contact, as the workflow hands it on."""
 
     id: str
@@ -195,13 +196,9 @@ class Task:
     summary: str | None
     updated_by: str | None
 
-    @classmethod
-    def of(cls, row: ResearchTask) -> Task:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Consent:
+class Consent(RowValue):
     """A recorded consent fact, as the workflow hands it on."""
 
     seq: int | None  # None until the store has assigned it
@@ -213,13 +210,9 @@ class Consent:
     recorded_by: str
     recorded_at: datetime
 
-    @classmethod
-    def of(cls, row: ConsentRecord) -> Consent:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Override:
+class Override(RowValue):
     """A manager's decision to share without consent, as the workflow hands it on."""
 
     seq: int | None  # None until the store has assigned it
@@ -231,13 +224,9 @@ class Override:
     justification: str
     authorised_at: datetime
 
-    @classmethod
-    def of(cls, row: ConsentOverride) -> Override:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Transition:
+class Transition(RowValue):
     """A change of a contact's stage, as the workflow hands it on."""
 
     seq: int | None  # None until the store has assigned it
@@ -247,10 +236,6 @@ class Transition:
     reason: str | None
     by: str
     at: datetime
-
-    @classmethod
-    def of(cls, row: StageTransition) -> Transition:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

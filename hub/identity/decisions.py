@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Source
 
+from ..store.base import RowValue
 from ..store.cursors import SeqCursor
 from ..store.engine import Store
 from .models import LinkDecision, LinkReview, Subject
@@ -40,7 +41,7 @@ class UnknownSubject(LookupError):
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(RowValue):
     """An analyst's decision on a (subject, source record) pair, as the services hand it
     on (never the ORM row). `reason`: the analyst's note, shown to readers, never logged."""
 
@@ -56,13 +57,9 @@ class Decision:
     superseded_at: datetime | None
     contact_id: str | None
 
-    @classmethod
-    def of(cls, row: LinkDecision) -> Decision:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Review:
+class Review(RowValue):
     """A review-band candidate waiting in the queue. `explanation`: [field, level, weight]
     per compared field."""
 
@@ -73,10 +70,6 @@ class Review:
     score: float
     explanation: list[Any]
     first_seen_at: datetime
-
-    @classmethod
-    def of(cls, row: LinkReview) -> Review:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 def target_id(source: Source, source_record_id: str) -> str:

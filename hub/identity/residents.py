@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..store.base import RowValue
 from ..store.engine import Store
 from .decisions import CONFIRMED, REJECTED, UnknownSubject
 from .models import HouseholdDecision, Subject
 
 
 @dataclass(frozen=True)
-class ResidentDecision:
+class ResidentDecision(RowValue):
     """An analyst's decision on a resident of the child's large shared address, as the
     services hand it on (never the ORM row). `reason`: stored, never logged."""
 
@@ -42,10 +43,6 @@ class ResidentDecision:
     decided_at: datetime
     superseded_at: datetime | None
     contact_id: str | None
-
-    @classmethod
-    def of(cls, row: HouseholdDecision) -> ResidentDecision:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 def staged_decision(

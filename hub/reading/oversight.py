@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,13 +37,14 @@ from ..contacts.workflow import (
     text,
 )
 from ..identity.models import Subject
+from ..store.base import RowValue
 from ..store.engine import Store
 from .models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from .records import AssembledRecord
 
 
 @dataclass(frozen=True)
-class Grant:
+class Grant(RowValue):
     """A break-glass grant, as the services hand it on (never the ORM row)."""
 
     id: str
@@ -57,13 +58,9 @@ class Grant:
     granted_at: datetime
     expires_at: datetime
 
-    @classmethod
-    def of(cls, row: BreakGlassGrant) -> Grant:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Alert:
+class Alert(RowValue):
     """An IG alert and its review, as the services hand it on (never the ORM row)."""
 
     id: str
@@ -79,13 +76,9 @@ class Alert:
     reviewed_by: str | None
     reviewed_at: datetime | None
 
-    @classmethod
-    def of(cls, row: IgAlert) -> Alert:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Notice:
+class Notice(RowValue):
     """A notice for a child's owning team, as the services hand it on (never the ORM
     row)."""
 
@@ -101,13 +94,9 @@ class Notice:
     purpose: str | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: Notification) -> Notice:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class Withholding:
+class Withholding(RowValue):
     """An agency's recorded decision not to share an item, as the services hand it on
     (never the ORM row)."""
 
@@ -120,10 +109,6 @@ class Withholding:
     withheld_by: str
     withheld_at: datetime
     contact_id: str | None
-
-    @classmethod
-    def of(cls, row: WithheldItem) -> Withholding:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
 async def _open_contact_teams(session: AsyncSession, subject_id: str) -> list[list[str]]:

@@ -6,7 +6,8 @@ Each domain owns its tables in its own `models` module (hub/identity/models.py, 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+from typing import Any, ClassVar, Self, cast
 
 from sqlalchemy import JSON, BigInteger, Integer
 from sqlalchemy.orm import DeclarativeBase
@@ -19,3 +20,13 @@ class Base(DeclarativeBase):
 # The key of an append-only table (audit events, consent records, ...): SQLite only
 # autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SEQ_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RowValue:
+    """A frozen dataclass a service hands on in place of an ORM row (the schema never sees
+    the row): `of(row)` copies the row's attributes named as the class's fields."""
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        names = (f.name for f in dataclasses.fields(cast(Any, cls)))
+        return cls(**{name: getattr(row, name) for name in names})
