@@ -38,6 +38,7 @@ from ..contacts.workflow import (
 )
 from ..identity.models import Subject
 from ..store.base import RowValue
+from ..store.bundle import Bundle, columns_of, prepared, row_of
 from ..store.engine import Store
 from .models import BreakGlassGrant, IgAlert, Notification, WithheldItem
 from .records import AssembledRecord
@@ -379,11 +380,13 @@ async def withheld(
         return await _withheld(session, items)
 
 
-# Built once: a read neither rebuilds it nor has SQLAlchemy work out its cache key again.
-_WITHHELD = select(WithheldItem).where(
-    WithheldItem.source.in_(bindparam("sources", expanding=True)),
-    WithheldItem.item_id.in_(bindparam("ids", expanding=True)),
-)
+def _withheld_query(bundle: Bundle) -> None:
+    bundle.add(
+        "withheld",
+        columns_of(WithheldItem),
+        WithheldItem.source.in_(bindparam("sources", expanding=True)),
+        WithheldItem.item_id.in_(bindparam("ids", expanding=True)),
+    )
 
 
 async def _withheld(
@@ -392,14 +395,12 @@ async def _withheld(
     wanted = set(items)
     if not wanted:
         return {}
-    rows = await session.execute(
-        _WITHHELD,
-        {"sources": sorted({s for s, _ in wanted}), "ids": sorted({i for _, i in wanted})},
+    found = await prepared(session, "oversight.withheld", _withheld_query).fetch(
+        session, sources=sorted({s for s, _ in wanted}), ids=sorted({i for _, i in wanted})
     )
+    rows = (row_of(WithheldItem, r) for r in found["withheld"])
     return {
-        (r.source, r.item_id): Withholding.of(r)
-        for r in rows.scalars()
-        if (r.source, r.item_id) in wanted
+        (r.source, r.item_id): Withholding.of(r) for r in rows if (r.source, r.item_id) in wanted
     }
 
 

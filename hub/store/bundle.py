@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from .engine import FILE_READS
+
 M = TypeVar("M", bound=DeclarativeBase)
 Columns = Mapping[str, ColumnElement[Any] | QueryableAttribute[Any]]
 
@@ -80,7 +82,11 @@ class Bundle:
         if self._statement is None:
             columns = (type_coerce(q, JSON).label(n) for n, q in self.queries.items())
             self._statement = select(*columns)
-        row = (await session.execute(self._statement, params)).one()
+        reads = FILE_READS.get(session.bind) if not session.in_transaction() else None  # type: ignore[arg-type]
+        if reads is not None:  # an SQLite file, and nothing this session wrote to miss
+            row: Any = await reads.json_row(self._statement, params)
+        else:
+            row = (await session.execute(self._statement, params)).one()
         return {name: list(value or []) for name, value in zip(self.queries, row, strict=True)}
 
 

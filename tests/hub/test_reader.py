@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from hub.reading.records import RecordService
+from hub.store.engine import FileReads
 
 from .conftest import Hub
 from .test_app import find_ava, ok
@@ -94,6 +95,16 @@ def store_log(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreLog]:
         return await fan_out(self, *args, **kwargs)
 
     monkeypatch.setattr(RecordService, "_fan_out", marked)
+    file_read = FileReads.json_row
+
+    async def read_file(self: FileReads, *args: Any, **kwargs: Any) -> Any:
+        # SQLite: the read path's bundles read the store's file with plain sqlite3 (no
+        # session, no pooled connection): each is one round-trip, counted as a statement.
+        if self.path == log.database:
+            log.events.append("statement")
+        return await file_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileReads, "json_row", read_file)
     listeners = [
         ("engine_connect", log.connected),
         ("before_cursor_execute", log.statement),
@@ -133,8 +144,8 @@ def test_a_child_read_loads_the_store_in_one_session_of_two_statements_before_th
         assert record["household"], "the showcase child has a household"
         # Then the store was asked on one connection, at most twice, before any source
         assert FAN_OUT in store_log.events, store_log.events
-        assert store_log.count("checkout", before=FAN_OUT) == 1, (read, store_log.events)
-        assert store_log.count("statement", before=FAN_OUT) <= 2, (read, store_log.events)
+        assert store_log.count("checkout", before=FAN_OUT) <= 1, (read, store_log.events)
+        assert 1 <= store_log.count("statement", before=FAN_OUT) <= 2, (read, store_log.events)
         # and the read committed at most once besides its audit event (never, once known)
         assert store_log.count("data-commit") <= (1 if read == "first" else 0), (
             read,
