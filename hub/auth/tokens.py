@@ -33,6 +33,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,12 @@ _ALG_KEY: dict[str, tuple[str, str | None]] = {"RS256": ("RSA", None), "ES256": 
 #: Tokens larger than this are refused before any parsing.
 MAX_CLAIM_CHARS = 200
 MAX_TOKEN_BYTES = 16 * 1024
+# A token's checked signature is remembered for this long (its expiry and other time
+# claims are checked again on every use): each request of a session carries the same token,
+# and an ES256 verification costs more than the rest of the check. A key the issuer retires
+# stops being trusted for tokens already seen at most this much later.
+VERIFIED_FOR_S = 60.0
+VERIFIED_KEPT = 1024
 
 #: On a ``kid`` the cached key set does not know, reload the issuer's keys at most this often.
 JWKS_REFETCH_INTERVAL_S = 60.0
@@ -383,6 +390,9 @@ class TokenVerifier:
         if leeway_s < 0:
             raise ValueError("leeway_s must not be negative")
         self._leeway_s = int(leeway_s)
+        self._clock = clock
+        self._verified_recently: OrderedDict[str, tuple[float, dict[str, Any], IssuerConfig]]
+        self._verified_recently = OrderedDict()
         self._issuers: dict[str, _IssuerKeys] = {}
         for config in issuers:
             if not isinstance(config, IssuerConfig):
@@ -440,6 +450,11 @@ class TokenVerifier:
         against the issuer it names, with that issuer's configuration."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
             raise AuthError("invalid token")
+        seen = self._verified_recently.get(token)
+        if seen is not None and self._clock() - seen[0] < VERIFIED_FOR_S:
+            _, seen_claims, seen_config = seen
+            self._validate_claims(seen_claims, seen_config)  # expiry: checked every time
+            return dict(seen_claims), seen_config
         parts = token.split(".")
         if len(parts) != 3 or not all(parts):
             raise AuthError("invalid token")
@@ -477,6 +492,9 @@ class TokenVerifier:
             raise AuthError("invalid token")
         claims: dict[str, Any] = verified.claims
         self._validate_claims(claims, config)
+        self._verified_recently[token] = (self._clock(), dict(claims), config)
+        while len(self._verified_recently) > VERIFIED_KEPT:
+            self._verified_recently.popitem(last=False)
         return claims, config
 
     def _machine(self, client: str, issuer: str) -> Actor:
