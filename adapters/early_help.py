@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from .base import (
     DemoDeclaration,
@@ -23,7 +22,9 @@ from .base import (
     SourceDeclaration,
 )
 from .sql import (
+    Connection,
     PersonDatabase,
+    Row,
     as_date,
     by_person,
     fetch_by_person,
@@ -108,7 +109,7 @@ class EarlyHelpAdapter(PersonDatabase):
     name_keys = person_name_keys
     relation_table = relations
 
-    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    def read_items(self, conn: Connection, ids: Sequence[str]) -> list[Item]:
         return _items(conn, ids)
 
 
@@ -117,7 +118,7 @@ _EPISODES = by_person(sa.select(episodes), episodes.c.person_id)
 _CONSENTS = by_person(sa.select(consents), consents.c.person_id)
 
 
-def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+def _items(conn: Connection, ids: Sequence[str]) -> list[Item]:
     """Every episode and consent record of the given persons, read on one connection."""
     episode_rows = fetch_by_person(conn, _EPISODES, ids)
     consent_rows = fetch_by_person(conn, _CONSENTS, ids)
@@ -127,7 +128,7 @@ def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
     ]
 
 
-def _episode(r: RowMapping) -> Item:
+def _episode(r: Row) -> Item:
     return Item(
         kind="early_help.episode",
         local_id=r["id"],
@@ -143,7 +144,7 @@ def _episode(r: RowMapping) -> Item:
     )
 
 
-def _consent(r: RowMapping) -> Item:
+def _consent(r: Row) -> Item:
     return Item(
         kind="early_help.consent",
         local_id=r["id"],

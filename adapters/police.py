@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from .base import (
     DemoDeclaration,
@@ -21,7 +20,9 @@ from .base import (
     SourceDeclaration,
 )
 from .sql import (
+    Connection,
     PersonDatabase,
+    Row,
     as_date,
     by_person,
     fetch_by_person,
@@ -164,7 +165,7 @@ class PoliceAdapter(PersonDatabase):
     name_keys = person_name_keys
     relation_table = relations
 
-    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    def read_items(self, conn: Connection, ids: Sequence[str]) -> list[Item]:
         return _items(conn, ids)
 
 
@@ -183,7 +184,7 @@ _MISSING = by_person(sa.select(missing_episodes), missing_episodes.c.person_id)
 _MARKERS = by_person(sa.select(warning_markers), warning_markers.c.person_id)
 
 
-def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+def _items(conn: Connection, ids: Sequence[str]) -> list[Item]:
     """Every item of the given persons, read on one connection."""
     incident_rows = fetch_by_person(conn, _INCIDENTS, ids)
     intel_rows = fetch_by_person(conn, _INTELLIGENCE, ids)
@@ -197,7 +198,7 @@ def _items(conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
     ]
 
 
-def _incident(r: RowMapping) -> Item:
+def _incident(r: Row) -> Item:
     return Item(
         kind="police.incident",
         local_id=r["id"],
@@ -213,7 +214,7 @@ def _incident(r: RowMapping) -> Item:
     )
 
 
-def _intelligence(r: RowMapping) -> Item:
+def _intelligence(r: Row) -> Item:
     return Item(
         kind="police.intelligence",
         local_id=r["id"],
@@ -235,7 +236,7 @@ def _intelligence(r: RowMapping) -> Item:
     )
 
 
-def _missing_episode(r: RowMapping) -> Item:
+def _missing_episode(r: Row) -> Item:
     return Item(
         kind="police.missing_episode",
         local_id=r["id"],
@@ -249,7 +250,7 @@ def _missing_episode(r: RowMapping) -> Item:
     )
 
 
-def _warning_marker(r: RowMapping) -> Item:
+def _warning_marker(r: Row) -> Item:
     marker = str(r["marker"])
     return Item(
         kind="police.warning_marker",

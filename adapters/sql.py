@@ -14,16 +14,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeAlias, TypeVar, cast
 
 import jellyfish
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import RowMapping, make_url
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .base import (
     Item,
@@ -47,7 +51,14 @@ from .base import (
 DEFAULT_TIMEOUT_S = 10.0
 POOL_SIZE = 3
 T = TypeVar("T")
-DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
+DB_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.SQLAlchemyError,
+    sqlite3.Error,
+    OSError,
+    TimeoutError,
+)
+# A row as the adapters read it: by column name, values typed as SQLAlchemy would hand them.
+Row: TypeAlias = Mapping[str, Any]
 
 _ASYNC_DRIVERS = (
     ("sqlite://", "sqlite+aiosqlite://"),
@@ -84,12 +95,13 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, timeout_s: float | None) -> sa.Engine | AsyncEngine:
+def make_engine(url: str, timeout_s: float | None) -> PlainSqlite | AsyncEngine:
     """A small pooled engine that never logs statement parameters (they are search keys).
 
-    SQLite gets a plain (blocking) engine: `SqlSource.run` hands it one worker thread per
-    adapter call, where aiosqlite would hop to its thread and back for every step of every
-    statement. Other databases get an async engine (asyncpg: no thread at all).
+    SQLite gets `PlainSqlite` (the standard library's driver, blocking): `SqlSource.run`
+    hands it one worker thread per adapter call, where aiosqlite would hop to its thread and
+    back for every step of every statement. Other databases get an async engine (asyncpg:
+    no thread at all).
 
     Pooled connections are not pinged before use: a ping is a round trip on every read to
     guard against the rare restart, which `SqlSource.run` handles by retrying once."""
@@ -101,13 +113,9 @@ def make_engine(url: str, timeout_s: float | None) -> sa.Engine | AsyncEngine:
     kwargs: dict[str, Any] = {"hide_parameters": True}
     try:
         if parsed.get_backend_name() == "sqlite":
-            if timeout_s:
-                connect_args = {"timeout": timeout_s}  # how long to wait on a locked file
-            if parsed.database not in (None, "", ":memory:"):
-                kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
-            return sa.create_engine(
-                parsed.set(drivername="sqlite"), connect_args=connect_args, **kwargs
-            )
+            if parsed.database in (None, "", ":memory:"):
+                raise SourceMisconfigured("a SQLite source needs a database file")
+            return PlainSqlite(parsed.database, timeout_s)
         if parsed.drivername == "postgresql+asyncpg":
             if timeout_s:
                 connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
@@ -314,7 +322,7 @@ def _candidate_statement(
     return sa.select(found).order_by(found.c.id)
 
 
-def person_from_row(source: Source, agency: str, row: RowMapping) -> SourcePerson:
+def person_from_row(source: Source, agency: str, row: Row) -> SourcePerson:
     return SourcePerson(
         source=source,
         local_id=str(row["id"]),
@@ -346,10 +354,109 @@ def size_estimate(dialect: str, table: sa.Table) -> sa.Select[Any]:
     )
 
 
+class PlainSqlite:
+    """An SQLite source file read through the standard library's `sqlite3`.
+
+    SQLAlchemy builds and compiles each statement (once: the adapters' statements are built
+    once per shape) and types its values both ways (its bind and result processors, so a
+    row reads as SQLAlchemy's own would); `sqlite3` runs it. Per statement that is a tenth
+    of the CPU of a pooled SQLAlchemy connection's execute, the hub's largest cost per
+    source statement after the fan-out's HTTP. Connections are kept for reuse (read-only,
+    `query_only`), one per concurrent adapter call.
+    """
+
+    dialect = sqlite_dialect.dialect()
+
+    def __init__(self, path: str, timeout_s: float | None) -> None:
+        self.path = path
+        self.timeout_s = timeout_s or DEFAULT_TIMEOUT_S
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._plans: dict[int, tuple[sa.Select[Any], _Plan]] = {}
+
+    def checkout(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        uri = f"file:{self.path}?mode=ro"  # never creates a missing file
+        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout_s, check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        return conn
+
+    def checkin(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def plan(self, statement: sa.Select[Any]) -> _Plan:
+        held = self._plans.get(id(statement))
+        if held is None or held[0] is not statement:
+            held = (statement, _Plan(statement, self.dialect))
+            with self._lock:
+                self._plans[id(statement)] = held
+        return held[1]
+
+    def dispose(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _Plan:
+    """One statement compiled for SQLite, with its columns' names and result processors."""
+
+    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.compiled = compiled
+        columns = list(statement.selected_columns)
+        self.names = [str(c.key) for c in columns]
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.processors = list(enumerate(processors))
+
+    def bound(self, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+        """The SQL to run for `params` (expanding lists spelled out) and its values."""
+        state = self.compiled.construct_expanded_state(dict(params or {}))
+        bind, values = state.processors, state.parameters
+        args = [bind[k](values[k]) if k in bind else values[k] for k in state.positiontup or ()]
+        return state.statement, args
+
+    def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any] | None) -> list[Row]:
+        found = conn.execute(*self.bound(params)).fetchall()
+        typed = [(i, p) for i, p in self.processors if p is not None]
+        names = self.names
+        out: list[Row] = []
+        for raw in found:
+            row = list(raw)
+            for i, process in typed:
+                row[i] = process(row[i])
+            out.append(dict(zip(names, row, strict=True)))
+        return out
+
+
+class PlainConnection:
+    """One `sqlite3` connection of a PlainSqlite source, for one adapter call."""
+
+    def __init__(self, db: PlainSqlite, conn: sqlite3.Connection) -> None:
+        self.db = db
+        self.conn = conn
+
+
+# What an adapter call's statements run on: SQLAlchemy's connection (PostgreSQL) or plain
+# sqlite3 (SQLite); `fetch` takes either.
+Connection: TypeAlias = sa.Connection | PlainConnection
+
+
 def fetch(
-    conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any] | None = None
-) -> list[RowMapping]:
-    return list(conn.execute(statement, params).mappings())
+    conn: Connection, statement: sa.Select[Any], params: Mapping[str, Any] | None = None
+) -> list[Row]:
+    if isinstance(conn, PlainConnection):
+        return conn.db.plan(statement).rows(conn.conn, params)
+    # RowMapping is a Mapping by column name (keys typed Any upstream)
+    return cast("list[Row]", list(conn.execute(statement, params).mappings()))
 
 
 def by_person(statement: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -358,12 +465,10 @@ def by_person(statement: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Se
     return statement.where(column.in_(sa.bindparam("ids", expanding=True)))
 
 
-def fetch_by_person(
-    conn: sa.Connection, statement: sa.Select[Any], ids: Sequence[str]
-) -> list[RowMapping]:
+def fetch_by_person(conn: Connection, statement: sa.Select[Any], ids: Sequence[str]) -> list[Row]:
     """Rows of `statement` (from `by_person`) for the given person ids, in batches small
     enough for any driver's parameter limit."""
-    rows: list[RowMapping] = []
+    rows: list[Row] = []
     for start in range(0, len(ids), 500):
         rows += fetch(conn, statement, {"ids": list(ids[start : start + 500])})
     return rows
@@ -387,14 +492,14 @@ class SqlSource:
     and every driver failure translated into a SourceError.
 
     An adapter call gives `run` one plain function of a connection that issues all of its
-    statements: on SQLite it runs in one worker thread, elsewhere on one async connection
-    through `run_sync`."""
+    statements: on SQLite it runs in one worker thread on one plain `sqlite3` connection,
+    elsewhere on one async connection through `run_sync`."""
 
     def __init__(self, name: str, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         self.name = name
         self.engine = make_engine(url, timeout_s)
 
-    async def run(self, work: Callable[[sa.Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection], T]) -> T:
         """`work` on one connection; a SourceError for any database failure."""
         try:
             try:
@@ -409,36 +514,40 @@ class SqlSource:
         except DB_ERRORS as exc:
             raise translate_db_error(exc, self.name) from None
 
-    async def _run(self, work: Callable[[sa.Connection], T]) -> T:
+    async def _run(self, work: Callable[[Connection], T]) -> T:
         engine = self.engine
         if isinstance(engine, AsyncEngine):
             async with engine.connect() as conn:
                 return await conn.run_sync(work)
 
         def blocking() -> T:
-            with engine.connect() as conn:
-                return work(conn)
+            raw = engine.checkout()
+            try:
+                result = work(PlainConnection(engine, raw))
+            except BaseException:
+                raw.close()
+                raise
+            engine.checkin(raw)
+            return result
 
         # Cancelling the await (the caller's deadline) leaves the thread to finish its few
         # indexed lookups; the connect timeout bounds a wait on a locked file.
         return await asyncio.to_thread(blocking)
 
-    async def search(
-        self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery
-    ) -> list[RowMapping]:
+    async def search(self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery) -> list[Row]:
         found = candidate_search(persons, name_keys, query)
         if found is None:
             return []
         statement, params = found
         return await self.run(lambda c: fetch(c, statement, params))
 
-    async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[RowMapping]:
+    async def persons_by_id(self, persons: sa.Table, ids: Sequence[str]) -> list[Row]:
         wanted = sorted(set(ids))
         return await self.run(lambda c: fetch_by_person(c, _persons_by_id(persons), wanted))
 
     async def relations(
         self, persons: sa.Table, relations: sa.Table, ids: Sequence[str]
-    ) -> list[tuple[str, str, RowMapping]]:
+    ) -> list[tuple[str, str, Row]]:
         """(person asked about, relation, the related person's row) for the given ids."""
         statement = _relations_of(persons, relations)
         wanted = sorted(set(ids))
@@ -459,7 +568,7 @@ class SqlSource:
             self.engine.dispose()
 
 
-def newest(date_column: str, *then: str) -> Callable[[RowMapping], Any]:
+def newest(date_column: str, *then: str) -> Callable[[Row], Any]:
     """Sort key for item rows: newest first, then by id (and `then`) for a stable order."""
     return lambda r: (
         -(as_date(r[date_column]) or date.min).toordinal(),
@@ -493,11 +602,11 @@ class PersonDatabase:
     def from_config(cls, config: Mapping[str, Any]) -> Self:
         return cls(*sql_settings(config))
 
-    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    def read_items(self, conn: Connection, ids: Sequence[str]) -> list[Item]:
         """Every item of the given persons (sorted, distinct ids), read on `conn`."""
         raise NotImplementedError
 
-    def _person(self, row: RowMapping) -> SourcePerson:
+    def _person(self, row: Row) -> SourcePerson:
         return person_from_row(self.source, self.declaration.agency, row)
 
     async def search(self, query: PersonQuery) -> Sequence[SourcePerson]:

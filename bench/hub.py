@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from adapters import declarations
+from adapters import declarations, sql
 from hub.auth import devissuer
 from hub.demo import sources
 from hub.demo.stack import demo_sources, running_hub
@@ -154,7 +154,10 @@ class Capture:
         self.recording: Captured | None = None
 
     def on_statement(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        database = str(Path(conn.engine.url.database or "").resolve())
+        self.on_sql(conn.engine.url.database or "", statement, params)
+
+    def on_sql(self, database: str, statement: str, params: Any) -> None:
+        database = str(Path(database).resolve())
         if self.recording is not None and database in self.databases:
             self.recording.sql.setdefault(database, []).append((statement, params))
 
@@ -170,11 +173,21 @@ class Capture:
                 capture.recording.http.append((request.method, url, headers))
             return await send(self, request)
 
+        fetch = sql.fetch
+
+        def plain_fetch(conn: Any, statement: Any, params: Any = None) -> Any:
+            # SQLite sources run SQLAlchemy's compiled SQL through plain sqlite3
+            if isinstance(conn, sql.PlainConnection):
+                capture.on_sql(conn.db.path, *conn.db.plan(statement).bound(params))
+            return fetch(conn, statement, params)
+
         event.listen(Engine, "before_cursor_execute", self.on_statement)
         httpx.AsyncHTTPTransport.handle_async_request = handle  # type: ignore[method-assign]
+        sql.fetch = plain_fetch
         try:
             yield self
         finally:
+            sql.fetch = fetch
             httpx.AsyncHTTPTransport.handle_async_request = send  # type: ignore[method-assign]
             event.remove(Engine, "before_cursor_execute", self.on_statement)
 

@@ -30,7 +30,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from .base import DemoDeclaration, Item, KindDeclaration, Labels, Source, SourceDeclaration
-from .sql import PersonDatabase, as_date, by_person, fetch_by_person, person_tables
+from .sql import Connection, PersonDatabase, as_date, by_person, fetch_by_person, person_tables
 
 metadata = sa.MetaData()
 persons, person_name_keys = person_tables(metadata, "housing")
@@ -61,7 +61,7 @@ class HousingAdapter(PersonDatabase):
     persons = persons
     name_keys = person_name_keys
 
-    def read_items(self, conn: sa.Connection, ids: Sequence[str]) -> list[Item]:
+    def read_items(self, conn: Connection, ids: Sequence[str]) -> list[Item]:
         return [
             Item("housing.tenancy", r["id"], r["person_id"], Labels(AGENCY),
                  {"start": as_date(r["start"]), "in_arrears": r["in_arrears"]})

@@ -186,11 +186,16 @@ async def test_probe_counts_persons(police: PoliceAdapter, police_db: str) -> No
     assert abs(health.record_count - count) <= count // 10  # PostgreSQL gives an estimate
 
 
-async def test_items_of_a_household_are_read_on_one_connection(police: PoliceAdapter) -> None:
+async def test_items_of_a_household_are_read_on_one_connection(
+    police: PoliceAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = police._db.engine
-    pool = engine.sync_engine.pool if isinstance(engine, AsyncEngine) else engine.pool
     checkouts: list[object] = []
-    sa.event.listen(pool, "checkout", lambda *args: checkouts.append(args))
+    if isinstance(engine, AsyncEngine):
+        sa.event.listen(engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    else:  # SQLite: plain sqlite3 connections, kept by the source
+        checkout = engine.checkout
+        monkeypatch.setattr(engine, "checkout", lambda: checkouts.append(1) or checkout())
     people = await police.search(PersonQuery(postcodes=(g.SHOWCASE_POSTCODE,)))
     checkouts.clear()
 
