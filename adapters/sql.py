@@ -372,7 +372,7 @@ class PlainSqlite:
         self.timeout_s = timeout_s or DEFAULT_TIMEOUT_S
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._plans: dict[int, tuple[sa.Select[Any], _Plan]] = {}
+        self._plans: dict[int, tuple[sa.Select[Any], PlainStatement]] = {}
 
     def checkout(self) -> sqlite3.Connection:
         with self._lock:
@@ -390,10 +390,10 @@ class PlainSqlite:
                 return
         conn.close()
 
-    def plan(self, statement: sa.Select[Any]) -> _Plan:
+    def plan(self, statement: sa.Select[Any]) -> PlainStatement:
         held = self._plans.get(id(statement))
         if held is None or held[0] is not statement:
-            held = (statement, _Plan(statement, self.dialect))
+            held = (statement, PlainStatement(statement, self.dialect))
             with self._lock:
                 self._plans[id(statement)] = held
         return held[1]
@@ -405,33 +405,53 @@ class PlainSqlite:
             conn.close()
 
 
-class _Plan:
-    """One statement compiled for SQLite, with its columns' names and result processors."""
+class PlainStatement:
+    """A statement compiled once by SQLAlchemy for a plain DBAPI (`sqlite3`) to run: each
+    call's values typed by the statement's bind processors (dates, times, JSON, booleans,
+    expanding IN lists spelled out) and, for a SELECT, each row's by its columns' result
+    processors and keyed by their names, as SQLAlchemy's own execution would hand them."""
 
-    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(
+        self,
+        statement: sa.Select[Any] | sa.Insert,
+        dialect: sa.Dialect,
+        column_keys: Sequence[str] | None = None,
+    ) -> None:
+        compiled = statement.compile(
+            dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
+        )
         assert isinstance(compiled, SQLCompiler)
         self.compiled = compiled
-        columns = list(statement.selected_columns)
+        self.binds: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.binds[name] = processor
+        columns = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
         self.names = [str(c.key) for c in columns]
-        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-        self.processors = list(enumerate(processors))
+        self.results = [
+            (i, p)
+            for i, c in enumerate(columns)
+            if (p := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+        ]
 
     def bound(self, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
         """The SQL to run for `params` (expanding lists spelled out) and its values."""
         state = self.compiled.construct_expanded_state(dict(params or {}))
-        bind, values = state.processors, state.parameters
-        args = [bind[k](values[k]) if k in bind else values[k] for k in state.positiontup or ()]
+        expanded, values = state.processors, state.parameters
+        args = []
+        for k in state.positiontup or ():
+            process = expanded.get(k) or self.binds.get(k)
+            args.append(values[k] if process is None else process(values[k]))
         return state.statement, args
 
     def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any] | None) -> list[Row]:
         found = conn.execute(*self.bound(params)).fetchall()
-        typed = [(i, p) for i, p in self.processors if p is not None]
-        names = self.names
+        names, results = self.names, self.results
         out: list[Row] = []
         for raw in found:
             row = list(raw)
-            for i, process in typed:
+            for i, process in results:
                 row[i] = process(row[i])
             out.append(dict(zip(names, row, strict=True)))
         return out

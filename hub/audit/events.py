@@ -13,6 +13,7 @@ import contextvars
 import hashlib
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,11 @@ from graphql import (
     visit,
 )
 from prometheus_client import Counter, Gauge
-from sqlalchemy import JSON, Table, func, insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, ColumnDefault, Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from adapters.sql import PlainStatement
 
 from ..auth.tokens import Actor
 from ..errors import CLIENT_CODES
@@ -372,6 +375,7 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: AsyncConnection | None = None  # PostgreSQL: the writer's own connection
+        self._file: sqlite3.Connection | None = None  # SQLite: the writer's own connection
         self._written = 0  # the highest seq committed by this writer
 
     def _committed(self, seqs: Iterable[int]) -> None:
@@ -423,6 +427,10 @@ class AuditWriter:
         await self._drop_connection()
 
     async def _drop_connection(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(Exception):
+                file.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -473,8 +481,10 @@ class AuditWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
             async with asyncio.timeout(self.commit_timeout_s):
-                if self.store.sqlite or batch[0].staged:
+                if batch[0].staged:
                     await self._insert(batch)
+                elif self.store.sqlite:
+                    await self._insert_sqlite(batch)
                 else:
                     await self._insert_postgres(batch)
         except asyncio.CancelledError:
@@ -514,6 +524,30 @@ class AuditWriter:
                 await session.execute(insert(AUDIT_SUBJECTS), subjects)
         self._committed(seqs.values())  # only once the transaction has committed
 
+    async def _insert_sqlite(self, batch: list[_Pending]) -> None:
+        """The hot path on SQLite: the batch in one transaction on the writer's own plain
+        `sqlite3` connection, in one hop to a worker thread, in this process's turn to
+        write (seqs are drawn in commit order, as the sequencer's horizon needs).
+        SQLAlchemy compiles the INSERTs and types the values. A store in memory (tests)
+        goes through a session (`_insert`)."""
+        if self._file is None:
+            self._file = self.store.file_writer()
+            if self._file is None:
+                await self._insert(batch)
+                return
+        conn = self._file
+        events = [_sqlite_insert(AUDIT_EVENTS, p.values) for p in batch]
+        subjects = [(p.values["event_id"], s) for p in batch for s in p.subjects]
+        try:
+            async with self.store.write_turn():
+                seqs = await asyncio.to_thread(_write_file, conn, batch, events, subjects)
+        except BaseException:
+            # Cancelled (the commit deadline), the thread may still be using it; in doubt
+            # either way: a fresh connection next time.
+            self._file = None
+            raise
+        self._committed(seqs)
+
     async def _insert_postgres(self, batch: list[_Pending]) -> None:
         """The hot path: one statement, its own transaction (one round trip), on a
         connection of the writer's own (no pool checkout, no ping). It takes the writers'
@@ -531,6 +565,49 @@ class AuditWriter:
         except BaseException:
             await self._drop_connection()  # in doubt: a fresh connection next time
             raise
+
+
+_SQLITE_DIALECT = sqlite.dialect()
+_INSERTS: dict[tuple[str, tuple[str, ...]], PlainStatement] = {}
+
+
+def _sqlite_insert(table: Table, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """An INSERT of `values` into `table` for plain sqlite3: the SQL (compiled once per
+    set of columns) and its values, typed by the columns' bind processors (JSON, times)."""
+    values = dict(values)
+    for column in table.columns:  # the column defaults SQLAlchemy's execution would apply
+        default = column.default
+        if column.key not in values and isinstance(default, ColumnDefault):
+            values[column.key] = default.arg(None) if default.is_callable else default.arg
+    key = (table.name, tuple(values))
+    plain = _INSERTS.get(key)
+    if plain is None:
+        plain = _INSERTS[key] = PlainStatement(insert(table), _SQLITE_DIALECT, list(values))
+    return plain.bound(values)
+
+
+def _write_file(
+    conn: sqlite3.Connection,
+    batch: list[_Pending],
+    events: list[tuple[str, list[Any]]],
+    subjects: list[tuple[str, dict[str, Any]]],
+) -> list[int]:
+    """One transaction: the events (their seqs drawn here), then their subject entries."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        seqs: dict[str, int] = {}
+        for p, (sql, args) in zip(batch, events, strict=True):
+            seq = conn.execute(sql, args).lastrowid
+            assert seq is not None
+            seqs[p.values["event_id"]] = seq
+        for event_id, entry in subjects:
+            conn.execute(*_sqlite_insert(AUDIT_SUBJECTS, {"event_seq": seqs[event_id], **entry}))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return list(seqs.values())
 
 
 def _arrays(

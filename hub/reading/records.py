@@ -56,6 +56,7 @@ from ..identity.decisions import Decision
 from ..identity.matching import Cluster, Demographics, Link
 from ..identity.models import Subject
 from ..identity.residents import ResidentDecision
+from ..store.bundle import Bundle, columns_of, prepared, row_of
 from ..store.engine import Store
 from ..telemetry import tracing
 from .breaker import CircuitBreaker
@@ -581,7 +582,7 @@ class RecordService:
         subjects_change = False
         if people:
             async with self.store.sessions() as session:
-                ids, subjects_change = await self._match(session, people)
+                ids, subjects_change = await self._look(session, people)
         noted = known.reviews
         reviews_change = bool(reviews) and (noted is None or decisions.differ(noted, reviews))
         if not (subjects_change or reviews_change):
@@ -605,6 +606,29 @@ class RecordService:
                 raise
             log.warning("review candidates not noted: %s", type(exc).__name__)
             return ids
+
+    async def _look(
+        self, session: AsyncSession, people: Sequence[Demographics]
+    ) -> tuple[list[str], bool]:
+        """`_match` without writing: the subjects as a bundle (on SQLite, a read of the
+        store's file), resolved on detached rows; (ids, whether anything would change). Ids
+        of subjects it would create are new, so a change always goes on to `_match`."""
+        keys = [matching.identity_key(d) for d in people]
+        demo_keys = [matching.demographic_key(d) for d in people]
+        found = await prepared(session, "records.subjects", _subjects_by_key).fetch(
+            session, keys=sorted(set(keys)), demo_keys=sorted(set(demo_keys))
+        )
+        known = [row_of(Subject, r) for r in found["subjects"]]
+        before = [_resolved_state(s) for s in known]
+        added = _Added()
+        ids = [
+            self._resolve(added, known, key, demo_key, d)
+            for key, demo_key, d in zip(keys, demo_keys, people, strict=True)
+        ]
+        changed = bool(added.rows) or any(
+            _resolved_state(s) != b for s, b in zip(known, before, strict=False)
+        )
+        return ids, changed
 
     async def _match(
         self, session: AsyncSession, people: Sequence[Demographics]
@@ -667,6 +691,30 @@ class RecordService:
             by_key.uprn = d.uprn  # the same home, with its property reference
         by_key.sex = by_key.sex or d.sex
         return by_key.id
+
+
+def _subjects_by_key(bundle: Bundle) -> None:
+    bundle.add(
+        "subjects",
+        columns_of(Subject),
+        Subject.identity_key.in_(bindparam("keys", expanding=True))
+        | Subject.demographic_key.in_(bindparam("demo_keys", expanding=True)),
+    )
+
+
+def _resolved_state(s: Subject) -> tuple[Any, ...]:
+    """What `RecordService._resolve` may change on a known subject."""
+    return (s.nhs_number, s.identity_key, tuple(s.postcodes), s.address_key, s.uprn, s.sex)
+
+
+class _Added:
+    """Stands in for the session when `_resolve` only looks: keeps what it would add."""
+
+    def __init__(self) -> None:
+        self.rows: list[Subject] = []
+
+    def add(self, row: Subject) -> None:
+        self.rows.append(row)
 
 
 def _reviews(answers: Mapping[Source, SourceAnswer]) -> list[decisions.Candidate]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -24,7 +23,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql.compiler import SQLCompiler
+
+from adapters.sql import PlainStatement
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -62,7 +62,7 @@ class FileReads:
         self.path = path
         self.dialect = dialect
         self._idle: list[sqlite3.Connection] = []
-        self._compiled: dict[int, tuple[Select[Any], SQLCompiler]] = {}
+        self._compiled: dict[int, tuple[Select[Any], PlainStatement]] = {}
         self.closed = False
 
     def _open(self) -> sqlite3.Connection:
@@ -71,35 +71,24 @@ class FileReads:
         conn.execute("PRAGMA query_only=1")
         return conn
 
-    def _bound(
-        self, statement: Select[Any], params: Mapping[str, Any]
-    ) -> tuple[str, tuple[Any, ...]]:
+    def _plain(self, statement: Select[Any]) -> PlainStatement:
         held = self._compiled.get(id(statement))
         if held is None or held[0] is not statement:
-            compiled = statement.compile(dialect=self.dialect)
-            assert isinstance(compiled, SQLCompiler)
-            held = (statement, compiled)
+            held = (statement, PlainStatement(statement, self.dialect))
             self._compiled[id(statement)] = held
-        state = held[1].construct_expanded_state(dict(params))
-        processors = state.processors
-        values = state.parameters
-        args = tuple(
-            processors[k](values[k]) if k in processors else values[k]
-            for k in state.positiontup or ()
-        )
-        return state.statement, args
+        return held[1]
 
     async def json_row(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
         """The one row of `statement`, every column JSON text decoded."""
-        sql, args = self._bound(statement, params)
+        plain = self._plain(statement)
         conn = self._idle.pop() if self._idle else self._open()
-        row = await asyncio.to_thread(lambda: conn.execute(sql, args).fetchone())
+        rows = await asyncio.to_thread(plain.rows, conn, params)
         # Cancelled meanwhile, the connection stays with its thread and closes when dropped.
         if self.closed:
             conn.close()
         else:
             self._idle.append(conn)
-        return [None if value is None else json.loads(value) for value in row]
+        return list(rows[0].values())
 
     def close(self) -> None:
         self.closed = True
@@ -134,6 +123,26 @@ class Store:
             database = make_url(self.url).database
             if database and database != ":memory:" and not database.startswith("file:"):
                 FILE_READS[self.engine] = FileReads(database, self.engine.dialect)
+
+    def file_writer(self) -> sqlite3.Connection | None:
+        """A plain `sqlite3` connection to an SQLite store's file for a writer of its own
+        (the audit writer), set up as the engine's are; None for PostgreSQL or a store in
+        memory. Its writes take the same turns as the sessions' (`write_turn`)."""
+        reads = FILE_READS.get(self.engine)
+        if reads is None:
+            return None
+        conn = sqlite3.connect(reads.path, check_same_thread=False, isolation_level=None)
+        _sqlite_pragmas(conn, None)
+        return conn
+
+    @contextlib.asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write an SQLite store (nothing to wait for on PostgreSQL)."""
+        if not self.sqlite:
+            yield
+            return
+        async with self._write_turn:
+            yield
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
