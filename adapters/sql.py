@@ -423,10 +423,20 @@ class PlainStatement:
         assert isinstance(compiled, SQLCompiler)
         self.compiled = compiled
         self.binds: dict[str, Any] = {}
+        self.expanding: list[str] = []
+        # values the statement carries itself (e.g. a LIMIT's)
+        self.defaults: dict[str, Any] = {
+            name: bind.effective_value for name, bind in compiled.binds.items()
+        }
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.binds[name] = processor
+            if bind.expanding:
+                self.expanding.append(name)
+        # By the lengths of the expanding lists: the SQL and, per placeholder, where its
+        # value comes from (a parameter, or an item of a list one) and its processor.
+        self._shapes: dict[tuple[int, ...], tuple[str, list[tuple[str, int, Any]]]] = {}
         columns = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
         self.names = [str(c.key) for c in columns]
         self.results = [
@@ -437,13 +447,32 @@ class PlainStatement:
 
     def bound(self, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
         """The SQL to run for `params` (expanding lists spelled out) and its values."""
-        state = self.compiled.construct_expanded_state(dict(params or {}))
-        expanded, values = state.processors, state.parameters
+        values = dict(params or {})
+        shape = tuple(len(values.get(k, self.defaults[k]) or ()) for k in self.expanding)
+        held = self._shapes.get(shape)
+        if held is None:
+            held = self._shapes[shape] = self._spell(values)
+        sql, slots = held
         args = []
-        for k in state.positiontup or ():
-            process = expanded.get(k) or self.binds.get(k)
-            args.append(values[k] if process is None else process(values[k]))
-        return state.statement, args
+        for name, index, process in slots:
+            value: Any = values[name] if name in values else self.defaults[name]
+            if index >= 0:
+                value = value[index]
+            args.append(value if process is None else process(value))
+        return sql, args
+
+    def _spell(self, values: dict[str, Any]) -> tuple[str, list[tuple[str, int, Any]]]:
+        state = self.compiled.construct_expanded_state(values)
+        item_of = {
+            spelled: (name, i)
+            for name, names in (state.parameter_expansion or {}).items()
+            for i, spelled in enumerate(names)
+        }
+        slots = []
+        for key in state.positiontup or ():
+            name, index = item_of.get(key, (key, -1))
+            slots.append((name, index, self.binds.get(name)))
+        return state.statement, slots
 
     def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any] | None) -> list[Row]:
         found = conn.execute(*self.bound(params)).fetchall()
