@@ -145,6 +145,7 @@ class AdultSocialCareAdapter:
         # The token URL is resolved here: httpx would append even "/api/v1/oauth/token" to
         # the base path.
         try:
+            transport = settings.transport()
             client = AsyncOAuth2Client(
                 client_id=client_id,
                 client_secret=client_secret,
@@ -154,11 +155,11 @@ class AdultSocialCareAdapter:
                 base_url=settings.url,
                 headers={"Accept": "application/json"},
                 event_hooks=event_hooks,
-                limits=settings.limits(),
+                transport=transport,
             )
         except (ValueError, TypeError):
             raise SourceMisconfigured("invalid adult social care base URL") from None
-        self._http = OAuthHttpSource("adult social care", settings, client)
+        self._http = OAuthHttpSource("adult social care", settings, client, transport)
 
     @classmethod
     def from_config(

@@ -164,15 +164,16 @@ class EducationAdapter:
         event_hooks: Mapping[str, list[Any]] | None = None,
     ) -> None:
         try:
+            transport = settings.transport()
             client = httpx.AsyncClient(
                 base_url=settings.url,
                 headers={"Accept": "application/json", "X-API-Key": api_key},
                 event_hooks=event_hooks,
-                limits=settings.limits(),
+                transport=transport,
             )
         except (ValueError, TypeError):
             raise SourceMisconfigured("invalid education base URL") from None
-        self._http = HttpSource("education", settings, client)
+        self._http = HttpSource("education", settings, client, transport)
 
     @classmethod
     def from_config(

@@ -186,16 +186,16 @@ class HealthAdapter:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
+            transport = transport or settings.transport()
             client = httpx.AsyncClient(
                 base_url=settings.url,
                 headers=headers,
                 event_hooks=event_hooks,
-                limits=settings.limits(),
                 transport=transport,
             )
         except (httpx.InvalidURL, TypeError, ValueError):
             raise SourceMisconfigured("invalid FHIR base URL for health source") from None
-        self._http = HttpSource("health", settings, client, on_error=outcome_error)
+        self._http = HttpSource("health", settings, client, transport, on_error=outcome_error)
 
     @classmethod
     def from_config(
