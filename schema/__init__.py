@@ -14,7 +14,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import Info
 
-from hub.serving.operation import Documents
+from hub.serving.operation import Documents, ReleasedExecution
 from hub.telemetry.tracing import OperationSpan
 
 from .audit.queries import AuditQueries
@@ -97,6 +97,7 @@ schema = HubSchema(
     types=[ChildRecord, Person],
     # the operation's span first: it spans parsing and validation too
     extensions=[OperationSpan, HubSchema.documents.extension()],
+    execution_context_class=ReleasedExecution,
 )
 
 
