@@ -3,6 +3,7 @@ typed; and what the audit records of the operations it runs."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -13,10 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.audit.events import AuditNotes
 from hub.auth import devissuer
+from hub.context import Context
 
 from .conftest import Hub
-from .test_app import AVA, SEARCH, all_events, find_ava, ok
+from .test_app import AVA, RECORD, SEARCH, all_events, find_ava, ok, reading
 
 
 def post(hub: Hub, body: Any, role: str = "mash_social_worker") -> httpx.Response:
@@ -319,3 +322,23 @@ def test_each_distinct_document_is_parsed_and_validated_once(
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "4000 tokens" in body["errors"][0]["message"]
+
+
+def test_a_child_read_leaves_no_cycle_holding_its_request_context(hub: Hub) -> None:
+    # graphql-core's execution context refers to itself; left so, every operation's
+    # context, audit notes and field caches waited for the garbage collector.
+    child_id = find_ava(hub)
+    variables = reading(hub, child_id)
+    ok(hub.gql("mash_social_worker", RECORD, variables))  # warm: first-read work
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            record = ok(hub.gql("mash_social_worker", RECORD, variables))["child"]
+            assert record["police"], "a whole record was read"
+        gc.collect()
+        held = [o for o in gc.garbage if isinstance(o, (Context, AuditNotes))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert held == [], f"{len(held)} request contexts and audit notes were left in cycles"
