@@ -8,8 +8,9 @@ The floor: a plain client that issues exactly the source requests the hub's adap
 for that read (the same SQL statements with the same parameters through plain `sqlite3`, the
 same HTTP requests with the same headers through one keep-alive `httpx` client), all sources
 in parallel, and times them itself. The requests are captured, not re-derived: the contact
-walk and one read run first in an in-process hub with hooks on SQLAlchemy's cursor and
-httpx's transport, which record every statement and request addressed to a source.
+walk and one read run first in an in-process hub with hooks on the SQL adapters' `fetch`
+(their statements, as plain `sqlite3` runs them), SQLAlchemy's cursor and httpx's
+transport, which record every statement and request addressed to a source.
 
 Then `mash-hub serve` runs in its own process (so the load generator does not share its GIL)
 and floor and hub reads alternate, one each per sample, so the machine's noise falls on both.
@@ -141,8 +142,9 @@ class Captured:
 
 class Capture:
     """Records statements to the source databases and requests to the source servers while
-    `recording` is set. SQLAlchemy's class-level cursor event sees every engine's statements
-    (the adapters' included); httpx's transport sees each request as sent, auth included."""
+    `recording` is set. The SQL adapters' `fetch` sees each statement an SQLite source runs
+    through plain sqlite3, SQLAlchemy's class-level cursor event any other engine's; httpx's
+    transport sees each request as sent, auth included."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.databases = {
