@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, Self, TypeAlias, TypeVar, cast
+from urllib.parse import quote
 
 import jellyfish
 import sqlalchemy as sa
@@ -378,7 +379,7 @@ class PlainSqlite:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        uri = f"file:{self.path}?mode=ro"  # never creates a missing file
+        uri = f"file:{quote(self.path)}?mode=ro"  # never creates a missing file
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout_s, check_same_thread=False)
         conn.execute("PRAGMA query_only=1")
         return conn
