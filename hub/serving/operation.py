@@ -460,42 +460,53 @@ def returned_paths(data: Any, document: DocumentNode, op: OperationDefinitionNod
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     out: set[str] = set()
-    _walk(data, op.selection_set, "", fragments, out)
+    _walk(data, op.selection_set, "", _Selections(fragments), out)
     return out
 
 
-def _fields(
-    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
-) -> Iterator[FieldNode]:
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
-            yield sel
-        elif isinstance(sel, InlineFragmentNode):
-            yield from _fields(sel.selection_set, fragments)
-        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
-            yield from _fields(fragments[sel.name.value].selection_set, fragments)
+class _Selections:
+    """Each selection set's fields (fragments spread), worked out once per operation: a
+    list of items walks the same set once per item."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.known: dict[int, list[tuple[str, str, SelectionSetNode | None]]] = {}
+
+    def of(self, selection_set: SelectionSetNode) -> list[tuple[str, str, SelectionSetNode | None]]:
+        found = self.known.get(id(selection_set))
+        if found is None:
+            found = self.known[id(selection_set)] = [
+                (f.alias.value if f.alias else f.name.value, f.name.value, f.selection_set)
+                for f in self._fields(selection_set)
+                if f.name.value != "__typename"
+            ]
+        return found
+
+    def _fields(self, selection_set: SelectionSetNode) -> Iterator[FieldNode]:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                yield sel
+            elif isinstance(sel, InlineFragmentNode):
+                yield from self._fields(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value in self.fragments:
+                yield from self._fields(self.fragments[sel.name.value].selection_set)
 
 
 def _walk(
-    value: Any,
-    selection_set: SelectionSetNode,
-    prefix: str,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    out: set[str],
+    value: Any, selection_set: SelectionSetNode, prefix: str, sets: _Selections, out: set[str]
 ) -> None:
-    # Module functions, not closures: a recursive closure is a reference cycle per call.
+    # A module function, not a closure: a recursive closure is a reference cycle per call.
     if isinstance(value, list):
         for v in value:
-            _walk(v, selection_set, prefix, fragments, out)
+            _walk(v, selection_set, prefix, sets, out)
         return
     if not isinstance(value, dict):
         return
-    for f in _fields(selection_set, fragments):
-        key = f.alias.value if f.alias else f.name.value
-        if key not in value or f.name.value == "__typename":
+    for key, name, subselection in sets.of(selection_set):
+        if key not in value:
             continue
-        path = f"{prefix}.{f.name.value}" if prefix else f.name.value
-        if f.selection_set is not None:
-            _walk(value[key], f.selection_set, path, fragments, out)
+        path = f"{prefix}.{name}" if prefix else name
+        if subselection is not None:
+            _walk(value[key], subselection, path, sets, out)
         elif value[key] not in (None, []):
             out.add(path)
