@@ -2,8 +2,9 @@
 
 1. **Open.** The child goes on the audit event (an attempt is audited too), then the
    purpose and contact (`Context.access`).
-2. **Load**, in one store session of at most two statements (`hub.store.bundle`): the contact's
-   facts, unless this operation loaded them already; and, once the policy lets this reader
+2. **Load**, in one store session of at most two statements (`hub.store.bundle`; on the
+   embedded SQLite store they read its file directly, `hub.store.engine.FileReads`): the
+   contact's facts, unless this operation loaded them already; and, once the policy lets this reader
    read this child, what the hub knows of the child — the subject, analysts' link and
    household decisions, the review candidates already noted, the open contacts' teams and
    the latest earlier reads.
