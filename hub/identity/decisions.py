@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -97,7 +97,7 @@ def staged_decision(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> tuple[Decision, Callable[[AsyncSession], Awaitable[None]]]:
+) -> tuple[Decision, Write]:
     """The decision, and the write that records it (superseding the pair's active
     decision) inside a transaction the caller owns — the audit event's, so both commit or
     neither does.
@@ -120,20 +120,8 @@ def staged_decision(
         contact_id=contact_id,
     )
 
-    async def write(session: AsyncSession) -> None:
-        # Decisions about one subject take turns (a row lock on PostgreSQL; SQLite's
-        # writers take turns anyway), so superseding never races another decision.
-        if await session.get(Subject, subject_id, with_for_update=True) is None:
-            raise UnknownSubject(subject_id)
-        await session.execute(
-            update(LinkDecision)
-            .where(_active(subject_id, source.value, source_record_id))
-            .values(superseded_at=now)
-        )
-        session.add(row)
-        await session.flush()
-
-    return Decision.of(row), write
+    active = _active(subject_id, source.value, source_record_id)
+    return Decision.of(row), superseding(row, LinkDecision, active, now)
 
 
 async def decide(
@@ -152,8 +140,9 @@ async def decide(
     Raises:
         UnknownSubject: no such subject.
     """
-    for _ in range(2):
-        decided, write = staged_decision(
+    return await record(
+        store,
+        lambda: staged_decision(
             subject_id,
             source,
             source_record_id,
@@ -162,7 +151,43 @@ async def decide(
             decided_by,
             decided_by_agency,
             contact_id,
-        )
+        ),
+    )
+
+
+V = TypeVar("V")
+Write = Callable[[AsyncSession], Awaitable[None]]
+
+
+def superseding(
+    row: Any, model: Any, active: Any, now: datetime, residents: Sequence[str] = ()
+) -> Write:
+    """The write that records the decision `row` (of `model`, a decision table with
+    `superseded_at`), superseding the active decision `active` selects, inside a transaction
+    the caller owns. Decisions about one subject take turns (a row lock on PostgreSQL;
+    SQLite's writers take turns anyway), so superseding never races another decision.
+
+    Raises (from the write) UnknownSubject when the row's subject, or any of `residents`,
+    is not a subject."""
+
+    async def write(session: AsyncSession) -> None:
+        if await session.get(Subject, row.subject_id, with_for_update=True) is None:
+            raise UnknownSubject(row.subject_id)
+        for other in residents:
+            if await session.get(Subject, other) is None:
+                raise UnknownSubject(other)
+        await session.execute(update(model).where(active).values(superseded_at=now))
+        session.add(row)
+        await session.flush()
+
+    return write
+
+
+async def record(store: Store, stage: Callable[[], tuple[V, Write]]) -> V:
+    """A staged decision (`stage` makes it afresh for each try) in a transaction of its
+    own; tried once more if the store's unique index saw a race."""
+    for _ in range(2):
+        decided, write = stage()
         async with store.writing() as session:
             try:  # `write` flushes: the race shows there or at the commit
                 await write(session)
@@ -170,7 +195,7 @@ async def decide(
                 return decided
             except IntegrityError:  # defence in depth: the index saw a race; go again
                 await session.rollback()
-    raise RuntimeError("link decision could not be recorded")
+    raise RuntimeError("decision could not be recorded")
 
 
 async def subject_exists(store: Store, subject_id: str) -> bool:

@@ -15,16 +15,15 @@ The analyst's reason is a note for other readers of the record: stored, never lo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, select
 
 from ..store.base import RowValue
 from ..store.engine import Store
-from .decisions import CONFIRMED, REJECTED, UnknownSubject
+from .decisions import CONFIRMED, REJECTED, Write, record, superseding
 from .models import HouseholdDecision, Subject
 
 
@@ -53,7 +52,7 @@ def staged_decision(
     decided_by: str,
     decided_by_agency: str | None = None,
     contact_id: str | None = None,
-) -> tuple[ResidentDecision, Callable[[AsyncSession], Awaitable[None]]]:
+) -> tuple[ResidentDecision, Write]:
     """The decision, and the write that records it (superseding the pair's active
     decision) inside a transaction the caller owns -- the audit event's, so both commit or
     neither does.
@@ -75,28 +74,14 @@ def staged_decision(
         contact_id=contact_id,
     )
 
-    async def write(session: AsyncSession) -> None:
-        # Decisions about one child take turns (a row lock on PostgreSQL; SQLite's writers
-        # take turns anyway), so superseding never races another decision.
-        if await session.get(Subject, subject_id, with_for_update=True) is None:
-            raise UnknownSubject(subject_id)
-        if await session.get(Subject, resident_id) is None:
-            raise UnknownSubject(resident_id)
-        await session.execute(
-            update(HouseholdDecision)
-            .where(
-                and_(
-                    HouseholdDecision.subject_id == subject_id,
-                    HouseholdDecision.resident_id == resident_id,
-                    HouseholdDecision.superseded_at.is_(None),
-                )
-            )
-            .values(superseded_at=now)
-        )
-        session.add(row)
-        await session.flush()
-
-    return ResidentDecision.of(row), write
+    active = and_(
+        HouseholdDecision.subject_id == subject_id,
+        HouseholdDecision.resident_id == resident_id,
+        HouseholdDecision.superseded_at.is_(None),
+    )
+    return ResidentDecision.of(row), superseding(
+        row, HouseholdDecision, active, now, residents=(resident_id,)
+    )
 
 
 async def decide(
@@ -114,13 +99,12 @@ async def decide(
     Raises:
         UnknownSubject: no such child or resident.
     """
-    decided, write = staged_decision(
-        subject_id, resident_id, decision, reason, decided_by, decided_by_agency, contact_id
+    return await record(
+        store,
+        lambda: staged_decision(
+            subject_id, resident_id, decision, reason, decided_by, decided_by_agency, contact_id
+        ),
     )
-    async with store.writing() as session:
-        await write(session)
-        await session.commit()
-    return decided
 
 
 async def active(
