@@ -1,5 +1,8 @@
-"""What the HTTP adapters (health, adult social care) share: settings, one httpx client per
-adapter, a time budget per call, retries, and the mapping of HTTP failures to SourceErrors.
+"""What the HTTP adapters (health, adult social care, education) share: settings, one httpx
+client and transport per adapter (requests go straight to the transport, whose pool runs on
+asyncio's streams: `SourceTransport`; sources are reached directly, no proxy from the
+environment), a time budget per call, retries, and the mapping of HTTP failures to
+SourceErrors.
 
 Each adapter call (`search`, `items`, `probe`) gets a `Budget` of `timeout_s` seconds: every
 request, retry pause and `Retry-After` wait must fit in what is left of it. The hub also

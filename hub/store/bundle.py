@@ -11,7 +11,8 @@ LIMIT applies in its own ORDER BY, inside the statement).
 
 A bundle is built once per shape and store kind (`prepared`): its conditions compare with
 `bindparam`s whose values `fetch` takes, so a read neither rebuilds the statement nor makes
-SQLAlchemy recompile it.
+SQLAlchemy recompile it. On an SQLite store's file, a session that has written nothing has
+`fetch` read the file through plain sqlite3 (`hub.store.engine.FileReads`), not the session.
 """
 
 from __future__ import annotations
@@ -82,8 +83,12 @@ class Bundle:
         if self._statement is None:
             columns = (type_coerce(q, JSON).label(n) for n, q in self.queries.items())
             self._statement = select(*columns)
-        reads = FILE_READS.get(session.bind) if not session.in_transaction() else None  # type: ignore[arg-type]
-        if reads is not None:  # an SQLite file, and nothing this session wrote to miss
+        # An SQLite file, and nothing this session has written (or holds to write) to miss.
+        untouched = not (
+            session.in_transaction() or session.new or session.dirty or session.deleted
+        )
+        reads = FILE_READS.get(session.bind) if untouched else None  # type: ignore[arg-type]
+        if reads is not None:
             row: Any = await reads.json_row(self._statement, params)
         else:
             row = (await session.execute(self._statement, params)).one()
