@@ -391,6 +391,18 @@ class PlainSqlite:
                 return
         conn.close()
 
+    def run(self, work: Callable[[PlainConnection], T]) -> T:
+        """`work` on one connection of this file (blocking: call it in a worker thread); a
+        connection that failed is closed, not kept."""
+        raw = self.checkout()
+        try:
+            result = work(PlainConnection(self, raw))
+        except BaseException:
+            raw.close()
+            raise
+        self.checkin(raw)
+        return result
+
     def plan(self, statement: sa.Select[Any]) -> PlainStatement:
         held = self._plans.get(id(statement))
         if held is None or held[0] is not statement:
@@ -570,19 +582,9 @@ class SqlSource:
             async with engine.connect() as conn:
                 return await conn.run_sync(work)
 
-        def blocking() -> T:
-            raw = engine.checkout()
-            try:
-                result = work(PlainConnection(engine, raw))
-            except BaseException:
-                raw.close()
-                raise
-            engine.checkin(raw)
-            return result
-
         # Cancelling the await (the caller's deadline) leaves the thread to finish its few
         # indexed lookups; the connect timeout bounds a wait on a locked file.
-        return await asyncio.to_thread(blocking)
+        return await asyncio.to_thread(engine.run, work)
 
     async def search(self, persons: sa.Table, name_keys: sa.Table, query: PersonQuery) -> list[Row]:
         found = candidate_search(persons, name_keys, query)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from adapters.sql import PlainStatement
+from adapters.sql import PlainSqlite
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,10 +32,13 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another writer's turn
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA synchronous=FULL")  # an audit event committed is on disk
     cursor.close()
 
@@ -53,47 +56,22 @@ class FileReads:
     """Reads of an SQLite store's file through plain `sqlite3`, for the read path's bundles
     (`hub.store.bundle`): one hop to a worker thread per statement, where the async engine
     makes four through aiosqlite and SQLAlchemy's session adds its own work (about 0.6 ms of
-    CPU per statement against 0.05). Read-only connections (`query_only`); WAL lets them
-    read beside the one writer. A statement is compiled once by SQLAlchemy, with its bind
-    processors applied to each call's values, so what runs is what the session would run.
-    """
+    CPU per statement against 0.05). The file is read as an SQLite source's is
+    (`adapters.sql.PlainSqlite`: read-only connections kept for reuse, each statement
+    compiled and typed by SQLAlchemy once); WAL lets them read beside the one writer."""
 
-    def __init__(self, path: str, dialect: Dialect) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.dialect = dialect
-        self._idle: list[sqlite3.Connection] = []
-        self._compiled: dict[int, tuple[Select[Any], PlainStatement]] = {}
-        self.closed = False
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA query_only=1")
-        return conn
-
-    def _plain(self, statement: Select[Any]) -> PlainStatement:
-        held = self._compiled.get(id(statement))
-        if held is None or held[0] is not statement:
-            held = (statement, PlainStatement(statement, self.dialect))
-            self._compiled[id(statement)] = held
-        return held[1]
+        self.db = PlainSqlite(path, BUSY_TIMEOUT_S)
 
     async def json_row(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
         """The one row of `statement`, every column JSON text decoded."""
-        plain = self._plain(statement)
-        conn = self._idle.pop() if self._idle else self._open()
-        rows = await asyncio.to_thread(plain.rows, conn, params)
-        # Cancelled meanwhile, the connection stays with its thread and closes when dropped.
-        if self.closed:
-            conn.close()
-        else:
-            self._idle.append(conn)
+        plan = self.db.plan(statement)
+        rows = await asyncio.to_thread(self.db.run, lambda c: plan.rows(c.conn, params))
         return list(rows[0].values())
 
     def close(self) -> None:
-        self.closed = True
-        while self._idle:
-            self._idle.pop().close()
+        self.db.dispose()
 
 
 # The file reads of each open SQLite store, by its engine (found from a session's bind).
@@ -122,7 +100,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             database = make_url(self.url).database
             if database and database != ":memory:" and not database.startswith("file:"):
-                FILE_READS[self.engine] = FileReads(database, self.engine.dialect)
+                FILE_READS[self.engine] = FileReads(database)
 
     def file_writer(self) -> sqlite3.Connection | None:
         """A plain `sqlite3` connection to an SQLite store's file for a writer of its own
